@@ -1,0 +1,1 @@
+"""Fixtures for the bundle area (see tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the demo area (see tests/conftest.py)."""

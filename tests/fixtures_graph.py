@@ -1,0 +1,1 @@
+"""Fixtures for the graph area (see tests/conftest.py)."""

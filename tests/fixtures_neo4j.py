@@ -1,0 +1,1 @@
+"""Fixtures for the neo4j area (see tests/conftest.py)."""
