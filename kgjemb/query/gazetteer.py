@@ -1,0 +1,327 @@
+"""A name gazetteer built from the knowledge graph: exact spaCy span matching + fuzzy linking.
+
+spaCy's statistical NER does not know music names ("Eagles" → GPE), so entity mentions
+are found by a :class:`spacy.pipeline.SpanRuler` whose phrase patterns are the graph's
+names (artist names and aliases, album and track titles, attribute names), matched
+case-insensitively on the ``LOWER`` token attribute. Every match carries its node as
+``span.id_ == "Label:id"`` and ``span.label_ == "Label"``; overlapping and duplicate
+matches are all kept (``spans_filter=None``) so that ambiguity can be resolved later.
+
+Misspellings ("Bethoven", "Jesu meine Freude") are linked by :meth:`Gazetteer.fuzzy`:
+rapidfuzz ``fuzz.ratio`` between normalised strings (casefolded, accents and punctuation
+removed), over token windows chosen by the parser.
+
+Ambiguity rule (:meth:`Gazetteer.rank`): candidates for one span are ordered by
+(1) exact or alias matches before fuzzy ones, fuzzy ones by descending score;
+(2) label preference: ``Artist > Album > Track > Attribute`` for bare names, unless the
+query names the kind right before the mention ("the track X", "album X"), in which case
+that label comes first (and "X by Y" prefers the works of Y); (3) a name before an alias;
+(4) graph degree (better connected nodes first); (5) id.
+The first is linked; the others are reported as ``candidates`` ("Label:id (name)").
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from kgjemb.graph.base import GraphExport
+
+__all__ = ["ENTITY_LABELS", "GazNode", "Gazetteer", "Link", "normalise"]
+
+logger = logging.getLogger(__name__)
+
+#: Labels that can be similarity anchors or by/exclude filters (attributes cannot).
+ENTITY_LABELS: tuple[str, ...] = ("Artist", "Album", "Track")
+#: Default label order for bare names (see module docstring).
+DEFAULT_LABEL_ORDER: tuple[str, ...] = ("Artist", "Album", "Track", "Attribute")
+_HOW_RANK = {"exact": 0, "alias": 1, "fuzzy": 2}
+_PUNCT = re.compile(r"[^\w\s]+")
+_SPACE = re.compile(r"\s+")
+_CHOICES_LOCK = threading.Lock()
+
+
+def normalise(text: str) -> str:
+    """Casefold, strip accents and punctuation, collapse spaces: the key names are compared on.
+
+    >>> normalise("Jesu, meine  Freude!")
+    'jesu meine freude'
+    >>> normalise("Dvořák")
+    'dvorak'
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    plain = _PUNCT.sub(" ", plain.casefold().replace("_", " "))
+    return _SPACE.sub(" ", plain).strip()
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@dataclass(frozen=True)
+class GazNode:
+    """One graph node the gazetteer knows by name."""
+
+    label: str
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    kind: str | None = None  # attribute kind (Attribute nodes only)
+    degree: int = 0
+
+    @property
+    def key(self) -> str:
+        """``Label:id``: node ids are unique per label only."""
+        return f"{self.label}:{self.id}"
+
+    def describe(self) -> str:
+        return f"{self.key} ({self.name})"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A node linked to a query span, with how it matched and a 0–100 score."""
+
+    node: GazNode
+    how: Literal["exact", "alias", "fuzzy"]
+    score: float
+    matched: str = ""
+
+
+def _as_list(value) -> list[str]:
+    """Aliases arrive as a list, a ``|``-separated string, or missing."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split("|") if v.strip()]
+    if isinstance(value, float) and pd.isna(value):
+        return []
+    try:
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    except TypeError:
+        return [str(value)]
+
+
+def _plural_variants(name: str) -> list[str]:
+    """Singular/plural forms of a one-word attribute name ("drum" ↔ "drums")."""
+    if " " in name or len(name) < 3 or not name.isalpha():
+        return []
+    if name.endswith("ss"):
+        return [name + "es"]
+    if name.endswith("s"):
+        return [name[:-1]]
+    return [name + "s"]
+
+
+@dataclass
+class Gazetteer:
+    """Names of graph nodes, for exact (spaCy) and fuzzy (rapidfuzz) linking.
+
+    Build with :meth:`from_export`. ``surfaces`` maps a normalised surface form to the
+    nodes it names, each with how (``exact`` for a name/title, ``alias`` otherwise).
+    """
+
+    nodes: dict[str, GazNode] = field(default_factory=dict)  # "Label:id" -> node
+    surfaces: dict[str, list[tuple[GazNode, str]]] = field(default_factory=dict)
+    artists_of: dict[str, set[str]] = field(default_factory=dict)  # work key -> artist ids
+    works_of: dict[str, list[str]] = field(default_factory=dict)  # artist id -> work keys
+    max_tokens: int = 1
+
+    @classmethod
+    def from_export(cls, export: GraphExport) -> "Gazetteer":
+        """Collect names from a :class:`GraphExport` (Artist name+aliases, Album/Track
+        titles, Attribute names).
+
+        >>> gaz = Gazetteer.from_export(store.export())  # doctest: +SKIP
+        """
+        degree: dict[str, int] = defaultdict(int)
+        for (src_label, _, dst_label), frame in export.edges.items():
+            for node_id in frame["src"]:
+                degree[f"{src_label}:{node_id}"] += 1
+            for node_id in frame["dst"]:
+                degree[f"{dst_label}:{node_id}"] += 1
+        gaz = cls()
+        for label in ("Artist", "Album", "Track", "Attribute"):
+            frame = export.nodes.get(label)
+            if frame is None or frame.empty:
+                continue
+            name_col = "name" if label in ("Artist", "Attribute") else "title"
+            for row in frame.to_dict("records"):
+                name = row.get(name_col)
+                if name is None or (isinstance(name, float) and pd.isna(name)) or not str(name).strip():
+                    continue
+                node = GazNode(
+                    label=label,
+                    id=str(row["id"]),
+                    name=str(name).strip(),
+                    aliases=tuple(_as_list(row.get("aliases"))) if label == "Artist" else (),
+                    kind=str(row["kind"]) if label == "Attribute" and row.get("kind") else None,
+                    degree=degree.get(f"{label}:{row['id']}", 0),
+                )
+                gaz._add(node)
+        gaz._add_credits(export)
+        logger.info("gazetteer: %d nodes, %d surface forms", len(gaz.nodes), len(gaz.surfaces))
+        return gaz
+
+    def _add(self, node: GazNode) -> None:
+        self.nodes[node.key] = node
+        forms = [(node.name, "exact")] + [(a, "alias") for a in node.aliases]
+        if node.label == "Attribute":
+            forms += [(v, "alias") for v in _plural_variants(node.name.lower())]
+        for text, how in forms:
+            key = normalise(text)
+            if not key:
+                continue
+            bucket = self.surfaces.setdefault(key, [])
+            if not any(n.key == node.key for n, _ in bucket):
+                bucket.append((node, how))
+            self.max_tokens = max(self.max_tokens, len(key.split()))
+
+    def _add_credits(self, export: GraphExport) -> None:
+        credits: dict[str, set[str]] = defaultdict(set)
+        for key in (("Track", "BY", "Artist"), ("Album", "BY", "Artist")):
+            frame = export.edges.get(key)
+            if frame is not None:
+                for src, dst in zip(frame["src"], frame["dst"]):
+                    credits[f"{key[0]}:{src}"].add(str(dst))
+        on = export.edges.get(("Track", "ON", "Album"))
+        if on is not None:  # a track on an album inherits the album's credits
+            for src, dst in zip(on["src"], on["dst"]):
+                credits[f"Track:{src}"] |= credits.get(f"Album:{dst}", set())
+        self.artists_of = dict(credits)
+        works: dict[str, list[str]] = defaultdict(list)
+        for work, artists in credits.items():
+            for artist in artists:
+                works[artist].append(work)
+        self.works_of = dict(works)
+        self._choices = None  # fuzzy choice lists are built lazily
+
+    # -- spaCy patterns ---------------------------------------------------------------
+
+    def patterns(self) -> list[dict]:
+        """SpanRuler phrase patterns: one per (node, surface form, accent variant)."""
+        out: list[dict] = []
+        seen: set[tuple[str, str]] = set()
+        for node in self.nodes.values():
+            forms = [node.name, *node.aliases]
+            if node.label == "Attribute":
+                forms += _plural_variants(node.name.lower())
+            for form in forms:
+                for text in {form, _strip_accents(form)}:
+                    if (node.key, text.lower()) in seen or not text.strip():
+                        continue
+                    seen.add((node.key, text.lower()))
+                    out.append({"label": node.label, "pattern": text, "id": node.key})
+        return out
+
+    # -- linking ----------------------------------------------------------------------
+
+    def exact(self, text: str, key: str | None = None) -> list[Link]:
+        """Links of nodes whose name/alias equals ``text`` after normalisation; ``key``
+        (``Label:id``) restricts to one node (the id a span carries)."""
+        form = normalise(text)
+        links = [
+            Link(node, how, 100.0, text)
+            for node, how in self.surfaces.get(form, [])
+            if key is None or node.key == key
+        ]
+        return links
+
+    def warm(self) -> None:
+        """Build the fuzzy choice lists the parser uses, so that parsing never mutates."""
+        for labels in (ENTITY_LABELS, ("Artist",)):
+            self._fuzzy_choices(tuple(sorted(labels)))
+
+    def _fuzzy_choices(self, labels: tuple[str, ...]) -> list[str]:
+        with _CHOICES_LOCK:  # lazily built per label set; guarded for concurrent readers
+            cache = getattr(self, "_choices", None)
+            if cache is None:
+                cache = self._choices = {}
+            if labels not in cache:
+                cache[labels] = [
+                    f for f, owners in self.surfaces.items() if any(n.label in labels for n, _ in owners)
+                ]
+            return cache[labels]
+
+    def fuzzy(
+        self,
+        text: str,
+        *,
+        labels: Iterable[str] = ENTITY_LABELS,
+        cutoff: float = 85.0,
+        restrict: set[str] | None = None,
+        limit: int = 5,
+    ) -> list[Link]:
+        """Nodes whose normalised name is within ``cutoff`` (rapidfuzz ``ratio``, 0–100) of
+        ``text``, best first. ``restrict`` limits to these ``Label:id`` keys (e.g. the works
+        of one artist, for "X by Y").
+
+        >>> gaz.fuzzy("Bethoven")[0].node.name  # doctest: +SKIP
+        'Ludwig van Beethoven'
+        """
+        labels = tuple(sorted(set(labels)))
+        form = normalise(text)
+        if not form:
+            return []
+        if restrict is not None:
+            choices = sorted({normalise(self.nodes[k].name) for k in restrict if k in self.nodes})
+        else:
+            choices = self._fuzzy_choices(labels)
+        found = process.extract(form, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit * 2)
+        links: list[Link] = []
+        for choice, score, _ in found:
+            for node, how in self.surfaces.get(choice, []):
+                if node.label in labels and (restrict is None or node.key in restrict):
+                    links.append(Link(node, "fuzzy", float(score), text))
+        return links
+
+    def closest(self, text: str, *, limit: int = 3) -> list[str]:
+        """The nearest entity names whatever their score: hints for unknown mentions."""
+        form = normalise(text)
+        if not form:
+            return []
+        choices = self._fuzzy_choices(tuple(sorted(ENTITY_LABELS)))
+        found = process.extract(form, choices, scorer=fuzz.WRatio, limit=limit * 3)
+        out: list[str] = []
+        for choice, _, _ in found:
+            for node, _how in self.surfaces.get(choice, []):
+                if node.label in ENTITY_LABELS and node.name not in out:
+                    out.append(node.name)
+        return out[:limit]
+
+    def works_by(self, artist_ids: Iterable[str]) -> set[str]:
+        """``Label:id`` keys of the albums and tracks credited to any of these artists."""
+        return {work for a in artist_ids for work in self.works_of.get(a, [])}
+
+    @staticmethod
+    def rank(links: list[Link], *, label_order: tuple[str, ...] = DEFAULT_LABEL_ORDER) -> list[Link]:
+        """Order candidate links by the ambiguity rule of the module docstring; one link
+        per node (its best)."""
+        order = {lb: i for i, lb in enumerate(label_order)}
+        ranked = sorted(
+            links,
+            key=lambda ln: (
+                ln.how == "fuzzy",
+                -ln.score,
+                order.get(ln.node.label, len(order)),
+                _HOW_RANK[ln.how],
+                -ln.node.degree,
+                ln.node.id,
+            ),
+        )
+        seen: set[str] = set()
+        out = []
+        for link in ranked:
+            if link.node.key not in seen:
+                seen.add(link.node.key)
+                out.append(link)
+        return out

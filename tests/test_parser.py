@@ -1,0 +1,154 @@
+"""Query parser: a table of queries with expected parses, on the real spaCy model.
+
+The graph is a small hand-made export (tests/parser_graph.py); the cases are in
+tests/data/parser_cases.jsonl, one query per line with the fields it pins down:
+``intents`` (as a set), ``like`` (linked similarity anchors, in order), ``filters``
+(``[kind, node_id or value]``, as a set), ``phrases`` / ``negations`` / ``unknown``
+(exact lists), ``attributes`` (positive attribute markers, as a set), ``how``
+(node id → exact/alias/fuzzy) and ``candidates`` (``Label:id`` that must be listed as an
+alternative of the first entity).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import spacy
+
+from kgjemb.errors import QueryError
+from kgjemb.query.gazetteer import Gazetteer, normalise
+from kgjemb.query.parser import ParserConfig, QueryParser
+from kgjemb.query.types import ParsedQuery
+from tests.parser_graph import make_export
+
+CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "parser_cases.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def parser() -> QueryParser:
+    return QueryParser.from_export(make_export())
+
+
+def _filter_key(f) -> tuple[str, str]:
+    return (f.kind, f.node_id if f.kind not in ("era", "year_range") else f.value)
+
+
+def test_table_has_enough_cases():
+    assert len(CASES) >= 40
+    assert len({c["q"] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["q"][:40] for c in CASES])
+def test_case(parser, case):
+    p = parser.parse(case["q"])
+    like = [e.id for e in p.entities if e.role == "like" and e.label not in (None, "Attribute")]
+    got = {
+        "intents": sorted(p.intents),
+        "like": like,
+        "filters": sorted(_filter_key(f) for f in p.filters),
+        "phrases": p.phrases,
+        "negations": p.negations,
+        "unknown": p.unknown,
+        "attributes": sorted(e.id for e in p.entities if e.label == "Attribute" and e.role == "like"),
+    }
+    want = {
+        "intents": sorted(case.get("intents", got["intents"])),
+        "like": case.get("like", got["like"]),
+        "filters": sorted(tuple(f) for f in case.get("filters", got["filters"])),
+        "phrases": case.get("phrases", got["phrases"]),
+        "negations": case.get("negations", got["negations"]),
+        "unknown": case.get("unknown", got["unknown"]),
+        "attributes": sorted(case.get("attributes", got["attributes"])),
+    }
+    assert got == want, p.model_dump_json(indent=1)
+    for node_id, how in case.get("how", {}).items():
+        assert [e.how for e in p.entities if e.id == node_id] == [how]
+    for cand in case.get("candidates", []):
+        assert any(c.startswith(cand) for c in p.entities[0].candidates), p.entities[0]
+
+
+def test_unknown_mention_lists_closest_names(parser):
+    p = parser.parse("songs like Zzyzx Qwerty, fast")
+    assert p.unknown == ["Zzyzx Qwerty"] and p.phrases == ["fast"]
+    ref = [e for e in p.entities if e.id is None][0]
+    names = {n.name for n in parser.gazetteer.nodes.values()}
+    assert ref.how == "none" and ref.candidates and set(ref.candidates) <= names
+    # a misspelling close enough is linked rather than reported unknown
+    p = parser.parse("songs like Moonlite Sonatta")
+    assert p.unknown == [] and [e.id for e in p.entities] == ["t_moonlight"]
+
+
+def test_every_linked_entity_is_a_real_node(parser):
+    export = make_export()
+    ids = {lb: set(export.nodes[lb]["id"]) for lb in export.nodes}
+    for case in CASES:
+        for e in parser.parse(case["q"]).entities:
+            if e.id is not None:
+                assert e.id in ids[e.label], (case["q"], e)
+                assert 0 < e.score <= 100
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query_is_rejected(parser, query):
+    with pytest.raises(QueryError, match="query is empty"):
+        parser.parse(query)
+
+
+def test_overlong_query_names_the_limit(parser):
+    with pytest.raises(QueryError, match="1000"):
+        parser.parse("piano " * 200)
+    small = QueryParser(parser.gazetteer, nlp=parser.nlp, config=ParserConfig(max_chars=20))
+    with pytest.raises(QueryError, match="20"):
+        small.parse("melancholic piano without vocals")
+    assert small.parse("melancholic piano").phrases == ["melancholic piano"]
+
+
+def test_parse_batch_equals_parse(parser):
+    queries = [c["q"] for c in CASES]
+    batch = parser.parse_batch(queries)
+    assert [b.model_dump() for b in batch] == [parser.parse(q).model_dump() for q in queries]
+    with pytest.raises(QueryError):
+        parser.parse_batch(["ok", ""])
+
+
+def test_concurrent_parses_agree(parser):
+    queries = [c["q"] for c in CASES]
+    expected = [parser.parse(q).model_dump() for q in queries]
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [parser.parse(q).model_dump() for q in queries]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[k] == expected for k in range(4))
+
+
+def test_blank_pipeline_works_without_statistical_model():
+    nlp = spacy.blank("en")
+    p = QueryParser.from_export(make_export(), nlp=nlp)
+    out = p.parse("songs like Jesu, meine Freude but on strings, not slow")
+    assert isinstance(out, ParsedQuery)
+    assert [e.id for e in out.entities if e.role == "like" and e.label == "Track"] == ["t_jesu"]
+    assert out.phrases == ["on strings"] and out.negations == ["slow"]
+
+
+def test_span_ids_carry_graph_nodes(parser):
+    doc = parser._ruler(parser.nlp("like J. S. Bach or Haydn"))
+    ids = {s.id_ for s in doc.spans["kg"]}
+    assert {"Artist:bach", "Artist:haydn"} <= ids
+
+
+def test_gazetteer_fuzzy_and_normalise():
+    gaz = Gazetteer.from_export(make_export())
+    assert normalise("Dvořák,  Antonín!") == "dvorak antonin"
+    top = gaz.fuzzy("Bethoven")[0]
+    assert (top.node.id, top.how) == ("beethoven", "fuzzy") and 80 <= top.score < 100
+    assert gaz.fuzzy("Qwertyuiop") == []
+    works = gaz.works_by(["oneill"])
+    assert {"Track:t_morning", "Track:t_kesh", "Album:alb_oneill"} <= works
