@@ -290,7 +290,8 @@ class Gazetteer:
         if not form:
             return []
         choices = self._fuzzy_choices(tuple(sorted(ENTITY_LABELS)))
-        found = process.extract(form, choices, scorer=fuzz.WRatio, limit=limit * 3)
+        # plain ratio: WRatio gives similar hints here but is ~8x slower on 20k names
+        found = process.extract(form, choices, scorer=fuzz.ratio, limit=limit * 3)
         out: list[str] = []
         for choice, _, _ in found:
             for node, _how in self.surfaces.get(choice, []):

@@ -105,6 +105,7 @@ class QueryParser:
     """
 
     def __init__(self, gazetteer: Gazetteer, *, nlp=None, config: ParserConfig = ParserConfig()) -> None:
+        import spacy
         from spacy.pipeline import SpanRuler
 
         self.config = config
@@ -112,8 +113,12 @@ class QueryParser:
         self.nlp = nlp if nlp is not None else load_nlp(config.model)
         # A standalone ruler (not added to the shared pipeline): several parsers can share
         # one loaded model; spans keep every overlapping match, each with id "Label:id".
+        # Its phrase patterns are made by a tokenizer-only pipeline on the same vocab:
+        # SpanRuler would otherwise run the whole tagger+parser over every name (~10x slower).
+        tokenizer_only = spacy.blank(self.nlp.lang, vocab=self.nlp.vocab)
+        tokenizer_only.tokenizer = self.nlp.tokenizer
         self._ruler = SpanRuler(
-            self.nlp,
+            tokenizer_only,
             name="kg_gazetteer",
             spans_key="kg",
             spans_filter=None,
