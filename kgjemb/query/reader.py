@@ -176,6 +176,12 @@ class _Walk:
     def slot(self, i: int, role: str, *, bare: bool = False) -> int | None:
         """Link the name that starts at ``i`` in a ``role`` slot; return where it ends."""
         labels = ("Artist",) if role in ("by", "not_by") else ENTITY_LABELS
+        if not bare:  # 'like "Ode to Joy"', "like the Ode to Joy": skip quotes and articles
+            k = i
+            while k < self.n - 1 and (self.doc[k].is_quote or self.low[k] in ("the", "a", "an")):
+                k += 1
+            if k > i and self.exact_at(k, labels) is not None:
+                i = k
         ex = self.exact_at(i, labels, bare=bare)
         if ex is not None:
             end, links = ex
@@ -239,7 +245,12 @@ class _Walk:
         if j == i:
             return i
         toks = self.doc[i:j]
-        looks_like_name = any(t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in toks)
+        covered = {k for s, e, _ in self.attributes_in(i, j) for k in range(s, e)}
+        content = [t for t in toks if not (t.is_stop or t.is_punct or t.i in covered)]
+        # a mention counts as a name when it is written like one and is not just attribute words
+        looks_like_name = bool(content) and any(
+            t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in content
+        )
         if role != "like" or looks_like_name:
             self.emit_unknown(role, toks.text, self.gaz.closest(toks.text, limit=self.cfg.max_candidates))
         else:
@@ -412,7 +423,7 @@ class _Walk:
         return ParsedQuery(
             query=query,
             intents=intents,
-            entities=self.entities,
+            entities=_dedupe_entities(self.entities),
             phrases=_dedupe(self.phrases),
             negations=_dedupe(self.negations),
             filters=_dedupe_filters(self.filters),
@@ -437,4 +448,15 @@ def _dedupe_filters(items: list[Filter]) -> list[Filter]:
         if key not in seen:
             seen.add(key)
             out.append(f)
+    return out
+
+
+def _dedupe_entities(items: list[EntityRef]) -> list[EntityRef]:
+    """One reference per (role, node); unlinked mentions per (role, text)."""
+    seen, out = set(), []
+    for e in items:
+        key = (e.role, e.label, e.id) if e.id is not None else (e.role, None, e.text.casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
     return out
