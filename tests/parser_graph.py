@@ -42,6 +42,7 @@ TRACKS = [  # id, title, artist, album, attributes
     ("t_kesh", "The Kesh", "oneill", "alb_oneill", ["form:jig", "meter:6/8", "region:ireland"]),
     ("t_spear", "Silver Spear", "oneill", "alb_oneill", ["form:reel", "key:d major"]),
     ("t_largo", "Largo", "dvorak", None, ["tempo:slow", "mood:melancholic"]),
+    ("t_slow_air", "Slow Air", "oneill", None, ["form:air", "tempo:slow"]),
     ("t_1812", "1812 Overture", "tchaikovsky", None, ["instrument:drums"]),
 ]
 EXTRA_ATTRIBUTES = ["key:d minor", "mood:melancholic", "era:romantic", "genre:folk", "instrument:violin", "form:fugue"]

@@ -112,14 +112,18 @@ def _as_list(value) -> list[str]:
 
 
 def _plural_variants(name: str) -> list[str]:
-    """Singular/plural forms of a one-word attribute name ("drum" ↔ "drums")."""
-    if " " in name or len(name) < 3 or not name.isalpha():
+    """Singular/plural forms of an attribute name, on its last word ("drum" ↔ "drums",
+    "string quartet" → "string quartets")."""
+    head, _, last = name.rpartition(" ")
+    if len(last) < 3 or not last.isalpha():
         return []
-    if name.endswith("ss"):
-        return [name + "es"]
-    if name.endswith("s"):
-        return [name[:-1]]
-    return [name + "s"]
+    if last.endswith("ss"):
+        variant = last + "es"
+    elif last.endswith("s"):
+        variant = last[:-1]
+    else:
+        variant = last + "s"
+    return [f"{head} {variant}" if head else variant]
 
 
 @dataclass

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from kgjemb.errors import MissingDependencyError, QueryError
 from kgjemb.graph.base import GraphExport
@@ -170,7 +170,3 @@ class QueryParser:
         blocked = [(s.start_char, s.end_char) for s in doc.spans["kg"] if s.label_ != "Attribute"]
         times = find_time_filters(doc.text, eras=self._eras, era_ids=self._era_ids, blocked=blocked)
         return self._reader.read(query, doc, times)
-
-    def explain_names(self, names: Iterable[str]) -> dict[str, list[str]]:
-        """Which nodes each name links to exactly (debugging aid)."""
-        return {n: [ln.node.describe() for ln in self.gazetteer.exact(n)] for n in names}

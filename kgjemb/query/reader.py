@@ -1,15 +1,14 @@
 """The left-to-right reading of one query (rules: see :mod:`kgjemb.query.parser`).
 
 A :class:`QueryReader` is shared and stateless; each :meth:`QueryReader.read` call works on
-its own :class:`_Walk`, so concurrent parses never share mutable state.
+its own :class:`_Walk` (a :class:`~kgjemb.query.linker.DocLinker` plus what has been read),
+so concurrent parses never share mutable state.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-
-from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, ENTITY_LABELS, Gazetteer, Link
-from kgjemb.query.patterns import CUES, DEGREE_WORDS, FILLER_WORDS, KIND_NOUNS, TimeMatch
+from kgjemb.query.gazetteer import ENTITY_LABELS, Gazetteer, Link
+from kgjemb.query.linker import LIST_JOINERS, Cue, DocLinker
+from kgjemb.query.patterns import DEGREE_WORDS, FILLER_WORDS, TimeMatch
 from kgjemb.query.types import EntityRef, Filter, ParsedQuery
 
 __all__ = ["QueryReader"]
@@ -23,22 +22,9 @@ STOP_WORDS_UNKNOWN = {"on", "in", "for", "from", "at", "with", "played", "featur
 TRAIL_FILLER = {"please", "songs", "tracks", "pieces", "tunes", "ones", "stuff"}
 #: words that make a phrase on their own only noise ("music from the baroque era")
 GENERIC = {"music", "sound", "sounds", "audio", "recording", "recordings"}
-LIST_JOINERS = {",", "and", "or", "nor", "&", "/"}
-ENTITY_ROLES = {"like", "by", "not_by", "exclude"}
-_CUE_INDEX: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-for _kind, _seqs in CUES.items():
-    for _seq in _seqs:
-        _CUE_INDEX[_seq[0]].append((_seq, _kind))
-for _lst in _CUE_INDEX.values():
-    _lst.sort(key=lambda sk: -len(sk[0]))
-
-
-@dataclass(frozen=True)
-class _Cue:
-    kind: str
-    start: int
-    end: int
-    seq: tuple[str, ...]
+#: verbs between a negation and what it negates ("don't want drums" → "drums")
+NEG_VERBS = {"want", "need", "like", "include", "including", "have", "has", "feature", "featuring",
+             "contain", "containing", "use", "using", "love", "do", "does", "any"}
 
 
 class QueryReader:
@@ -52,100 +38,18 @@ class QueryReader:
         return _Walk(self.gaz, self.config, doc, times).run(query)
 
 
-class _Walk:
+class _Walk(DocLinker):
+    """One reading: the look-ups of :class:`DocLinker` plus what has been read so far."""
+
     def __init__(self, gaz: Gazetteer, config, doc, times: list[TimeMatch]) -> None:
-        self.gaz, self.cfg, self.doc = gaz, config, doc
-        self.n = len(doc)
-        self.low = [t.lower_ for t in doc]
-        self.consumed = [False] * self.n
-        self.filters: list[Filter] = []
-        for tm in times:
-            span = doc.char_span(tm.start, tm.end, alignment_mode="expand")
-            if span is not None:
-                for k in range(span.start, span.end):
-                    self.consumed[k] = True
-                self.filters.append(tm.filter)
-        self.starts: dict[int, list] = defaultdict(list)
-        for span in doc.spans["kg"]:
-            if not any(self.consumed[span.start : span.end]):
-                self.starts[span.start].append(span)
-        self.has_pos = doc.has_annotation("POS")
+        super().__init__(gaz, config, doc, times)
         self.entities: list[EntityRef] = []
         self.phrases: list[str] = []
         self.negations: list[str] = []
         self.unknown: list[str] = []
-        self.buf: list[int] = []
-        self.buf_mode = "plain"
-        self.neg_hard = False
-
-    # -- look-ups -----------------------------------------------------------------------
-
-    def cue_at(self, i: int) -> _Cue | None:
-        for seq, kind in _CUE_INDEX.get(self.low[i], ()):
-            j = i + len(seq)
-            if j <= self.n and tuple(self.low[i:j]) == seq and not any(self.consumed[i:j]):
-                return _Cue(kind, i, j, seq)
-        return None
-
-    def exact_at(self, i: int, labels, *, bare: bool = False) -> tuple[int, list[Link]] | None:
-        """Longest gazetteer span starting at ``i`` with a node of ``labels``."""
-        by_end: dict[int, list[Link]] = defaultdict(list)
-        attr_ends: set[int] = set()
-        for span in self.starts.get(i, ()):
-            if span.label_ == "Attribute":
-                attr_ends.add(span.end)
-            if span.label_ in labels:
-                by_end[span.end].extend(self.gaz.exact(span.text, key=span.id_))
-        for end in sorted(by_end, reverse=True):
-            if not by_end[end]:
-                continue
-            if bare and (end in attr_ends or (end - i == 1 and self.doc[i].is_stop)):
-                continue  # a bare word that is also an attribute or a stop word is not a name
-            return end, by_end[end]
-        return None
-
-    def fuzzy_at(self, i: int, labels, cutoff: float) -> tuple[int, list[Link]] | None:
-        """Best fuzzy name over token windows starting at ``i`` (stops at cues and clauses)."""
-        if self.doc[i].is_punct or self.consumed[i]:
-            return None
-        best: tuple[int, list[Link]] | None = None
-        limit = min(self.n, i + self.gaz.max_tokens + 2)
-        for j in range(i + 1, limit + 1):
-            last = j - 1
-            cue = self.cue_at(last) if last > i else None
-            if self.consumed[last] or self.low[last] in ("but", ";") or (
-                cue is not None and cue.kind not in ("boundary",)
-            ):
-                break
-            if self.doc[last].is_punct or self.low[last] in LIST_JOINERS:
-                continue
-            links = self.gaz.fuzzy(self.doc[i:j].text, labels=labels, cutoff=cutoff, limit=self.cfg.max_candidates)
-            if links and (best is None or links[0].score > best[1][0].score):
-                best = (j, links)
-        return best
-
-    def label_order(self, i: int) -> tuple[str, ...]:
-        """Label preference at a mention: a kind noun right before it ("the track X") wins."""
-        k = i - 1
-        while k >= 0 and self.low[k] in ("the", "a", "an"):
-            k -= 1
-        if k >= 0:
-            word = self.low[k]
-            label = KIND_NOUNS.get(word) or KIND_NOUNS.get(word[:-1] if word.endswith("s") else word)
-            if label and (k == 0 or self.low[k - 1] in ("the", "a", "an", "like", "to", "of")):
-                return (label, *[lb for lb in DEFAULT_LABEL_ORDER if lb != label])
-        return DEFAULT_LABEL_ORDER
-
-    def artist_after(self, cue: _Cue | None) -> tuple[int, list[Link]] | None:
-        """After a "by" cue: an artist spelt exactly or fuzzily."""
-        if cue is None or cue.kind != "by" or cue.end >= self.n:
-            return None
-        return self.exact_at(cue.end, ("Artist",)) or self.fuzzy_at(cue.end, ("Artist",), self.cfg.fuzzy_cutoff)
-
-    def works_of(self, artist_links: list[Link]) -> set[str]:
-        top = Gazetteer.rank(artist_links)
-        best = [ln.node.id for ln in top if ln.score >= top[0].score]
-        return self.gaz.works_by(best)
+        self.buf: list[int] = []  # token indices of the phrase being read
+        self.buf_mode = "plain"  # or "neg"
+        self.neg_hard = False  # the current negation cue is "no"/"without"-like
 
     # -- output -------------------------------------------------------------------------
 
@@ -227,14 +131,6 @@ class _Walk:
             return art[0]
         return None
 
-    def work_links(self, i: int, b: int, artist_links: list[Link]) -> list[Link]:
-        text = self.doc[i:b].text
-        works = self.works_of(artist_links)
-        exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
-        return exact or self.gaz.fuzzy(
-            text, labels=("Track", "Album"), cutoff=self.cfg.by_fuzzy_cutoff, restrict=works, limit=self.cfg.max_candidates
-        )
-
     def unknown_at(self, i: int, role: str) -> int:
         """A mention after a cue that links to nothing: unknown if it looks like a name."""
         j = i
@@ -245,11 +141,9 @@ class _Walk:
         if j == i:
             return i
         toks = self.doc[i:j]
-        covered = {k for s, e, _ in self.attributes_in(i, j) for k in range(s, e)}
-        content = [t for t in toks if not (t.is_stop or t.is_punct or t.i in covered)]
         # a mention counts as a name when it is written like one and is not just attribute words
-        looks_like_name = bool(content) and any(
-            t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in content
+        looks_like_name = not self.only_attributes(i, j) and any(
+            t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in toks if not t.is_punct
         )
         if role != "like" or looks_like_name:
             self.emit_unknown(role, toks.text, self.gaz.closest(toks.text, limit=self.cfg.max_candidates))
@@ -268,7 +162,7 @@ class _Walk:
         doc, low = self.doc, self.low
         while a < b and (low[a] in FILLER_WORDS or doc[a].is_punct or (mode == "neg" and low[a] in DEGREE_WORDS)):
             a += 1
-        while b > a and (low[b - 1] in TRAIL_FILLER or doc[b - 1].is_punct):
+        while b > a and (low[b - 1] in TRAIL_FILLER or doc[b - 1].is_punct or doc[b - 1].is_stop):
             b -= 1
         if a >= b or all(
             doc[k].is_stop or doc[k].is_punct or low[k] in FILLER_WORDS or low[k] in GENERIC for k in range(a, b)
@@ -301,23 +195,6 @@ class _Walk:
             if mode == "neg" and self.neg_hard and (s, e) == (a, b):
                 self.filters.append(Filter(kind="not_attribute", value=node.name, node_id=node.id))
 
-    def attributes_in(self, a: int, b: int) -> list[tuple[int, int, list[Link]]]:
-        out, k = [], a
-        while k < b:
-            best = None
-            for span in self.starts.get(k, ()):
-                if span.label_ == "Attribute" and span.end <= b and (best is None or span.end > best[1]):
-                    best = (k, span.end, [])
-            if best is None:
-                k += 1
-                continue
-            for span in self.starts[k]:
-                if span.label_ == "Attribute" and span.end == best[1]:
-                    best[2].extend(self.gaz.exact(span.text, key=span.id_))
-            out.append(best)
-            k = best[1]
-        return out
-
     # -- the walk -------------------------------------------------------------------------
 
     def run(self, query: str) -> ParsedQuery:
@@ -336,7 +213,9 @@ class _Walk:
                 i, mode, carry = self.on_cue(cue, mode, carry)
                 continue
             if mode == "neg" and not self.buf:
-                if self.low[i] in DEGREE_WORDS:
+                if self.low[i] in DEGREE_WORDS or self.low[i] in NEG_VERBS:
+                    # "don't want / doesn't have X" excludes X as firmly as "without X"
+                    self.neg_hard = self.neg_hard or self.low[i] in NEG_VERBS - {"do", "does", "any"}
                     i += 1
                     continue
                 end = self.slot(i, "exclude", bare=True)
@@ -358,7 +237,7 @@ class _Walk:
         self.flush()
         return self.result(query)
 
-    def on_cue(self, cue: _Cue, mode: str, carry: str | None) -> tuple[int, str, str | None]:
+    def on_cue(self, cue: Cue, mode: str, carry: str | None) -> tuple[int, str, str | None]:
         kind = cue.kind
         if kind == "filler":
             self.flush()

@@ -1,0 +1,156 @@
+"""Look-ups over one parsed query doc: cue words, gazetteer names, fuzzy windows, "X by Y".
+
+:class:`DocLinker` knows where things are in the doc (it does not decide what the query
+means; :mod:`kgjemb.query.reader` does). One instance per parse: no shared mutable state.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
+from kgjemb.query.patterns import CUES, KIND_NOUNS, TimeMatch
+from kgjemb.query.types import Filter
+
+__all__ = ["Cue", "DocLinker", "LIST_JOINERS"]
+
+LIST_JOINERS = {",", "and", "or", "nor", "&", "/"}
+
+_CUE_INDEX: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+for _kind, _seqs in CUES.items():
+    for _seq in _seqs:
+        _CUE_INDEX[_seq[0]].append((_seq, _kind))
+for _lst in _CUE_INDEX.values():
+    _lst.sort(key=lambda sk: -len(sk[0]))
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A cue word sequence of ``kind`` (a key of :data:`CUES`) at tokens [start, end)."""
+
+    kind: str
+    start: int
+    end: int
+    seq: tuple[str, ...]
+
+
+class DocLinker:
+    """Where names, attributes and cues are in one parsed query doc, and what they link to."""
+
+    def __init__(self, gaz: Gazetteer, config, doc, times: list[TimeMatch]) -> None:
+        self.gaz, self.cfg, self.doc = gaz, config, doc
+        self.n = len(doc)
+        self.low = [t.lower_ for t in doc]
+        self.consumed = [False] * self.n
+        self.filters: list[Filter] = []  # time filters first; the reader appends the rest
+        for tm in times:
+            span = doc.char_span(tm.start, tm.end, alignment_mode="expand")
+            if span is not None:
+                for k in range(span.start, span.end):
+                    self.consumed[k] = True
+                self.filters.append(tm.filter)
+        self.starts: dict[int, list] = defaultdict(list)
+        for span in doc.spans["kg"]:
+            if not any(self.consumed[span.start : span.end]):
+                self.starts[span.start].append(span)
+        self.has_pos = doc.has_annotation("POS")
+
+    # -- look-ups -----------------------------------------------------------------------
+
+    def cue_at(self, i: int) -> Cue | None:
+        for seq, kind in _CUE_INDEX.get(self.low[i], ()):
+            j = i + len(seq)
+            if j <= self.n and tuple(self.low[i:j]) == seq and not any(self.consumed[i:j]):
+                return Cue(kind, i, j, seq)
+        return None
+
+    def exact_at(self, i: int, labels, *, bare: bool = False) -> tuple[int, list[Link]] | None:
+        """Longest gazetteer span starting at ``i`` with a node of ``labels``."""
+        by_end: dict[int, list[Link]] = defaultdict(list)
+        attr_ends: set[int] = set()
+        for span in self.starts.get(i, ()):
+            if span.label_ == "Attribute":
+                attr_ends.add(span.end)
+            if span.label_ in labels:
+                by_end[span.end].extend(self.gaz.exact(span.text, key=span.id_))
+        for end in sorted(by_end, reverse=True):
+            if not by_end[end]:
+                continue
+            if bare and (end in attr_ends or (end - i == 1 and self.doc[i].is_stop) or self.only_attributes(i, end)):
+                continue  # bare words that are attributes or stop words are not a name ("slow air")
+            return end, by_end[end]
+        return None
+
+    def only_attributes(self, a: int, b: int) -> bool:
+        """Whether every content word in [a, b) is part of an attribute name."""
+        covered = {k for s, e, _ in self.attributes_in(a, b) for k in range(s, e)}
+        content = [k for k in range(a, b) if not (self.doc[k].is_stop or self.doc[k].is_punct)]
+        return bool(content) and all(k in covered for k in content)
+
+    def fuzzy_at(self, i: int, labels, cutoff: float) -> tuple[int, list[Link]] | None:
+        """Best fuzzy name over token windows starting at ``i`` (stops at cues and clauses)."""
+        if self.doc[i].is_punct or self.consumed[i]:
+            return None
+        best: tuple[int, list[Link]] | None = None
+        limit = min(self.n, i + self.gaz.max_tokens + 2)
+        for j in range(i + 1, limit + 1):
+            last = j - 1
+            cue = self.cue_at(last) if last > i else None
+            if self.consumed[last] or self.low[last] in ("but", ";") or (
+                cue is not None and cue.kind not in ("boundary",)
+            ):
+                break
+            if self.doc[last].is_punct or self.low[last] in LIST_JOINERS:
+                continue
+            links = self.gaz.fuzzy(self.doc[i:j].text, labels=labels, cutoff=cutoff, limit=self.cfg.max_candidates)
+            if links and (best is None or links[0].score > best[1][0].score):
+                best = (j, links)
+        return best
+
+    def label_order(self, i: int) -> tuple[str, ...]:
+        """Label preference at a mention: a kind noun right before it ("the track X") wins."""
+        k = i - 1
+        while k >= 0 and self.low[k] in ("the", "a", "an"):
+            k -= 1
+        if k >= 0:
+            word = self.low[k]
+            label = KIND_NOUNS.get(word) or KIND_NOUNS.get(word[:-1] if word.endswith("s") else word)
+            if label and (k == 0 or self.low[k - 1] in ("the", "a", "an", "like", "to", "of")):
+                return (label, *[lb for lb in DEFAULT_LABEL_ORDER if lb != label])
+        return DEFAULT_LABEL_ORDER
+
+    def artist_after(self, cue: Cue | None) -> tuple[int, list[Link]] | None:
+        """After a "by" cue: an artist spelt exactly or fuzzily."""
+        if cue is None or cue.kind != "by" or cue.end >= self.n:
+            return None
+        return self.exact_at(cue.end, ("Artist",)) or self.fuzzy_at(cue.end, ("Artist",), self.cfg.fuzzy_cutoff)
+
+    def works_of(self, artist_links: list[Link]) -> set[str]:
+        top = Gazetteer.rank(artist_links)
+        best = [ln.node.id for ln in top if ln.score >= top[0].score]
+        return self.gaz.works_by(best)
+
+    def attributes_in(self, a: int, b: int) -> list[tuple[int, int, list[Link]]]:
+        out, k = [], a
+        while k < b:
+            best = None
+            for span in self.starts.get(k, ()):
+                if span.label_ == "Attribute" and span.end <= b and (best is None or span.end > best[1]):
+                    best = (k, span.end, [])
+            if best is None:
+                k += 1
+                continue
+            for span in self.starts[k]:
+                if span.label_ == "Attribute" and span.end == best[1]:
+                    best[2].extend(self.gaz.exact(span.text, key=span.id_))
+            out.append(best)
+            k = best[1]
+        return out
+
+    def work_links(self, i: int, b: int, artist_links: list[Link]) -> list[Link]:
+        text = self.doc[i:b].text
+        works = self.works_of(artist_links)
+        exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
+        return exact or self.gaz.fuzzy(
+            text, labels=("Track", "Album"), cutoff=self.cfg.by_fuzzy_cutoff, restrict=works, limit=self.cfg.max_candidates
+        )
