@@ -152,3 +152,18 @@ def test_gazetteer_fuzzy_and_normalise():
     assert gaz.fuzzy("Qwertyuiop") == []
     works = gaz.works_by(["oneill"])
     assert {"Track:t_morning", "Track:t_kesh", "Album:alb_oneill"} <= works
+
+
+def test_empty_graph_parses_phrases_and_reports_unknown(parser):
+    from kgjemb.graph.base import GraphExport
+
+    empty = QueryParser.from_export(GraphExport.empty(), nlp=parser.nlp)
+    p = empty.parse("songs like Ode To Joy, no vocals, from the 1720s")
+    assert p.unknown == ["Ode To Joy"] and p.negations == ["vocals"]
+    assert [(f.kind, f.value) for f in p.filters] == [("year_range", "1720-1729")]
+
+
+@pytest.mark.parametrize("field, value", [("fuzzy_cutoff", 0), ("bare_fuzzy_cutoff", 101), ("max_chars", -1)])
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        ParserConfig(**{field: value})

