@@ -1,0 +1,366 @@
+"""The embedded graph store: an in-process graph persisted as one file, no server needed.
+
+State is two dict tables (nodes per label: ``id → property tuple``; edges per
+``(src_label, type, dst_label)``: ``(src, dst) → (weight, source, role)``), which makes an
+upsert a few C-speed dict merges. A ``networkx.MultiDiGraph`` keyed ``(label, id)`` with
+one edge per (src, type, dst) (edge key = relationship type) is derived from it on first
+use for traversals; a :class:`~kgjemb.graph.names.NameIndex` likewise for look-ups.
+
+Persistence: ``<path>/graph.pkl``, rewritten at the end of every ``upsert``/``clear`` to a
+temporary file in the same directory, fsynced and ``os.replace``-d into place, so a crash
+or SIGKILL leaves the previous graph intact. An exclusive ``fcntl`` lock on
+``<path>/.lock`` serialises writers; a writer first re-reads the file if another process
+changed it since it was opened, so concurrent loads never drop each other's rows.
+
+>>> store = EmbeddedGraphStore(".kgjemb/graph")        # or open_store(home=".kgjemb")
+>>> store.upsert(catalog_to_rows(catalog)).to_dict()["rows"]
+>>> store.lookup("Dvorak", labels=["Artist"])[0].id
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from collections import deque
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from tqdm.auto import tqdm
+
+from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
+from kgjemb.errors import StoreError, UnknownEntityError
+from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
+from kgjemb.graph.frames import build_export
+from kgjemb.graph.names import NAME_PROPERTY, NameIndex, check_labels
+
+__all__ = ["EmbeddedGraphStore", "GRAPH_FILE", "check_rel_types"]
+
+logger = logging.getLogger(__name__)
+
+GRAPH_FILE = "graph.pkl"
+_FORMAT = 1
+_TYPE_NAMES = tuple(sorted({t for _, t, _ in REL_TYPES}))
+
+
+def check_rel_types(rel_types: Iterable[str] | None) -> frozenset[str]:
+    """Validate a relationship-type filter (None = all); unknown types raise ``ValueError``
+    listing the choices."""
+    if rel_types is None:
+        return frozenset(_TYPE_NAMES)
+    if isinstance(rel_types, str):
+        rel_types = [rel_types]
+    out = frozenset(rel_types)
+    bad = sorted(out - set(_TYPE_NAMES))
+    if bad:
+        raise ValueError(f"unknown relationship type(s) {bad}; choose from {list(_TYPE_NAMES)}")
+    return out
+
+
+def _check_label(label: str) -> None:
+    if label not in NODE_LABELS:
+        raise ValueError(f"unknown label {label!r}; choose from {list(NODE_LABELS)}")
+
+
+class EmbeddedGraphStore:
+    """:class:`~kgjemb.graph.base.GraphStore` kept in memory and persisted under ``path``.
+
+    ``path=None`` gives a purely in-memory store (see :meth:`from_export`). The directory
+    is created on first write.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path).expanduser().resolve() if path is not None else None
+        self._nodes: dict[str, dict[str, tuple]] = {lb: {} for lb in NODE_LABELS}
+        self._edges: dict[EdgeKey, dict[tuple[str, str], tuple]] = {k: {} for k in REL_TYPES}
+        self._stamp: tuple | None = None
+        self._graph = None
+        self._names: NameIndex | None = None
+        if self.path is not None:
+            self._cleanup_temp()
+            self._read()
+
+    # -- persistence -------------------------------------------------------------------
+    @property
+    def file(self) -> Path | None:
+        return self.path / GRAPH_FILE if self.path is not None else None
+
+    def _file_stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.file)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _cleanup_temp(self) -> None:
+        if self.path.is_dir():
+            for tmp in self.path.glob(f".{GRAPH_FILE}.*.tmp"):
+                try:
+                    pid = int(tmp.name.split(".")[-2])
+                    os.kill(pid, 0)  # the writer is still alive: leave its file alone
+                except (ValueError, ProcessLookupError):
+                    tmp.unlink(missing_ok=True)
+                    logger.info("removed the leftover of an interrupted write: %s", tmp)
+                except PermissionError:
+                    pass
+
+    def _read(self) -> None:
+        stamp = self._file_stamp()
+        if stamp is None:
+            return
+        try:
+            with open(self.file, "rb") as fh:
+                state = pickle.load(fh)
+        except Exception as err:
+            raise StoreError(f"cannot read the embedded graph {str(self.file)!r}: {err}") from err
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise StoreError(f"{str(self.file)!r} is not an embedded graph of format {_FORMAT}")
+        self._nodes = {lb: state["nodes"].get(lb, {}) for lb in NODE_LABELS}
+        self._edges = {k: state["edges"].get(k, {}) for k in REL_TYPES}
+        self._stamp = stamp
+        self._invalidate()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".{GRAPH_FILE}.{os.getpid()}.tmp"
+        state = {"format": _FORMAT, "nodes": self._nodes, "edges": self._edges}
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.file)
+            dir_fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write the embedded graph to {str(self.path)!r}: {err}") from err
+        self._stamp = self._file_stamp()
+
+    @contextmanager
+    def _writing(self):
+        """Exclusive lock for a read-modify-write; re-reads the file if another process
+        replaced it since we last read or wrote it."""
+        if self.path is None:
+            yield
+            return
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                if self._file_stamp() != self._stamp:
+                    self._read()
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _invalidate(self) -> None:
+        self._graph = None
+        self._names = None
+
+    # -- writing -----------------------------------------------------------------------
+    def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
+        """Create or update the given nodes and relationships, then persist atomically.
+
+        A node is identified by (label, id), a relationship by (src, type, dst); upserting
+        an existing one replaces its properties and counts as *updated* (created/updated
+        counts per label and per relationship type). Relationships whose endpoints are not
+        in the graph are left out with a warning. ``batch_size`` (default 5000) only sets
+        the progress granularity here; ``progress=False`` hides the bar.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        bad = [lb for lb in rows.nodes if lb not in NODE_LABELS] + [k for k in rows.edges if tuple(k) not in REL_TYPES]
+        if bad:
+            raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
+        start = time.perf_counter()
+        report = LoadReport(rows=len(rows))
+        with self._writing(), tqdm(total=len(rows), desc="upsert", unit="row", disable=not progress,
+                                   leave=False) as bar:
+            for label in NODE_LABELS:
+                props = NODE_PROPERTIES[label]
+                table = self._nodes[label]
+                records = rows.nodes.get(label, [])
+                created = updated = 0
+                for lo in range(0, len(records), batch_size):
+                    batch = records[lo:lo + batch_size]
+                    new = {r["id"]: tuple(r.get(p) for p in props) for r in batch}
+                    if None in new:
+                        raise ValueError(f"a {label} row has no id")
+                    fresh = len(new.keys() - table.keys())
+                    created += fresh
+                    updated += len(new) - fresh
+                    table.update(new)
+                    bar.update(len(batch))
+                report.nodes_created[label] = created
+                report.nodes_updated[label] = updated
+            for key in REL_TYPES:
+                src_label, rtype, dst_label = key
+                src_ids, dst_ids = self._nodes[src_label], self._nodes[dst_label]
+                table = self._edges[key]
+                records = rows.edges.get(key, [])
+                created = updated = dangling = 0
+                for lo in range(0, len(records), batch_size):
+                    batch = records[lo:lo + batch_size]
+                    new = {(r["src"], r["dst"]): tuple(r.get(p) for p in EDGE_PROPERTIES) for r in batch
+                           if r["src"] in src_ids and r["dst"] in dst_ids}
+                    dangling += len(batch) - len(new)
+                    fresh = len(new.keys() - table.keys())
+                    created += fresh
+                    updated += len(new) - fresh
+                    table.update(new)
+                    bar.update(len(batch))
+                if dangling:
+                    logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph",
+                                   dangling, src_label, rtype, dst_label)
+                report.rels_created[rtype] = report.rels_created.get(rtype, 0) + created
+                report.rels_updated[rtype] = report.rels_updated.get(rtype, 0) + updated
+            self._invalidate()
+            self._write()
+        report.seconds = time.perf_counter() - start
+        logger.info("upserted %d rows in %.2fs (%.0f rows/s)", report.rows, report.seconds, report.rows_per_s)
+        return report
+
+    def clear(self) -> None:
+        """Delete every node and relationship (and persist the empty graph)."""
+        with self._writing():
+            self._nodes = {lb: {} for lb in NODE_LABELS}
+            self._edges = {k: {} for k in REL_TYPES}
+            self._invalidate()
+            self._write()
+
+    # -- reading -----------------------------------------------------------------------
+    def stats(self) -> GraphStats:
+        rels: dict[str, int] = {t: 0 for t in _TYPE_NAMES}
+        for (_, rtype, _), table in self._edges.items():
+            rels[rtype] += len(table)
+        return GraphStats(nodes={lb: len(self._nodes[lb]) for lb in NODE_LABELS}, relationships=rels)
+
+    def get_node(self, label: str, node_id: str) -> dict | None:
+        _check_label(label)
+        props = self._nodes[label].get(node_id)
+        if props is None:
+            return None
+        node = {"id": node_id, **dict(zip(NODE_PROPERTIES[label], props))}
+        if "aliases" in node:
+            node["aliases"] = list(node["aliases"] or [])  # a copy: callers must not edit the store
+        return node
+
+    def _name_index(self) -> NameIndex:
+        if self._names is None:
+            records = []
+            for label in NODE_LABELS:
+                pos = NODE_PROPERTIES[label].index(NAME_PROPERTY[label])
+                alias_pos = 1 if label == "Artist" else None
+                for node_id, props in self._nodes[label].items():
+                    records.append((label, node_id, props[pos], props[alias_pos] if alias_pos else ()))
+            self._names = NameIndex(records)
+        return self._names
+
+    def lookup(self, name: str, *, labels: Iterable[str] | None = None, fuzzy: bool = True, limit: int = 10,
+               cutoff: float = 80.0) -> list[NameMatch]:
+        """Exact, alias then fuzzy name matches (see :mod:`kgjemb.graph.names`)."""
+        return self._name_index().lookup(name, labels=labels, fuzzy=fuzzy, limit=limit, cutoff=cutoff)
+
+    @property
+    def graph(self):
+        """The graph as a ``networkx.MultiDiGraph`` over ``(label, id)`` nodes, edge key =
+        relationship type (built on first use, rebuilt after writes)."""
+        if self._graph is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            for label in NODE_LABELS:
+                g.add_nodes_from((label, i) for i in self._nodes[label])
+            empty: dict = {}
+            for (sl, rtype, dl), table in self._edges.items():
+                g.add_edges_from(((sl, s), (dl, d), rtype, empty) for s, d in table)
+            self._graph = g
+        return self._graph
+
+    def neighbours(self, label: str, node_id: str, *, rel_types: Iterable[str] | None = None, hops: int = 1,
+                   direction: Literal["out", "in", "both"] = "both") -> list[NodeRef]:
+        """Breadth-first: nodes within ``hops`` (default 1) relationships of ``rel_types``
+        (default all) followed ``direction`` (default both), each at its shortest distance,
+        sorted by (hops, label, id). Raises ``UnknownEntityError`` for an absent start node.
+
+        >>> store.neighbours("Track", "t1", rel_types=["BY"], direction="out")
+        [NodeRef(hops=1, label='Artist', id='a1')]
+        """
+        _check_label(label)
+        types = check_rel_types(rel_types)
+        if hops < 1:
+            raise ValueError(f"hops must be >= 1, got {hops}")
+        if direction not in ("out", "in", "both"):
+            raise ValueError(f"direction must be one of ['both', 'in', 'out'], got {direction!r}")
+        g = self.graph
+        start = (label, node_id)
+        if start not in g:
+            raise UnknownEntityError(f"{label}:{node_id}")
+        adjs = ([g.succ] if direction != "in" else []) + ([g.pred] if direction != "out" else [])
+        dist = {start: 0}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            d = dist[node]
+            if d == hops:
+                continue
+            for adj in adjs:
+                for nbr, keyed in adj[node].items():
+                    if nbr not in dist and not types.isdisjoint(keyed):
+                        dist[nbr] = d + 1
+                        queue.append(nbr)
+        del dist[start]
+        return sorted(NodeRef(hops=d, label=lb, id=i) for (lb, i), d in dist.items())
+
+    def export(self) -> GraphExport:
+        """Typed node tables and edge lists (see :class:`~kgjemb.graph.base.GraphExport`)."""
+        nodes = {}
+        for label in NODE_LABELS:
+            keys = ("id", *NODE_PROPERTIES[label])
+            nodes[label] = [dict(zip(keys, (i, *props))) for i, props in self._nodes[label].items()]
+        keys = ("src", "dst", *EDGE_PROPERTIES)
+        edges = {k: [dict(zip(keys, (s, d, *props))) for (s, d), props in table.items()]
+                 for k, table in self._edges.items()}
+        return build_export(nodes, edges)
+
+    @classmethod
+    def from_export(cls, export: GraphExport) -> "EmbeddedGraphStore":
+        """An in-memory store (no path, nothing persisted) holding ``export``'s graph; the
+        query engine uses it to answer look-ups and traversals from a bundle.
+
+        >>> store = EmbeddedGraphStore.from_export(bundle_export)
+        """
+        store = cls(None)
+        for label in NODE_LABELS:
+            frame = export.nodes[label]
+            cols = [frame[c].tolist() for c in NODE_PROPERTIES[label]]
+            store._nodes[label] = dict(zip(frame["id"].tolist(), zip(*cols))) if len(frame) else {}
+        for key in REL_TYPES:
+            frame = export.edges[key]
+            cols = [frame[c].tolist() for c in EDGE_PROPERTIES]
+            pairs = zip(frame["src"].tolist(), frame["dst"].tolist())
+            store._edges[key] = dict(zip(pairs, zip(*cols))) if len(frame) else {}
+        return store
+
+    def close(self) -> None:
+        self._invalidate()
+
+    def __enter__(self) -> "EmbeddedGraphStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else "in-memory"
+        return f"EmbeddedGraphStore({where!r}, {sum(map(len, self._nodes.values()))} nodes)"
