@@ -1,6 +1,76 @@
-"""kgjemb serve: placeholder until the command lands."""
+"""kgjemb serve: the HTTP service for recommendation backends."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kgjemb.cli.common import Home
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def serve() -> None:
-    """Not implemented yet."""
-    raise NotImplementedError("kgjemb serve is not implemented yet")
+def serve(
+    bundle_arg: Annotated[
+        Optional[Path], typer.Argument(metavar="[BUNDLE]", help="Index bundle directory (same as --bundle).", show_default=False)
+    ] = None,
+    bundle: Annotated[
+        Optional[Path], typer.Option("--bundle", help="Index bundle directory (default: HOME/bundle).", show_default=False)
+    ] = None,
+    home: Home = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; loopback unless you say otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (each loads the bundle).")] = 1,
+    batching: Annotated[
+        bool, typer.Option("--batching/--no-batching", help="Micro-batch concurrent searches into one engine call.")
+    ] = True,
+    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="How long a batch waits for company.")] = 2.0,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most queries per POST /v1/search/batch.")] = 64,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before an engine call answers 504.")] = 10.0,
+    engine_threads: Annotated[int, typer.Option("--engine-threads", help="Threads running engine calls.")] = 2,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve an index bundle over HTTP (FastAPI on uvicorn), for recommendation backends.
+
+    Routes (OpenAPI at /openapi.json, docs at /docs): POST /v1/search, POST /v1/search/batch,
+    GET /v1/similar/{kind}/{id}, GET /v1/parse?q=, POST /v1/admin/reload, GET /healthz,
+    GET /readyz, GET /metrics (Prometheus). The bundle loads in the background: /readyz
+    answers 503 until it is ready. Tokens come only from the environment: KGJEMB_API_TOKEN
+    protects every route but /healthz, /readyz and the API description; KGJEMB_ADMIN_TOKEN
+    enables /v1/admin/reload (disabled without it). SIGHUP (single process) reloads the
+    bundle in place without dropping requests.
+
+    Example: kgjemb serve --bundle .kgjemb/bundle --port 8000
+    """
+    import uvicorn
+
+    from kgjemb.paths import bundle_dir
+    from kgjemb.serve.app import create_app
+    from kgjemb.serve.config import ServeConfig
+
+    if bundle_arg is not None and bundle is not None and bundle_arg.resolve() != bundle.resolve():
+        raise typer.BadParameter(f"two different bundles given: {bundle_arg} and --bundle {bundle}")
+    path = (bundle_arg or bundle or bundle_dir(home)).expanduser().resolve()
+    if not (path / "manifest.json").is_file():
+        raise typer.BadParameter(f"{path} is not an index bundle (no manifest.json); build one with `kgjemb index build`")
+    try:
+        config = ServeConfig.from_env(
+            batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch,
+            request_timeout_s=timeout, engine_threads=engine_threads,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    if host not in _LOOPBACK and config.api_token is None:
+        logger.warning("binding to %s without KGJEMB_API_TOKEN: the search API is open to the network", host)
+    if workers == 1:
+        uvicorn.run(create_app(path, config=config), host=host, port=port, log_level=log_level)
+        return
+    # Worker processes rebuild the app from the environment (uvicorn imports the factory).
+    os.environ.update(config.to_env())
+    os.environ["KGJEMB_SERVE_BUNDLE"] = str(path)
+    uvicorn.run("kgjemb.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)

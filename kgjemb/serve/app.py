@@ -1,0 +1,283 @@
+"""The FastAPI application: versioned routes that delegate to the query engine.
+
+>>> from kgjemb.serve.app import create_app
+>>> app = create_app(".kgjemb/bundle")            # doctest: +SKIP
+>>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``): ``POST /v1/search``,
+``POST /v1/search/batch``, ``GET /v1/similar/{kind}/{id}``, ``GET /v1/parse``,
+``POST /v1/admin/reload``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import kgjemb
+from kgjemb.errors import BundleError, KgjembError, QueryError, UnknownEntityError
+from kgjemb.query.types import ParsedQuery, SearchResult
+from kgjemb.serve import engine_calls
+from kgjemb.serve.auth import check_admin, check_api
+from kgjemb.serve.batching import MicroBatcher, ThreadDispatcher
+from kgjemb.serve.config import MAX_K, MAX_QUERY_CHARS, ServeConfig
+from kgjemb.serve.limits import BodySizeLimitMiddleware
+from kgjemb.serve.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
+from kgjemb.serve.reload import EngineHolder, open_engine
+from kgjemb.serve.schemas import (
+    BatchRequest, BatchResponse, BundleInfoModel, ErrorBody, HealthResponse, NodeKind, NotFoundBody,
+    ReadyResponse, ReloadRequest, ReloadResponse, SearchRequest, SimilarResponse,
+)
+
+__all__ = ["app_from_env", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or invalid bearer token"},
+    413: {"model": ErrorBody, "description": "request body too large"},
+    503: {"model": ErrorBody, "description": "no bundle loaded yet"},
+    504: {"model": ErrorBody, "description": "the engine did not answer within the request timeout"},
+}
+
+
+def create_app(
+    bundle_path: str | os.PathLike | None,
+    *,
+    config: ServeConfig = ServeConfig(),
+    loader: Callable[[Path], Any] = open_engine,
+) -> FastAPI:
+    """Build the service for the bundle at ``bundle_path``.
+
+    The bundle is opened in a background thread when the app starts (``/healthz`` answers
+    at once, ``/readyz`` says 503 until the engine is ready); ``bundle_path=None`` starts
+    empty until ``POST /v1/admin/reload``. ``loader(path) -> engine`` opens a bundle
+    (default :meth:`kgjemb.Engine.open`); ``config`` sets limits, batching and tokens
+    (default :class:`ServeConfig()`; :meth:`ServeConfig.from_env` reads the environment).
+
+    >>> app = create_app("/srv/kgjemb/bundle", config=ServeConfig.from_env())  # doctest: +SKIP
+    """
+    holder = EngineHolder(loader)
+    metrics = Metrics()
+    holder.listeners.append(metrics.set_bundle)
+    if config.batching:
+        dispatcher: ThreadDispatcher = MicroBatcher(
+            wait_ms=config.batch_wait_ms, max_size=config.batch_max_size, threads=config.engine_threads
+        )
+        dispatcher.on_batch = metrics.batch_size.observe
+    else:
+        dispatcher = ThreadDispatcher(threads=config.engine_threads)
+
+    async def reload(path: Path | None) -> ReloadResponse:
+        target = path or holder.path or (Path(bundle_path) if bundle_path else None)
+        if target is None:
+            raise BundleError("no bundle to reload: give one in the request body")
+        previous = holder.current
+        started = time.perf_counter()
+        try:
+            info = await holder.load(target)
+        except BundleError:
+            metrics.reloads.labels("error").inc()
+            raise
+        metrics.reloads.labels("ok").inc()
+        return ReloadResponse(
+            bundle=BundleInfoModel(**info.as_dict()),
+            previous=BundleInfoModel(**previous[1].as_dict()) if previous else None,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    async def initial_load() -> None:
+        with contextlib.suppress(BundleError):  # logged, reported by /readyz
+            await reload(Path(bundle_path))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await dispatcher.start()
+        loading = asyncio.create_task(initial_load()) if bundle_path is not None else None
+        sighup = _install_sighup(lambda: asyncio.ensure_future(_quiet(reload(None)))) if config.sighup_reload else False
+        try:
+            yield
+        finally:
+            if sighup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            if loading is not None:
+                loading.cancel()
+            await dispatcher.stop()
+
+    app = FastAPI(
+        title="kgjemb",
+        version=kgjemb.__version__,
+        description="Knowledge-graph-augmented music similarity search: free-text queries "
+        "('songs like X but on strings, no vocals') → ranked tracks with per-signal explanations.",
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.holder = holder
+    app.state.metrics = metrics
+    app.state.dispatcher = dispatcher
+    app.state.reload = reload
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+async def _quiet(coro) -> None:
+    try:
+        await coro
+    except Exception:  # noqa: BLE001 - a signal has nobody to answer to
+        logger.exception("SIGHUP reload failed; still serving the previous bundle")
+
+
+def _install_sighup(callback: Callable[[], Any]) -> bool:
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, callback)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _live(request: Request):
+    """The engine this request uses, taken ONCE: a reload mid-request does not affect it."""
+    current = request.app.state.holder.current
+    if current is None:
+        holder = request.app.state.holder
+        why = holder.last_error or ("loading the bundle" if holder.loading else "no bundle loaded")
+        raise HTTPException(status_code=503, detail=f"not ready: {why}", headers={"Retry-After": "1"})
+    return current
+
+
+async def _bounded(request: Request, awaitable):
+    timeout = request.app.state.config.request_timeout_s
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError as err:
+        raise HTTPException(status_code=504, detail=f"the engine did not answer within {timeout:g} s") from err
+
+
+def _explained(result: SearchResult, explain: bool) -> SearchResult:
+    if explain:
+        return result
+    hits = [h.model_copy(update={"explanation": "", "path": []}) for h in result.hits]
+    return result.model_copy(update={"hits": hits})
+
+
+def _add_routes(app: FastAPI) -> None:
+    api = [Depends(check_api)]
+
+    @app.get("/healthz", response_model=HealthResponse, tags=["ops"], summary="the process is alive")
+    async def healthz() -> HealthResponse:
+        return HealthResponse()
+
+    @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], summary="a bundle is loaded",
+             responses={503: {"model": ReadyResponse}})
+    async def readyz(request: Request) -> Any:
+        holder: EngineHolder = request.app.state.holder
+        current = holder.current
+        if current is None:
+            status = "loading" if holder.loading else "unavailable"
+            body = ReadyResponse(status=status, detail=holder.last_error)
+            return JSONResponse(body.model_dump(), status_code=503)
+        return ReadyResponse(status="ready", bundle=BundleInfoModel(**current[1].as_dict()))
+
+    @app.get("/metrics", tags=["ops"], dependencies=api, response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}, 401: _ERRORS[401]})
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/search", response_model=SearchResult, tags=["search"], dependencies=api,
+              responses={**_ERRORS, 404: {"model": NotFoundBody}})
+    async def search(body: SearchRequest, request: Request, response: Response) -> SearchResult:
+        engine, info = _live(request)
+        response.headers["X-Bundle-Generation"] = str(info.generation)
+        result = await _bounded(request, request.app.state.dispatcher.search(engine, body.query, body.k, body.filters))
+        return _explained(result, body.explain)
+
+    @app.post("/v1/search/batch", response_model=BatchResponse, tags=["search"], dependencies=api,
+              responses={**_ERRORS, 404: {"model": NotFoundBody}})
+    async def search_batch(body: BatchRequest, request: Request, response: Response) -> BatchResponse:
+        limit = request.app.state.config.max_batch
+        if len(body.queries) > limit:
+            raise RequestValidationError([{
+                "type": "too_long", "loc": ("body", "queries"),
+                "msg": f"at most {limit} queries per batch, got {len(body.queries)}", "input": len(body.queries),
+            }])
+        engine, info = _live(request)
+        response.headers["X-Bundle-Generation"] = str(info.generation)
+        dispatch = request.app.state.dispatcher
+        results = await _bounded(request, asyncio.gather(
+            *(dispatch.search(engine, q.query, q.k, q.filters) for q in body.queries)
+        ))
+        return BatchResponse(results=[_explained(r, q.explain) for r, q in zip(results, body.queries)])
+
+    @app.get("/v1/similar/{kind}/{id}", response_model=SimilarResponse, tags=["search"], dependencies=api,
+             responses={**_ERRORS, 404: {"model": NotFoundBody}})
+    async def similar(
+        request: Request,
+        kind: NodeKind,
+        id: Annotated[str, PathParam(min_length=1, max_length=512, description="node id, e.g. a track id")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description=f"number of neighbours, 1..{MAX_K}")] = 10,
+    ) -> SimilarResponse:
+        engine, _ = _live(request)
+        hits = await _bounded(request, request.app.state.dispatcher.call(engine_calls.similar, engine, kind.label, id, k))
+        return SimilarResponse(kind=kind, id=id, hits=hits)
+
+    @app.get("/v1/parse", response_model=ParsedQuery, tags=["search"], dependencies=api, responses=_ERRORS)
+    async def parse(
+        request: Request,
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="query text")],
+    ) -> ParsedQuery:
+        if not q.strip():
+            raise RequestValidationError([{"type": "value_error", "loc": ("query", "q"),
+                                           "msg": "query is empty after stripping whitespace", "input": q}])
+        engine, _ = _live(request)
+        return await _bounded(request, request.app.state.dispatcher.call(engine.parse, q.strip()))
+
+    @app.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"], dependencies=[Depends(check_admin)],
+              responses={400: {"model": ErrorBody}, 401: _ERRORS[401], 403: {"model": ErrorBody}})
+    async def admin_reload(request: Request, body: ReloadRequest | None = None) -> ReloadResponse:
+        target = Path(body.bundle) if body is not None and body.bundle else None
+        try:
+            return await request.app.state.reload(target)
+        except BundleError as err:
+            raise HTTPException(status_code=400, detail=str(err)) from err
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UnknownEntityError)
+    async def _unknown(request: Request, err: UnknownEntityError) -> JSONResponse:
+        body = NotFoundBody(detail=str(err), name=str(err.name), candidates=[str(c) for c in err.candidates])
+        return JSONResponse(body.model_dump(), status_code=404)
+
+    @app.exception_handler(QueryError)
+    async def _bad_query(request: Request, err: QueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @app.exception_handler(BundleError)
+    async def _bundle(request: Request, err: BundleError) -> JSONResponse:
+        logger.error("bundle error while serving %s: %s", request.url.path, err)
+        return JSONResponse({"detail": f"bundle error: {err}"}, status_code=503)
+
+    @app.exception_handler(KgjembError)
+    async def _other(request: Request, err: KgjembError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory kgjemb.serve.app:app_from_env`` (and ``--workers``):
+    the bundle comes from ``KGJEMB_SERVE_BUNDLE``, settings from :meth:`ServeConfig.from_env`."""
+    bundle = os.environ.get("KGJEMB_SERVE_BUNDLE") or None
+    return create_app(bundle, config=ServeConfig.from_env())
