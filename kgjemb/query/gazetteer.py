@@ -62,6 +62,11 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", plain).strip()
 
 
+def _loose(text: str) -> str:
+    """Casefolded, accent-free, whitespace-collapsed (punctuation kept): "exact" equality."""
+    return " ".join(_strip_accents(text).casefold().split())
+
+
 def _strip_accents(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -230,14 +235,24 @@ class Gazetteer:
     # -- linking ----------------------------------------------------------------------
 
     def exact(self, text: str, key: str | None = None) -> list[Link]:
-        """Links of nodes whose name/alias equals ``text`` after normalisation; ``key``
-        (``Label:id``) restricts to one node (the id a span carries)."""
-        form = normalise(text)
-        links = [
-            Link(node, how, 100.0, text)
-            for node, how in self.surfaces.get(form, [])
-            if key is None or node.key == key
-        ]
+        """Links of nodes whose name/alias equals ``text`` (case- and accent-insensitive).
+
+        ``key`` (``Label:id``) restricts to one node: the id a spaCy span carries. Names
+        that differ from ``text`` only in punctuation ("Jesu meine Freude") come back as
+        ``fuzzy`` links scored by rapidfuzz ratio, so ``exact`` keeps the meaning of
+        :class:`~kgjemb.graph.base.NameMatch`.
+        """
+        loose = _loose(text)
+        links = []
+        for node, how in self.surfaces.get(normalise(text), []):
+            if key is not None and node.key != key:
+                continue
+            forms = [node.name] if how == "exact" else [*node.aliases, *_plural_variants(node.name.lower())]
+            if any(_loose(f) == loose for f in forms):
+                links.append(Link(node, how, 100.0, text))
+            else:
+                score = max(fuzz.ratio(_loose(f), loose) for f in forms) if forms else 0.0
+                links.append(Link(node, "fuzzy", float(score), text))
         return links
 
     def warm(self) -> None:

@@ -21,6 +21,22 @@ How a query is read (left to right, over spaCy tokens):
    cue ("Bach, no vocals") is a similarity anchor too; a bare phrase that is a close
    misspelling of a name (ratio ≥ ``bare_fuzzy_cutoff``) is linked as one.
 
+What the engine gets (:class:`~kgjemb.query.types.ParsedQuery`):
+
+- ``entities``: similarity anchors are those with ``role == "like"``, ``id`` set and
+  ``label`` Artist/Album/Track; ``role`` by/not_by/exclude entities mirror ``filters``;
+  ``id is None`` marks an unlinked mention (also listed in ``unknown``; its
+  ``candidates`` are the closest names, to put in a warning); ``label == "Attribute"``
+  entities are markers (see below), not anchors. ``candidates`` of a linked entity are the
+  other nodes the same words could mean, as ``"Label:id (name)"``. ``how``: ``exact`` /
+  ``alias`` = equal ignoring case and accents, ``fuzzy`` otherwise (score = rapidfuzz
+  ratio). "X by Y" links the work X of artist Y (text "X by Y"); when no work of Y has
+  that name, X is linked on its own and "by Y" becomes a ``by`` filter.
+- ``filters``: ``by`` / ``not_by`` / ``exclude`` (``node_id`` = artist or work id, ``value``
+  = its name), ``era`` (``value`` = era word, ``node_id`` = ``era:<word>`` when the graph
+  has it), ``year_range`` (``value`` = ``"1720-1729"``, ``"-1799"``, ``"1751-"``),
+  ``attribute`` / ``not_attribute`` (``node_id`` = attribute id such as ``key:d minor``).
+
 Attributes named in the graph ("piano", "D minor") stay phrases for the text tower and are
 *also* reported as ``EntityRef(label="Attribute")`` markers (role ``like``, or ``exclude``
 when negated); they are not similarity anchors. Two attribute mentions also become filters:

@@ -77,7 +77,7 @@ CUES: dict[str, tuple[tuple[str, ...], ...]] = {
 FILLER_WORDS: frozenset[str] = frozenset(
     """a an the some any me please play find recommend get give show something anything
     songs song tracks track pieces piece works tunes tune stuff that which is are sounds
-    sound sounding ones one more kind sort of i want need 's ’s""".split()
+    sound sounding ones one more kind sort of i want need just only 's ’s""".split()
 )
 
 #: Adverbs of degree stripped from the front of negated phrases ("not too fast" → "fast").

@@ -95,8 +95,9 @@ class _Walk(DocLinker):
                 if art is not None and top.node.label in ("Track", "Album"):
                     works = self.works_of(art[1])
                     mine = [ln for ln in links if ln.node.key in works]
-                    self.emit(role, i, art[0], mine or links, order=("Track", "Album", "Artist"))
-                    return art[0]
+                    if mine:  # else "by Y" is left to be read as a filter
+                        self.emit(role, i, art[0], mine, order=("Track", "Album", "Artist"))
+                        return art[0]
             self.emit(role, i, end, links)
             return end
         if bare:
