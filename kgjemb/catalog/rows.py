@@ -36,7 +36,7 @@ from kgjemb.catalog.schema import ATTRIBUTE_KINDS, BY_ROLES, NODE_PROPERTIES, RE
 from kgjemb.catalog.validate import Catalog
 from kgjemb.graph.base import GraphRows
 
-__all__ = ["catalog_to_rows", "select_rows", "DEFAULT_SOURCE", "PRIMARY_ROLE"]
+__all__ = ["build_rows", "catalog_to_rows", "select_rows", "DEFAULT_SOURCE", "PRIMARY_ROLE"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,11 @@ def catalog_to_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None 
     ``skip``: (table, line) pairs to leave out, normally ``report.error_rows()`` for
     ``--skip-invalid``; rows depending on them are left out too. Default: nothing skipped.
     """
+    return build_rows(catalog, skip=skip)[0]
+
+
+def build_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = None) -> tuple[GraphRows, dict[str, int]]:
+    """:func:`catalog_to_rows` plus the number of catalog rows left out per table."""
     f, dropped = select_rows(catalog, skip)
     if any(dropped.values()):
         logger.info("rows left out (skipped or depending on skipped rows): %s", {k: v for k, v in dropped.items() if v})
@@ -184,4 +189,4 @@ def catalog_to_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None 
         edges[(a, rtype, b)] = _edges(sel["src"], sel["dst"], sel["weight"], sel["source"], sel["role"])
     rows = GraphRows(nodes=nodes, edges={key: _edge_records(edges[key]) for key in REL_TYPES})
     logger.debug("catalog_to_rows: %d rows", len(rows))
-    return rows
+    return rows, dropped
