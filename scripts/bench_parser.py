@@ -101,6 +101,11 @@ def main() -> None:
     big = QueryParser.from_export(export, nlp=nlp)
     print(f"parser build ({len(big.gazetteer.nodes)} nodes) {time.perf_counter() - t:.2f} s")
     bench(big, f"synthetic graph, {args.tracks} tracks", max(2, args.repeats // 4))
+    worst = ("like Qwzx Plmk " * 100)[:1000]  # 1,000 chars of unknown mentions: fuzzy budget
+    big.parse(worst)
+    t = time.perf_counter()
+    big.parse(worst)
+    print(f"adversarial 1,000-char query: {(time.perf_counter() - t) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -167,3 +167,30 @@ def test_empty_graph_parses_phrases_and_reports_unknown(parser):
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         ParserConfig(**{field: value})
+
+
+def test_every_name_links_back_to_a_node_with_that_name(parser):
+    """Round trip over the whole graph: "songs like <name>" links a node of that name."""
+    gaz = parser.gazetteer
+    checked = 0
+    for node in gaz.nodes.values():
+        if node.label == "Attribute":
+            continue
+        for form in (node.name, *node.aliases):
+            p = parser.parse(f"songs like {form}")
+            like = [e for e in p.entities if e.role == "like" and e.id is not None]
+            assert like, (form, p)
+            linked = gaz.nodes[f"{like[0].label}:{like[0].id}"]
+            assert normalise(form) in {normalise(n) for n in (linked.name, *linked.aliases)}, (form, linked)
+            assert like[0].how in ("exact", "alias") and p.unknown == []
+            checked += 1
+    assert checked >= 30
+
+
+def test_fuzzy_budget_bounds_work_but_keeps_exact_links(parser):
+    """Past the per-query budget, misspellings stay unlinked while exact names still link."""
+    tight = QueryParser(parser.gazetteer, nlp=parser.nlp, config=ParserConfig(max_fuzzy_lookups=1))
+    p = tight.parse("like Zzyzx Qwerty, like Bethoven, like Haydn")
+    assert [e.id for e in p.entities if e.id] == ["haydn"]
+    full = parser.parse("like Zzyzx Qwerty, like Bethoven, like Haydn")
+    assert [e.id for e in full.entities if e.id] == ["beethoven", "haydn"]

@@ -54,6 +54,21 @@ class DocLinker:
             if not any(self.consumed[span.start : span.end]):
                 self.starts[span.start].append(span)
         self.has_pos = doc.has_annotation("POS")
+        self.fuzzy_budget = config.max_fuzzy_lookups  # bounds the cost of adversarial queries
+
+    def fuzzy(self, text: str, **kwargs) -> list[Link]:
+        """:meth:`Gazetteer.fuzzy` while this parse's budget of scans lasts, then nothing."""
+        if self.fuzzy_budget <= 0:
+            return []
+        self.fuzzy_budget -= 1
+        return self.gaz.fuzzy(text, **kwargs)
+
+    def closest(self, text: str) -> list[str]:
+        """Nearest names for an unknown mention (costs one scan of the budget)."""
+        if self.fuzzy_budget <= 0:
+            return []
+        self.fuzzy_budget -= 1
+        return self.gaz.closest(text, limit=self.cfg.max_candidates)
 
     # -- look-ups -----------------------------------------------------------------------
 
@@ -102,7 +117,7 @@ class DocLinker:
                 break
             if self.doc[last].is_punct or self.low[last] in LIST_JOINERS:
                 continue
-            links = self.gaz.fuzzy(self.doc[i:j].text, labels=labels, cutoff=cutoff, limit=self.cfg.max_candidates)
+            links = self.fuzzy(self.doc[i:j].text, labels=labels, cutoff=cutoff, limit=self.cfg.max_candidates)
             if links and (best is None or links[0].score > best[1][0].score):
                 best = (j, links)
         return best
@@ -151,6 +166,6 @@ class DocLinker:
         text = self.doc[i:b].text
         works = self.works_of(artist_links)
         exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
-        return exact or self.gaz.fuzzy(
+        return exact or self.fuzzy(
             text, labels=("Track", "Album"), cutoff=self.cfg.by_fuzzy_cutoff, restrict=works, limit=self.cfg.max_candidates
         )

@@ -147,7 +147,7 @@ class _Walk(DocLinker):
             t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in toks if not t.is_punct
         )
         if role != "like" or looks_like_name:
-            self.emit_unknown(role, toks.text, self.gaz.closest(toks.text, limit=self.cfg.max_candidates))
+            self.emit_unknown(role, toks.text, self.closest(toks.text))
         else:
             self.buf.extend(range(i, j))
             self.buf_mode = "plain"
@@ -173,7 +173,7 @@ class _Walk(DocLinker):
         attrs = self.attributes_in(a, b)
         if mode == "plain":
             if not attrs:
-                fz = self.gaz.fuzzy(text, cutoff=self.cfg.bare_fuzzy_cutoff, limit=self.cfg.max_candidates)
+                fz = self.fuzzy(text, cutoff=self.cfg.bare_fuzzy_cutoff, limit=self.cfg.max_candidates)
                 if fz:
                     self.emit("like", a, b, fz)
                     return
