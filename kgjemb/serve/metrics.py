@@ -4,7 +4,7 @@
   (``/v1/similar/{kind}/{id}``, never the raw path, so ids do not explode the label set)
 - ``kgjemb_http_request_duration_seconds{method,route}``: latency histogram
 - ``kgjemb_http_requests_in_flight``: requests being served now
-- ``kgjemb_bundle_info{path,version,checksum,model_checksum}`` and
+- ``kgjemb_bundle_info{path,version,checksum,model_checksum,format_version,created_at}`` and
   ``kgjemb_bundle_generation`` / ``kgjemb_bundle_loaded_timestamp_seconds``: what is served
 - ``kgjemb_bundle_reloads_total{result}``, ``kgjemb_search_batch_size``: reloads, batching
 """
@@ -49,7 +49,8 @@ class Metrics:
     def set_bundle(self, info: BundleInfo) -> None:
         self.bundle.info({
             "path": info.path, "version": info.version, "checksum": info.checksum,
-            "model_checksum": info.model_checksum or "",
+            "model_checksum": info.model_checksum or "", "format_version": info.format_version or "",
+            "created_at": info.created_at or "",
         })
         self.generation.set(info.generation)
         self.loaded_at.set(info.loaded_at)

@@ -33,6 +33,8 @@ class BundleInfo:
     model_checksum: str | None
     generation: int
     loaded_at: float
+    format_version: str | None = None
+    created_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +45,8 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
 
     ``checksum`` is the sha256 of the manifest (which lists every file's sha256), so two
     bundles with the same checksum hold the same files; ``version`` is the manifest's
-    ``version`` / ``format_version`` field, else the first 12 characters of the checksum.
+    ``version`` field, else the first 12 characters of the checksum (a content version);
+    ``format_version`` and ``created_at`` are copied from the manifest when present.
     """
     path = Path(path)
     manifest_path = path / "manifest.json"
@@ -57,7 +60,7 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: manifest is not a JSON object")
     checksum = hashlib.sha256(raw).hexdigest()
-    version = manifest.get("version") or manifest.get("bundle_version") or manifest.get("format_version")
+    version = manifest.get("version") or manifest.get("bundle_version")
     model = manifest.get("model_checksum")
     if not model and isinstance(manifest.get("model"), dict):
         model = manifest["model"].get("checksum")
@@ -68,6 +71,8 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
         model_checksum=str(model) if model else None,
         generation=generation,
         loaded_at=time.time(),
+        format_version=str(manifest["format_version"]) if "format_version" in manifest else None,
+        created_at=str(manifest["created_at"]) if "created_at" in manifest else None,
     )
 
 

@@ -131,6 +131,8 @@ class BundleInfoModel(BaseModel):
     model_checksum: str | None = None
     generation: int
     loaded_at: float
+    format_version: str | None = None
+    created_at: str | None = None
 
 
 class ReadyResponse(BaseModel):
