@@ -194,3 +194,21 @@ def test_fuzzy_budget_bounds_work_but_keeps_exact_links(parser):
     assert [e.id for e in p.entities if e.id] == ["haydn"]
     full = parser.parse("like Zzyzx Qwerty, like Bethoven, like Haydn")
     assert [e.id for e in full.entities if e.id] == ["beethoven", "haydn"]
+
+
+def test_fuzzy_length_window_matches_brute_force():
+    """The length-bucketed scan returns exactly what a scan over every name returns."""
+    from rapidfuzz import fuzz
+
+    gaz = Gazetteer.from_export(make_export())
+    probes = ["Bethoven", "Jesu meine Freude", "ode to jay", "Hadyn", "Air on the G Strng", "lark", "Tchaikovski",
+              "the morning sta", "Silver Spears", "x", "Schiller Choirs"]
+    for cutoff in (60.0, 80.0, 95.0):
+        for probe in probes:
+            got = {(ln.node.key, round(ln.score, 6)) for ln in gaz.fuzzy(probe, cutoff=cutoff, limit=100)}
+            want = set()
+            for form, owners in gaz.surfaces.items():
+                score = fuzz.ratio(normalise(probe), form)
+                if score >= cutoff:
+                    want |= {(n.key, round(score, 6)) for n, _ in owners if n.label != "Attribute"}
+            assert got == want, (probe, cutoff)

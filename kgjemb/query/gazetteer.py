@@ -21,7 +21,9 @@ The first is linked; the others are reported as ``candidates`` ("Label:id (name)
 """
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -266,10 +268,21 @@ class Gazetteer:
             if cache is None:
                 cache = self._choices = {}
             if labels not in cache:
-                cache[labels] = [
-                    f for f, owners in self.surfaces.items() if any(n.label in labels for n, _ in owners)
-                ]
+                forms = [f for f, owners in self.surfaces.items() if any(n.label in labels for n, _ in owners)]
+                forms.sort(key=len)  # sorted by length: fuzzy() scans only plausible lengths
+                cache[labels] = forms
+                cache[("len", labels)] = [len(f) for f in forms]
             return cache[labels]
+
+    def _length_window(self, labels: tuple[str, ...], form: str, cutoff: float) -> list[str]:
+        """Choices whose length allows ``ratio >= cutoff``: ratio = 2M/(a+b) <= 2·min/(a+b),
+        so b must lie in [a·c/(2−c), a·(2−c)/c] with c = cutoff/100."""
+        choices = self._fuzzy_choices(labels)
+        lengths = self._choices[("len", labels)]
+        c = cutoff / 100.0
+        lo = bisect.bisect_left(lengths, math.floor(len(form) * c / (2 - c)))
+        hi = bisect.bisect_right(lengths, math.ceil(len(form) * (2 - c) / c))
+        return choices[lo:hi]
 
     def fuzzy(
         self,
@@ -294,7 +307,7 @@ class Gazetteer:
         if restrict is not None:
             choices = sorted({normalise(self.nodes[k].name) for k in restrict if k in self.nodes})
         else:
-            choices = self._fuzzy_choices(labels)
+            choices = self._length_window(labels, form, cutoff)
         found = process.extract(form, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit * 2)
         links: list[Link] = []
         for choice, score, _ in found:
