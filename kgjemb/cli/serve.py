@@ -27,12 +27,21 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (each loads the bundle).")] = 1,
     batching: Annotated[
-        bool, typer.Option("--batching/--no-batching", help="Micro-batch concurrent searches into one engine call.")
-    ] = True,
-    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", help="How long a batch waits for company.")] = 2.0,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Most queries per POST /v1/search/batch.")] = 64,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before an engine call answers 504.")] = 10.0,
-    engine_threads: Annotated[int, typer.Option("--engine-threads", help="Threads running engine calls.")] = 2,
+        Optional[bool],
+        typer.Option("--batching/--no-batching", help="Micro-batch concurrent searches into one engine call (default batching).", show_default=False),
+    ] = None,
+    batch_wait_ms: Annotated[
+        Optional[float], typer.Option("--batch-wait-ms", help="How long a batch waits for company (default 2).", show_default=False)
+    ] = None,
+    max_batch: Annotated[
+        Optional[int], typer.Option("--max-batch", help="Most queries per POST /v1/search/batch (default 64).", show_default=False)
+    ] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Seconds before an engine call answers 504 (default 10).", show_default=False)
+    ] = None,
+    engine_threads: Annotated[
+        Optional[int], typer.Option("--engine-threads", help="Threads running engine calls (default 2).", show_default=False)
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve an index bundle over HTTP (FastAPI on uvicorn), for recommendation backends.
@@ -43,7 +52,8 @@ def serve(
     answers 503 until it is ready. Tokens come only from the environment: KGJEMB_API_TOKEN
     protects every route but /healthz, /readyz and the API description; KGJEMB_ADMIN_TOKEN
     enables /v1/admin/reload (disabled without it). SIGHUP (single process) reloads the
-    bundle in place without dropping requests.
+    bundle in place without dropping requests. Every option also reads KGJEMB_SERVE_<NAME>
+    (e.g. KGJEMB_SERVE_MAX_BATCH); options given on the command line win.
 
     Example: kgjemb serve --bundle .kgjemb/bundle --port 8000
     """
