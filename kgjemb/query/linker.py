@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
+from rapidfuzz import fuzz
+
+from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link, normalise
 from kgjemb.query.patterns import CUES, KIND_NOUNS, TimeMatch
 from kgjemb.query.types import Filter
 
@@ -73,9 +75,12 @@ class DocLinker:
     # -- look-ups -----------------------------------------------------------------------
 
     def cue_at(self, i: int) -> Cue | None:
+        """The longest cue starting at token ``i`` ("No 1" is a number, not a negation)."""
         for seq, kind in _CUE_INDEX.get(self.low[i], ()):
             j = i + len(seq)
             if j <= self.n and tuple(self.low[i:j]) == seq and not any(self.consumed[i:j]):
+                if seq == ("no",) and j < self.n and (self.doc[j].like_num or self.low[j] == "."):
+                    continue
                 return Cue(kind, i, j, seq)
         return None
 
@@ -163,9 +168,20 @@ class DocLinker:
         return out
 
     def work_links(self, i: int, b: int, artist_links: list[Link]) -> list[Link]:
-        text = self.doc[i:b].text
-        works = self.works_of(artist_links)
+        """Works of the given artists named by tokens [i, b): exactly, as a version whose
+        title extends the name ("Largo" → "Largo (string quartet)"), or fuzzily."""
+        return self.works_named(self.doc[i:b].text, self.works_of(artist_links))
+
+    def works_named(self, text: str, works: set[str]) -> list[Link]:
         exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
-        return exact or self.fuzzy(
+        if exact:
+            return exact
+        form = normalise(text)
+        versions = [
+            Link(node, "fuzzy", float(fuzz.partial_ratio(form, normalise(node.name))), text)
+            for node in (self.gaz.nodes[k] for k in sorted(works) if k in self.gaz.nodes)
+            if form and normalise(node.name).startswith(form + " ")
+        ]
+        return versions or self.fuzzy(
             text, labels=("Track", "Album"), cutoff=self.cfg.by_fuzzy_cutoff, restrict=works, limit=self.cfg.max_candidates
         )

@@ -30,8 +30,10 @@ What the engine gets (:class:`~kgjemb.query.types.ParsedQuery`):
   entities are markers (see below), not anchors. ``candidates`` of a linked entity are the
   other nodes the same words could mean, as ``"Label:id (name)"``. ``how``: ``exact`` /
   ``alias`` = equal ignoring case and accents, ``fuzzy`` otherwise (score = rapidfuzz
-  ratio). "X by Y" links the work X of artist Y (text "X by Y"); when no work of Y has
-  that name, X is linked on its own and "by Y" becomes a ``by`` filter.
+  ratio). "X by Y" links the work X of artist Y (text "X by Y"): a work of Y named X, or
+  whose title starts with X ("Largo by Lind Quartet" → "Largo (string quartet)"), or
+  fuzzily like X; when Y has no such work, X is linked on its own and "by Y" becomes a
+  ``by`` filter. "No 1" is a number, not a negation.
 - ``filters``: ``by`` / ``not_by`` / ``exclude`` (``node_id`` = artist or work id, ``value``
   = its name), ``era`` (``value`` = era word, ``node_id`` = ``era:<word>`` when the graph
   has it), ``year_range`` (``value`` = ``"1720-1729"``, ``"-1799"``, ``"1751-"``),
