@@ -1,0 +1,185 @@
+"""Build and update index bundles: embed tracks' audio, build FAISS, compute entity vectors.
+
+``build_bundle`` embeds every track that has audio; ``update_bundle`` syncs an existing
+bundle with a newer graph export (embeds only tracks it has not seen, drops tracks that
+left the graph) and ``remove_tracks`` drops tracks by id. Updates recompute the entity
+vectors with the same model (``embed_entities`` is inductive: new artists get vectors from
+their tracks and neighbours without retraining) and rewrite the bundle atomically.
+
+>>> from kgjemb.index.builder import build_bundle
+>>> build_bundle(".kgjemb/bundle", model_dir=".kgjemb/model", export=store.export())  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.errors import BundleError
+from kgjemb.graph.base import GraphExport
+from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
+from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+
+__all__ = ["BuildConfig", "build_bundle", "remove_tracks", "update_bundle", "tracks_with_audio"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """``index``: FAISS settings (factory ``auto``: Flat below 50k tracks, HNSW32 above);
+    ``audio_batch_size``: files per ``embed_audio`` batch (16); ``progress``: progress bars (True)."""
+
+    index: IndexConfig = field(default_factory=IndexConfig)
+    audio_batch_size: int = 16
+    progress: bool = True
+
+
+def tracks_with_audio(export: GraphExport) -> tuple[list[str], list[str]]:
+    """(track ids, audio paths) of tracks whose ``audio_path`` exists on disk, in export order."""
+    frame = export.nodes["Track"]
+    ids, paths, missing = [], [], 0
+    for tid, path in zip(frame["id"].tolist(), frame["audio_path"].tolist()):
+        if path and os.path.isfile(path):
+            ids.append(tid)
+            paths.append(path)
+        elif path:
+            missing += 1
+    if missing:
+        logger.warning("%d track(s) name an audio file that does not exist; they are not indexed", missing)
+    return ids, paths
+
+
+def _embed_audio(model, paths: list[str], config: BuildConfig) -> np.ndarray:
+    if not paths:
+        return np.zeros((0, model.dim), dtype=np.float32)
+    start = time.perf_counter()
+    vectors = np.asarray(model.embed_audio(paths, batch_size=config.audio_batch_size, progress=config.progress),
+                         dtype=np.float32)  # (n, dim)
+    if vectors.shape != (len(paths), model.dim):
+        raise BundleError(f"model returned audio vectors of shape {vectors.shape} for {len(paths)} files")
+    logger.info("embedded %d audio file(s) in %.1fs", len(paths), time.perf_counter() - start)
+    return vectors
+
+
+def _entities(model, export: GraphExport, ids: list[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Entity tower over ``export`` with the audio vectors placed at their track rows."""
+    row = export.node_index("Track")
+    full = np.zeros((len(row), model.dim), dtype=np.float32)  # (n_tracks, dim), zeros: no audio
+    for tid, vec in zip(ids, vectors):
+        full[row[tid]] = vec
+    start = time.perf_counter()
+    out = model.embed_entities(export, full)
+    entities = {}
+    for label in NODE_LABELS:
+        arr = np.asarray(out.get(label, np.zeros((0, model.dim))), dtype=np.float32)
+        if arr.shape != (len(export.nodes[label]), model.dim):
+            raise BundleError(f"embed_entities returned {arr.shape} for {len(export.nodes[label])} {label} nodes")
+        entities[label] = arr
+    logger.info("entity vectors for %s in %.1fs", {lb: len(v) for lb, v in entities.items()}, time.perf_counter() - start)
+    return entities
+
+
+def _load_model(model_dir: Path, model=None):
+    if model is not None:
+        return model
+    from kgjemb.model import load_model
+
+    try:
+        return load_model(model_dir)
+    except Exception as err:  # noqa: BLE001
+        raise BundleError(f"{model_dir}: cannot load model: {err}") from err
+
+
+def build_bundle(
+    out: str | os.PathLike,
+    *,
+    model_dir: str | os.PathLike,
+    export: GraphExport,
+    config: BuildConfig = BuildConfig(),
+    model=None,
+) -> Path:
+    """Embed every track with audio in ``export`` with the model in ``model_dir``, build the
+    index and entity vectors, and write the bundle to ``out`` (atomically replacing one)."""
+    model_dir = Path(model_dir)
+    model = _load_model(model_dir, model)
+    ids, paths = tracks_with_audio(export)
+    if not ids:
+        raise BundleError("no track has a readable audio file: nothing to index")
+    vectors = _embed_audio(model, paths, config)
+    index = FaissIndex(model.dim, config.index)
+    index.index(ids, vectors)
+    content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum())
+    return write_bundle(out, content, model_dir=model_dir)
+
+
+def update_bundle(
+    path: str | os.PathLike,
+    export: GraphExport,
+    *,
+    config: BuildConfig = BuildConfig(),
+    model=None,
+) -> tuple[Path, dict]:
+    """Bring the bundle at ``path`` in line with ``export``: embed tracks with audio that it
+    does not index yet, drop indexed tracks that are gone, recompute entity vectors, and
+    rewrite it atomically. Returns (path, {"added": [...], "removed": [...]})."""
+    bundle = Bundle.open(path)
+    model = model or bundle.load_model()
+    ids, paths = tracks_with_audio(export)
+    known = dict(zip(bundle.track_ids, range(len(bundle.track_ids))))
+    new = [(t, p) for t, p in zip(ids, paths) if t not in known]
+    keep = set(ids)
+    gone = [t for t in bundle.track_ids if t not in keep]
+    new_vectors = _embed_audio(model, [p for _, p in new], config)
+    index = bundle.index
+    if gone:
+        index.delete(gone)
+    if new:
+        index.append([t for t, _ in new], new_vectors)
+    by_id = {t: bundle.track_vectors[i] for t, i in known.items() if t in keep}
+    by_id.update({t: v for (t, _), v in zip(new, new_vectors)})
+    order = [t for t in ids if t in by_id]
+    vectors = np.stack([by_id[t] for t in order]) if order else np.zeros((0, model.dim), dtype=np.float32)
+    content = BundleContent(index, order, vectors, _entities(model, export, order, vectors), export, model.checksum())
+    out = write_bundle(bundle.path, content, model_dir=None, reuse_model_from=bundle.path)
+    logger.info("bundle update: +%d track(s), -%d track(s)", len(new), len(gone))
+    return out, {"added": [t for t, _ in new], "removed": gone}
+
+
+def drop_tracks(export: GraphExport, track_ids: Iterable[str]) -> GraphExport:
+    """``export`` without the given Track nodes and every edge touching them."""
+    drop = set(track_ids)
+    nodes = dict(export.nodes)
+    nodes["Track"] = export.nodes["Track"][~export.nodes["Track"]["id"].isin(drop)].reset_index(drop=True)
+    edges = {}
+    for key in REL_TYPES:
+        frame = export.edges[key]
+        mask = np.zeros(len(frame), dtype=bool)
+        if key[0] == "Track":
+            mask |= frame["src"].isin(drop).to_numpy()
+        if key[2] == "Track":
+            mask |= frame["dst"].isin(drop).to_numpy()
+        edges[key] = frame[~mask].reset_index(drop=True)
+    return GraphExport(nodes=nodes, edges=edges)
+
+
+def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: BuildConfig = BuildConfig()) -> tuple[Path, list[str]]:
+    """Remove tracks (by id) from the bundle's index and graph snapshot; returns the ids
+    that were present. Unknown ids are reported in the log and otherwise ignored."""
+    bundle = Bundle.open(path)
+    wanted = list(dict.fromkeys(map(str, track_ids)))
+    present = set(bundle.export.nodes["Track"]["id"])
+    found = [t for t in wanted if t in present]
+    unknown = [t for t in wanted if t not in present]
+    if unknown:
+        logger.warning("not in the bundle (ignored): %s", ", ".join(unknown))
+    if not found:
+        return bundle.path, []
+    out, _ = update_bundle(bundle.path, drop_tracks(bundle.export, found), config=config)
+    return out, found

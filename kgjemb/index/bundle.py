@@ -1,0 +1,253 @@
+"""The index bundle: one directory holding everything a query needs, checked on open.
+
+Layout (every file's sha256 is in ``manifest.json``)::
+
+    manifest.json            format version, model checksum, dim, factory, counts, sha256s
+    index/                   FAISS index of the tracks' audio vectors (FaissIndex.save)
+    vectors/tracks.npy       (n_indexed, dim) audio vectors, rows = vectors/track_ids.json
+    entities/<Label>.npy     (n_label, dim) entity vectors, rows = graph/nodes/<Label>.parquet
+    graph/nodes/*.parquet    snapshot of the graph export: filters, paths, explanations
+    graph/edges/*.parquet
+    model/                   copy of the trained model directory
+
+A bundle is written to a temporary sibling directory and renamed into place
+(:func:`write_bundle`), so readers see the old bundle or the new one, never half of one.
+:meth:`Bundle.open` is read-only and raises :class:`~kgjemb.errors.BundleError` naming
+the file when one is missing or its checksum differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.errors import BundleError
+from kgjemb.graph.base import GraphExport
+from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+
+__all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "sha256_file", "write_bundle"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _edge_file(key: tuple[str, str, str]) -> str:
+    return f"graph/edges/{'-'.join(key)}.parquet"
+
+
+@dataclass
+class BundleContent:
+    """What a bundle holds, in memory: the input of :func:`write_bundle`, the output of
+    :meth:`Bundle.open`. ``track_ids[i]`` owns row ``i`` of ``track_vectors`` and is the
+    id under which the index stores it; ``entities[label]`` rows follow
+    ``export.nodes[label]``."""
+
+    index: FaissIndex
+    track_ids: list[str]
+    track_vectors: np.ndarray
+    entities: dict[str, np.ndarray]
+    export: GraphExport
+    model_checksum: str
+    extra: dict = field(default_factory=dict)
+
+
+def _write_content(root: Path, content: BundleContent, model_dir: Path | None) -> None:
+    content.index.save(root / "index")
+    (root / "vectors").mkdir()
+    np.save(root / "vectors" / "tracks.npy", np.ascontiguousarray(content.track_vectors, dtype=np.float32))
+    (root / "vectors" / "track_ids.json").write_text(json.dumps(content.track_ids))
+    (root / "entities").mkdir()
+    for label in NODE_LABELS:
+        vectors = content.entities.get(label, np.zeros((0, content.index.dim), dtype=np.float32))
+        np.save(root / "entities" / f"{label}.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+    (root / "graph" / "nodes").mkdir(parents=True)
+    (root / "graph" / "edges").mkdir(parents=True)
+    for label in NODE_LABELS:
+        content.export.nodes[label].to_parquet(root / "graph" / "nodes" / f"{label}.parquet", index=False)
+    for key in REL_TYPES:
+        content.export.edges[key].to_parquet(root / _edge_file(key), index=False)
+    if model_dir is not None:
+        shutil.copytree(model_dir, root / "model")
+
+
+def write_bundle(
+    out: str | os.PathLike,
+    content: BundleContent,
+    *,
+    model_dir: str | os.PathLike | None,
+    reuse_model_from: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``content`` (plus a copy of ``model_dir``) as a bundle at ``out``, atomically.
+
+    Files go to a temporary directory next to ``out``; the manifest (with every file's
+    sha256) is written last; then an existing bundle is moved aside, the new one renamed
+    into place and the old one deleted. ``reuse_model_from`` copies the ``model/`` folder
+    of another bundle instead of ``model_dir`` (incremental updates).
+
+    >>> write_bundle(".kgjemb/bundle", content, model_dir=".kgjemb/model")  # doctest: +SKIP
+    """
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source_model = Path(reuse_model_from) / "model" if reuse_model_from else (Path(model_dir) if model_dir else None)
+    if source_model is None or not source_model.is_dir():
+        raise BundleError(f"{source_model}: model directory not found")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        start = time.perf_counter()
+        _write_content(tmp, content, source_model)
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model_checksum": content.model_checksum,
+            "dim": int(content.index.dim),
+            "factory": content.index.factory,
+            "counts": {
+                "tracks_indexed": len(content.track_ids),
+                "nodes": {lb: int(len(content.export.nodes[lb])) for lb in NODE_LABELS},
+                "edges": {"-".join(k): int(len(content.export.edges[k])) for k in REL_TYPES},
+            },
+            **content.extra,
+            "files": {f: sha256_file(tmp / f) for f in files},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        if out.exists():
+            os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+        logger.info("wrote bundle %s (%d tracks, %d files) in %.2fs", out, len(content.track_ids), len(files),
+                    time.perf_counter() - start)
+        return out
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read_export(root: Path) -> GraphExport:
+    from kgjemb.graph.frames import build_export
+
+    def records(path: Path) -> list[dict]:
+        frame = pd.read_parquet(path)
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+    nodes = {lb: records(root / "graph" / "nodes" / f"{lb}.parquet") for lb in NODE_LABELS}
+    edges = {k: records(root / _edge_file(k)) for k in REL_TYPES}
+    return build_export(nodes, edges)
+
+
+class Bundle:
+    """A verified, read-only index bundle.
+
+    >>> bundle = Bundle.open(".kgjemb/bundle")  # doctest: +SKIP
+    >>> bundle.manifest["counts"]["tracks_indexed"], bundle.dim  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, manifest: dict, content: BundleContent) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.content = content
+        self._model = None
+
+    # conveniences
+    index = property(lambda self: self.content.index)
+    track_ids = property(lambda self: self.content.track_ids)
+    track_vectors = property(lambda self: self.content.track_vectors)
+    entities = property(lambda self: self.content.entities)
+    export = property(lambda self: self.content.export)
+    dim = property(lambda self: int(self.manifest["dim"]))
+    model_dir = property(lambda self: self.path / "model")
+
+    @staticmethod
+    def read_manifest(path: str | os.PathLike) -> dict:
+        path = Path(path)
+        file = path / MANIFEST
+        if not path.is_dir():
+            raise BundleError(f"{path}: bundle directory not found (build one with `kgjemb index build`)")
+        try:
+            manifest = json.loads(file.read_text())
+        except FileNotFoundError as err:
+            raise BundleError(f"{file}: missing manifest (incomplete bundle?)") from err
+        except (OSError, ValueError) as err:
+            raise BundleError(f"{file}: unreadable manifest: {err}") from err
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise BundleError(f"{file}: not a bundle manifest (no 'files' table)")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"{file}: format version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        return manifest
+
+    @staticmethod
+    def verify(path: str | os.PathLike, manifest: dict | None = None) -> dict:
+        """Check every file's sha256 against the manifest; BundleError names the first bad file."""
+        path = Path(path)
+        manifest = manifest or Bundle.read_manifest(path)
+        for name, digest in sorted(manifest["files"].items()):
+            file = path / name
+            if not file.is_file():
+                raise BundleError(f"{file}: missing from bundle {path}")
+            if sha256_file(file) != digest:
+                raise BundleError(f"{file}: checksum mismatch (corrupt or modified bundle file)")
+        return manifest
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None) -> "Bundle":
+        """Open and (by default) verify a bundle. Raises :class:`BundleError` naming the
+        missing/corrupt file; ``index_config`` overrides search settings (e.g. ``ef_search``)."""
+        path = Path(path).resolve()
+        start = time.perf_counter()
+        manifest = cls.read_manifest(path)
+        if verify:
+            cls.verify(path, manifest)
+        try:
+            index = FaissIndex.load(path / "index", config=index_config)
+            track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())
+            vectors = np.load(path / "vectors" / "tracks.npy")
+            entities = {lb: np.load(path / "entities" / f"{lb}.npy") for lb in NODE_LABELS}
+            export = _read_export(path)
+        except BundleError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any unreadable part is a bundle problem
+            raise BundleError(f"{path}: cannot read bundle: {err}") from err
+        if vectors.shape != (len(track_ids), manifest["dim"]) or len(index) != len(track_ids):
+            raise BundleError(f"{path / 'vectors' / 'tracks.npy'}: shape {vectors.shape} does not match "
+                              f"{len(track_ids)} track ids / index of {len(index)}")
+        for lb in NODE_LABELS:
+            if entities[lb].shape[0] != len(export.nodes[lb]):
+                raise BundleError(f"{path / 'entities' / (lb + '.npy')}: {entities[lb].shape[0]} rows for "
+                                  f"{len(export.nodes[lb])} {lb} nodes")
+        content = BundleContent(index, track_ids, vectors, entities, export, manifest.get("model_checksum", ""))
+        logger.info("opened bundle %s (%d tracks) in %.2fs", path, len(track_ids), time.perf_counter() - start)
+        return cls(path, manifest, content)
+
+    def load_model(self, loader: Callable | None = None):
+        """The bundle's model (``kgjemb.model.load_model`` on ``model/``), loaded once."""
+        if self._model is None:
+            if loader is None:
+                from kgjemb.model import load_model as loader
+            try:
+                self._model = loader(self.model_dir)
+            except Exception as err:  # noqa: BLE001
+                raise BundleError(f"{self.model_dir}: cannot load model: {err}") from err
+        return self._model

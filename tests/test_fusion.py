@@ -1,0 +1,95 @@
+"""Fusion arithmetic against hand computations; filter masks on a tiny graph."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgjemb.query.config import EngineConfig, SignalWeights
+from kgjemb.query.filters import TrackTable, parse_year_range
+from kgjemb.query.fusion import Signal, fuse, normalise, ranks
+from kgjemb.query.types import Filter
+from tests.parser_graph import make_export
+
+# three candidates in 2-D with known cosines to the signal vectors
+CANDS = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+X = np.array([1.0, 0.0], dtype=np.float32)
+Y = np.array([0.0, 1.0], dtype=np.float32)
+
+
+def test_weighted_minmax_by_hand():
+    signals = [Signal("like:Track:a", "entity", X, 1.0, ref="Track:a"), Signal("text:soft", "text", Y, 0.5),
+               Signal("not:loud", "negation", X, 0.25)]
+    scores, parts = fuse(CANDS, signals, method="weighted", norm="minmax")
+    # raw cosines: X -> [1, .6, 0], Y -> [0, .8, 1]; min-max: X -> [1, .6, 0], Y -> [0, .8, 1]
+    expected_parts = np.array([
+        [1.0 * 1.0, 0.5 * 0.0, -0.25 * 1.0],
+        [1.0 * 0.6, 0.5 * 0.8, -0.25 * 0.6],
+        [1.0 * 0.0, 0.5 * 1.0, -0.25 * 0.0],
+    ])
+    np.testing.assert_allclose(parts, expected_parts, atol=1e-6)
+    np.testing.assert_allclose(scores, [0.75, 0.85, 0.5], atol=1e-6)
+    np.testing.assert_allclose(scores, parts.sum(axis=1), atol=1e-9)
+
+
+def test_weighted_zscore_by_hand():
+    signals = [Signal("text:a", "text", X, 2.0)]
+    scores, _ = fuse(CANDS, signals, norm="zscore")
+    raw = np.array([1.0, 0.6, 0.0])
+    np.testing.assert_allclose(scores, 2.0 * (raw - raw.mean()) / raw.std(), atol=1e-5)
+
+
+def test_rrf_by_hand():
+    signals = [Signal("text:a", "text", X, 1.0), Signal("text:b", "text", Y, 1.0), Signal("not:c", "negation", Y, 0.5)]
+    scores, parts = fuse(CANDS, signals, method="rrf", rrf_k=60)
+    # ranks by X: [1, 2, 3]; by Y: [3, 2, 1]
+    expected = np.array([
+        1 / 61 + 1 / 63 - 0.5 / 63,
+        1 / 62 + 1 / 62 - 0.5 / 62,
+        1 / 63 + 1 / 61 - 0.5 / 61,
+    ])
+    np.testing.assert_allclose(scores, expected, atol=1e-9)
+    assert parts.shape == (3, 3)
+
+
+def test_constant_signal_contributes_nothing_and_edge_cases():
+    same = np.tile(X, (4, 1))
+    scores, parts = fuse(same, [Signal("text:a", "text", X, 1.0)])
+    np.testing.assert_array_equal(scores, 0.0)
+    assert fuse(CANDS, [])[0].tolist() == [0.0, 0.0, 0.0]
+    assert fuse(CANDS[:0], [Signal("text:a", "text", X, 1.0)])[0].shape == (0,)
+    assert ranks(np.array([[0.5], [0.9], [0.5]])).ravel().tolist() == [2, 1, 3]
+    with pytest.raises(ValueError, match="choose from"):
+        normalise(np.ones((2, 1)), "softmax")
+    with pytest.raises(ValueError, match="choose from"):
+        fuse(CANDS, [Signal("t", "text", X, 1.0)], method="borda")
+    with pytest.raises(ValueError, match="choose from"):
+        EngineConfig(fusion="borda")
+    with pytest.raises(ValueError, match=">= 0"):
+        SignalWeights(text=-1)
+
+
+def test_filter_masks_on_tiny_graph():
+    export = make_export()
+    ids = export.nodes["Track"]["id"].tolist()
+    table = TrackTable(export, ids)
+
+    def allowed(*filters):
+        mask, warnings = table.mask(list(filters))
+        return {t for t, ok in zip(ids, mask) if ok}, warnings
+
+    bach = {"t_jesu", "t_wachet", "t_air"}
+    assert allowed(Filter(kind="by", value="Bach", node_id="bach"))[0] == bach
+    assert allowed(Filter(kind="not_by", value="Bach", node_id="bach"))[0] == set(ids) - bach
+    # by name only (API callers), resolved through names and aliases
+    assert allowed(Filter(kind="by", value="J. S. Bach"))[0] == bach
+    assert allowed(Filter(kind="exclude", value="Chorales", node_id="alb_chorales"))[0] == set(ids) - {"t_jesu", "t_wachet"}
+    assert allowed(Filter(kind="exclude", value="Largo", node_id="t_largo"))[0] == set(ids) - {"t_largo"}
+    assert allowed(Filter(kind="era", value="baroque", node_id="era:baroque"))[0] == {
+        "t_jesu", "t_wachet", "t_hallelujah", "t_water"}
+    assert allowed(Filter(kind="attribute", value="reel", node_id="form:reel"))[0] == {"t_morning", "t_spear"}
+    assert "t_morning" not in allowed(Filter(kind="not_attribute", value="fast", node_id="tempo:fast"))[0]
+    got, warnings = allowed(Filter(kind="by", value="Nobody At All"))
+    assert got == set(ids) and "ignored" in warnings[0]
+    # no years in this graph: a year range keeps nothing (unknown years are excluded)
+    assert allowed(Filter(kind="year_range", value="1700-1750"))[0] == set()
+    assert parse_year_range("-1799") == (-np.inf, 1799.0) and parse_year_range("1751-") == (1751.0, np.inf)
