@@ -1,12 +1,14 @@
-"""Query parser: a table of queries with expected parses, on the real spaCy model.
+"""Query parser: tables of queries with expected parses, on the real spaCy model.
 
-The graph is a small hand-made export (tests/parser_graph.py); the cases are in
-tests/data/parser_cases.jsonl, one query per line with the fields it pins down:
+Two graphs: a small hand-made export (tests/parser_graph.py, cases in
+tests/data/parser_cases.jsonl) and the curator fixture catalog graph/fixtures/example
+(cases in tests/data/parser_cases_fixture.jsonl). One query per line, with the fields it
+pins down:
 ``intents`` (as a set), ``like`` (linked similarity anchors, in order), ``filters``
 (``[kind, node_id or value]``, as a set), ``phrases`` / ``negations`` / ``unknown``
 (exact lists), ``attributes`` (positive attribute markers, as a set), ``how``
-(node id → exact/alias/fuzzy) and ``candidates`` (``Label:id`` that must be listed as an
-alternative of the first entity).
+(node id → exact/alias/fuzzy) and ``candidates`` (``Label:id`` that must be listed as
+alternatives of the first entity; ``[]``: none may be).
 """
 from __future__ import annotations
 
@@ -21,9 +23,17 @@ from kgjemb.errors import QueryError
 from kgjemb.query.gazetteer import Gazetteer, normalise
 from kgjemb.query.parser import ParserConfig, QueryParser
 from kgjemb.query.types import ParsedQuery
-from tests.parser_graph import make_export
+from tests.parser_graph import export_from_catalog, make_export
 
-CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "parser_cases.jsonl").read_text().splitlines() if line.strip()]
+DATA = Path(__file__).parent / "data"
+
+
+def _cases(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+CASES = _cases("parser_cases.jsonl")  # on the hand-made graph of tests/parser_graph.py
+FIXTURE_CASES = _cases("parser_cases_fixture.jsonl")  # on graph/fixtures/example
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +41,31 @@ def parser() -> QueryParser:
     return QueryParser.from_export(make_export())
 
 
+@pytest.fixture(scope="module")
+def fixture_parser(parser) -> QueryParser:
+    return QueryParser.from_export(export_from_catalog(), nlp=parser.nlp)
+
+
 def _filter_key(f) -> tuple[str, str]:
     return (f.kind, f.node_id if f.kind not in ("era", "year_range") else f.value)
 
 
 def test_table_has_enough_cases():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 40 and len(FIXTURE_CASES) >= 10
     assert len({c["q"] for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["q"][:40] for c in CASES])
 def test_case(parser, case):
+    check_case(parser, case)
+
+
+@pytest.mark.parametrize("case", FIXTURE_CASES, ids=[c["q"][:40] for c in FIXTURE_CASES])
+def test_fixture_catalog_case(fixture_parser, case):
+    check_case(fixture_parser, case)
+
+
+def check_case(parser: QueryParser, case: dict) -> None:
     p = parser.parse(case["q"])
     like = [e.id for e in p.entities if e.role == "like" and e.label not in (None, "Attribute")]
     got = {
@@ -65,8 +89,10 @@ def test_case(parser, case):
     assert got == want, p.model_dump_json(indent=1)
     for node_id, how in case.get("how", {}).items():
         assert [e.how for e in p.entities if e.id == node_id] == [how]
-    for cand in case.get("candidates", []):
-        assert any(c.startswith(cand) for c in p.entities[0].candidates), p.entities[0]
+    if "candidates" in case:
+        listed = [c.split(" ", 1)[0] for c in p.entities[0].candidates]
+        assert all(c in listed for c in case["candidates"]), p.entities[0]
+        assert case["candidates"] or not listed, p.entities[0]
 
 
 def test_unknown_mention_lists_closest_names(parser):
