@@ -122,7 +122,9 @@ def _conform(frame: pd.DataFrame, spec: TableSpec, raw: RawTable, first_lines: d
         ))
     out = pd.DataFrame(index=frame.index)
     for col in spec.column_names:
-        out[col] = frame[col].astype(object) if col in frame.columns else None
+        # CSV columns stay pandas "str" (Arrow-backed: vectorised strip/isin); JSON/Parquet
+        # values keep their Python types until validation coerces them.
+        out[col] = frame[col] if col in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     raw.frame = out
     raw.missing_columns = missing
 

@@ -41,6 +41,8 @@ __all__ = ["build_rows", "catalog_to_rows", "select_rows", "DEFAULT_SOURCE", "PR
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "catalog"
+_KINDS = sorted(ATTRIBUTE_KINDS)
+_ROLES = sorted(BY_ROLES)
 PRIMARY_ROLE = "primary"
 
 
@@ -53,7 +55,12 @@ def _py(s: pd.Series, kind: str) -> list:
         return [None if v != v else float(v) for v in arr.tolist()]
     if kind == "list":
         return [list(v) if v is not None else [] for v in s.tolist()]
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in s.tolist()]
+    values = s.tolist()
+    missing = s.isna().to_numpy()
+    if missing.any():  # NaN/NA → None, in place (C-speed scan; rare in practice)
+        for i in np.flatnonzero(missing).tolist():
+            values[i] = None
+    return values
 
 
 def select_rows(catalog: Catalog, skip: Iterable[tuple[str, int]] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
@@ -84,15 +91,15 @@ def select_rows(catalog: Catalog, skip: Iterable[tuple[str, int]] | None = None)
     tracks = tracks[tracks["artist_id"].isin(artist_ids) & (tracks["album_id"].isna() | tracks["album_id"].isin(albums["id"]))]
     ids = {"Artist": artist_ids, "Album": albums["id"], "Track": tracks["id"]}
     ta = req(t["track_attributes"], "track_id", "kind", "value")
-    ta = ta[ta["track_id"].isin(tracks["id"]) & ta["kind"].isin(ATTRIBUTE_KINDS) & ~(ta["weight"] < 0)]
+    ta = ta[ta["track_id"].isin(tracks["id"]) & ta["kind"].isin(_KINDS) & ~(ta["weight"] < 0)]
     aa = req(t["artist_attributes"], "artist_id", "kind", "value")
-    aa = aa[aa["artist_id"].isin(artist_ids) & aa["kind"].isin(ATTRIBUTE_KINDS) & ~(aa["weight"] < 0)]
+    aa = aa[aa["artist_id"].isin(artist_ids) & aa["kind"].isin(_KINDS) & ~(aa["weight"] < 0)]
     rel = req(t["relations"], "src", "type", "dst")
     keep = np.zeros(len(rel), dtype=bool)
     for rtype, (a, b) in RELATION_ENDPOINTS.items():
         sel = (rel["type"] == rtype) & rel["src"].isin(ids[a]) & rel["dst"].isin(ids[b])
         if rtype == "BY":
-            sel &= rel["role"].isin(BY_ROLES)
+            sel &= rel["role"].isin(_ROLES)
         keep |= sel.to_numpy()
     rel = rel[keep & ~(rel["weight"] < 0).to_numpy()]
     out = {"artists": artists, "albums": albums, "tracks": tracks, "track_attributes": ta,
@@ -101,13 +108,21 @@ def select_rows(catalog: Catalog, skip: Iterable[tuple[str, int]] | None = None)
     return out, dropped
 
 
+def _obj(values, index) -> pd.Series:
+    """An ``object`` Series (pandas 3 would otherwise infer its slower Arrow ``str`` dtype)."""
+    return pd.Series(values, index=index, dtype=object)
+
+
 def _edges(src: pd.Series, dst: pd.Series, weight=None, source=None, role=None) -> pd.DataFrame:
-    n = len(src)
-    w = pd.Series(1.0, index=src.index) if weight is None else weight.astype("float64").fillna(1.0)
-    s = pd.Series(DEFAULT_SOURCE, index=src.index, dtype=object) if source is None else source.where(source.notna(), DEFAULT_SOURCE)
-    r = pd.Series([role] * n, index=src.index, dtype=object) if not isinstance(role, pd.Series) else role
-    return pd.DataFrame({"src": src.to_numpy(dtype=object), "dst": dst.to_numpy(dtype=object), "weight": w.to_numpy(),
-                         "source": s.to_numpy(dtype=object), "role": r.to_numpy(dtype=object)})
+    idx = pd.RangeIndex(len(src))
+    w = np.ones(len(src)) if weight is None else weight.astype("float64").fillna(1.0).to_numpy()
+    if source is None:
+        s = [DEFAULT_SOURCE] * len(src)
+    else:
+        s = [DEFAULT_SOURCE if v is None else v for v in source.tolist()]
+    r = role.tolist() if isinstance(role, pd.Series) else [role] * len(src)
+    return pd.DataFrame({"src": _obj(src.tolist(), idx), "dst": _obj(dst.tolist() if isinstance(dst, pd.Series) else list(dst), idx), "weight": w,
+                         "source": _obj(s, idx), "role": _obj(r, idx)})
 
 
 def _edge_records(frame: pd.DataFrame) -> list[dict]:
@@ -124,11 +139,11 @@ def _node_records(label: str, frame: pd.DataFrame, columns: dict[str, tuple[pd.S
     return [dict(zip(keys, vals)) for vals in zip(*cols)]
 
 
-def _attribute_ids(kind: pd.Series, value: pd.Series) -> pd.Series:
+def _attribute_ids(kind: pd.Series, value: pd.Series) -> list[str]:
     """``attribute_id`` per row, computed once per distinct (kind, value)."""
-    key = kind.astype(str) + "\x00" + value.astype(str)
-    uniq = {k: attribute_id(*k.split("\x00", 1)) for k in key.unique()}
-    return key.map(uniq)
+    pairs = list(zip(kind.tolist(), value.tolist()))
+    cache = {pair: attribute_id(*pair) for pair in set(pairs)}
+    return [cache[pair] for pair in pairs]
 
 
 def catalog_to_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = None) -> GraphRows:
@@ -147,7 +162,8 @@ def build_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = Non
         logger.info("rows left out (skipped or depending on skipped rows): %s", {k: v for k, v in dropped.items() if v})
     root = catalog.root
     artists, albums, tracks = f["artists"], f["albums"], f["tracks"]
-    audio = tracks["audio_path"].map(lambda p: str((root / p).resolve()) if p is not None else None)
+    audio = _obj([str((root / p).resolve()) if isinstance(p, str) else None for p in tracks["audio_path"].tolist()],
+                 tracks.index)
     nodes = {
         "Artist": _node_records("Artist", artists, {
             "id": (artists["id"], "str"), "name": (artists["name"], "str"), "aliases": (artists["aliases"], "list"),
@@ -161,10 +177,11 @@ def build_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = Non
     }
     ta, aa = f["track_attributes"], f["artist_attributes"]
     ta_ids, aa_ids = _attribute_ids(ta["kind"], ta["value"]), _attribute_ids(aa["kind"], aa["value"])
+    n_attr = len(ta_ids) + len(aa_ids)
     attrs = pd.DataFrame({
-        "id": pd.concat([ta_ids, aa_ids], ignore_index=True),
-        "name": pd.concat([ta["value"], aa["value"]], ignore_index=True),
-        "kind": pd.concat([ta["kind"], aa["kind"]], ignore_index=True),
+        "id": _obj(ta_ids + aa_ids, pd.RangeIndex(n_attr)),
+        "name": _obj(ta["value"].tolist() + aa["value"].tolist(), pd.RangeIndex(n_attr)),
+        "kind": _obj(ta["kind"].tolist() + aa["kind"].tolist(), pd.RangeIndex(n_attr)),
     }).drop_duplicates("id", keep="first")
     nodes["Attribute"] = _node_records("Attribute", attrs, {
         "id": (attrs["id"], "str"), "name": (attrs["name"], "str"), "kind": (attrs["kind"], "str")})

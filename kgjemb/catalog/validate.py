@@ -39,9 +39,9 @@ class Catalog:
     """A catalog read from ``root``: one typed DataFrame per table (every table of
     ``schema.TABLES`` present, possibly empty) indexed by physical line number.
 
-    Column types: ``str`` columns hold stripped ``str`` or None; ``int`` columns are pandas
-    ``Int64``; ``float`` columns ``float64`` (NaN = missing); ``list`` columns hold lists of
-    str. ``files[table]`` is the file name the rows came from (for messages).
+    Column types: ``str`` columns are ``object`` dtype holding stripped ``str`` or None;
+    ``int`` columns are pandas ``Int64``; ``float`` columns ``float64`` (NaN = missing);
+    ``list`` columns hold lists of str. ``files[table]`` is the file name the rows came from (for messages).
     """
 
     root: Path
@@ -55,11 +55,12 @@ class Catalog:
 def _is_missing(s: pd.Series, textual: bool) -> np.ndarray:
     """None, NaN, or a blank string."""
     missing = np.array(s.isna().to_numpy(), dtype=bool)
-    if s.dtype == object and len(s) and not missing.all():
-        if textual:  # every value is a str or NaN: vectorised strip
-            missing |= (s.str.strip() == "").to_numpy(dtype=bool)
-        else:
-            missing |= s.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    if not len(s) or missing.all():
+        return missing
+    if isinstance(s.dtype, pd.StringDtype):  # Arrow-backed str column: vectorised strip
+        missing |= (s.str.strip() == "").to_numpy(dtype=bool, na_value=False)
+    elif s.dtype == object:
+        missing |= s.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
     return missing
 
 
@@ -79,20 +80,22 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
     textual = raw.format == "csv"
     missing = _is_missing(s, textual)
     if col.type == "str":
-        if textual:
-            out = s.where(~missing, None)
-            out = out.str.strip() if (~missing).any() else out
-            return out.where(~missing, None).astype(object)
+        # typed str columns are object dtype (str or None): pandas' hashtable isin/unique on
+        # objects is fast, its Arrow-string isin is not (one pa.scalar per value)
+        if missing.all():
+            return pd.Series(None, index=s.index, dtype=object)
+        if isinstance(s.dtype, pd.StringDtype):
+            stripped = s.str.strip().to_numpy(dtype=object, na_value=None)
+            stripped[missing] = None
+            return pd.Series(stripped, index=s.index, dtype=object)
         kinds = s.map(type)
         bad = ~missing & kinds.isin([list, dict, np.ndarray]).to_numpy()
         _emit(problems, raw, bad, col.name, s, lambda v: f"expected a string, got {type(v).__name__}")
         ok = ~missing & ~bad
-        out = pd.Series([None] * len(s), index=s.index, dtype=object)
-        if ok.any():
-            vals = s[ok]
-            # integral JSON numbers used as ids/names: 7 → "7", never "7.0"
-            out[ok] = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in vals]
-        return out
+        out = np.full(len(s), None, dtype=object)
+        # integral JSON numbers used as ids/names: 7 → "7", never "7.0"
+        out[ok] = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in s[ok]]
+        return pd.Series(out, index=s.index, dtype=object)
     if col.type == "list":
         values = []
         bad = np.zeros(len(s), dtype=bool)
@@ -126,28 +129,31 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
     return num.where(~frac).round().astype("Int64")
 
 
+#: Formats libsndfile may not open; only these fall back to audioread (ffmpeg/gstreamer).
+FALLBACK_SUFFIXES = frozenset({".mp3", ".m4a", ".mp4", ".aac", ".wma", ".webm", ".opus"})
+
+
 def check_audio(path: Path) -> str | None:
     """None if ``path`` is a decodable audio file, else the reason. Reads the header with
-    soundfile; formats libsndfile cannot open (e.g. some mp3/m4a) fall back to librosa
-    (audioread)."""
+    soundfile; for compressed formats libsndfile cannot open (``FALLBACK_SUFFIXES``, e.g.
+    some mp3/m4a) it falls back to audioread, the decoder librosa uses."""
     if not path.is_file():
         return "audio file not found"
     try:
         import soundfile
 
         info = soundfile.info(str(path))
-        if info.frames <= 0 or info.samplerate <= 0:
-            return "audio file has no samples"
-        return None
-    except Exception as sf_err:  # libsndfile failed: try the slower decoder before giving up
+        return None if info.frames > 0 and info.samplerate > 0 else "audio file has no samples"
+    except Exception as sf_err:  # libsndfile failed: try the slower decoder where it may help
+        if path.suffix.lower() not in FALLBACK_SUFFIXES:
+            return f"cannot decode audio ({str(sf_err).split(': ', 1)[-1]})"
         try:
-            import librosa
+            import audioread
 
-            if librosa.get_duration(path=str(path)) <= 0:
-                return "audio file has no samples"
-            return None
-        except Exception:
-            return f"cannot decode audio: {sf_err}"
+            with audioread.audio_open(str(path)) as fh:
+                return None if fh.duration > 0 else "audio file has no samples"
+        except Exception as err:
+            return f"cannot decode audio ({type(err).__name__}: {err})"
 
 
 def _check_table(raw: RawTable, problems: list[Problem]) -> pd.DataFrame:
@@ -170,7 +176,7 @@ def _check_table(raw: RawTable, problems: list[Problem]) -> pd.DataFrame:
 
 
 def _check_refs(raws: dict[str, RawTable], frames: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
-    ids = {t: set(frames[t]["id"].dropna()) for t in ("artists", "albums", "tracks")}
+    ids = {t: frames[t]["id"].dropna() for t in ("artists", "albums", "tracks")}
     for name, spec in TABLES.items():
         for col in spec.columns:
             if not col.ref:
@@ -182,9 +188,9 @@ def _check_refs(raws: dict[str, RawTable], frames: dict[str, pd.DataFrame], prob
                   lambda v, t=target: f"unknown {t[:-1]} {v!r} (no such id in {raws[t].file})")
     for table in ("track_attributes", "artist_attributes"):
         kinds = frames[table]["kind"]
-        norm = kinds.str.lower() if kinds.notna().any() else kinds
+        norm = pd.Series([k.lower() if k is not None else None for k in kinds.tolist()], index=kinds.index, dtype=object)
         frames[table]["kind"] = norm
-        bad = (norm.notna() & ~norm.isin(ATTRIBUTE_KINDS)).to_numpy()
+        bad = (norm.notna() & ~norm.isin(sorted(ATTRIBUTE_KINDS))).to_numpy()
         _emit(problems, raws[table], bad, "kind", kinds,
               lambda v: f"unknown attribute kind {v!r}; choose from {sorted(ATTRIBUTE_KINDS)}")
         w = frames[table]["weight"]
@@ -212,7 +218,7 @@ def _check_refs(raws: dict[str, RawTable], frames: dict[str, pd.DataFrame], prob
             no_role = sel & role.isna().to_numpy()
             _emit(problems, raw, no_role, "role", role,
                   lambda v: f"a BY relation needs a role; choose from {sorted(BY_ROLES)}")
-            bad_role = sel & (role.notna() & ~role.isin(BY_ROLES)).to_numpy()
+            bad_role = sel & (role.notna() & ~role.isin(sorted(BY_ROLES))).to_numpy()
             _emit(problems, raw, bad_role, "role", role,
                   lambda v: f"unknown role {v!r}; choose from {sorted(BY_ROLES)}")
     w = rel["weight"]

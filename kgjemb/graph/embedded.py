@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import time
+from operator import itemgetter
 from collections import deque
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -57,6 +58,12 @@ def check_rel_types(rel_types: Iterable[str] | None) -> frozenset[str]:
     if bad:
         raise ValueError(f"unknown relationship type(s) {bad}; choose from {list(_TYPE_NAMES)}")
     return out
+
+
+def _tuple_getter(keys: tuple[str, ...]):
+    """C-speed ``row -> tuple(row[k] for k in keys)`` (always a tuple, even for one key)."""
+    get = itemgetter(*keys)
+    return get if len(keys) > 1 else (lambda row: (get(row),))
 
 
 def _check_label(label: str) -> None:
@@ -130,7 +137,10 @@ class EmbeddedGraphStore:
         state = {"format": _FORMAT, "nodes": self._nodes, "edges": self._edges}
         try:
             with open(tmp, "wb") as fh:
-                pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler = pickle.Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL)
+                # no memo: ~20x faster on millions of small tuples (the state has no cycles)
+                pickler.fast = True
+                pickler.dump(state)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.file)
@@ -188,14 +198,16 @@ class EmbeddedGraphStore:
                                    leave=False) as bar:
             for label in NODE_LABELS:
                 props = NODE_PROPERTIES[label]
+                getter = _tuple_getter(props)
                 table = self._nodes[label]
                 records = rows.nodes.get(label, [])
                 created = updated = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    new = {r["id"]: tuple(r.get(p) for p in props) for r in batch}
-                    if None in new:
-                        raise ValueError(f"a {label} row has no id")
+                    try:
+                        new = {r["id"]: getter(r) for r in batch}
+                    except KeyError as err:
+                        raise ValueError(f"a {label} row lacks {err}; rows need id + {list(props)}") from err
                     fresh = len(new.keys() - table.keys())
                     created += fresh
                     updated += len(new) - fresh
@@ -203,6 +215,7 @@ class EmbeddedGraphStore:
                     bar.update(len(batch))
                 report.nodes_created[label] = created
                 report.nodes_updated[label] = updated
+            edge_props = _tuple_getter(EDGE_PROPERTIES)
             for key in REL_TYPES:
                 src_label, rtype, dst_label = key
                 src_ids, dst_ids = self._nodes[src_label], self._nodes[dst_label]
@@ -211,8 +224,12 @@ class EmbeddedGraphStore:
                 created = updated = dangling = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    new = {(r["src"], r["dst"]): tuple(r.get(p) for p in EDGE_PROPERTIES) for r in batch
-                           if r["src"] in src_ids and r["dst"] in dst_ids}
+                    try:
+                        new = {(r["src"], r["dst"]): edge_props(r) for r in batch}
+                    except KeyError as err:
+                        raise ValueError(f"a {rtype} row lacks {err}; rows need src, dst + {list(EDGE_PROPERTIES)}") from err
+                    for pair in [p for p in new if p[0] not in src_ids or p[1] not in dst_ids]:
+                        del new[pair]
                     dangling += len(batch) - len(new)
                     fresh = len(new.keys() - table.keys())
                     created += fresh
