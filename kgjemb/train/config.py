@@ -1,0 +1,172 @@
+"""Training configuration: one frozen dataclass, presets as JSON files, overrides on top.
+
+Resolution order (later wins): dataclass defaults → preset (``kgjemb/train/presets/
+NAME.json``; default ``default``) → ``--config FILE`` → command-line flags. Nested
+sections (``model``, ``views``, ``positives``) merge key by key.
+
+>>> cfg = load_config(preset="ci", overrides={"epochs": 1})
+>>> cfg.epochs, cfg.model.dim
+(1, 64)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kgjemb.model.config import ModelConfig
+from kgjemb.train.positives import META_PATHS, PositiveConfig
+from kgjemb.train.views import ViewConfig
+
+__all__ = ["TrainConfig", "load_config", "list_presets"]
+
+TRACK_LOSSES = ("info_nce", "triplet")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (the model's own shape is in ``model``).
+
+    Defaults target the ~1,500-track demo catalog on 2 CPU cores in a few minutes.
+
+    epochs / batch_size / steps_per_epoch (None: one pass over the training tracks);
+    lr, weight_decay (AdamW); crop_s_min..crop_s_max: random excerpt length per step,
+    cropped from cached log-mels; val_fraction: held-out tracks (split by work).
+    Loss weights: ``w_text`` (InfoNCE audio↔text, learnable temperature), ``w_swap``
+    (attribute-swap captions as extra text negatives), ``w_track`` (track↔track graph
+    positives, ``track_loss`` = info_nce or triplet), ``w_hard`` (graph-aware hard
+    negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks).
+    ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
+    or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
+    track (text-encoder outputs are computed once). ``moco_queue``: size of a queue of
+    past audio vectors used as extra negatives for text→audio (0 = off).
+    """
+
+    epochs: int = 8
+    batch_size: int = 64
+    steps_per_epoch: int | None = None
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    crop_s_min: float = 3.0
+    crop_s_max: float = 5.0
+    val_fraction: float = 0.2
+    seed: int = 0
+    use_graph_positives: bool = True
+    w_text: float = 1.0
+    w_swap: float = 0.5
+    w_track: float = 1.0
+    w_hard: float = 0.5
+    w_entity: float = 0.5
+    track_loss: str = "info_nce"
+    triplet_margin: float = 0.2
+    views_per_track: int = 8
+    moco_queue: int = 0
+    eval_k: int = 10
+    eval_every: int = 1
+    entity_every: int = 1
+    num_threads: int = 2
+    device: str = "auto"
+    scatter_kind: str = "ensemble"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    views: ViewConfig = field(default_factory=ViewConfig)
+    positives: PositiveConfig = field(default_factory=PositiveConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "views_per_track", "eval_k", "eval_every", "num_threads", "entity_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1 or null, got {self.steps_per_epoch}")
+        if not 0 < self.crop_s_min <= self.crop_s_max:
+            raise ValueError(f"need 0 < crop_s_min <= crop_s_max, got {self.crop_s_min}, {self.crop_s_max}")
+        if self.track_loss not in TRACK_LOSSES:
+            raise ValueError(f"unknown track_loss {self.track_loss!r}; choose from {list(TRACK_LOSSES)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"unknown device {self.device!r}; choose from ['auto', 'cpu', 'cuda']")
+        if self.moco_queue < 0:
+            raise ValueError(f"moco_queue must be >= 0, got {self.moco_queue}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error listing the valid ones."""
+        return _merge(cls(), data)
+
+
+def _merge(cfg: TrainConfig, data: dict[str, Any]) -> TrainConfig:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown training config keys {unknown}; valid: {sorted(known)}")
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "model":
+            base = cfg.model.to_dict()
+            front = {**base["frontend"], **(value.get("frontend") or {})}
+            changes["model"] = ModelConfig.from_dict({**base, **value, "frontend": front})
+        elif key == "views":
+            changes["views"] = _sub(ViewConfig, cfg.views, value)
+        elif key == "positives":
+            base = dataclasses.asdict(cfg.positives)
+            if "path_weights" in value:  # a given mapping replaces the weights; missing paths: 0
+                base["path_weights"] = {p: 0.0 for p in META_PATHS}
+            merged = {**base, **value, "path_weights": {**base["path_weights"], **value.get("path_weights", {})}}
+            if merged.get("artist_roles") is not None:
+                merged["artist_roles"] = tuple(merged["artist_roles"])
+            changes["positives"] = _sub(PositiveConfig, PositiveConfig(), merged)
+        else:
+            changes[key] = value
+    return dataclasses.replace(cfg, **changes)
+
+
+def _sub(cls, base, value: dict):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid: {sorted(known)}")
+    return dataclasses.replace(base, **value)
+
+
+def _preset_dir():
+    return resources.files("kgjemb.train") / "presets"
+
+
+def list_presets() -> list[str]:
+    """Names of the packaged presets."""
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".json"))
+
+
+def load_config(
+    *,
+    preset: str | None = "default",
+    file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults → preset → JSON ``file`` → ``overrides`` (None values in overrides are
+    ignored, so unset CLI flags change nothing)."""
+    cfg = TrainConfig()
+    if preset:
+        names = list_presets()
+        if preset not in names:
+            raise ValueError(f"unknown preset {preset!r}; choose from {names}")
+        cfg = _merge(cfg, json.loads((_preset_dir() / f"{preset}.json").read_text()))
+    if file is not None:
+        path = Path(file)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read training config {path}: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"training config {path} must hold a JSON object")
+        cfg = _merge(cfg, data)
+    if overrides:
+        cfg = _merge(cfg, {k: v for k, v in overrides.items() if v is not None})
+    return cfg

@@ -1,0 +1,152 @@
+"""Embedding diagnostics: singular-value spectrum, effective rank, and a 2-D map.
+
+A joint space that collapses onto a few directions retrieves poorly however low the loss
+is; the singular-value spectrum of the (centred) embedding matrix shows it, and the
+entropy-based *effective rank* (Roy & Vetterli, 2007) sums it up in one number in
+[1, dim]: ``exp(H(p))`` with ``p_i = σ_i / Σσ``. The trainer writes ``spectrum.png``,
+``scatter.png`` and the numbers (``diagnostics.json``) into the model directory.
+
+>>> effective_rank(np.random.default_rng(0).standard_normal((500, 32)))  # close to 32
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics"]
+
+logger = logging.getLogger(__name__)
+
+
+def singular_values(x: np.ndarray, *, center: bool = True) -> np.ndarray:
+    """Singular values (descending) of ``x`` ``(n, dim)``, column-centred by default."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"expected a non-empty (n, dim) matrix, got shape {x.shape}")
+    if center:
+        x = x - x.mean(axis=0, keepdims=True)
+    return np.linalg.svd(x, compute_uv=False)
+
+
+def effective_rank(x: np.ndarray, *, center: bool = True) -> float:
+    """Entropy effective rank of ``x`` (Roy & Vetterli): 1 for rank one, ``min(n, dim)`` when
+    every direction carries equal energy. A zero matrix gives 1."""
+    s = singular_values(x, center=center)
+    total = s.sum()
+    if total <= 0:
+        return 1.0
+    p = s / total
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def _atomic_savefig(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
+    """Log-scale normalised singular-value spectra of several embedding matrices, one line
+    each, effective rank in the legend; saved as PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, x in matrices.items():
+        s = singular_values(x)
+        ax.semilogy(np.arange(1, len(s) + 1), s / max(s[0], 1e-12), label=f"{name} (eff. rank {effective_rank(x):.1f})")
+    ax.set_xlabel("index")
+    ax.set_ylabel("singular value / largest")
+    ax.set_title("Embedding spectrum")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    _atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_scatter(
+    audio: np.ndarray,
+    labels: Sequence[str | None],
+    path: str | os.PathLike,
+    *,
+    text: np.ndarray | None = None,
+    text_labels: Sequence[str] | None = None,
+    title: str = "Joint space (PCA)",
+    max_classes: int = 10,
+) -> Path:
+    """2-D PCA of the audio vectors (and optional text vectors, drawn as labelled stars),
+    points coloured by ``labels`` (the ``max_classes`` most frequent; the rest grey)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    both = audio if text is None else np.vstack([audio, text])
+    mean = both.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(both - mean, full_matrices=False)
+    proj = (both - mean) @ vt[:2].T  # (n, 2)
+    pa = proj[: len(audio)]
+    labels = ["(none)" if lb is None else str(lb) for lb in labels]
+    values, counts = np.unique(labels, return_counts=True)
+    top = [v for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1]) if v != "(none)"][:max_classes]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    lab = np.asarray(labels, dtype=object)
+    other = ~np.isin(lab, top)
+    ax.scatter(pa[other, 0], pa[other, 1], s=8, c="lightgrey", label="other")
+    cmap = plt.get_cmap("tab10")
+    for i, value in enumerate(top):
+        sel = lab == value
+        ax.scatter(pa[sel, 0], pa[sel, 1], s=10, color=cmap(i % 10), label=value)
+    if text is not None:
+        pt = proj[len(audio):]
+        ax.scatter(pt[:, 0], pt[:, 1], marker="*", s=120, c="black")
+        for (x, y), name in zip(pt, text_labels or []):
+            ax.annotate(name, (x, y), fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    _atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def write_diagnostics(
+    out_dir: str | os.PathLike,
+    *,
+    audio: np.ndarray,
+    text: np.ndarray,
+    labels: Sequence[str | None],
+    label_kind: str,
+    text_labels: Sequence[str] | None = None,
+    text_points: np.ndarray | None = None,
+) -> dict:
+    """Write ``spectrum.png``, ``scatter.png`` and ``diagnostics.json`` into ``out_dir``;
+    return the numbers ``{audio: {effective_rank, dim, n}, text: {…}}``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    numbers = {
+        name: {"effective_rank": effective_rank(x), "dim": int(x.shape[1]), "n": int(x.shape[0])}
+        for name, x in (("audio", audio), ("text", text))
+    }
+    plot_spectrum({"audio": audio, "text": text}, out / "spectrum.png")
+    plot_scatter(
+        audio, labels, out / "scatter.png", text=text_points, text_labels=text_labels,
+        title=f"Audio embeddings (PCA), coloured by {label_kind}",
+    )
+    tmp = out / f".diagnostics.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(numbers, indent=2))
+    os.replace(tmp, out / "diagnostics.json")
+    logger.info("effective rank: audio %.1f, text %.1f", numbers["audio"]["effective_rank"], numbers["text"]["effective_rank"])
+    return numbers
