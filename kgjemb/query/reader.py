@@ -153,6 +153,24 @@ class _Walk(DocLinker):
             self.buf_mode = "plain"
         return j
 
+    def work_before(self, cue: Cue, artist_links: list[Link]) -> tuple[int, list[Link]] | None:
+        """In "… X by Y", the best-matching work of Y named by a tail X of the phrase read so
+        far ("melancholic Moonlit Sonata by Beethoven" → X = "Moonlit Sonata")."""
+        if not self.buf or self.buf_mode != "plain":
+            return None
+        best = None
+        for start in range(self.buf[0], cue.start):
+            if self.low[start] in FILLER_WORDS or self.doc[start].is_punct:
+                continue
+            if all(self.doc[k].is_stop or self.doc[k].is_punct for k in range(start, cue.start)):
+                continue
+            links = self.work_links(start, cue.start, artist_links)
+            if links:
+                score = Gazetteer.rank(links)[0].score
+                if best is None or score > best[0]:
+                    best = (score, start, links)
+        return None if best is None else (best[1], best[2])
+
     # -- phrases --------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -262,13 +280,13 @@ class _Walk(DocLinker):
             if art is None:  # "played by a string quartet": just words of a phrase
                 self.buf.extend(range(cue.start, cue.end))
                 return cue.end, mode, None
-            if self.buf and self.buf_mode == "plain":
-                links = self.work_links(self.buf[0], cue.start, art[1])
-                if links:
-                    start = self.buf[0]
-                    self.buf = []
-                    self.emit("like", start, art[0], links, order=("Track", "Album", "Artist"))
-                    return art[0], "plain", "like"
+            found = self.work_before(cue, art[1])
+            if found is not None:
+                start, links = found
+                self.buf = [k for k in self.buf if k < start]
+                self.flush()
+                self.emit("like", start, art[0], links, order=("Track", "Album", "Artist"))
+                return art[0], "plain", "like"
             self.flush()
             self.emit("by", cue.end, art[0], art[1])
             return art[0], "plain", "by"
