@@ -1,0 +1,337 @@
+"""The Neo4j 5 graph store: the same :class:`~kgjemb.graph.base.GraphStore` over Bolt.
+
+Every statement it runs is a literal in the packaged ``kgjemb/graph/cypher/*.cypher`` files
+(labels and relationship types written out there, one statement per label and per
+relationship key); data only ever travels as parameters. Writes are batched
+``UNWIND $rows ... MERGE`` statements, each batch in its own managed transaction
+(``session.execute_write`` retries transient errors), so an interrupted load leaves whole
+batches and a re-run completes it. On open the store creates its uniqueness constraints and
+indexes idempotently (``IF NOT EXISTS``) and waits until they are online.
+
+Name look-ups and exports go through the same :class:`~kgjemb.graph.names.NameIndex` and
+:func:`~kgjemb.graph.frames.build_export` as the embedded store, so both stores answer alike.
+The name index is fetched with one query and cached until this object writes again (writes
+by other processes are seen after :meth:`Neo4jGraphStore.refresh`).
+
+>>> store = Neo4jGraphStore("bolt://127.0.0.1:7687")            # auth off (dev server)
+>>> store.upsert(catalog_to_rows(catalog)).nodes_created["Track"]
+>>> store.neighbours("Track", "t01", rel_types=["BY"], direction="out")
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from tqdm.auto import tqdm
+
+from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
+from kgjemb.errors import MissingDependencyError, StoreError, UnknownEntityError
+from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
+from kgjemb.graph.embedded import check_rel_types
+from kgjemb.graph.frames import build_export
+from kgjemb.graph.names import NameIndex
+
+__all__ = ["Neo4jGraphStore", "cypher_statements", "schema_statements"]
+
+logger = logging.getLogger(__name__)
+
+_TYPE_NAMES = tuple(sorted({t for _, t, _ in REL_TYPES}))
+_DIRECTIONS = ("both", "in", "out")
+
+
+def _read_cypher(name: str) -> str:
+    return resources.files("kgjemb.graph").joinpath("cypher", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def cypher_statements(name: str) -> dict[str, str]:
+    """Named statements of one packaged ``.cypher`` file: each starts at a
+    ``// name: KEY`` line and ends at ``;``; other ``//`` lines are comments.
+
+    >>> "node_Artist" in cypher_statements("upsert.cypher")
+    True
+    """
+    out: dict[str, str] = {}
+    key: str | None = None
+    lines: list[str] = []
+    for line in _read_cypher(name).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("// name:"):
+            key, lines = stripped.split(":", 1)[1].strip(), []
+            continue
+        if stripped.startswith("//") or key is None:
+            continue
+        lines.append(line)
+        if stripped.endswith(";"):
+            out[key] = "\n".join(lines).rstrip().rstrip(";")
+            key = None
+    return out
+
+
+@lru_cache(maxsize=None)
+def schema_statements() -> tuple[str, ...]:
+    """The ``;``-separated statements of the packaged ``schema.cypher`` (comments dropped)."""
+    text = "\n".join(ln for ln in _read_cypher("schema.cypher").splitlines() if not ln.strip().startswith("//"))
+    return tuple(s.strip() for s in text.split(";") if s.strip())
+
+
+def _check_label(label: str) -> None:
+    if label not in NODE_LABELS:
+        raise ValueError(f"unknown label {label!r}; choose from {list(NODE_LABELS)}")
+
+
+def _rel_key(key: EdgeKey) -> str:
+    return "rel_" + "_".join(key)
+
+
+class Neo4jGraphStore:
+    """:class:`~kgjemb.graph.base.GraphStore` backed by a Neo4j 5 database over Bolt.
+
+    ``uri`` e.g. ``bolt://127.0.0.1:7687``; ``user`` (default ``neo4j``) and ``password``
+    (None: no auth, as on the dev server of ``scripts/neo4j-dev``); ``database`` (default
+    ``neo4j``). Raises :class:`~kgjemb.errors.StoreError` naming the URI when the server
+    cannot be reached or refuses the credentials.
+
+    >>> with Neo4jGraphStore("bolt://127.0.0.1:7687") as store:
+    ...     store.stats().nodes["Artist"]
+    """
+
+    def __init__(self, uri: str, *, user: str = "neo4j", password: str | None = None,
+                 database: str = "neo4j", connection_timeout: float = 10.0) -> None:
+        try:
+            import neo4j
+        except ImportError as err:  # pragma: no cover - a core dependency
+            raise MissingDependencyError("the Neo4j store needs the driver: pip install 'neo4j>=5.20'") from err
+        self.uri = uri
+        self.database = database
+        self._names: NameIndex | None = None
+        auth = (user or "neo4j", password) if password else None
+        try:
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=auth, connection_timeout=connection_timeout, max_connection_pool_size=8,
+                notifications_min_severity="OFF")
+        except Exception as err:  # bad scheme, malformed address
+            raise StoreError(f"cannot open Neo4j at {uri!r}: {err}") from err
+        try:
+            self._call(self._driver.verify_connectivity, what="connect")
+            self._ensure_schema()
+        except StoreError:
+            self._driver.close()
+            raise
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _call(self, fn: Callable, *args, what: str, **kwargs):
+        """Run one driver call, turning driver errors into a StoreError naming the URI."""
+        import neo4j.exceptions as nex
+
+        try:
+            return fn(*args, **kwargs)
+        except nex.AuthError as err:
+            raise StoreError(f"Neo4j at {self.uri!r} refused the credentials ({what}): {err.message}") from err
+        except nex.ServiceUnavailable as err:
+            raise StoreError(f"Neo4j at {self.uri!r} is unreachable ({what}): {err}") from err
+        except nex.Neo4jError as err:
+            raise StoreError(f"Neo4j at {self.uri!r} failed to {what}: {err.code}: {err.message}") from err
+        except nex.DriverError as err:
+            raise StoreError(f"Neo4j at {self.uri!r} failed to {what}: {err}") from err
+
+    def _session(self):
+        return self._driver.session(database=self.database)
+
+    def _read(self, statement: str, *, what: str, **params) -> list[dict]:
+        """Records of one read statement (a managed read transaction) as dicts."""
+        text = cypher_statements("read.cypher")[statement]
+
+        def work(tx):
+            return tx.run(text, params).data()
+
+        with self._session() as session:
+            return self._call(session.execute_read, work, what=what)
+
+    def _ensure_schema(self) -> None:
+        with self._session() as session:
+            for statement in schema_statements():
+                self._call(lambda s=statement: session.run(s).consume(), what="create the schema")
+            self._call(lambda: session.run("CALL db.awaitIndexes(300)").consume(), what="await the indexes")
+
+    # -- writing -----------------------------------------------------------------------
+    def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
+        """Create or update nodes, then relationships, in batches of ``batch_size`` (default
+        5000) rows, each batch committed in its own transaction (retried on transient
+        errors). A node is (label, id), a relationship (src, type, dst); upserting an
+        existing one replaces its properties and counts as updated. Relationships whose
+        endpoints are absent are left out with a warning. ``progress=False`` hides the bar.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        bad = [lb for lb in rows.nodes if lb not in NODE_LABELS] + [k for k in rows.edges if tuple(k) not in REL_TYPES]
+        if bad:
+            raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
+        statements = cypher_statements("upsert.cypher")
+        start = time.perf_counter()
+        report = LoadReport(rows=len(rows))
+        self._names = None
+        with self._session() as session, tqdm(total=len(rows), desc="upsert (neo4j)", unit="row",
+                                              disable=not progress, leave=False) as bar:
+            for label in NODE_LABELS:
+                props = NODE_PROPERTIES[label]
+                records = rows.nodes.get(label, [])
+                created = updated = 0
+                for lo in range(0, len(records), batch_size):
+                    batch = records[lo:lo + batch_size]
+                    try:  # one row per id and batch, the last wins (as in the embedded store)
+                        params = list({r["id"]: {"id": r["id"], "props": {p: r[p] for p in props}}
+                                       for r in batch}.values())
+                    except KeyError as err:
+                        raise ValueError(f"a {label} row lacks {err}; rows need id + {list(props)}") from err
+                    n_new, _ = self._write(session, statements[f"node_{label}"], params, label)
+                    created += n_new
+                    updated += len(params) - n_new
+                    bar.update(len(batch))
+                report.nodes_created[label] = created
+                report.nodes_updated[label] = updated
+            for key in REL_TYPES:
+                rtype = key[1]
+                records = rows.edges.get(key, [])
+                created = updated = dangling = 0
+                for lo in range(0, len(records), batch_size):
+                    batch = records[lo:lo + batch_size]
+                    try:
+                        params = list({(r["src"], r["dst"]): {"src": r["src"], "dst": r["dst"],
+                                                              "props": {p: r[p] for p in EDGE_PROPERTIES}}
+                                       for r in batch}.values())
+                    except KeyError as err:
+                        raise ValueError(f"a {rtype} row lacks {err}; rows need src, dst + {list(EDGE_PROPERTIES)}") from err
+                    n_new, matched = self._write(session, statements[_rel_key(key)], params, rtype)
+                    created += n_new
+                    updated += matched - n_new
+                    dangling += len(batch) - matched
+                    bar.update(len(batch))
+                if dangling:
+                    logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", dangling, *key)
+                report.rels_created[rtype] = report.rels_created.get(rtype, 0) + created
+                report.rels_updated[rtype] = report.rels_updated.get(rtype, 0) + updated
+        report.seconds = time.perf_counter() - start
+        logger.info("upserted %d rows into %s in %.2fs (%.0f rows/s)", report.rows, self.uri, report.seconds,
+                    report.rows_per_s)
+        return report
+
+    def _write(self, session, statement: str, rows: list[dict], what: str) -> tuple[int, int]:
+        """Run one batch in a managed write transaction; returns (created, matched) where
+        created counts new nodes or relationships and matched the rows the statement kept."""
+
+        def work(tx):
+            result = tx.run(statement, {"rows": rows})
+            records = list(result)  # relationship statements return one `matched` record
+            counters = result.consume().counters
+            matched = records[0]["matched"] if records else len(rows)
+            return counters.nodes_created + counters.relationships_created, matched
+
+        return self._call(session.execute_write, work, what=f"write a batch of {len(rows)} {what} rows")
+
+    def clear(self, *, batch_size: int = 20000) -> None:
+        """Delete every node and relationship, ``batch_size`` nodes per transaction (the
+        constraints and indexes stay)."""
+        text = cypher_statements("upsert.cypher")["clear_batch"]
+        self._names = None
+
+        def work(tx):
+            return tx.run(text, {"limit": batch_size}).single()["deleted"]
+
+        with self._session() as session:
+            while self._call(session.execute_write, work, what="clear the graph"):
+                pass
+
+    def refresh(self) -> None:
+        """Forget cached names so that writes by other clients are seen by :meth:`lookup`."""
+        self._names = None
+
+    # -- reading -----------------------------------------------------------------------
+    def stats(self) -> GraphStats:
+        """Nodes per label and relationships per type (every one listed, 0 if none)."""
+        nodes = {lb: self._read(f"count_{lb}", what="count nodes")[0]["n"] for lb in NODE_LABELS}
+        rels = {t: self._read(f"count_{t}", what="count relationships")[0]["n"] for t in _TYPE_NAMES}
+        return GraphStats(nodes=nodes, relationships=rels)
+
+    def get_node(self, label: str, node_id: str) -> dict | None:
+        """Properties of one node: ``id`` plus every schema property (None where unset,
+        ``aliases`` a list), or None when absent."""
+        _check_label(label)
+        found = self._read(f"get_{label}", what="read a node", id=node_id)
+        if not found:
+            return None
+        props = found[0]["props"]
+        node: dict[str, Any] = {"id": node_id, **{p: props.get(p) for p in NODE_PROPERTIES[label]}}
+        if "aliases" in node:
+            node["aliases"] = list(node["aliases"] or [])
+        return node
+
+    def _name_index(self) -> NameIndex:
+        if self._names is None:
+            t = time.perf_counter()
+            records = self._read("names", what="read the names")
+            self._names = NameIndex((r["label"], r["id"], r["name"], r["aliases"] or ()) for r in records)
+            logger.debug("name index of %d records in %.2fs", len(records), time.perf_counter() - t)
+        return self._names
+
+    def lookup(self, name: str, *, labels: Iterable[str] | None = None, fuzzy: bool = True, limit: int = 10,
+               cutoff: float = 80.0) -> list[NameMatch]:
+        """Exact, alias then fuzzy name matches (see :mod:`kgjemb.graph.names`)."""
+        return self._name_index().lookup(name, labels=labels, fuzzy=fuzzy, limit=limit, cutoff=cutoff)
+
+    def neighbours(self, label: str, node_id: str, *, rel_types: Iterable[str] | None = None, hops: int = 1,
+                   direction: Literal["out", "in", "both"] = "both") -> list[NodeRef]:
+        """Nodes within ``hops`` (default 1) relationships of ``rel_types`` (default all)
+        followed ``direction`` (default both), each at its shortest distance, sorted by
+        (hops, label, id). Breadth-first, one query per hop over the whole frontier (a
+        variable-length pattern would enumerate every path through hub nodes).
+        Raises ``UnknownEntityError`` for an absent start node.
+        """
+        _check_label(label)
+        types = sorted(check_rel_types(rel_types))
+        if hops < 1:
+            raise ValueError(f"hops must be >= 1, got {hops}")
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction must be one of {list(_DIRECTIONS)}, got {direction!r}")
+        start = self._read(f"start_{label}", what="find the start node", id=node_id)
+        if not start:
+            raise UnknownEntityError(f"{label}:{node_id}")
+        seen = {start[0]["eid"]}
+        frontier = [start[0]["eid"]]
+        found: list[NodeRef] = []
+        for depth in range(1, hops + 1):
+            if not frontier or not types:
+                break
+            step = self._read(f"expand_{direction}", what="expand neighbours", eids=frontier, types=types)
+            frontier = []
+            for rec in step:
+                if rec["eid"] in seen:
+                    continue
+                seen.add(rec["eid"])
+                frontier.append(rec["eid"])
+                found.append(NodeRef(hops=depth, label=rec["labels"][0], id=rec["id"]))
+        return sorted(found)
+
+    def export(self) -> GraphExport:
+        """Typed node tables and edge lists (see :class:`~kgjemb.graph.base.GraphExport`),
+        built exactly as the embedded store builds them."""
+        nodes = {lb: self._read(f"export_{lb}", what="export nodes") for lb in NODE_LABELS}
+        edges = {key: self._read("export_" + "_".join(key), what="export relationships") for key in REL_TYPES}
+        return build_export(nodes, edges)
+
+    def close(self) -> None:
+        self._names = None
+        self._driver.close()
+
+    def __enter__(self) -> "Neo4jGraphStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Neo4jGraphStore({self.uri!r}, database={self.database!r})"
