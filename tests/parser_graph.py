@@ -5,8 +5,6 @@ ids are the ones tests/data/parser_cases.jsonl expects.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_PROPERTIES, attribute_id
@@ -84,47 +82,3 @@ def make_export() -> GraphExport:
     )
     return export
 
-
-FIXTURE_CATALOG = Path(__file__).resolve().parents[1] / "graph" / "fixtures" / "example"
-
-
-def _read(root: Path, name: str) -> pd.DataFrame:
-    for suffix, reader in ((".csv", lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)),
-                           (".jsonl", lambda p: pd.read_json(p, lines=True, dtype=False)),
-                           (".parquet", pd.read_parquet)):
-        if (root / f"{name}{suffix}").exists():
-            return reader(root / f"{name}{suffix}").replace({"": None})
-    return pd.DataFrame()
-
-
-def export_from_catalog(root: Path = FIXTURE_CATALOG) -> GraphExport:
-    """The names, credits and attributes of a catalog directory as a GraphExport.
-
-    Only what the parser reads (no validation, no audio): the loader's job is tested by
-    the graph area; this keeps the parser tests independent of it.
-    """
-    export = GraphExport.empty()
-    artists = _read(root, "artists")
-    artists["aliases"] = [[a for a in (v or "").split("|") if a] for v in artists.get("aliases", [None] * len(artists))]
-    export.nodes["Artist"] = _frame(artists.reindex(columns=["id", *NODE_PROPERTIES["Artist"]]).to_dict("records"),
-                                    ["id", *NODE_PROPERTIES["Artist"]], ["id"])
-    albums, tracks = _read(root, "albums"), _read(root, "tracks")
-    export.nodes["Album"] = _frame(albums.reindex(columns=["id", *NODE_PROPERTIES["Album"]]).to_dict("records"),
-                                   ["id", *NODE_PROPERTIES["Album"]], ["id"])
-    export.nodes["Track"] = _frame(tracks.reindex(columns=["id", *NODE_PROPERTIES["Track"]]).to_dict("records"),
-                                   ["id", *NODE_PROPERTIES["Track"]], ["id"])
-    pairs = pd.concat([_read(root, "track_attributes"), _read(root, "artist_attributes")])[["kind", "value"]]
-    attrs = {attribute_id(k, v): (v, k) for k, v in zip(pairs["kind"], pairs["value"])}
-    export.nodes["Attribute"] = _frame([{"id": i, "name": v, "kind": k} for i, (v, k) in attrs.items()],
-                                       ["id", *NODE_PROPERTIES["Attribute"]], ["id"])
-    cols = ["src", "dst", *EDGE_PROPERTIES]
-    edge = lambda s, d: {"src": s, "dst": d, "weight": 1.0, "source": None, "role": None}  # noqa: E731
-    export.edges[("Track", "BY", "Artist")] = _frame([edge(s, d) for s, d in zip(tracks["id"], tracks["artist_id"])], cols, ["src", "dst"])
-    export.edges[("Track", "ON", "Album")] = _frame(
-        [edge(s, d) for s, d in zip(tracks["id"], tracks["album_id"]) if d], cols, ["src", "dst"])
-    export.edges[("Album", "BY", "Artist")] = _frame(
-        [edge(s, d) for s, d in zip(albums["id"], albums["artist_id"]) if d], cols, ["src", "dst"])
-    ta = _read(root, "track_attributes")
-    export.edges[("Track", "HAS", "Attribute")] = _frame(
-        [edge(t, attribute_id(k, v)) for t, k, v in zip(ta["track_id"], ta["kind"], ta["value"])], cols, ["src", "dst"])
-    return export
