@@ -1,0 +1,107 @@
+"""On-disk cache of log-mel features, keyed by file content and front-end config.
+
+Key = sha256 of the file's bytes (memoised per process by (path, size, mtime_ns), so a
+file is hashed once per run and an edited file is re-hashed) + ``FrontendConfig.key()``.
+A renamed or copied file hits the same entry; a changed one cannot. Entries are
+``<dir>/<config key>/<sha[:2]>/<sha>.npy`` holding the whole file's ``(n_mels, T)``
+float32 log-mels, written to a temp file and renamed (atomic; concurrent writers race
+harmlessly to identical content).
+
+>>> cache = FeatureCache(".kgjemb/cache/audio", FrontendConfig())  # doctest: +SKIP
+>>> feats = cache.features("a.wav")  # decodes once, then reads the .npy  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from kgjemb.audio.features import LogMel
+from kgjemb.audio.io import AudioDecodeError, load_audio
+from kgjemb.model.config import FrontendConfig
+
+__all__ = ["FeatureCache", "compute_features", "file_sha256"]
+
+logger = logging.getLogger(__name__)
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file's bytes, memoised by (resolved path, size, mtime_ns)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as err:
+        raise AudioDecodeError(f"audio file not found: {p}") from err
+    memo_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _SHA_MEMO.get(memo_key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _SHA_MEMO[memo_key] = digest
+    return digest
+
+
+def compute_features(path: str | os.PathLike, cfg: FrontendConfig, logmel: LogMel | None = None) -> np.ndarray:
+    """Decode + log-mel without any cache → ``(n_mels, T)`` float32."""
+    y = load_audio(path, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
+    return (logmel or LogMel(cfg))(y)
+
+
+class FeatureCache:
+    """Log-mel features per audio file, computed once and kept on disk.
+
+    ``directory=None`` keeps nothing on disk (features are recomputed every call).
+    ``computed`` / ``hits`` count what happened, for tests and logs.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None, cfg: FrontendConfig) -> None:
+        self.cfg = cfg
+        self.directory = None if directory is None else Path(directory) / cfg.key()
+        self.logmel = LogMel(cfg)
+        self.computed = 0
+        self.hits = 0
+
+    def entry_path(self, path: str | os.PathLike) -> Path | None:
+        """Where the features of ``path`` live (None without a cache directory)."""
+        if self.directory is None:
+            return None
+        sha = file_sha256(path)
+        return self.directory / sha[:2] / f"{sha}.npy"
+
+    def features(self, path: str | os.PathLike) -> np.ndarray:
+        """``(n_mels, T)`` float32 log-mels of one file, from the cache when present."""
+        entry = self.entry_path(path)
+        if entry is not None and entry.is_file():
+            try:
+                feats = np.load(entry, allow_pickle=False)
+                if feats.ndim == 2 and feats.shape[0] == self.cfg.n_mels and feats.dtype == np.float32:
+                    self.hits += 1
+                    return feats
+            except (OSError, ValueError) as err:
+                logger.warning("feature cache entry %s unreadable (%s); recomputing", entry, err)
+        feats = compute_features(path, self.cfg, self.logmel)
+        self.computed += 1
+        if entry is not None:
+            _atomic_save(entry, feats)
+        return feats
+
+
+def _atomic_save(target: Path, array: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

