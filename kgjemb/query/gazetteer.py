@@ -15,7 +15,9 @@ Ambiguity rule (:meth:`Gazetteer.rank`): candidates for one span are ordered by
 (1) exact or alias matches before fuzzy ones, fuzzy ones by descending score;
 (2) label preference: ``Artist > Album > Track > Attribute`` for bare names, unless the
 query names the kind right before the mention ("the track X", "album X"), in which case
-that label comes first (and "X by Y" prefers the works of Y); (3) a name before an alias;
+that label comes first; a kind noun before a similarity cue ("pieces like X", "albums
+similar to X") ranks that label right after Artist; "X by Y" prefers the works of Y;
+(3) a name before an alias;
 (4) graph degree (better connected nodes first); (5) id.
 The first is linked; the others are reported as ``candidates`` ("Label:id (name)").
 """

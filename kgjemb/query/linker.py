@@ -26,6 +26,14 @@ for _lst in _CUE_INDEX.values():
     _lst.sort(key=lambda sk: -len(sk[0]))
 
 
+#: words of the "like" cues, to look past them for a kind noun ("pieces similar to X")
+_LIKE_CUE_WORDS = frozenset(w for seq in CUES["like"] for w in seq) | {"the", "a", "an"}
+
+
+def _kind_noun(word: str) -> str | None:
+    return KIND_NOUNS.get(word) or (KIND_NOUNS.get(word[:-1]) if word.endswith("s") else None)
+
+
 @dataclass(frozen=True)
 class Cue:
     """A cue word sequence of ``kind`` (a key of :data:`CUES`) at tokens [start, end)."""
@@ -128,15 +136,26 @@ class DocLinker:
         return best
 
     def label_order(self, i: int) -> tuple[str, ...]:
-        """Label preference at a mention: a kind noun right before it ("the track X") wins."""
+        """Label preference at a mention (see :meth:`Gazetteer.rank`).
+
+        A kind noun right before it puts that label first ("the track X", "album X").
+        A kind noun before a similarity cue ("pieces like X", "albums similar to X") keeps
+        artists first ("songs like Bach") but ranks that label before the other works.
+        """
         k = i - 1
         while k >= 0 and self.low[k] in ("the", "a", "an"):
             k -= 1
         if k >= 0:
-            word = self.low[k]
-            label = KIND_NOUNS.get(word) or KIND_NOUNS.get(word[:-1] if word.endswith("s") else word)
+            label = _kind_noun(self.low[k])
             if label and (k == 0 or self.low[k - 1] in ("the", "a", "an", "like", "to", "of")):
                 return (label, *[lb for lb in DEFAULT_LABEL_ORDER if lb != label])
+        while k >= 0 and self.low[k] in _LIKE_CUE_WORDS:
+            k -= 1
+        if 0 <= k < i - 1:
+            label = _kind_noun(self.low[k])
+            if label in ("Track", "Album"):
+                rest = [lb for lb in DEFAULT_LABEL_ORDER if lb not in ("Artist", label)]
+                return ("Artist", label, *rest)
         return DEFAULT_LABEL_ORDER
 
     def artist_after(self, cue: Cue | None) -> tuple[int, list[Link]] | None:
