@@ -1,0 +1,103 @@
+"""Loss base class and the name → class registry.
+
+Every loss is "features in, scalar out" (open_clip style): ``loss(a, b, ids=..., weights=...)``
+where row ``i`` of ``a`` and row ``i`` of ``b`` are a positive pair (e.g. audio and text of one
+track). ``ids`` (optional, ``(B,)`` int) marks rows that share an identity: such rows are
+positives of each other, never negatives. ``weights`` (optional, ``(B,)``) weight each pair.
+With ``output_dict=True`` a dict ``{"loss": scalar, ...parts}`` is returned instead.
+Inputs are L2-normalised inside, so raw or unit features are both fine.
+
+>>> loss_fn = get_loss("info_nce")
+>>> loss = loss_fn(audio, text)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["PairLoss", "LOSSES", "register_loss", "get_loss", "positive_mask", "check_pair_inputs"]
+
+#: name → loss class, filled by :func:`register_loss`
+LOSSES: dict[str, type["PairLoss"]] = {}
+
+
+def register_loss(name: str) -> Callable[[type], type]:
+    """Class decorator adding a loss to :data:`LOSSES` under ``name``."""
+
+    def deco(cls: type) -> type:
+        if name in LOSSES:
+            raise ValueError(f"loss {name!r} registered twice")
+        LOSSES[name] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+def get_loss(name: str, **kwargs) -> "PairLoss":
+    """Build a registered loss by name; unknown names list the choices.
+
+    >>> get_loss("triplet", margin=0.3, mining="hard")  # doctest: +ELLIPSIS
+    TripletLoss(...)
+    """
+    try:
+        cls = LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}") from None
+    return cls(**kwargs)
+
+
+def check_pair_inputs(
+    a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor | None, weights: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate shapes at the boundary; return L2-normalised ``a`` and ``b``."""
+    if a.dim() != 2 or b.dim() != 2 or a.shape != b.shape:
+        raise ValueError(f"a and b must both be (batch, dim) of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[0] == 0:
+        raise ValueError("empty batch")
+    for name, t in (("ids", ids), ("weights", weights)):
+        if t is not None and t.shape != (a.shape[0],):
+            raise ValueError(f"{name} must be ({a.shape[0]},), got {tuple(t.shape)}")
+    return F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+
+
+def positive_mask(ids: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+    """``(n, n)`` bool: True where rows share an id (the diagonal always)."""
+    eye = torch.eye(n, dtype=torch.bool, device=device)
+    if ids is None:
+        return eye
+    return (ids[:, None] == ids[None, :]) | eye  # (n, n)
+
+
+class PairLoss(nn.Module):
+    """Base: subclasses implement :meth:`compute` → dict of scalar tensors with ``loss``."""
+
+    name: str = "?"
+
+    def forward(
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        *,
+        ids: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+        output_dict: bool = False,
+        **kwargs,
+    ):
+        a, b = check_pair_inputs(a, b, ids, weights)
+        out = self.compute(a, b, ids=ids, weights=weights, **kwargs)
+        return out if output_dict else out["loss"]
+
+    def compute(self, a, b, *, ids=None, weights=None, **kwargs) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``values`` ``(B,)``, weighted by ``weights`` ``(B,)`` when given."""
+    if weights is None:
+        return values.mean()
+    w = weights.to(values.dtype)
+    return (values * w).sum() / w.sum().clamp(min=1e-12)
