@@ -160,9 +160,11 @@ def _check_table(raw: RawTable, problems: list[Problem]) -> pd.DataFrame:
     spec = TABLES[raw.name]
     typed = {}
     for col in spec.columns:
+        before = len(problems)
         typed[col.name] = _coerce(raw, col, problems)
         if col.required and col.name not in raw.missing_columns:
-            missing = typed[col.name].isna().to_numpy()
+            wrong_type = [p.line for p in problems[before:]]  # already reported: not "missing" too
+            missing = typed[col.name].isna().to_numpy() & ~raw.frame.index.isin(wrong_type)
             _emit(problems, raw, missing, col.name, typed[col.name], lambda v: "required field is missing")
     frame = pd.DataFrame(typed, index=raw.frame.index)
     if spec.key:
