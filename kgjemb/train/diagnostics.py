@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics"]
+__all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics", "diagnose_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def plot_scatter(
     title: str = "Joint space (PCA)",
     max_classes: int = 10,
 ) -> Path:
-    """2-D PCA of the audio vectors (and optional text vectors, drawn as labelled stars),
+    """2-D PCA of the audio vectors (text vectors, if given, are projected on the same
+    axes and drawn as labelled stars),
     points coloured by ``labels`` (the ``max_classes`` most frequent; the rest grey)."""
     import matplotlib
 
@@ -92,9 +93,10 @@ def plot_scatter(
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    # the basis is fitted on audio only: fitted on both, PC 1 would just be the modality gap
+    mean = audio.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(audio - mean, full_matrices=False)
     both = audio if text is None else np.vstack([audio, text])
-    mean = both.mean(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(both - mean, full_matrices=False)
     proj = (both - mean) @ vt[:2].T  # (n, 2)
     pa = proj[: len(audio)]
     labels = ["(none)" if lb is None else str(lb) for lb in labels]
@@ -150,3 +152,30 @@ def write_diagnostics(
     os.replace(tmp, out / "diagnostics.json")
     logger.info("effective rank: audio %.1f, text %.1f", numbers["audio"]["effective_rank"], numbers["text"]["effective_rank"])
     return numbers
+
+
+def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ensemble") -> dict:
+    """Diagnostics of a trained model over every track with audio: audio vectors
+    (``model.embed_audio``), text vectors of each track's full caption, scatter coloured by
+    attribute ``kind`` (falls back to the kind covering most tracks when absent), with
+    the text vectors of that kind's most common values drawn as stars."""
+    from kgjemb.train.views import caption
+
+    rows = np.flatnonzero([f is not None for f in data.feats])
+    facts = [data.views.facts[i] for i in rows]
+    paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
+    audio = model.embed_audio(paths, batch_size=32)
+    text = model.embed_text([caption(list(f.attributes)) if f.attributes else f.title for f in facts])
+    cover: dict[str, int] = {}
+    for f in facts:
+        for k in {k for k, _ in f.attributes}:
+            cover[k] = cover.get(k, 0) + 1
+    if kind not in cover and cover:
+        kind = max(sorted(cover), key=cover.get)
+    labels = [next((v for k, v in f.attributes if k == kind), None) for f in facts]
+    values, counts = np.unique([lb for lb in labels if lb is not None], return_counts=True)
+    top = [str(v) for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1])][:6]
+    stars = model.embed_text(top) if top else None
+    return write_diagnostics(
+        out_dir, audio=audio, text=text, labels=labels, label_kind=kind, text_labels=top, text_points=stars
+    )

@@ -292,16 +292,24 @@ class TextViews:
     def sample_with_negative(self, index: int, rng: np.random.Generator) -> tuple[str, str | None]:
         """A caption/tag view and its attribute-swap negative rendered the same way
         (None when no attribute can be swapped)."""
+        positive, negative, _, _ = self.draw_with_negative(index, rng)
+        return positive, negative
+
+    def draw_with_negative(
+        self, index: int, rng: np.random.Generator
+    ) -> tuple[str, str | None, list[tuple[str, str]], list[tuple[str, str]]]:
+        """Like :meth:`sample_with_negative`, also returning the attribute lists behind the
+        positive and the negative (empty for a metadata sentence / no swap)."""
         attrs = self.subset(index, rng)
         if not attrs:
-            return self.metadata(index, rng), None
+            return self.metadata(index, rng), None, [], []
         style = "caption" if rng.random() < 0.6 else "tags"
         attrs = self._drop(attrs, rng)
         swapped = self.swap(index, attrs, rng)
         seed = int(rng.integers(2**31))  # same tag order for both
         positive = self.render(attrs, style, np.random.default_rng(seed), dropout=False)
         negative = self.render(swapped, style, np.random.default_rng(seed), dropout=False) if swapped else None
-        return positive, negative
+        return positive, negative, attrs, swapped or []
 
     def swap(
         self, index: int, attrs: list[tuple[str, str]], rng: np.random.Generator

@@ -1,0 +1,374 @@
+"""Train the joint model with knowledge-graph positives (see ``kgjemb train --help``).
+
+One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max``):
+
+* **text ↔ audio**: each track is paired with one of its pre-drawn text views; symmetric
+  InfoNCE with the model's learnable temperature, false negatives (another track in the
+  batch that has every attribute the view states) masked out; plus a two-way loss against
+  the view's attribute-swap twin (``w_swap``); optional queue of past audio vectors as
+  extra negatives (``moco_queue``).
+* **track ↔ track** (``use_graph_positives``): ~40 % of the batch are anchors, ~40 % their
+  meta-path positives (same artist / album / work, similar artist) drawn from the training
+  graph, ~20 % graph-aware hard negatives (most attributes shared, ≥ 1 differs);
+  InfoNCE (or hardest-negative triplet) with graph-linked pairs masked.
+* **entity ↔ audio** (``use_graph_positives``): the entity tower runs over the training
+  subgraph (track inputs = a memory bank of audio vectors, the batch's with gradient), and
+  each batch track's artist/album/attribute vector must pick out that track's audio.
+
+Each epoch: validation metrics on the held-out works (:mod:`kgjemb.train.evaluate`),
+``checkpoint.pt`` + ``metrics.json`` + the model (``KGJointModel.save``) written
+atomically into ``out``. ``resume=True`` continues from ``checkpoint.pt``; per-epoch RNG
+streams are derived from (seed, epoch), so a resumed run equals an uninterrupted one.
+
+>>> result = train(export, load_config(preset="ci"), out="runs/ci")
+>>> result.metrics["epochs"][-1]["val"]["track_track"]["same_artist"]["map"]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kgjemb.errors import KgjembError
+from kgjemb.graph.base import GraphExport
+from kgjemb.train.config import TrainConfig
+from kgjemb.train.data import TrainData, track_subgraph
+from kgjemb.train.evaluate import evaluate_vectors
+from kgjemb.train.objectives import hardest_triplet, masked_info_nce, swap_margin
+
+__all__ = ["TrainResult", "Trainer", "train"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT, METRICS, TRAIN_CONFIG = "checkpoint.pt", "metrics.json", "train_config.json"
+LABELS = ("Artist", "Album", "Attribute")
+
+
+@dataclass
+class TrainResult:
+    """Where the model went and what happened: ``metrics`` is metrics.json's content."""
+
+    out: Path
+    metrics: dict
+
+
+def _atomic_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise KgjembError("device 'cuda' requested but no GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+class Trainer:
+    """Holds the model, optimiser, precomputed data and state of one run."""
+
+    def __init__(
+        self,
+        export: GraphExport,
+        config: TrainConfig,
+        *,
+        out: str | os.PathLike,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> None:
+        from kgjemb.model import KGJointModel
+
+        self.config = config
+        self.out = Path(out)
+        self.progress = progress
+        torch.set_num_threads(config.num_threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        self.device = _device(config.device)
+        audio_cache = Path(cache_dir) / "audio" if cache_dir is not None else False
+        self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
+        self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress)
+        self.graph = config.use_graph_positives
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optim = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        n_tracks = len(export.nodes["Track"])
+        self.bank = torch.zeros(n_tracks, config.model.dim)  # audio vectors of every Track row
+        self.queue_vecs = torch.zeros(0, config.model.dim)
+        self.queue_rows = np.zeros(0, dtype=np.int64)
+        self.history: list[dict] = []
+        self.start_epoch = 0
+        idx = self.data.train_index
+        self.linked = sum(idx.paths[p] for p in idx.paths)  # (n, n) any meta-path, training graph
+        if self.graph:
+            keep = np.zeros(n_tracks, dtype=bool)
+            keep[self.data.train_rows] = True
+            self.sub, self.sub_rows = track_subgraph(export, keep)
+            self.sub_pos = np.full(n_tracks, -1, dtype=np.int64)
+            self.sub_pos[self.sub_rows] = np.arange(len(self.sub_rows))
+            self.graph_inputs = self.model.graph_inputs(self.sub)  # text features computed once
+            self.sub_index = {lb: self.sub.node_index(lb) for lb in LABELS}
+            self._init_bank()
+
+    # -- state ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _init_bank(self) -> None:
+        """Audio vectors of every training track (eval mode, a centre crop)."""
+        self.model.audio.eval()
+        frames = int(self.config.crop_s_max * self.data.frames_per_s)
+        rng = np.random.default_rng([self.config.seed, 99])
+        rows = self.data.train_rows
+        for start in range(0, len(rows), 128):
+            batch = rows[start : start + 128]
+            x = self.data.crops(batch, frames, rng)  # (b, n_mels, frames)
+            self.bank[batch] = self.model.encode_audio_features(x).cpu()
+        self.model.audio.train()
+
+    def _state(self, epoch: int) -> dict:
+        return {
+            "epoch": epoch,
+            "config": self.config.to_dict(),
+            "model": self.model.trainable_state_dict(),
+            "optim": self.optim.state_dict(),
+            "bank": self.bank,
+            "queue_vecs": self.queue_vecs,
+            "queue_rows": torch.from_numpy(self.queue_rows),
+            "history": json.dumps(self.history, default=float),
+        }
+
+    def save_checkpoint(self, epoch: int) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.out / f".{CHECKPOINT}.{os.getpid()}.tmp"
+        torch.save(self._state(epoch), tmp)
+        os.replace(tmp, self.out / CHECKPOINT)
+
+    def load_checkpoint(self) -> None:
+        path = self.out / CHECKPOINT
+        if not path.is_file():
+            raise KgjembError(f"--resume: no checkpoint at {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if json.dumps(state["config"], sort_keys=True, default=str) != json.dumps(
+            self.config.to_dict(), sort_keys=True, default=str
+        ):
+            raise KgjembError(f"--resume: {path} was written with another training config; start afresh or use it")
+        self.model.load_state_dict(state["model"], strict=False)
+        self.optim.load_state_dict(state["optim"])
+        self.bank = state["bank"]
+        self.queue_vecs = state["queue_vecs"]
+        self.queue_rows = state["queue_rows"].numpy()
+        self.history = json.loads(state["history"])
+        self.start_epoch = int(state["epoch"]) + 1
+        logger.info("resumed from %s after epoch %d", path, self.start_epoch)
+
+    # -- one step -------------------------------------------------------------------------
+    def _batch_rows(self, order: np.ndarray, step: int, rng: np.random.Generator):
+        cfg, b = self.config, self.config.batch_size
+        if not self.graph:
+            return order[step * b : (step + 1) * b], 0, None
+        n_a = max(2, (2 * b) // 5)
+        anchors = order[step * n_a : (step + 1) * n_a]
+        pos, _ = self.data.train_index.sample_track_positives(anchors, rng)
+        ok = pos >= 0
+        anchors, pos = anchors[ok], pos[ok]
+        hard = np.zeros(0, dtype=np.int64)
+        if cfg.w_hard > 0 and len(anchors):
+            hard = self.data.train_index.sample_hard_negatives(anchors[: max(1, b // 5)], rng)
+            hard = hard[hard >= 0]
+        rows = np.concatenate([anchors, pos, hard])
+        if len(rows) < 2:
+            rows = order[step * n_a : step * n_a + 2]
+            return rows, 0, None
+        return rows, len(anchors), hard
+
+    def step(self, order: np.ndarray, step: int, rng: np.random.Generator, global_step: int) -> dict[str, float]:
+        cfg, data, model = self.config, self.data, self.model
+        rows, n_pairs, hard = self._batch_rows(order, step, rng)
+        frames = int(rng.uniform(cfg.crop_s_min, cfg.crop_s_max) * data.frames_per_s)
+        x = data.crops(rows, frames, rng).to(self.device)  # (R, n_mels, frames)
+        a = model.encode_audio_features(x)  # (R, dim)
+        scale = model.logit_scale
+        losses: dict[str, torch.Tensor] = {}
+
+        vi = rng.integers(data.pool.view.shape[1], size=len(rows))
+        s_idx = data.pool.view[rows, vi]  # (R,)
+        t = model.text.project(data.pool.raw[s_idx].to(self.device))  # (R, dim)
+        rel = data.relevance(s_idx, rows) | (s_idx[:, None] == s_idx[None, :])  # (R, R)
+        extra, extra_mask = None, None
+        if cfg.moco_queue > 0 and len(self.queue_rows):
+            extra = self.queue_vecs.to(self.device)  # (Q, dim)
+            extra_mask = torch.from_numpy(data.relevance(s_idx, self.queue_rows)).to(self.device)
+        losses["text"] = masked_info_nce(
+            t, a, scale, torch.from_numpy(rel).to(self.device), extra_k=extra, extra_mask=extra_mask
+        )
+        n_idx = data.pool.neg[rows, vi]
+        has_neg = n_idx >= 0
+        if cfg.w_swap > 0 and has_neg.any():
+            sel = torch.from_numpy(np.flatnonzero(has_neg)).to(self.device)
+            tn = model.text.project(data.pool.raw[n_idx[has_neg]].to(self.device))  # (r, dim)
+            losses["swap"] = swap_margin(a[sel], t[sel], tn, scale)
+
+        if self.graph and n_pairs > 0:
+            anc, pos = rows[:n_pairs], rows[n_pairs : 2 * n_pairs]
+            qa, ka = a[:n_pairs], a[n_pairs : 2 * n_pairs]  # (P, dim)
+            linked = (self.linked[anc][:, pos].toarray() > 0) | (anc[:, None] == pos[None, :])  # (P, P)
+            mask = torch.from_numpy(linked).to(self.device)
+            hk = a[2 * n_pairs :] if cfg.w_hard > 0 else None  # (H, dim) hard negatives
+            hmask = None
+            if hk is not None and len(hk):
+                hmask = torch.from_numpy(anc[:, None] == rows[None, 2 * n_pairs :]).to(self.device)
+            if cfg.track_loss == "triplet":
+                losses["track"] = hardest_triplet(qa, ka, mask, margin=cfg.triplet_margin, extra_k=hk)
+            else:
+                losses["track"] = masked_info_nce(qa, ka, scale, mask, extra_k=hk, extra_mask=hmask)
+            if cfg.w_entity > 0 and global_step % cfg.entity_every == 0:
+                losses["entity"] = self._entity_loss(rows, a, rng)
+
+        weights = {"text": cfg.w_text, "swap": cfg.w_swap, "track": cfg.w_track, "entity": cfg.w_entity}
+        total = sum(weights[k] * v for k, v in losses.items())
+        self.optim.zero_grad(set_to_none=True)
+        total.backward()
+        self.optim.step()
+        with torch.no_grad():
+            self.bank[torch.from_numpy(rows)] = a.detach().cpu()
+            if cfg.moco_queue > 0:
+                self.queue_vecs = torch.cat([a.detach().cpu(), self.queue_vecs])[: cfg.moco_queue]
+                self.queue_rows = np.concatenate([rows, self.queue_rows])[: cfg.moco_queue]
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out["total"] = float(total.detach())
+        out["pairs"] = float(len(rows) + n_pairs)
+        return out
+
+    def _entity_loss(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Entities of the batch's tracks must pick out those tracks' audio (masked InfoNCE)."""
+        uniq, first = np.unique(rows, return_index=True)
+        au = a[torch.from_numpy(first).to(self.device)]  # (U, dim)
+        sub_pos = torch.from_numpy(self.sub_pos[uniq]).to(self.device)
+        tv = self.bank[torch.from_numpy(self.sub_rows)].to(self.device)  # (n_sub, dim)
+        tv = tv.index_copy(0, sub_pos, au)  # batch tracks keep their gradient
+        x = dict(self.graph_inputs.x_dict)
+        x["Track"] = torch.cat([tv, x["Track"][:, self.config.model.dim :]], dim=1)
+        ent = self.model.entity(self.graph_inputs.data, x)  # {label: (n, dim)}
+        label, erow = self.data.index.sample_entities(uniq, rng)
+        ok = label >= 0
+        if ok.sum() < 2:
+            return a.sum() * 0.0
+        uniq, label, erow, au = uniq[ok], label[ok], erow[ok], au[torch.from_numpy(np.flatnonzero(ok)).to(self.device)]
+        inc = (self.data.index.track_artist, self.data.index.track_album, self.data.index.track_attr)
+        vecs, linked = [], np.zeros((len(uniq), len(uniq)), dtype=bool)
+        for i, (lb, r) in enumerate(zip(label, erow)):
+            ent_id = self.data.index.entity_ids[LABELS[lb]][r]
+            vecs.append(ent[LABELS[lb]][self.sub_index[LABELS[lb]][ent_id]])
+            linked[i] = inc[lb][uniq, r].toarray().ravel() > 0  # which batch tracks it links to
+        e = torch.stack(vecs)  # (U, dim)
+        return masked_info_nce(e, au, self.model.logit_scale, torch.from_numpy(linked).to(self.device))
+
+    # -- epochs ---------------------------------------------------------------------------
+    def evaluate(self) -> dict:
+        """Validation metrics on held-out tracks with audio (empty dict when there are none)."""
+        rows = self.data.val_rows
+        if len(rows) < 2:
+            return {}
+        paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
+        audio = self.model.embed_audio(paths, batch_size=32)
+        mask = np.zeros(len(self.data.feats), dtype=bool)
+        mask[rows] = True
+        return evaluate_vectors(
+            self.data.export, mask, audio, self.model.embed_text, k=self.config.eval_k, index=self.data.index
+        )
+
+    def fit(self, *, resume: bool = False) -> TrainResult:
+        cfg = self.config
+        if resume:
+            self.load_checkpoint()
+        self.out.mkdir(parents=True, exist_ok=True)
+        n_train = len(self.data.train_rows)
+        per = max(2, (2 * cfg.batch_size) // 5) if self.graph else cfg.batch_size
+        steps = cfg.steps_per_epoch or max(1, n_train // per)
+        for epoch in range(self.start_epoch, cfg.epochs):
+            rng = np.random.default_rng([cfg.seed, epoch])
+            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            random.seed(cfg.seed * 100_003 + epoch)
+            self.model.train()
+            reps = -(-steps * per // n_train)
+            order = np.concatenate([rng.permutation(self.data.train_rows) for _ in range(max(1, reps))])
+            sums: dict[str, float] = {}
+            t0 = time.perf_counter()
+            it = range(steps)
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                it = tqdm(it, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
+            for s in it:
+                out = self.step(order, s, rng, epoch * steps + s)
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if self.progress:
+                    it.set_postfix({k: f"{v:.3f}" for k, v in out.items() if k != "pairs"})
+            seconds = time.perf_counter() - t0
+            self.model.eval()
+            record = {
+                "epoch": epoch + 1,
+                "loss": {k: v / steps for k, v in sums.items() if k != "pairs"},
+                "steps": steps,
+                "seconds": round(seconds, 2),
+                "pairs_per_s": round(sums.get("pairs", 0.0) / max(seconds, 1e-9), 1),
+                "temperature": float(1.0 / self.model.logit_scale.detach().exp().clamp(max=100.0)),
+            }
+            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                record["val"] = self.evaluate()
+            self.history.append(record)
+            logger.info("epoch %d: loss %s, %.1f s, %.0f pairs/s, val %s", epoch + 1,
+                        {k: round(v, 3) for k, v in record["loss"].items()}, seconds, record["pairs_per_s"],
+                        _brief(record.get("val", {})))
+            self._write(epoch)
+        self._write(cfg.epochs - 1, final=True)
+        return TrainResult(out=self.out, metrics=self.metrics())
+
+    def metrics(self) -> dict:
+        return {"epochs": self.history, "split": self.data.split.to_dict(), "config": self.config.to_dict()}
+
+    def _write(self, epoch: int, *, final: bool = False) -> None:
+        self.save_checkpoint(epoch)
+        _atomic_json(self.out / METRICS, self.metrics())
+        _atomic_json(self.out / TRAIN_CONFIG, self.config.to_dict())
+        if final:
+            from kgjemb.train.diagnostics import diagnose_model
+
+            diagnose_model(self.model, self.data, self.out, kind=self.config.scatter_kind)
+        self.model.save(self.out)
+
+
+def _brief(val: dict) -> dict:
+    tt = val.get("track_track", {})
+    ta = val.get("text_audio", {}).get("all", {})
+    return {
+        "text_map": round(ta.get("map", float("nan")), 3),
+        **{f"{k}_map": round(v["map"], 3) for k, v in tt.items()},
+    }
+
+
+def train(
+    export: GraphExport,
+    config: TrainConfig,
+    *,
+    out: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train on the graph ``export`` and write the model directory ``out``.
+
+    ``cache_dir`` holds audio features and text-encoder outputs (None: no disk cache).
+    ``resume`` continues from ``out/checkpoint.pt`` (same config required).
+
+    >>> from kgjemb.graph.open import open_store
+    >>> result = train(open_store(home=".kgjemb").export(), load_config(), out=".kgjemb/model")
+    """
+    return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress).fit(resume=resume)
