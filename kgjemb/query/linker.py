@@ -191,7 +191,9 @@ class DocLinker:
         title extends the name ("Largo" → "Largo (string quartet)"), or fuzzily."""
         return self.works_named(self.doc[i:b].text, self.works_of(artist_links))
 
-    def works_named(self, text: str, works: set[str]) -> list[Link]:
+    def works_named(self, text: str, works: set[str], *, cutoff: float | None = None) -> list[Link]:
+        """Works among ``works`` named ``text``: exact, title-prefix, else fuzzy at ``cutoff``
+        (default ``by_fuzzy_cutoff``)."""
         exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
         if exact:
             return exact
@@ -202,5 +204,6 @@ class DocLinker:
             if form and normalise(node.name).startswith(form + " ")
         ]
         return versions or self.fuzzy(
-            text, labels=("Track", "Album"), cutoff=self.cfg.by_fuzzy_cutoff, restrict=works, limit=self.cfg.max_candidates
+            text, labels=("Track", "Album"), cutoff=cutoff or self.cfg.by_fuzzy_cutoff, restrict=works,
+            limit=self.cfg.max_candidates,
         )

