@@ -178,6 +178,9 @@ def test_blank_pipeline_works_without_statistical_model():
     assert isinstance(out, ParsedQuery)
     assert [e.id for e in out.entities if e.role == "like" and e.label == "Track"] == ["t_jesu"]
     assert out.phrases == ["on strings"] and out.negations == ["slow"]
+    # without POS tags a negation stops at "and"; the tagger lets it carry over nouns
+    assert p.parse("without drums and vocals").negations == ["drums"]
+    assert p.parse("without drums and vocals").phrases == ["vocals"]
 
 
 def test_span_ids_carry_graph_nodes(parser):
