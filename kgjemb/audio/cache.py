@@ -22,7 +22,7 @@ import numpy as np
 
 from kgjemb.audio.features import LogMel
 from kgjemb.audio.io import AudioDecodeError, load_audio
-from kgjemb.model.config import FrontendConfig
+from kgjemb.audio.config import FrontendConfig
 
 __all__ = ["FeatureCache", "compute_features", "file_sha256"]
 

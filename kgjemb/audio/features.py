@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from kgjemb.model.config import FrontendConfig
+from kgjemb.audio.config import FrontendConfig
 
 __all__ = ["LogMel", "chunk_features", "silence_db"]
 

@@ -68,7 +68,11 @@ def _read_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, 
 
 
 def _read_librosa(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    import warnings
+
     import librosa
 
-    y, sr = librosa.load(str(path), sr=None, mono=True, duration=max_seconds)
+    with warnings.catch_warnings():  # "PySoundFile failed": we know, that is why we are here
+        warnings.simplefilter("ignore")
+        y, sr = librosa.load(str(path), sr=None, mono=True, duration=max_seconds)
     return y, int(sr)
