@@ -1,6 +1,76 @@
-"""kgjemb train: placeholder until the command lands."""
+"""``kgjemb train``: train the joint embedding on the graph in the store."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kgjemb.cli.common import Database, Home, Password, Uri, User, store_from_options
 
 
-def train() -> None:
-    """Not implemented yet."""
-    raise NotImplementedError("kgjemb train is not implemented yet")
+def train(
+    uri: Uri = None,
+    home: Home = None,
+    user: User = None,
+    password: Password = None,
+    database: Database = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="JSON file of TrainConfig overrides (applied on top of the preset).")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci or text-only.")] = "default",
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Number of epochs (overrides preset/config).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: HOME/model].")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice (split, views, batches, init).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt (same config).")] = False,
+    no_graph_positives: Annotated[bool, typer.Option("--no-graph-positives", help="Ablation: text↔audio pairs only (no track↔track, hard-negative or entity losses).")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda.")] = None,
+) -> None:
+    """Train the audio-text-entity joint embedding with knowledge-graph positives.
+
+    Reads the graph from the store (Neo4j with --uri, else the embedded store under --home), caches log-mel features and text-encoder outputs under HOME/cache, and holds out whole works (VERSION_OF components) for validation.
+
+    Losses: InfoNCE audio↔text views of each track's attributes (with attribute-swap negatives); track↔track positives along graph meta-paths (same artist / album / work, similar artist) with graph-aware hard negatives; entity↔audio alignment. --no-graph-positives keeps only the text pairs (the ablation).
+
+    Every epoch: R@10 / mAP@10 on the held-out tracks, then model.pt, config.json, metrics.json and checkpoint.pt written into --out; at the end also spectrum.png, scatter.png and diagnostics.json.
+
+    Example: kgjemb train --home .kgjemb --preset ci --epochs 2 --seed 1
+    """
+    from kgjemb.errors import KgjembError
+    from kgjemb.paths import cache_dir, model_dir
+    from kgjemb.train.config import load_config
+    from kgjemb.train.trainer import train as run
+
+    overrides = {"epochs": epochs, "seed": seed, "device": device}
+    if no_graph_positives:
+        overrides["use_graph_positives"] = False
+    try:
+        cfg = load_config(preset=preset, file=config, overrides=overrides)
+    except ValueError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from err
+    target = out or model_dir(home)
+    try:
+        store = store_from_options(uri, home, user, password, database)
+        try:
+            export = store.export()
+        finally:
+            store.close()
+        if len(export.nodes["Track"]) == 0:
+            typer.echo("Error: the graph has no tracks; load a catalog first (kgjemb graph load CATALOG)", err=True)
+            raise typer.Exit(1)
+        result = run(export, cfg, out=target, cache_dir=cache_dir(home), resume=resume, progress=not no_progress)
+    except KgjembError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(1) from err
+    last = result.metrics["epochs"][-1] if result.metrics["epochs"] else {}
+    val = last.get("val", {})
+    summary = {
+        "out": str(result.out),
+        "epochs": len(result.metrics["epochs"]),
+        "loss": last.get("loss"),
+        "val_text_map@10": val.get("text_audio", {}).get("all", {}).get("map"),
+        "val_same_artist_map@10": val.get("track_track", {}).get("same_artist", {}).get("map"),
+        "val_same_work_map@10": val.get("track_track", {}).get("same_work", {}).get("map"),
+    }
+    typer.echo(json.dumps(summary, indent=2))
