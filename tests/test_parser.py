@@ -257,3 +257,28 @@ def test_fuzzy_length_window_matches_brute_force():
                 if score >= cutoff:
                     want |= {(n.key, round(score, 6)) for n, _ in owners if n.label != "Attribute"}
             assert got == want, (probe, cutoff)
+
+
+def test_demo_catalog_titles_and_short_titles_link_back(ci_catalog, parser, tmp_path):
+    """On the real demo catalog (music21 works), every title and every short title
+    ("Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)") links a node that bears it."""
+    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+
+    catalog, report = validate_catalog(ci_catalog, check_audio_files=False)
+    assert report.valid, report.errors
+    store = EmbeddedGraphStore(tmp_path / "graph")
+    try:
+        store.upsert(catalog_to_rows(catalog), progress=False)
+        demo = QueryParser.from_export(store.export(), nlp=parser.nlp)
+    finally:
+        store.close()
+    gaz = demo.gazetteer
+    forms = {(f, node.label) for node in gaz.nodes.values() if node.label in ("Album", "Track") for f in (node.name, *node.aliases)}
+    assert any(f != n.name for n in gaz.nodes.values() for f in n.aliases if n.label == "Track")  # short titles exist
+    for form, label in sorted(forms):
+        p = demo.parse(f"pieces like {form}, not too fast")
+        like = [e for e in p.entities if e.role == "like" and e.id is not None]
+        assert like and p.negations == ["fast"], (form, p.entities)
+        node = gaz.nodes[f"{like[0].label}:{like[0].id}"]
+        assert normalise(form) in {normalise(n) for n in (node.name, *node.aliases)}, (form, node)

@@ -2,7 +2,8 @@
 
 spaCy's statistical NER does not know music names ("Eagles" → GPE), so entity mentions
 are found by a :class:`spacy.pipeline.SpanRuler` whose phrase patterns are the graph's
-names (artist names and aliases, album and track titles, attribute names), matched
+names (artist names and aliases, album and track titles and their short forms such as
+"Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)", attribute names), matched
 case-insensitively on the ``LOWER`` token attribute. Every match carries its node as
 ``span.id_ == "Label:id"`` and ``span.label_ == "Label"``; overlapping and duplicate
 matches are all kept (``spans_filter=None``) so that ambiguity can be resolved later.
@@ -37,6 +38,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from kgjemb.graph.base import GraphExport
+from kgjemb.query.patterns import short_titles
 
 __all__ = ["ENTITY_LABELS", "GazNode", "Gazetteer", "Link", "normalise"]
 
@@ -120,6 +122,16 @@ def _as_list(value) -> list[str]:
         return [str(value)]
 
 
+def _aliases(label: str, name: str, listed, attribute_names: set[str]) -> tuple[str, ...]:
+    """An artist's listed aliases; for albums and tracks, their short titles ("Jesu, meine
+    Freude (BWV 358)" → "Jesu, meine Freude"), unless a short title is an attribute name."""
+    if label == "Artist":
+        return tuple(_as_list(listed))
+    if label in ("Album", "Track"):
+        return tuple(t for t in short_titles(name) if normalise(t) not in attribute_names)
+    return ()
+
+
 def _plural_variants(name: str) -> list[str]:
     """Singular/plural forms of an attribute name, on its last word ("drum" ↔ "drums",
     "string quartet" → "string quartets")."""
@@ -163,6 +175,8 @@ class Gazetteer:
             for node_id in frame["dst"]:
                 degree[f"{dst_label}:{node_id}"] += 1
         gaz = cls()
+        attr_frame = export.nodes.get("Attribute")
+        attr_names = {normalise(str(n)) for n in (attr_frame["name"] if attr_frame is not None else []) if n}
         for label in ("Artist", "Album", "Track", "Attribute"):
             frame = export.nodes.get(label)
             if frame is None or frame.empty:
@@ -176,7 +190,7 @@ class Gazetteer:
                     label=label,
                     id=str(row["id"]),
                     name=str(name).strip(),
-                    aliases=tuple(_as_list(row.get("aliases"))) if label == "Artist" else (),
+                    aliases=_aliases(label, str(name).strip(), row.get("aliases"), attr_names),
                     kind=str(row["kind"]) if label == "Attribute" and row.get("kind") else None,
                     degree=degree.get(f"{label}:{row['id']}", 0),
                 )
