@@ -128,9 +128,28 @@ def _meter(score) -> tuple[str | None, float]:
     return ts.ratioString, 4.0 / den
 
 
+def _incipit(part) -> str | None:
+    """First line of a clean sung text (a chorale movement is known by its text incipit)."""
+    from music21 import text
+
+    try:
+        lyrics = text.assembleLyrics(part) or ""
+    except Exception:  # music21 raises on odd lyric encodings; the title falls back
+        return None
+    first = re.split(r"[,.;:!?]", lyrics, maxsplit=1)[0].strip()
+    words = first.split()
+    if not 2 <= len(words) <= 12 or not re.fullmatch(r"[A-Za-zÄÖÜäöüßÉéèÈ' ]+", first):
+        return None
+    return first
+
+
 def _title(score, work: Work) -> str:
     md = score.metadata
     movement = (md.movementName or "") if md is not None else ""
+    if work.collection == "bach" and work.title.startswith("Chorale BWV") and len(score.parts):
+        incipit = _incipit(score.parts[0])
+        if incipit:
+            return f"{incipit} ({work.title.removeprefix('Chorale ')})"
     if work.collection == "monteverdi":
         m = re.match(r"^\s*\d+\.\s*(.+?)\s*$", movement)
         if m:

@@ -165,6 +165,11 @@ def _abc_collection(root: Path, coll: Collection) -> list[Work]:
                 continue
             title = _clean_title(t.get("T") or _camel_title(p.stem))
             title = re.sub(r"\s+--\s+.*$", "", title) or title
+            if title.isupper():
+                title = title.title().replace("'S", "'s")
+            form_word = re.search(r"(Reel|Jig|Hornpipe|Strathspey|Clog|Fling|Polka|March|Waltz)(The)?$", p.stem)
+            if not multi and form_word and form_word.group(1).lower() not in title.lower():
+                title = f"{title} {form_word.group(1)}"  # Ryan's: "Favorite" + "Hornpipe" from the file name
             key = (title.lower(), t.get("R", "").lower())
             if key in seen_titles and multi:  # duplicate tune across overlapping books
                 continue
