@@ -46,8 +46,8 @@ MANIFEST_FORMAT = 1
 class BuildConfig:
     """Arguments of a build.
 
-    ``limit``: works per collection (None: each collection's default cap — 260 Bach
-    chorales, 260 Palestrina sections, 300 tunes of each fiddle-tune book, all of the rest;
+    ``limit``: works per collection (None: each collection's default cap — 300 Bach
+    chorales, 300 Palestrina sections, 300 tunes of each fiddle-tune book, all of the rest;
     0: every work). ``seconds``: excerpt length (default 20). ``jobs``: parallel renderer
     processes. ``seed``: arrangement seed. ``version_rate``: share of works that get a
     second rendition (VERSION_OF). ``cache_dir``: render cache (default

@@ -90,12 +90,12 @@ COMPOSERS: dict[str, Composer] = {c.id: c for c in (
 )}
 
 COLLECTIONS: dict[str, Collection] = {c.key: c for c in (
-    Collection("bach", "bach", "bach", "Bach chorales", "music21 corpus", _M21, max_works=260,
+    Collection("bach", "bach", "bach", "Bach chorales", "music21 corpus", _M21, max_works=300,
                aliases=("J. S. Bach", "Johann Sebastian Bach", "bach chorales")),
     Collection("palestrina", "palestrina", "palestrina", "Palestrina masses", "Humdrum Palestrina (restricted)",
                "Copyright 2000 John Miller; 'Rights to all derivative electronic formats reserved. "
                "Refer to licensing agreement' (embedded !!!YEM lines; agreement at "
-               "music-cog.ohio-state.edu/HumdrumDatabases/Palestrina/license.txt)", max_works=260),
+               "music-cog.ohio-state.edu/HumdrumDatabases/Palestrina/license.txt)", max_works=300),
     Collection("monteverdi", "monteverdi", "monteverdi", "Monteverdi madrigals", "Ut Orpheus Edizioni (permission)",
                "MusicXML rights line '(c) Ut Orpheus Edizioni 2003'; distributed in music21 with permission"),
     Collection("josquin", "josquin", "josquin", "Josquin chansons and motets", "GPL-2.0-or-later",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from kgjemb.demo.relations import curated_relations
 from kgjemb.demo.renditions import WorkResult
 from kgjemb.demo.similar import PROFILE_KINDS, derived_similar
 from kgjemb.demo.sources import COMPOSERS, Collection, Composer
+from kgjemb.demo.titles import ALBUM_YEARS
 
 __all__ = ["build_tables", "table_columns", "write_csv"]
 
@@ -36,6 +38,14 @@ def _genre(comp: Composer) -> str:
     if comp.era in ("Renaissance", "Medieval"):
         return "early music"
     return "classical"
+
+
+def album_year(album_id: str, album_title: str) -> int | None:
+    """Curated year (:data:`ALBUM_YEARS`), else a 4-digit year in parentheses in the title."""
+    if album_id in ALBUM_YEARS:
+        return ALBUM_YEARS[album_id]
+    m = re.search(r"\((1[4-6]\d\d)\)", album_title)  # printed year of an early-music source
+    return int(m.group(1)) if m else None
 
 
 def _artist(coll: Collection) -> Composer:
@@ -55,7 +65,8 @@ def build_tables(results: list[WorkResult], collections: list[Collection], *, se
         coll = by_coll[r.work.collection]
         comp = _artist(coll)
         artists[comp.id] = comp
-        albums.setdefault(r.work.album_id, {"id": r.work.album_id, "title": r.work.album_title, "year": None,
+        year = album_year(r.work.album_id, r.work.album_title)
+        albums.setdefault(r.work.album_id, {"id": r.work.album_id, "title": r.work.album_title, "year": year,
                                             "artist_id": comp.id})
         form = r.work.form_hint
         era = _TRACK_ERA.get(comp.id, comp.era)
@@ -66,7 +77,7 @@ def build_tables(results: list[WorkResult], collections: list[Collection], *, se
         first = r.renditions[0]
         for rend in r.renditions:
             tracks.append({"id": rend.track_id, "title": r.title or r.work.title, "artist_id": comp.id,
-                           "album_id": r.work.album_id, "duration_s": float(seconds), "year": None,
+                           "album_id": r.work.album_id, "duration_s": float(seconds), "year": year,
                            "audio_path": rend.audio_path})
             attrs = list(base) + [("tempo", rend.tempo_band), ("ensemble", ensemble_of(rend.programs)),
                                   ("vocal", "vocal" if set(rend.instruments) & _VOICE_INSTRUMENTS else "instrumental")]

@@ -11,7 +11,25 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["describe", "roman", "SKIP_PATHS"]
+__all__ = ["ALBUM_YEARS", "describe", "roman", "SKIP_PATHS"]
+
+#: Year of composition/publication for albums whose date is a settled fact (album id →
+#: year); others stay blank rather than guessed. Palestrina masses carry their printed
+#: year in the Humdrum title ("Missa Ave Maria (1596)") and are read from it.
+ALBUM_YEARS: dict[str, int] = {
+    "bach-bwv244": 1727, "bach-bwv245": 1724, "bach-bwv248": 1734,
+    "handel-rinaldo": 1711, "corelli-trio-sonatas-op-3": 1689,
+    "haydn-string-quartet-op-74-no-1": 1793,
+    "mozart-string-quartet-k-80": 1770, "mozart-string-quartet-k-155": 1772, "mozart-string-quartet-k-156": 1772,
+    "mozart-string-quartet-k-458-the-hunt": 1784, "mozart-piano-sonata-k-545-sonata-facile": 1788,
+    "beethoven-string-quartet-op-59-no-1-razumovsky": 1806, "beethoven-string-quartet-op-59-no-2-razumovsky": 1806,
+    "beethoven-string-quartet-op-59-no-3-razumovsky": 1806, "beethoven-string-quartet-op-74-harp": 1809,
+    "beethoven-string-quartet-op-132": 1825, "beethoven-grosse-fuge-op-133": 1825,
+    "schumann-robert-string-quartet-op-41-no-1": 1842, "schumann-robert-dichterliebe-op-48": 1840,
+    "chopin-mazurkas-op-6": 1832, "joplin-maple-leaf-rag": 1899,
+    "monteverdi-third-book-of-madrigals": 1592, "monteverdi-fourth-book-of-madrigals": 1603,
+    "monteverdi-fifth-book-of-madrigals": 1605, "ryans-mammoth": 1883,
+}
 
 #: Duplicate encodings left out (the same song exists as schumann_robert/opus48no2.mxl).
 SKIP_PATHS: frozenset[str] = frozenset({"schumann_robert/dichterliebe_no2.xml", "monteverdi/madrigal.3.1_old.mxl"})
