@@ -84,6 +84,17 @@ def _check_label(label: str) -> None:
         raise ValueError(f"unknown label {label!r}; choose from {list(NODE_LABELS)}")
 
 
+_EDGE_KEYS = frozenset({"src", "dst", *EDGE_PROPERTIES})
+
+
+def _check_keys(batch: list[dict], need: set | frozenset, what: str) -> None:
+    """Rows are sent as they are (extra keys are ignored by the statements); a missing key
+    would silently become null in Cypher, so refuse it as the embedded store does."""
+    for row in batch:
+        if not need <= row.keys():
+            raise ValueError(f"a {what} row lacks {sorted(need - row.keys())}; rows need {sorted(need)}")
+
+
 def _rel_key(key: EdgeKey) -> str:
     return "rel_" + "_".join(key)
 
@@ -178,16 +189,14 @@ class Neo4jGraphStore:
         with self._session() as session, tqdm(total=len(rows), desc="upsert (neo4j)", unit="row",
                                               disable=not progress, leave=False) as bar:
             for label in NODE_LABELS:
-                props = NODE_PROPERTIES[label]
+                need = {"id", *NODE_PROPERTIES[label]}
                 records = rows.nodes.get(label, [])
                 created = updated = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    try:  # one row per id and batch, the last wins (as in the embedded store)
-                        params = list({r["id"]: {"id": r["id"], "props": {p: r[p] for p in props}}
-                                       for r in batch}.values())
-                    except KeyError as err:
-                        raise ValueError(f"a {label} row lacks {err}; rows need id + {list(props)}") from err
+                    _check_keys(batch, need, label)
+                    # one row per id and batch, the last wins (as in the embedded store)
+                    params = list({r["id"]: r for r in batch}.values())
                     n_new, _ = self._write(session, statements[f"node_{label}"], params, label)
                     created += n_new
                     updated += len(params) - n_new
@@ -200,12 +209,8 @@ class Neo4jGraphStore:
                 created = updated = dangling = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    try:
-                        params = list({(r["src"], r["dst"]): {"src": r["src"], "dst": r["dst"],
-                                                              "props": {p: r[p] for p in EDGE_PROPERTIES}}
-                                       for r in batch}.values())
-                    except KeyError as err:
-                        raise ValueError(f"a {rtype} row lacks {err}; rows need src, dst + {list(EDGE_PROPERTIES)}") from err
+                    _check_keys(batch, _EDGE_KEYS, rtype)
+                    params = list({(r["src"], r["dst"]): r for r in batch}.values())
                     n_new, matched = self._write(session, statements[_rel_key(key)], params, rtype)
                     created += n_new
                     updated += matched - n_new

@@ -1,36 +1,37 @@
 // Batched, parameterised upserts: one statement per label and per relationship key.
 // `$rows` is a list of maps; labels and types are literal here, never built from data.
-// Nodes: {id, props}; `SET n += row.props` with every schema property present (null
-// removes a property), so an upsert replaces a node's properties.
-// Relationships: {src, dst, props}; rows whose endpoints are absent match nothing and
-// are left out (the caller counts them from `matched`).
+// Nodes: {id, <every schema property>}; relationships: {src, dst, weight, source, role}.
+// Every property is SET one by one (a null removes it), so an upsert replaces a node's or
+// relationship's properties; one SET per property rather than `+= map` keeps the planner
+// from adding an Eager barrier. Relationship rows whose endpoints are absent match
+// nothing and are left out (the caller counts them from `matched`).
 
 // name: node_Artist
 UNWIND $rows AS row
 MERGE (n:Artist {id: row.id})
-SET n += row.props;
+SET n.name = row.name, n.aliases = row.aliases, n.born = row.born, n.died = row.died, n.country = row.country;
 
 // name: node_Album
 UNWIND $rows AS row
 MERGE (n:Album {id: row.id})
-SET n += row.props;
+SET n.title = row.title, n.year = row.year;
 
 // name: node_Track
 UNWIND $rows AS row
 MERGE (n:Track {id: row.id})
-SET n += row.props;
+SET n.title = row.title, n.duration_s = row.duration_s, n.year = row.year, n.audio_path = row.audio_path;
 
 // name: node_Attribute
 UNWIND $rows AS row
 MERGE (n:Attribute {id: row.id})
-SET n += row.props;
+SET n.name = row.name, n.kind = row.kind;
 
 // name: rel_Track_BY_Artist
 UNWIND $rows AS row
 MATCH (s:Track {id: row.src})
 MATCH (d:Artist {id: row.dst})
 MERGE (s)-[r:BY]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Track_ON_Album
@@ -38,7 +39,7 @@ UNWIND $rows AS row
 MATCH (s:Track {id: row.src})
 MATCH (d:Album {id: row.dst})
 MERGE (s)-[r:ON]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Album_BY_Artist
@@ -46,7 +47,7 @@ UNWIND $rows AS row
 MATCH (s:Album {id: row.src})
 MATCH (d:Artist {id: row.dst})
 MERGE (s)-[r:BY]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Track_HAS_Attribute
@@ -54,7 +55,7 @@ UNWIND $rows AS row
 MATCH (s:Track {id: row.src})
 MATCH (d:Attribute {id: row.dst})
 MERGE (s)-[r:HAS]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Artist_HAS_Attribute
@@ -62,7 +63,7 @@ UNWIND $rows AS row
 MATCH (s:Artist {id: row.src})
 MATCH (d:Attribute {id: row.dst})
 MERGE (s)-[r:HAS]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Artist_SIMILAR_TO_Artist
@@ -70,7 +71,7 @@ UNWIND $rows AS row
 MATCH (s:Artist {id: row.src})
 MATCH (d:Artist {id: row.dst})
 MERGE (s)-[r:SIMILAR_TO]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Artist_INFLUENCED_BY_Artist
@@ -78,7 +79,7 @@ UNWIND $rows AS row
 MATCH (s:Artist {id: row.src})
 MATCH (d:Artist {id: row.dst})
 MERGE (s)-[r:INFLUENCED_BY]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Artist_MEMBER_OF_Artist
@@ -86,7 +87,7 @@ UNWIND $rows AS row
 MATCH (s:Artist {id: row.src})
 MATCH (d:Artist {id: row.dst})
 MERGE (s)-[r:MEMBER_OF]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: rel_Track_VERSION_OF_Track
@@ -94,7 +95,7 @@ UNWIND $rows AS row
 MATCH (s:Track {id: row.src})
 MATCH (d:Track {id: row.dst})
 MERGE (s)-[r:VERSION_OF]->(d)
-SET r += row.props
+SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
 // name: clear_batch
