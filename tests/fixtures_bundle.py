@@ -1,1 +1,74 @@
-"""Fixtures for the bundle area (see tests/conftest.py)."""
+"""Fixtures for the bundle area (see tests/conftest.py).
+
+``ci_export``: the ci catalog loaded into an in-memory embedded store, exported.
+``bundle_dir``: a real FAISS bundle built from ``trained_model_dir`` and ``ci_export``,
+cached under ``.cache/bundles/<model checksum>-<graph digest>`` (reused while both match
+and its checksums verify). ``engine``: an :class:`~kgjemb.query.engine.Engine` on it.
+``bundle_copy``: a private copy for tests that modify or corrupt a bundle.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def export_digest(export) -> str:
+    """Content hash of a GraphExport (cache key part)."""
+    h = hashlib.sha256()
+    for label, frame in sorted(export.nodes.items()):
+        h.update(label.encode())
+        h.update(frame.to_json(orient="values").encode())
+    for key, frame in sorted(export.edges.items()):
+        h.update("-".join(key).encode())
+        h.update(frame.to_json(orient="values").encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def ci_export(ci_catalog):
+    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+
+    catalog, report = validate_catalog(Path(ci_catalog))
+    assert report.valid, [str(p) for p in report.problems[:5]]
+    store = EmbeddedGraphStore(None)
+    store.upsert(catalog_to_rows(catalog), progress=False)
+    return store.export()
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(trained_model_dir, ci_export) -> Path:
+    from kgjemb.errors import BundleError
+    from kgjemb.index.builder import BuildConfig, build_bundle
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.model import load_model
+
+    model = load_model(trained_model_dir)
+    path = ROOT / ".cache" / "bundles" / f"{model.checksum()[:16]}-{export_digest(ci_export)[:16]}"
+    if (path / "manifest.json").is_file():
+        try:
+            Bundle.verify(path)
+            return path
+        except BundleError:
+            pass  # stale or damaged cache: rebuild below
+    return build_bundle(path, model_dir=trained_model_dir, export=ci_export, config=BuildConfig(progress=False), model=model)
+
+
+@pytest.fixture(scope="session")
+def engine(bundle_dir):
+    from kgjemb.query.engine import Engine
+
+    return Engine.open(bundle_dir)
+
+
+@pytest.fixture
+def bundle_copy(bundle_dir, tmp_path) -> Path:
+    """A private copy of the session bundle (to modify, corrupt or update)."""
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, dst)
+    return dst

@@ -46,6 +46,7 @@ def search(
     fmt: Annotated[str, typer.Option("--format", help="Output: table or json.")] = "table",
     explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (table).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
+    threads: Annotated[int, typer.Option("--threads", min=0, help="torch/FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
     home: Home = None,
 ) -> None:
     """Search the index bundle with a free-text music query.
@@ -65,7 +66,7 @@ def search(
         typer.echo(f"Error: unknown --format {fmt!r}; choose from {list(FORMATS)}", err=True)
         raise typer.Exit(2)
     try:
-        config = EngineConfig(fusion=fusion)
+        config = EngineConfig(fusion=fusion, threads=threads or None)
     except ValueError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+_MODEL_CACHE: dict[tuple, object] = {}  # (sha256 of model.pt, loader) -> model; see Bundle.load_model
+_MODEL_LOCK = threading.Lock()
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -242,12 +246,29 @@ class Bundle:
         return cls(path, manifest, content)
 
     def load_model(self, loader: Callable | None = None):
-        """The bundle's model (``kgjemb.model.load_model`` on ``model/``), loaded once."""
+        """The bundle's model (``kgjemb.model.load_model`` on ``model/``), loaded once.
+
+        Models are shared between bundles of one process that carry the same weights (same
+        sha256 of ``model/model.pt``, already verified): a re-opened or updated bundle, a
+        hot reload or a CLI test does not pay the ~2-15 s model load again. Inference does
+        not mutate a model, so sharing is safe; the cache keeps the last two models.
+        """
         if self._model is None:
             if loader is None:
                 from kgjemb.model import load_model as loader
-            try:
-                self._model = loader(self.model_dir)
-            except Exception as err:  # noqa: BLE001
-                raise BundleError(f"{self.model_dir}: cannot load model: {err}") from err
+            digest = self.manifest.get("files", {}).get("model/model.pt")
+            key = (digest, getattr(loader, "__qualname__", repr(loader)))
+            with _MODEL_LOCK:
+                cached = _MODEL_CACHE.get(key) if digest else None
+            if cached is None:
+                try:
+                    cached = loader(self.model_dir)
+                except Exception as err:  # noqa: BLE001
+                    raise BundleError(f"{self.model_dir}: cannot load model: {err}") from err
+                if digest:
+                    with _MODEL_LOCK:
+                        _MODEL_CACHE[key] = cached
+                        while len(_MODEL_CACHE) > 2:
+                            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+            self._model = cached
         return self._model

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from kgjemb.catalog.schema import NODE_LABELS
-from kgjemb.errors import QueryError, UnknownEntityError
+from kgjemb.errors import BundleError, QueryError, UnknownEntityError
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.query.config import EngineConfig, SignalWeights
@@ -80,11 +80,12 @@ class Engine:
 
     @classmethod
     def open(cls, bundle: str | os.PathLike | Bundle, store=None, config: EngineConfig = EngineConfig(), *,
-             parser=None) -> "Engine":
+             parser=None, model=None) -> "Engine":
         """Open (and verify) a bundle, load its model and build the query parser.
 
         Raises :class:`~kgjemb.errors.BundleError` naming the file when the bundle is
-        missing, incomplete or corrupt.
+        missing, incomplete or corrupt. ``parser`` / ``model`` reuse already-built ones
+        (the model must be the bundle's: same checksum).
 
         >>> engine = Engine.open(".kgjemb/bundle", config=EngineConfig(fusion="rrf"))  # doctest: +SKIP
         """
@@ -93,7 +94,12 @@ class Engine:
             if config.ef_search is not None:
                 index_config = IndexConfig(ef_search=config.ef_search)
             bundle = Bundle.open(Path(bundle), index_config=index_config)
-        model = bundle.load_model()
+        if config.threads is not None:
+            set_threads(config.threads)
+        if model is None:
+            model = bundle.load_model()
+        elif model.checksum() != bundle.manifest.get("model_checksum"):
+            raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
         if parser is None:
             from kgjemb.query.parser import ParserConfig, QueryParser
 
@@ -288,6 +294,16 @@ class Engine:
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
         hits = make_hits(self, plan, rows[order], scores[order], parts[order])
         return SearchResult(query=plan.parsed.query, parse=plan.parsed, hits=hits, warnings=plan.warnings)
+
+
+def set_threads(n: int) -> None:
+    """Set torch's intra-op and FAISS's OpenMP thread counts (process-wide)."""
+    import torch
+
+    from kgjemb.index.faiss_index import import_faiss
+
+    torch.set_num_threads(n)
+    import_faiss().omp_set_num_threads(n)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -1,0 +1,170 @@
+"""The query engine end to end on the ci catalog: real model, real FAISS bundle, real parser."""
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from kgjemb.errors import BundleError, QueryError, UnknownEntityError
+from kgjemb.query.config import EngineConfig
+from kgjemb.query.engine import Engine
+from kgjemb.query.fusion import Signal, fuse
+from kgjemb.query.types import Filter
+
+
+def related_sets(export, indexed: set[str]) -> dict[str, set[str]]:
+    """Per indexed track: the other indexed tracks by the same primary artist or linked by VERSION_OF."""
+    by = export.edges[("Track", "BY", "Artist")]
+    artist_of = {s: d for s, d, r in zip(by["src"], by["dst"], by["role"]) if r == "primary"}
+    tracks_of = defaultdict(set)
+    for t, a in artist_of.items():
+        if t in indexed:
+            tracks_of[a].add(t)
+    rel = {t: set(tracks_of[artist_of[t]]) - {t} for t in indexed if t in artist_of}
+    ver = export.edges[("Track", "VERSION_OF", "Track")]
+    for s, d in zip(ver["src"], ver["dst"]):
+        if s in indexed and d in indexed:
+            rel.setdefault(s, set()).add(d)
+            rel.setdefault(d, set()).add(s)
+    return rel
+
+
+def test_like_track_ranks_related_tracks_above_base_rate(engine):
+    """'pieces like <title>' must put same-artist / version tracks in the top 5 far more
+    often than their share of the catalog: a broken router or fusion would not."""
+    export = engine.bundle.export
+    indexed = set(engine.track_ids)
+    rel = related_sets(export, indexed)
+    titles = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["title"]))
+    # anchors whose title is unique (so the parser links exactly this track)
+    counts = defaultdict(int)
+    for t in titles.values():
+        counts[t.casefold()] += 1
+    anchors = sorted(t for t in indexed if rel.get(t) and counts[titles[t].casefold()] == 1)[:12]
+    assert len(anchors) >= 4, "ci catalog should have tracks with related tracks"
+    precision, base = [], []
+    for t in anchors:
+        result = engine.search(f"pieces like {titles[t]}", k=5)
+        linked = [e for e in result.parse.entities if e.role == "like" and e.label == "Track"]
+        assert linked and linked[0].id == t, (titles[t], result.parse.entities)
+        got = [h.track_id for h in result.hits]
+        assert t not in got  # the anchor itself is excluded
+        precision.append(len(set(got) & rel[t]) / len(got))
+        base.append(len(rel[t]) / (len(indexed) - 1))
+        top = result.hits[0]
+        assert f"like:Track:{t}" in top.signals and f"audio:Track:{t}" in top.signals
+        assert abs(sum(top.signals.values()) - top.score) < 1e-4
+        if top.track_id in rel[t]:  # related hits are explained by a graph path to the anchor
+            assert top.path[0] == f"Track:{top.track_id}" and top.path[-1] == f"Track:{t}"
+            assert "path:" in top.explanation
+    assert np.mean(precision) > 1.5 * np.mean(base), (np.mean(precision), np.mean(base))
+
+
+def test_scores_equal_bruteforce_fusion_over_all_tracks(bundle_dir):
+    """With a candidate budget covering the index, engine scores equal a brute-force
+    fusion computed here from the parse, the model and the stored vectors."""
+    eng = Engine.open(bundle_dir, config=EngineConfig(min_candidates=100_000))
+    q = "slow and sad, not fast"
+    result = eng.search(q, k=5)
+    parsed = result.parse
+    assert parsed.phrases and parsed.negations
+    texts = parsed.phrases + parsed.negations
+    vecs = eng.model.embed_text(texts)
+    w = eng.config.weights
+    sigs = [Signal(f"text:{p}", "text", vecs[i], w.text / len(parsed.phrases)) for i, p in enumerate(parsed.phrases)]
+    sigs += [Signal(f"not:{p}", "negation", vecs[len(parsed.phrases) + i], w.negation / len(parsed.negations))
+             for i, p in enumerate(parsed.negations)]
+    scores, _ = fuse(eng.vectors, sigs)
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], eng.track_ids[i]))[:5]
+    assert [h.track_id for h in result.hits] == [eng.track_ids[i] for i in order]
+    np.testing.assert_allclose([h.score for h in result.hits], scores[order], atol=1e-4)
+    for h in result.hits:
+        assert set(h.signals) == {s.name for s in sigs}
+
+
+def test_filters_by_and_not_by(engine):
+    export = engine.bundle.export
+    artists = dict(zip(export.nodes["Artist"]["id"], export.nodes["Artist"]["name"]))
+    credits = defaultdict(set)
+    by = export.edges[("Track", "BY", "Artist")]
+    for s, d in zip(by["src"], by["dst"]):
+        credits[s].add(d)
+    artist = max(artists, key=lambda a: sum(a in c for t, c in credits.items() if t in set(engine.track_ids)))
+    name = artists[artist]
+    not_by = engine.search(f"slow music not by {name}", k=10)
+    assert any(f.kind == "not_by" and f.node_id == artist for f in not_by.parse.filters)
+    assert not_by.hits and all(artist not in credits[h.track_id] for h in not_by.hits)
+    explicit = engine.search("slow music", k=10, filters=[Filter(kind="by", value=name, node_id=artist)])
+    assert explicit.hits and all(artist in credits[h.track_id] for h in explicit.hits)
+    assert all(name in h.artists for h in explicit.hits)
+
+
+def test_unknown_entity_warns_and_answers_the_rest(engine):
+    result = engine.search("slow, like Zqxwv Plonkety Quux", k=3)
+    assert any("Zqxwv" in w for w in result.warnings)
+    assert len(result.hits) == 3 and all("text:" in next(iter(h.signals)) for h in result.hits)
+    alone = engine.search("songs like Zqxwv Plonkety Quux", k=3)
+    assert alone.hits == [] and alone.warnings
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "x" * 1001])
+def test_bad_queries_raise_query_error(engine, bad):
+    with pytest.raises(QueryError):
+        engine.search(bad)
+
+
+def test_bad_k_and_missing_bundle(engine, tmp_path):
+    with pytest.raises(QueryError, match="k must be"):
+        engine.search("slow", k=0)
+    with pytest.raises(BundleError, match="not found"):
+        Engine.open(tmp_path / "nope")
+
+
+def test_similar_track_artist_and_unknown(engine):
+    t = engine.track_ids[0]
+    res = engine.similar(t, k=5)
+    assert res.hits and t not in [h.track_id for h in res.hits]
+    same = engine.similar(("Track", t), k=5)
+    assert [h.track_id for h in same.hits] == [h.track_id for h in res.hits]
+    artist = engine.bundle.export.nodes["Artist"]["id"].iloc[0]
+    assert engine.similar(f"Artist:{artist}", k=3).hits
+    with pytest.raises(UnknownEntityError) as err:
+        engine.similar(t + "_typo", k=3)
+    assert t in " ".join(err.value.candidates)
+
+
+def _same(a, b) -> None:
+    """Equal results: same hits in the same order with the same explanations; scores may
+    differ in the last float bits (the text encoder pads a batch differently)."""
+    assert a.parse == b.parse and a.warnings == b.warnings
+    assert [h.track_id for h in a.hits] == [h.track_id for h in b.hits]
+    np.testing.assert_allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-4)
+    assert [h.path for h in a.hits] == [h.path for h in b.hits]
+    assert [h.matched_attributes for h in a.hits] == [h.matched_attributes for h in b.hits]
+
+
+def test_batch_and_threads_match_sequential(engine):
+    titles = engine.bundle.export.nodes["Track"]["title"].tolist()
+    queries = ["slow and sad", "fast, not slow", f"pieces like {titles[0]}", f"like {titles[3]} but slow",
+               "no vocals", "happy dance tune"]
+    sequential = [engine.search(q, k=5) for q in queries]
+    for a, b in zip(engine.search_batch(queries, k=5), sequential):
+        _same(a, b)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda q: engine.search(q, k=5), queries * 3))
+    for a, b in zip(threaded, sequential * 3):
+        _same(a, b)
+    # threads running the very same query agree exactly
+    assert threaded[0].model_dump() == threaded[len(queries)].model_dump()
+
+
+def test_to_frame_and_rrf(bundle_dir, engine):
+    frame = engine.search("slow and sad", k=4).to_frame()
+    assert list(frame["rank"]) == [1, 2, 3, 4]
+    assert {"track_id", "title", "score", "explanation", "path"} <= set(frame.columns)
+    assert any(c.startswith("signal_text:") for c in frame.columns)
+    rrf = Engine.open(bundle_dir, config=EngineConfig(fusion="rrf"))
+    hits = rrf.search("slow and sad", k=4).hits
+    assert all(0 < h.score <= 1 / 61 + 1e-9 for h in hits)  # one text signal, weight 1
