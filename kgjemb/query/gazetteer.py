@@ -18,8 +18,8 @@ Ambiguity rule (:meth:`Gazetteer.rank`): candidates for one span are ordered by
 query names the kind right before the mention ("the track X", "album X"), in which case
 that label comes first; a kind noun before a similarity cue ("pieces like X", "albums
 similar to X") ranks that label right after Artist; "X by Y" prefers the works of Y;
-(3) a name before an alias;
-(4) graph degree (better connected nodes first); (5) id.
+(3) a name before an alias; (4) an original before its renditions (VERSION_OF);
+(5) graph degree (better connected nodes first); (6) id.
 The first is linked; the others are reported as ``candidates`` ("Label:id (name)").
 """
 from __future__ import annotations
@@ -88,6 +88,7 @@ class GazNode:
     aliases: tuple[str, ...] = ()
     kind: str | None = None  # attribute kind (Attribute nodes only)
     degree: int = 0
+    is_version: bool = False  # a rendition (VERSION_OF another track): ranks after the original
 
     @property
     def key(self) -> str:
@@ -174,6 +175,8 @@ class Gazetteer:
                 degree[f"{src_label}:{node_id}"] += 1
             for node_id in frame["dst"]:
                 degree[f"{dst_label}:{node_id}"] += 1
+        version_frame = export.edges.get(("Track", "VERSION_OF", "Track"))
+        versions = set(map(str, version_frame["src"])) if version_frame is not None else set()
         gaz = cls()
         attr_frame = export.nodes.get("Attribute")
         attr_names = {normalise(str(n)) for n in (attr_frame["name"] if attr_frame is not None else []) if n}
@@ -193,6 +196,7 @@ class Gazetteer:
                     aliases=_aliases(label, str(name).strip(), row.get("aliases"), attr_names),
                     kind=str(row["kind"]) if label == "Attribute" and row.get("kind") else None,
                     degree=degree.get(f"{label}:{row['id']}", 0),
+                    is_version=label == "Track" and str(row["id"]) in versions,
                 )
                 gaz._add(node)
         gaz._add_credits(export)
@@ -277,6 +281,7 @@ class Gazetteer:
         """Build the fuzzy choice lists the parser uses, so that parsing never mutates."""
         for labels in (ENTITY_LABELS, ("Artist",)):
             self._fuzzy_choices(tuple(sorted(labels)))
+        self.prefixed("warm")
 
     def _fuzzy_choices(self, labels: tuple[str, ...]) -> list[str]:
         with _CHOICES_LOCK:  # lazily built per label set; guarded for concurrent readers
@@ -332,6 +337,25 @@ class Gazetteer:
                     links.append(Link(node, "fuzzy", float(score), text))
         return links
 
+    def prefixed(self, text: str, *, labels: Iterable[str] = ("Track", "Album"), limit: int = 5) -> list[Link]:
+        """Nodes with a name that starts with ``text`` as whole words ("Atlanta" →
+        "Atlanta Hornpipe"), scored by ratio; an O(log n) bisect over the sorted names."""
+        form = normalise(text)
+        if len(form) < 4:
+            return []
+        with _CHOICES_LOCK:
+            if getattr(self, "_sorted_forms", None) is None:
+                self._sorted_forms = sorted(self.surfaces)
+        forms = self._sorted_forms
+        links: list[Link] = []
+        k = bisect.bisect_left(forms, form + " ")
+        while k < len(forms) and forms[k].startswith(form + " ") and len(links) <= limit:
+            for node, _how in self.surfaces[forms[k]]:
+                if node.label in labels:
+                    links.append(Link(node, "fuzzy", float(fuzz.ratio(form, forms[k])), text))
+            k += 1
+        return links[: limit + 1]
+
     def closest(self, text: str, *, limit: int = 3) -> list[str]:
         """The nearest entity names whatever their score: hints for unknown mentions."""
         form = normalise(text)
@@ -363,6 +387,7 @@ class Gazetteer:
                 -ln.score,
                 order.get(ln.node.label, len(order)),
                 _HOW_RANK[ln.how],
+                ln.node.is_version,
                 -ln.node.degree,
                 ln.node.id,
             ),

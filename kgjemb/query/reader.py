@@ -150,7 +150,12 @@ class _Walk(DocLinker):
             t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in toks if not t.is_punct
         )
         if role != "like" or looks_like_name:
-            self.emit_unknown(role, toks.text, self.closest(toks.text))
+            # the start of a few titles ("Atlanta" → "Atlanta Hornpipe") beats "unknown"
+            starts = self.gaz.prefixed(toks.text, limit=self.cfg.max_candidates) if role == "like" else []
+            if starts and len(starts) <= self.cfg.max_candidates:
+                self.emit(role, i, j, starts)
+            else:
+                self.emit_unknown(role, toks.text, self.closest(toks.text))
         else:
             self.buf.extend(range(i, j))
             self.buf_mode = "plain"
