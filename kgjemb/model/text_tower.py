@@ -16,6 +16,7 @@ torch.Size([2, 256])
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import os
@@ -62,24 +63,24 @@ class TextTower(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers import AutoModel, AutoTokenizer
-
-        path = encoder_path(cfg.text_encoder)
         self.cfg = cfg
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.encoder = AutoModel.from_pretrained(path)
-        self.encoder.requires_grad_(False)
-        layers = self.encoder.encoder.layer
-        for layer in layers[len(layers) - cfg.text_finetune_layers :] if cfg.text_finetune_layers else []:
-            layer.requires_grad_(True)
+        tokenizer, encoder, cache = _shared_encoder(cfg.text_encoder, cfg.text_max_length)
+        if cfg.text_finetune_layers:
+            # a private, partly trainable copy; its outputs change as it trains: private cache
+            encoder, cache = copy.deepcopy(encoder), OrderedDict()
+            layers = encoder.encoder.layer
+            for layer in layers[len(layers) - cfg.text_finetune_layers :]:
+                layer.requires_grad_(True)
+        self.tokenizer = tokenizer
+        self.encoder = encoder
         self.encoder.eval()
         self.proj = nn.Sequential(
             nn.Linear(ENCODER_DIM, cfg.text_hidden), nn.GELU(), nn.Linear(cfg.text_hidden, cfg.dim)
         )
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[str, torch.Tensor] = cache
         self.cache_hits = 0
+        # loaded fine-tuned layers make earlier outputs stale
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._cache.clear() if module.finetuning else None)
 
     @property
     def finetuning(self) -> bool:
@@ -109,7 +110,7 @@ class TextTower(nn.Module):
         use_cache = not (self.finetuning and self.training)
         if not use_cache:
             return self._encode(texts, device)
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        missing = sorted(dict.fromkeys(t for t in texts if t not in self._cache), key=len)  # less padding
         self.cache_hits += len(texts) - len(missing)
         with torch.no_grad():
             for start in range(0, len(missing), batch_size):
@@ -127,13 +128,14 @@ class TextTower(nn.Module):
     def _encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
         if not texts:
             return torch.zeros(0, ENCODER_DIM, device=device)
+        enc_device = next(self.encoder.parameters()).device  # shared: may sit elsewhere
         tok = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.cfg.text_max_length, return_tensors="pt"
-        ).to(device)
+        ).to(enc_device)
         states = self.encoder(**tok).last_hidden_state  # (b, tokens, 384)
         mask = tok["attention_mask"].unsqueeze(-1).to(states.dtype)  # (b, tokens, 1)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, 384)
-        return F.normalize(pooled, dim=-1)
+        return F.normalize(pooled, dim=-1).to(device)
 
     def project(self, raw: torch.Tensor) -> torch.Tensor:
         """``(n, 384)`` encoder vectors → ``(n, dim)`` joint-space unit vectors."""
@@ -141,6 +143,31 @@ class TextTower(nn.Module):
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         return self.project(self.encode_raw(texts))  # (n, dim)
+
+
+_SHARED: dict[tuple[str, int], tuple] = {}
+
+
+def _shared_encoder(package: str, max_length: int):
+    """(tokenizer, frozen encoder, output cache), loaded once per process and shared by
+    every tower with a frozen encoder: a second model (e.g. ``load_model`` next to a
+    trained one) neither reloads MiniLM nor re-encodes strings it has already seen."""
+    key = (package, max_length)
+    if key not in _SHARED:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        path = encoder_path(package)
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        encoder = AutoModel.from_pretrained(path)
+        encoder.requires_grad_(False)
+        encoder.eval()
+        _SHARED[key] = (tokenizer, encoder, OrderedDict())
+        logger.info("loaded text encoder %s from %s", package, path)
+    return _SHARED[key]
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

@@ -1,0 +1,241 @@
+"""KGJointModel and its towers on real components (MiniLM, torch-geometric, fixture audio)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from kgjemb.errors import BundleError
+from kgjemb.model import JointModel, KGJointModel, ModelConfig, load_model
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOG = REPO / "graph" / "fixtures" / "example"
+SMALL = dict(dim=64, cnn_channels=(8, 16, 32), gnn_hidden=64, text_hidden=128)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a shared 2-core box one thread beats two (no OpenMP barrier waits)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> KGJointModel:
+    return KGJointModel(ModelConfig(**SMALL), cache_dir=tmp_path_factory.mktemp("feat"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def export():
+    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+
+    catalog, report = validate_catalog(CATALOG)
+    if not report.valid:
+        raise RuntimeError(f"fixture catalog invalid: {report}")
+    store = EmbeddedGraphStore(None)
+    store.upsert(catalog_to_rows(catalog), progress=False)
+    return store.export()
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[Path]:
+    return sorted((CATALOG / "audio").glob("*.flac"))
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory, clips) -> Path:
+    """45 s of real audio made by concatenating the fixture clips."""
+    parts, sr = [], None
+    for p in clips:
+        y, sr = sf.read(p, dtype="float32")
+        parts.append(y)
+    y = np.concatenate(parts * 3)[: 45 * sr]
+    path = tmp_path_factory.mktemp("long") / "long45.wav"
+    sf.write(path, y, sr)
+    return path
+
+
+def _track_vectors(model, export) -> np.ndarray:
+    paths = [CATALOG / p if isinstance(p, str) and p else None for p in export.nodes["Track"]["audio_path"]]
+    out = np.zeros((len(paths), model.dim), np.float32)
+    have = [i for i, p in enumerate(paths) if p is not None and p.is_file()]
+    out[have] = model.embed_audio([paths[i] for i in have])
+    return out
+
+
+def test_protocol_and_shapes(model, clips):
+    assert isinstance(model, JointModel) and model.dim == 64
+    a = model.embed_audio(clips[:3])
+    t = model.embed_text(["melancholic piano", "no vocals", "fiddle reel"])
+    for arr in (a, t):
+        assert arr.dtype == np.float32 and arr.shape == (3, 64)
+        np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(a[0], a[1])  # different clips, different vectors
+    assert model.embed_audio([]).shape == (0, 64) and model.embed_text([]).shape == (0, 64)
+
+
+def test_long_audio_embedding_is_deterministic(model, long_clip, clips):
+    chunks, owner = model.chunk_batch([long_clip])
+    assert chunks.shape[0] == 9 and owner.tolist() == [0] * 9  # 45 s / 5 s
+    ref = model.embed_audio([long_clip])[0]
+    np.testing.assert_allclose(model.embed_audio([long_clip])[0], ref, atol=1e-6)
+    mixed = model.embed_audio([clips[0], long_clip, clips[1], clips[2]], batch_size=3)
+    np.testing.assert_allclose(mixed[1], ref, atol=1e-6)
+    single = model.embed_audio([clips[0], clips[1]], batch_size=1)
+    np.testing.assert_allclose(single, mixed[[0, 2]], atol=1e-6)
+    model.train()  # embed_audio uses eval statistics whatever the mode
+    try:
+        np.testing.assert_allclose(model.embed_audio([long_clip])[0], ref, atol=1e-6)
+    finally:
+        model.eval()
+
+
+def test_text_tower_cache_and_semantics(model):
+    texts = ["sad slow piano", "melancholic piano ballad", "fast heavy metal drums"]
+    first = model.embed_text(texts)
+    hits = model.text.cache_hits
+    again = model.embed_text(texts)
+    assert model.text.cache_hits == hits + 3
+    np.testing.assert_array_equal(first, again)
+    raw = model.text.encode_raw(texts).numpy()  # (3, 384), the real MiniLM
+    assert raw[0] @ raw[1] > raw[0] @ raw[2]
+
+
+def test_differentiable_training_surface(model, clips, export):
+    model.train()
+    try:
+        chunks, _ = model.chunk_batch(clips[:2])
+        audio = model.encode_audio_features(chunks)  # (2, 64)
+        text = model.encode_text(["piano", "strings"])
+        inputs = model.graph_inputs(export, torch.cat([audio, audio.new_zeros(len(export.nodes["Track"]) - 2, 64)]))
+        ent = model.encode_entities(inputs)
+        loss = (audio * text).sum() + sum(v.sum() for v in ent.values())
+        loss.backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        assert grads["audio.proj.weight"].abs().sum() > 0
+        assert grads["text.proj.0.weight"].abs().sum() > 0
+        assert grads["entity.head.weight"].abs().sum() > 0
+        assert all(g is None for n, g in grads.items() if n.startswith("text.encoder."))  # frozen
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.eval()
+
+
+def test_entity_embeddings_aligned_normalised_deterministic(model, export):
+    tv = _track_vectors(model, export)
+    out = model.embed_entities(export, tv)
+    assert set(out) == set(export.nodes)
+    for label, arr in out.items():
+        assert arr.shape == (len(export.nodes[label]), 64) and arr.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    again = model.embed_entities(export, tv)
+    for label in out:
+        np.testing.assert_allclose(out[label], again[label], atol=1e-6)
+    with pytest.raises(ValueError, match="track_vectors"):
+        model.embed_entities(export, tv[:-1])
+
+
+def _with_new_artist(export, track_id: str, artist_id: str):
+    """The export plus one new artist and one new track by it (no retraining involved)."""
+    from kgjemb.graph.base import GraphExport
+
+    nodes = {k: v.copy() for k, v in export.nodes.items()}
+    edges = {k: v.copy() for k, v in export.edges.items()}
+    nodes["Artist"] = _add(nodes["Artist"], {"id": artist_id, "name": "Brand New Ensemble"})
+    nodes["Track"] = _add(nodes["Track"], {"id": track_id, "title": "First Light"})
+    edges[("Track", "BY", "Artist")] = _add(edges[("Track", "BY", "Artist")], {"src": track_id, "dst": artist_id, "weight": 1.0}, ["src", "dst"])
+    return GraphExport(nodes=nodes, edges=edges)
+
+
+def _add(frame, row, by=("id",)):
+    return pd.concat([frame, pd.DataFrame([row])], ignore_index=True).sort_values(list(by)).reset_index(drop=True)
+
+
+def test_inductive_new_artist_sits_near_its_track(model, export, long_clip):
+    new = _with_new_artist(export, "zz-new-track", "zz-new-artist")
+    tv_old = _track_vectors(model, export)
+    new_index = new.node_index("Track")
+    tv = np.zeros((len(new.nodes["Track"]), model.dim), np.float32)
+    for tid, i in export.node_index("Track").items():
+        tv[new_index[tid]] = tv_old[i]
+    own = model.embed_audio([long_clip])[0]
+    tv[new_index["zz-new-track"]] = own
+    out = model.embed_entities(new, tv)
+    artist = out["Artist"][new.node_index("Artist")["zz-new-artist"]]
+    others = np.delete(tv, new_index["zz-new-track"], axis=0)
+    others = others[np.linalg.norm(others, axis=1) > 0]
+    assert artist @ own > (others @ artist).max()
+    # old nodes keep their vectors up to the influence of the new neighbourhood (none here)
+    before = model.embed_entities(export, tv_old)["Artist"]
+    idx = new.node_index("Artist")
+    for aid, i in export.node_index("Artist").items():
+        np.testing.assert_allclose(out["Artist"][idx[aid]], before[i], atol=1e-5)
+
+
+def test_save_load_round_trip(model, tmp_path, clips, export):
+    model.save(tmp_path / "m")
+    files = sorted(os.listdir(tmp_path / "m"))
+    assert files == ["config.json", "model.pt"]
+    state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    assert not any(k.startswith("text.encoder.") for k in state)  # frozen MiniLM not saved
+    assert model.checksum() == hashlib.sha256((tmp_path / "m" / "model.pt").read_bytes()).hexdigest()
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    assert loaded.config == model.config and loaded.checksum() == model.checksum()
+    np.testing.assert_allclose(loaded.embed_audio(clips[:2]), model.embed_audio(clips[:2]), atol=1e-6)
+    np.testing.assert_allclose(loaded.embed_text(["organ chorale"]), model.embed_text(["organ chorale"]), atol=1e-6)
+    tv = _track_vectors(model, export)
+    a, b = model.embed_entities(export, tv), loaded.embed_entities(export, tv)
+    for label in a:
+        np.testing.assert_allclose(a[label], b[label], atol=1e-6)
+    (tmp_path / "m" / "metrics.json").write_text("{}")
+    model.save(tmp_path / "m")  # re-saving keeps the trainer's other files
+    assert (tmp_path / "m" / "metrics.json").is_file()
+
+
+def test_load_errors_name_the_file(model, tmp_path):
+    with pytest.raises(BundleError, match="config.json"):
+        load_model(tmp_path / "missing")
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "model.pt").write_bytes(b"garbage")
+    with pytest.raises(BundleError, match="model.pt"):
+        load_model(tmp_path / "m")
+    model.save(tmp_path / "m2")
+    other = KGJointModel(ModelConfig(**{**SMALL, "cnn_channels": (8, 16)}), cache_dir=False, device="cpu")
+    torch.save(other.trainable_state_dict(), tmp_path / "m2" / "model.pt")
+    with pytest.raises(BundleError, match="model.pt"):
+        load_model(tmp_path / "m2")
+
+
+def test_finetuned_text_layers_are_saved(tmp_path):
+    cfg = ModelConfig(**SMALL, text_finetune_layers=1)
+    m = KGJointModel(cfg, cache_dir=False, device="cpu")
+    m.train()
+    m.encode_text(["bright brass fanfare"]).sum().backward()
+    assert m.text.encoder.encoder.layer[5].attention.self.query.weight.grad is not None
+    assert m.text.encoder.encoder.layer[4].attention.self.query.weight.grad is None
+    with torch.no_grad():
+        m.text.encoder.encoder.layer[5].output.dense.bias.add_(0.1)
+    m.eval()
+    m.save(tmp_path / "ft")
+    state = torch.load(tmp_path / "ft" / "model.pt", weights_only=True)
+    assert any(k.startswith("text.encoder.encoder.layer.5.") for k in state)
+    assert not any(k.startswith("text.encoder.encoder.layer.4.") for k in state)
+    loaded = load_model(tmp_path / "ft", device="cpu", cache_dir=False)
+    np.testing.assert_allclose(loaded.embed_text(["bright brass"]), m.embed_text(["bright brass"]), atol=1e-5)
+
+
+def test_config_validation_lists_choices():
+    with pytest.raises(ValueError, match="graphconv"):
+        ModelConfig(gnn="gat")
+    with pytest.raises(ValueError, match="unknown ModelConfig keys"):
+        ModelConfig.from_dict({"dims": 3})
+    cfg = ModelConfig(dim=32, cnn_channels=[4, 8])
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
