@@ -4,7 +4,8 @@ How a query is read (left to right, over spaCy tokens):
 
 1. Time expressions ("from the 1720s", "18th-century", "from the baroque era") become
    ``year_range`` / ``era`` filters and are removed (:mod:`kgjemb.query.patterns`).
-2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive).
+2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive;
+   works also by their short titles: "Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)").
 3. Cue words set what the next words mean (:data:`~kgjemb.query.patterns.CUES`):
    "like X" / "similar to X" / "in the style of X" → similarity anchor (role ``like``);
    "X by Y" → the work X credited to artist Y (Y disambiguates, it is not a filter);
@@ -13,8 +14,10 @@ How a query is read (left to right, over spaCy tokens):
    ``Filter(exclude)``; "no/not/without/less Z" otherwise → ``negations`` ("not too fast"
    → "fast"; "without drums or vocals" → both); "anything but fast" → negation "fast".
    After a cue, a name that is not spelled exactly is linked fuzzily (rapidfuzz ratio ≥
-   ``fuzzy_cutoff``); a capitalised mention that links to nothing goes to ``unknown``
-   (with an unlinked ``EntityRef`` whose ``candidates`` are the closest names).
+   ``fuzzy_cutoff``), or as the start of at most ``max_candidates`` titles ("Atlanta" →
+   "Atlanta Hornpipe"); a capitalised mention that links to nothing goes to ``unknown``
+   (with an unlinked ``EntityRef`` whose ``candidates`` are the closest names); a
+   lower-case one ("sounds like rain") is read as a phrase.
 4. Everything else that is left is split into ``phrases`` at commas, "and", "but",
    "with" (never inside a matched name: "Jesu, meine Freude" stays whole), with filler
    ("songs", "something", "the") trimmed from the edges. A bare entity name outside any
