@@ -68,7 +68,7 @@ class TrainConfig:
     eval_k: int = 10
     eval_every: int = 1
     entity_every: int = 1
-    num_threads: int = 2
+    num_threads: int = 1
     device: str = "auto"
     scatter_kind: str = "ensemble"
     model: ModelConfig = field(default_factory=ModelConfig)
