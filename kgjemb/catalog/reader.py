@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,11 +130,13 @@ def _conform(frame: pd.DataFrame, spec: TableSpec, raw: RawTable, first_lines: d
     raw.missing_columns = missing
 
 
+_BLANK_LINE = re.compile(r"\n[ \t\r]*(?:\n|$)")
+
+
 def _read_csv(text: str, raw: RawTable, spec: TableSpec) -> pd.DataFrame | None:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    header_line = lines[0].strip("\r") if lines else ""
+    body = text[:-1] if text.endswith("\n") else text
+    n_lines = body.count("\n") + 1
+    header_line = body.split("\n", 1)[0].strip("\r")
     header = next(csv.reader([header_line]), [])
     header = [h.strip() for h in header]
     if not any(h in spec.column_names for h in header):
@@ -143,7 +146,9 @@ def _read_csv(text: str, raw: RawTable, spec: TableSpec) -> pd.DataFrame | None:
             f"e.g. {','.join(spec.column_names)}",
         ))
         return None
-    frame = None
+    frame = _read_csv_arrow(text, header, n_lines)
+    if frame is not None:
+        return frame
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -154,14 +159,42 @@ def _read_csv(text: str, raw: RawTable, spec: TableSpec) -> pd.DataFrame | None:
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
         frame = None
     # The fast path is right only when every record is one physical line.
-    if frame is not None and len(frame) == len(lines) - 1:
+    if frame is not None and len(frame) == n_lines - 1:
         frame.columns = [str(c).strip() for c in frame.columns]
         frame.index = pd.RangeIndex(2, 2 + len(frame))
-        blank = [i + 1 for i, ln in enumerate(lines) if i > 0 and not ln.strip()]
-        if blank:
+        if _BLANK_LINE.search(body):  # rare: find and drop the blank lines
+            blank = [i + 1 for i, ln in enumerate(body.split("\n")) if i > 0 and not ln.strip()]
             frame = frame.drop(index=blank)
         return frame
     return _read_csv_slow(text, raw, header)
+
+
+def _read_csv_arrow(text: str, header: list[str], n_lines: int) -> pd.DataFrame | None:
+    """Fastest path (pyarrow's CSV parser, ~3x pandas'): only for files where every record
+    is one physical line with the header's field count and there are no blank lines —
+    anything else returns None and goes to the pandas / record-by-record readers."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if len(set(header)) != len(header) or "\r" in text:
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+                null_values=[""], quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    if table.num_rows != n_lines - 1:  # blank or multi-line records: line numbers would shift
+        return None
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
+    frame.columns = [h.strip() for h in header]
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    return frame
 
 
 def _read_csv_slow(text: str, raw: RawTable, header: list[str]) -> pd.DataFrame:

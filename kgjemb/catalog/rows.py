@@ -56,6 +56,8 @@ def _py(s: pd.Series, kind: str) -> list:
     if kind == "list":
         return [list(v) if v is not None else [] for v in s.tolist()]
     values = s.tolist()
+    if s.dtype == object:  # validated str columns already hold None for missing values
+        return values
     missing = s.isna().to_numpy()
     if missing.any():  # NaN/NA → None, in place (C-speed scan; rare in practice)
         for i in np.flatnonzero(missing).tolist():
@@ -69,8 +71,11 @@ def select_rows(catalog: Catalog, skip: Iterable[tuple[str, int]] | None = None)
 
     Returns (frames, dropped) where ``dropped[table]`` counts rows left out of that table.
     """
+    skip = list(skip or ())
+    if catalog.valid and not skip:  # validation proved every row usable: nothing to filter
+        return dict(catalog.tables), {name: 0 for name in catalog.tables}
     skip_by_table: dict[str, set[int]] = {}
-    for table, line in skip or ():
+    for table, line in skip:
         skip_by_table.setdefault(table, set()).add(line)
     t = {}
     for name, frame in catalog.tables.items():
@@ -129,8 +134,8 @@ def _edge_records(frame: pd.DataFrame) -> list[dict]:
     frame = frame.drop_duplicates(["src", "dst"], keep="last")
     cols = [_py(frame["src"], "str"), _py(frame["dst"], "str"), _py(frame["weight"], "float"),
             _py(frame["source"], "str"), _py(frame["role"], "str")]
-    keys = ("src", "dst", "weight", "source", "role")
-    return [dict(zip(keys, vals)) for vals in zip(*cols)]
+    # a dict display is ~2x faster than dict(zip(keys, values)) on 10^5-10^6 rows
+    return [{"src": a, "dst": b, "weight": w, "source": s, "role": r} for a, b, w, s, r in zip(*cols)]
 
 
 def _node_records(label: str, frame: pd.DataFrame, columns: dict[str, tuple[pd.Series, str]]) -> list[dict]:
@@ -157,6 +162,13 @@ def catalog_to_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None 
 
 def build_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = None) -> tuple[GraphRows, dict[str, int]]:
     """:func:`catalog_to_rows` plus the number of catalog rows left out per table."""
+    from kgjemb.graph.embedded import _gc_paused  # one helper for both allocation-heavy steps
+
+    with _gc_paused():
+        return _build_rows(catalog, skip)
+
+
+def _build_rows(catalog: Catalog, skip: Iterable[tuple[str, int]] | None) -> tuple[GraphRows, dict[str, int]]:
     f, dropped = select_rows(catalog, skip)
     if any(dropped.values()):
         logger.info("rows left out (skipped or depending on skipped rows): %s", {k: v for k, v in dropped.items() if v})

@@ -47,6 +47,9 @@ class Catalog:
     root: Path
     tables: dict[str, pd.DataFrame]
     files: dict[str, str] = field(default_factory=dict)
+    #: True when validation found no error: every row is usable as it is (lets
+    #: ``catalog_to_rows`` skip re-checking references). Set by :func:`validate_catalog`.
+    valid: bool = False
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -190,7 +193,9 @@ def _check_refs(raws: dict[str, RawTable], frames: dict[str, pd.DataFrame], prob
                   lambda v, t=target: f"unknown {t[:-1]} {v!r} (no such id in {raws[t].file})")
     for table in ("track_attributes", "artist_attributes"):
         kinds = frames[table]["kind"]
-        norm = pd.Series([k.lower() if k is not None else None for k in kinds.tolist()], index=kinds.index, dtype=object)
+        codes, uniques = pd.factorize(kinds)  # lower-case each distinct kind once
+        lowered = np.array([u.lower() for u in uniques] + [None], dtype=object)
+        norm = pd.Series(lowered[codes], index=kinds.index, dtype=object)  # code -1 (missing) → None
         frames[table]["kind"] = norm
         bad = (norm.notna() & ~norm.isin(sorted(ATTRIBUTE_KINDS))).to_numpy()
         _emit(problems, raws[table], bad, "kind", kinds,
@@ -262,8 +267,8 @@ def validate_catalog(path: str | os.PathLike, *, check_audio_files: bool = True)
     _check_refs(raws, frames, problems)
     if check_audio_files:
         _check_audio_paths(root, raws["tracks"], frames["tracks"], problems)
-    catalog = Catalog(root=root, tables=frames, files={n: r.file for n, r in raws.items()})
     report = ValidationReport(problems=problems).sorted()
+    catalog = Catalog(root=root, tables=frames, files={n: r.file for n, r in raws.items()}, valid=report.valid)
     logger.info("validated %s: %d rows, %d error(s), %d warning(s)", root, len(catalog),
                 len(report.errors), len(report.warnings))
     return catalog, report

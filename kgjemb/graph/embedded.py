@@ -18,6 +18,7 @@ changed it since it was opened, so concurrent loads never drop each other's rows
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -58,6 +59,22 @@ def check_rel_types(rel_types: Iterable[str] | None) -> frozenset[str]:
     if bad:
         raise ValueError(f"unknown relationship type(s) {bad}; choose from {list(_TYPE_NAMES)}")
     return out
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while allocating ~10^6 acyclic tuples/dicts: its
+    generation-0 passes would otherwise rescan them repeatedly (~20-30% of upsert time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _tuple_getter(keys: tuple[str, ...]):
@@ -194,7 +211,7 @@ class EmbeddedGraphStore:
             raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
         start = time.perf_counter()
         report = LoadReport(rows=len(rows))
-        with self._writing(), tqdm(total=len(rows), desc="upsert", unit="row", disable=not progress,
+        with _gc_paused(), self._writing(), tqdm(total=len(rows), desc="upsert", unit="row", disable=not progress,
                                    leave=False) as bar:
             for label in NODE_LABELS:
                 props = NODE_PROPERTIES[label]
@@ -208,10 +225,11 @@ class EmbeddedGraphStore:
                         new = {r["id"]: getter(r) for r in batch}
                     except KeyError as err:
                         raise ValueError(f"a {label} row lacks {err}; rows need id + {list(props)}") from err
-                    fresh = len(new.keys() - table.keys())
+                    before = len(table)
+                    table.update(new)
+                    fresh = len(table) - before  # O(1) created count
                     created += fresh
                     updated += len(new) - fresh
-                    table.update(new)
                     bar.update(len(batch))
                 report.nodes_created[label] = created
                 report.nodes_updated[label] = updated
@@ -228,13 +246,16 @@ class EmbeddedGraphStore:
                         new = {(r["src"], r["dst"]): edge_props(r) for r in batch}
                     except KeyError as err:
                         raise ValueError(f"a {rtype} row lacks {err}; rows need src, dst + {list(EDGE_PROPERTIES)}") from err
-                    for pair in [p for p in new if p[0] not in src_ids or p[1] not in dst_ids]:
-                        del new[pair]
+                    # endpoint check with C-speed set algebra; per-pair only when something is missing
+                    if set(map(_first, new)) - src_ids.keys() or set(map(_second, new)) - dst_ids.keys():
+                        for pair in [p for p in new if p[0] not in src_ids or p[1] not in dst_ids]:
+                            del new[pair]
                     dangling += len(batch) - len(new)
-                    fresh = len(new.keys() - table.keys())
+                    before = len(table)
+                    table.update(new)
+                    fresh = len(table) - before
                     created += fresh
                     updated += len(new) - fresh
-                    table.update(new)
                     bar.update(len(batch))
                 if dangling:
                     logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph",
