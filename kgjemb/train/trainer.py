@@ -283,7 +283,9 @@ class Trainer:
             self.data.export, mask, audio, self.model.embed_text, k=self.config.eval_k, index=self.data.index
         )
 
-    def fit(self, *, resume: bool = False) -> TrainResult:
+    def fit(self, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+        """Run the remaining epochs (all, or ``stop_after`` of them in this call — an
+        interruption that ``resume=True`` later continues exactly)."""
         cfg = self.config
         if resume:
             self.load_checkpoint()
@@ -291,7 +293,8 @@ class Trainer:
         n_train = len(self.data.train_rows)
         per = max(2, (2 * cfg.batch_size) // 5) if self.graph else cfg.batch_size
         steps = cfg.steps_per_epoch or max(1, n_train // per)
-        for epoch in range(self.start_epoch, cfg.epochs):
+        last = cfg.epochs if stop_after is None else min(cfg.epochs, self.start_epoch + stop_after)
+        for epoch in range(self.start_epoch, last):
             rng = np.random.default_rng([cfg.seed, epoch])
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             random.seed(cfg.seed * 100_003 + epoch)
@@ -327,8 +330,7 @@ class Trainer:
             logger.info("epoch %d: loss %s, %.1f s, %.0f pairs/s, val %s", epoch + 1,
                         {k: round(v, 3) for k, v in record["loss"].items()}, seconds, record["pairs_per_s"],
                         _brief(record.get("val", {})))
-            self._write(epoch)
-        self._write(cfg.epochs - 1, final=True)
+            self._write(epoch, final=epoch + 1 == cfg.epochs)
         return TrainResult(out=self.out, metrics=self.metrics())
 
     def metrics(self) -> dict:

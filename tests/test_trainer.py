@@ -1,0 +1,110 @@
+"""Trainer on the real CI demo catalog: loss falls, checkpoint+resume equals an
+uninterrupted run, seeds reproduce, outputs are complete; diagnostics are sane."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kgjemb.train.config import load_config
+from kgjemb.train.diagnostics import effective_rank
+from kgjemb.train.trainer import Trainer
+
+TINY = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "views_per_track": 2}
+
+
+@pytest.fixture(scope="module")
+def ci_export(ci_graph_home):
+    from kgjemb.graph.open import open_store
+
+    store = open_store(home=ci_graph_home)
+    try:
+        return store.export()
+    finally:
+        store.close()
+
+
+def _trainer(export, out, **overrides):
+    from tests.fixtures_model import TRAIN_CACHE
+
+    cfg = load_config(preset="ci", overrides={**TINY, **overrides})
+    return Trainer(export, cfg, out=out, cache_dir=TRAIN_CACHE, progress=False)
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.model.trainable_state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_loss_falls_on_a_fixed_batch(ci_export, tmp_path):
+    tr = _trainer(ci_export, tmp_path / "m")
+    tr.model.train()
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    totals = [tr.step(order, 0, np.random.default_rng(1), s)["total"] for s in range(12)]
+    assert all(np.isfinite(totals))
+    assert np.mean(totals[-3:]) < 0.8 * np.mean(totals[:3]), totals
+    # every loss term of the full model is active
+    out = tr.step(order, 0, np.random.default_rng(1), 0)
+    assert {"text", "swap", "track", "entity"} <= set(out)
+
+
+def test_ablation_has_only_text_terms(ci_export, tmp_path):
+    tr = _trainer(ci_export, tmp_path / "m", use_graph_positives=False)
+    tr.model.train()
+    out = tr.step(np.random.default_rng(0).permutation(tr.data.train_rows), 0, np.random.default_rng(1), 0)
+    assert "track" not in out and "entity" not in out and "text" in out
+
+
+def test_resume_equals_uninterrupted_and_seeds_reproduce(ci_export, tmp_path):
+    full = _trainer(ci_export, tmp_path / "full")
+    full.fit()
+    part = _trainer(ci_export, tmp_path / "part")
+    part.fit(stop_after=1)
+    assert json.loads((tmp_path / "part" / "metrics.json").read_text())["epochs"][-1]["epoch"] == 1
+    resumed = _trainer(ci_export, tmp_path / "part")
+    resumed.fit(resume=True)
+    assert _same(_state(full), _state(resumed))
+    assert [e["loss"] for e in full.history] == [e["loss"] for e in resumed.history]
+    # a resumed run with another config is refused
+    with pytest.raises(Exception, match="another training config"):
+        _trainer(ci_export, tmp_path / "part", lr=0.5).fit(resume=True)
+    # another seed gives another model
+    other = _trainer(ci_export, tmp_path / "other", seed=1)
+    other.fit(stop_after=1)
+    assert not _same(_state(part), _state(other))
+
+
+def test_trained_model_dir_is_complete(trained_model_dir):
+    from kgjemb.model import load_model
+
+    model = load_model(trained_model_dir, device="cpu")
+    metrics = json.loads((trained_model_dir / "metrics.json").read_text())
+    cfg = json.loads((trained_model_dir / "train_config.json").read_text())
+    assert len(metrics["epochs"]) == cfg["epochs"]
+    split = metrics["split"]
+    assert split["val"] and split["train"] and not set(split["val"]) & set(split["train"])
+    last = metrics["epochs"][-1]
+    assert last["val"]["track_track"]["same_artist"]["n"] > 0
+    for kind, m in last["val"]["text_audio"].items():
+        assert 0.0 <= m["map"] <= m["recall"] + 1e-9 <= 1.0 + 1e-9, kind
+    vec = model.embed_text(["a slow chorale for organ"])
+    assert vec.shape == (1, model.dim) and abs(np.linalg.norm(vec) - 1) < 1e-4
+    diag = json.loads((trained_model_dir / "diagnostics.json").read_text())
+    for name in ("audio", "text"):
+        assert 1.0 <= diag[name]["effective_rank"] <= min(diag[name]["dim"], diag[name]["n"])
+    for png in ("spectrum.png", "scatter.png"):
+        assert (trained_model_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_effective_rank_bounds():
+    rng = np.random.default_rng(0)
+    rank1 = np.outer(rng.standard_normal(200), rng.standard_normal(16))
+    assert effective_rank(rank1) == pytest.approx(1.0, abs=1e-6)
+    iso = rng.standard_normal((4000, 16))
+    assert 14.5 < effective_rank(iso) <= 16.0
+    two = np.zeros((100, 8))
+    two[:50, 0], two[50:, 1] = 1.0, 1.0  # centred: one direction
+    assert effective_rank(two) == pytest.approx(1.0, abs=1e-6)
