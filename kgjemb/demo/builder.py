@@ -204,6 +204,7 @@ def _locked(path: Path):
 
 def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
     t0 = time.perf_counter()
+    version = code_version()  # of the code that starts the build, not of files edited meanwhile
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out.parent / ".render-cache"
     works = [w for c in colls for w in discover(c, limit=cfg.limit)]
     logger.info("building %s: %d works from %d collections", out, len(works), len(colls))
@@ -221,7 +222,7 @@ def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
         rel_types = Counter(r["type"] for r in tables["relations"])
         skipped = sorted((r.work.work_id, r.error) for r in results if r.error)
         manifest = {
-            "format": MANIFEST_FORMAT, "args": cfg.identity(), "code_version": code_version(),
+            "format": MANIFEST_FORMAT, "args": cfg.identity(), "code_version": version,
             "renderer": RENDERER_VERSION,
             "counts": {**{name: len(rows) for name, rows in tables.items()}, "works": len(works) - len(skipped),
                        "version_of": rel_types.get("VERSION_OF", 0)},
