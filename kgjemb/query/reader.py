@@ -45,7 +45,7 @@ class _Walk(DocLinker):
         super().__init__(gaz, config, doc, times)
         self.entities: list[EntityRef] = []
         self.phrases: list[str] = []
-        self.negations: list[str] = []
+        self.negations: list[str] = list(self.time_negations)
         self.unknown: list[str] = []
         self.buf: list[int] = []  # token indices of the phrase being read
         self.buf_mode = "plain"  # or "neg"
