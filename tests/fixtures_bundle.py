@@ -8,25 +8,12 @@ and its checksums verify). ``engine``: an :class:`~kgjemb.query.engine.Engine` o
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def export_digest(export) -> str:
-    """Content hash of a GraphExport (cache key part)."""
-    h = hashlib.sha256()
-    for label, frame in sorted(export.nodes.items()):
-        h.update(label.encode())
-        h.update(frame.to_json(orient="values").encode())
-    for key, frame in sorted(export.edges.items()):
-        h.update("-".join(key).encode())
-        h.update(frame.to_json(orient="values").encode())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +31,12 @@ def ci_export(ci_catalog):
 @pytest.fixture(scope="session")
 def bundle_dir(trained_model_dir, ci_export) -> Path:
     from kgjemb.errors import BundleError
-    from kgjemb.index.builder import BuildConfig, build_bundle
+    from kgjemb.index.builder import BuildConfig, build_bundle, graph_digest
     from kgjemb.index.bundle import Bundle
     from kgjemb.model import load_model
 
     model = load_model(trained_model_dir)
-    path = ROOT / ".cache" / "bundles" / f"{model.checksum()[:16]}-{export_digest(ci_export)[:16]}"
+    path = ROOT / ".cache" / "bundles" / f"{model.checksum()[:16]}-{graph_digest(ci_export)[:16]}"
     if (path / "manifest.json").is_file():
         try:
             Bundle.verify(path)

@@ -26,7 +26,7 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
 from kgjemb.index.faiss_index import FaissIndex, IndexConfig
 
-__all__ = ["BuildConfig", "build_bundle", "remove_tracks", "update_bundle", "tracks_with_audio"]
+__all__ = ["BuildConfig", "build_bundle", "graph_digest", "remove_tracks", "update_bundle", "tracks_with_audio"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,22 @@ class BuildConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     audio_batch_size: int = 16
     progress: bool = True
+
+
+def graph_digest(export: GraphExport) -> str:
+    """sha256 of a graph export's content (every node and edge table, in schema order);
+    recorded in the manifest as ``graph_digest`` so callers can tell whether a bundle was
+    built from the graph they hold."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for label in NODE_LABELS:
+        h.update(label.encode())
+        h.update(export.nodes[label].to_json(orient="values").encode())
+    for key in REL_TYPES:
+        h.update("-".join(key).encode())
+        h.update(export.edges[key].to_json(orient="values").encode())
+    return h.hexdigest()
 
 
 def tracks_with_audio(export: GraphExport) -> tuple[list[str], list[str]]:
@@ -115,7 +131,8 @@ def build_bundle(
     vectors = _embed_audio(model, paths, config)
     index = FaissIndex(model.dim, config.index)
     index.index(ids, vectors)
-    content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum())
+    content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum(),
+                            extra={"graph_digest": graph_digest(export)})
     return write_bundle(out, content, model_dir=model_dir)
 
 
@@ -146,7 +163,8 @@ def update_bundle(
     by_id.update({t: v for (t, _), v in zip(new, new_vectors)})
     order = [t for t in ids if t in by_id]
     vectors = np.stack([by_id[t] for t in order]) if order else np.zeros((0, model.dim), dtype=np.float32)
-    content = BundleContent(index, order, vectors, _entities(model, export, order, vectors), export, model.checksum())
+    content = BundleContent(index, order, vectors, _entities(model, export, order, vectors), export, model.checksum(),
+                            extra={"graph_digest": graph_digest(export)})
     out = write_bundle(bundle.path, content, model_dir=None, reuse_model_from=bundle.path)
     logger.info("bundle update: +%d track(s), -%d track(s)", len(new), len(gone))
     return out, {"added": [t for t, _ in new], "removed": gone}
