@@ -4,6 +4,9 @@ How a query is read (left to right, over spaCy tokens):
 
 1. Time expressions ("from the 1720s", "18th-century", "from the baroque era") become
    ``year_range`` / ``era`` filters and are removed (:mod:`kgjemb.query.patterns`).
+   Negated ones are complemented where one filter can say it ("not before 1800" →
+   ``1800-``; "not from the baroque era" → ``not_attribute era:baroque``), else kept as a
+   negated phrase ("not from the 1720s" → negation "1720s"), never a positive filter.
 2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive;
    works also by their short titles: "Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)").
 3. Cue words set what the next words mean (:data:`~kgjemb.query.patterns.CUES`):
