@@ -200,3 +200,13 @@ def test_from_export_round_trip(loaded_embedded_store):
     assert mem.neighbours("Album", "arrangements", direction="in", rel_types=["ON"]) == \
         loaded_embedded_store.neighbours("Album", "arrangements", direction="in", rel_types=["ON"])
     assert not os.listdir(loaded_embedded_store.path.parent) == []  # the persisted store is untouched
+
+
+def test_networkx_view_matches_the_tables(loaded_embedded_store):
+    g = loaded_embedded_store.graph
+    assert isinstance(g, nx.MultiDiGraph)
+    stats = loaded_embedded_store.stats()
+    assert g.number_of_nodes() == sum(stats.nodes.values())
+    assert g.number_of_edges() == sum(stats.relationships.values())
+    assert g.has_edge(("Track", "t11"), ("Track", "t01"), key="VERSION_OF")
+    assert g.has_edge(("Track", "t11"), ("Artist", "mara-lind"), key="BY")
