@@ -161,6 +161,9 @@ class Gazetteer:
     artists_of: dict[str, set[str]] = field(default_factory=dict)  # work key -> artist ids
     works_of: dict[str, list[str]] = field(default_factory=dict)  # artist id -> work keys
     max_tokens: int = 1
+    # lazily built look-up structures (guarded by _CHOICES_LOCK; :meth:`warm` builds them)
+    _choices: dict = field(default_factory=dict, init=False, repr=False)
+    _sorted_forms: list[str] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_export(cls, export: GraphExport) -> "Gazetteer":
@@ -234,7 +237,8 @@ class Gazetteer:
             for artist in artists:
                 works[artist].append(work)
         self.works_of = dict(works)
-        self._choices = None  # fuzzy choice lists are built lazily
+        self._choices = {}  # names changed: fuzzy choice lists are rebuilt lazily
+        self._sorted_forms = None
 
     # -- spaCy patterns ---------------------------------------------------------------
 
@@ -285,9 +289,7 @@ class Gazetteer:
 
     def _fuzzy_choices(self, labels: tuple[str, ...]) -> list[str]:
         with _CHOICES_LOCK:  # lazily built per label set; guarded for concurrent readers
-            cache = getattr(self, "_choices", None)
-            if cache is None:
-                cache = self._choices = {}
+            cache = self._choices
             if labels not in cache:
                 forms = [f for f, owners in self.surfaces.items() if any(n.label in labels for n, _ in owners)]
                 forms.sort(key=len)  # sorted by length: fuzzy() scans only plausible lengths
@@ -344,7 +346,7 @@ class Gazetteer:
         if len(form) < 4:
             return []
         with _CHOICES_LOCK:
-            if getattr(self, "_sorted_forms", None) is None:
+            if self._sorted_forms is None:
                 self._sorted_forms = sorted(self.surfaces)
         forms = self._sorted_forms
         links: list[Link] = []
