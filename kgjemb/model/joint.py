@@ -55,6 +55,17 @@ class GraphInputs:
 
     data: object  # torch_geometric.data.HeteroData
     x_dict: dict[str, torch.Tensor]
+    dim: int
+
+    def with_track_audio(self, track_vectors: torch.Tensor) -> "GraphInputs":
+        """The same graph with the tracks' audio part of the input replaced by
+        ``track_vectors`` ``(n_track, dim)`` (autograd kept): for training steps."""
+        x = dict(self.x_dict)
+        old = x["Track"]
+        if track_vectors.shape != (old.shape[0], self.dim):
+            raise ValueError(f"track_vectors must be ({old.shape[0]}, {self.dim}), got {tuple(track_vectors.shape)}")
+        x["Track"] = torch.cat([track_vectors.to(old.device), old[:, self.dim :]], dim=1)
+        return GraphInputs(data=self.data, x_dict=x, dim=self.dim)
 
 
 class KGJointModel(nn.Module):
@@ -118,9 +129,11 @@ class KGJointModel(nn.Module):
                 raise ValueError(
                     f"track_vectors must be ({n_track}, {self.dim}) for this export, got {tuple(audio.shape)}"
                 )
+        if not self.config.track_title_feature:
+            texts.pop("Track")
         x = {label: self.text.encode_raw(strings) for label, strings in texts.items()}  # (n, 384)
-        x["Track"] = torch.cat([audio, x["Track"]], dim=1)  # (n_track, dim + 384)
-        return GraphInputs(data=build_graph(export).to(self.device), x_dict=x)
+        x["Track"] = torch.cat([audio, x["Track"]], dim=1) if "Track" in x else audio  # (n_track, dim [+ 384])
+        return GraphInputs(data=build_graph(export).to(self.device), x_dict=x, dim=self.dim)
 
     def encode_entities(self, inputs: GraphInputs) -> dict[str, torch.Tensor]:
         """Differentiable entity forward → ``{label: (n_label, dim)}``."""

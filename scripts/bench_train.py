@@ -1,0 +1,142 @@
+"""Throughput figures for the model and training (prints numbers; no assertions).
+
+``bench_audio``: embed_audio × real time — cold (decode + log-mel + CNN) and warm (features
+from the disk cache, CNN only), on 30-s clips built from the fixture audio.
+``bench_entities``: embed_entities on a synthetic/bench catalog export (text encoding of
+node names + the hetero GNN), cold and warm text cache.
+``bench_training``: pairs/s of the trainer — filled in by the training area.
+
+    .venv/bin/python scripts/bench_train.py audio --threads 1 --clips 16
+    .venv/bin/python scripts/bench_train.py entities --catalog data/bench-catalog-10000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _long_clips(out_dir: Path, n: int, seconds: float) -> list[Path]:
+    """``n`` distinct ``seconds``-long wavs made by concatenating the fixture clips."""
+    import soundfile as sf
+
+    src = sorted((REPO / "graph" / "fixtures" / "example" / "audio").glob("*.flac"))
+    waves = [sf.read(p, dtype="float32") for p in src]
+    sr = waves[0][1]
+    paths = []
+    for i in range(n):
+        order = np.random.default_rng(i).permutation(len(waves))
+        y = np.concatenate([waves[j][0] for j in order] * int(1 + seconds // (2 * len(waves)) + 1))
+        path = out_dir / f"clip{i:03d}.wav"
+        sf.write(path, y[: int(seconds * sr)], sr)
+        paths.append(path)
+    return paths
+
+
+def bench_audio(*, clips: int = 16, seconds: float = 30.0, threads: int = 1, preset: str = "default") -> dict:
+    """embed_audio × real time, cold and warm feature cache."""
+    import torch
+
+    from kgjemb.model import KGJointModel, ModelConfig
+
+    torch.set_num_threads(threads)
+    cfg = _preset_model(preset)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _long_clips(Path(tmp), clips, seconds)
+        model = KGJointModel(cfg, cache_dir=Path(tmp) / "cache", device="cpu")
+        model.embed_audio(paths[:1])  # warm-up: librosa/soxr import, allocator
+        model.features.computed = 0
+        audio_s = clips * seconds
+        t0 = time.perf_counter()
+        model.embed_audio(paths[1:] if clips > 1 else paths)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model.embed_audio(paths)
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for p in paths:
+            model.features.features(p)
+        read = time.perf_counter() - t0
+    cold_audio_s = (clips - 1 if clips > 1 else 1) * seconds
+    out = {
+        "preset": preset, "dim": cfg.dim, "cnn_channels": list(cfg.cnn_channels), "threads": threads,
+        "clips": clips, "clip_s": seconds,
+        "cold_x_realtime": round(cold_audio_s / cold, 1),
+        "warm_x_realtime": round(audio_s / warm, 1),
+        "cache_read_ms_per_clip": round(1000 * read / clips, 2),
+        "cnn_ms_per_5s_chunk": round(1000 * (warm - read) / (audio_s / cfg.frontend.chunk_s), 2),
+    }
+    print(out)
+    return out
+
+
+def bench_entities(*, catalog: str, threads: int = 1, preset: str = "default") -> dict:
+    """embed_entities on a catalog export (random unit track vectors)."""
+    import torch
+
+    from kgjemb.model import KGJointModel
+    from tests.fixtures_model import export_of_catalog
+
+    torch.set_num_threads(threads)
+    export = export_of_catalog(catalog, check_audio=False)
+    model = KGJointModel(_preset_model(preset), cache_dir=False, device="cpu")
+    n_track = len(export.nodes["Track"])
+    tv = np.random.default_rng(0).normal(size=(n_track, model.dim)).astype(np.float32)
+    tv /= np.linalg.norm(tv, axis=1, keepdims=True)
+    t0 = time.perf_counter()
+    model.embed_entities(export, tv)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.embed_entities(export, tv)
+    warm = time.perf_counter() - t0
+    counts = {k: len(v) for k, v in export.nodes.items()}
+    edges = sum(len(v) for v in export.edges.values())
+    out = {"catalog": catalog, "nodes": counts, "edges": edges, "threads": threads,
+           "cold_s (text encode + gnn)": round(cold, 2), "warm_s (gnn only)": round(warm, 2)}
+    print(out)
+    return out
+
+
+def bench_training(**kwargs) -> dict:
+    """Trainer throughput (pairs/s). Hook for the training area: replace this body."""
+    raise NotImplementedError("bench_training is filled in by the training area")
+
+
+def _preset_model(name: str):
+    from kgjemb.model import ModelConfig
+
+    if name == "default":
+        return ModelConfig()
+    from kgjemb.train.config import load_config
+
+    return load_config(preset=name).model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["audio", "entities", "training"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clips", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--preset", default="default", help="'default' = ModelConfig(); else a training preset name")
+    ap.add_argument("--catalog", default=str(REPO / "data" / "bench-catalog-10000"))
+    args = ap.parse_args()
+    if args.what == "audio":
+        bench_audio(clips=args.clips, seconds=args.seconds, threads=args.threads, preset=args.preset)
+    elif args.what == "entities":
+        bench_entities(catalog=args.catalog, threads=args.threads, preset=args.preset)
+    else:
+        bench_training()
+
+
+if __name__ == "__main__":
+    main()
