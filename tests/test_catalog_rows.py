@@ -155,3 +155,22 @@ def test_synthetic_catalog_is_valid_and_complete(tmp_path):
     assert n_rel + extra_by <= counts["relations"] and n_rel > 0
     again = write_synthetic_catalog(tmp_path / "syn2", tracks=2000, seed=3)
     assert again == counts and (tmp_path / "syn" / "relations.csv").read_bytes() == (tmp_path / "syn2" / "relations.csv").read_bytes()
+
+
+def test_parquet_lists_and_absent_columns_become_lists_and_none(tmp_path):
+    import pandas as pd
+
+    root = tmp_path / "cat"
+    root.mkdir()
+    pd.DataFrame({"id": ["a1", "a2"], "name": ["A", "B"], "aliases": [["x", "y"], []],
+                  "born": [1900, None]}).to_parquet(root / "artists.parquet")
+    (root / "tracks.jsonl").write_text('{"id": "t1", "title": "One", "artist_id": "a1", "year": 1999.0}\n')
+    catalog, report = validate_catalog(root)
+    assert report.valid, report.errors
+    rows = catalog_to_rows(catalog)
+    artists = {a["id"]: a for a in rows.nodes["Artist"]}
+    assert artists["a1"] == {"id": "a1", "name": "A", "aliases": ["x", "y"], "born": 1900, "died": None, "country": None}
+    assert artists["a2"]["born"] is None and artists["a2"]["aliases"] == []
+    track = rows.nodes["Track"][0]
+    assert track["year"] == 1999 and type(track["year"]) is int
+    assert "album_id" not in track and track["audio_path"] is None and track["duration_s"] is None

@@ -86,7 +86,7 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
         # typed str columns are object dtype (str or None): pandas' hashtable isin/unique on
         # objects is fast, its Arrow-string isin is not (one pa.scalar per value)
         if missing.all():
-            return pd.Series(None, index=s.index, dtype=object)
+            return pd.Series([None] * len(s), index=s.index, dtype=object)  # Series(None) would hold NaN
         if isinstance(s.dtype, pd.StringDtype):
             stripped = s.str.strip().to_numpy(dtype=object, na_value=None)
             stripped[missing] = None
