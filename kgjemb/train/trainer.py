@@ -292,7 +292,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         n_train = len(self.data.train_rows)
         per = max(2, (2 * cfg.batch_size) // 5) if self.graph else cfg.batch_size
-        steps = cfg.steps_per_epoch or max(1, n_train // per)
+        # same number of steps (same audio compute) with or without graph positives
+        steps = cfg.steps_per_epoch or max(1, n_train // cfg.batch_size)
         last = cfg.epochs if stop_after is None else min(cfg.epochs, self.start_epoch + stop_after)
         for epoch in range(self.start_epoch, last):
             rng = np.random.default_rng([cfg.seed, epoch])
