@@ -71,8 +71,8 @@ _WORD_TEMPO: tuple[tuple[str, tuple[int, int]], ...] = (
     (r"prestissimo|presto", (150, 172)),
     (r"grave|largo|lento|adagio|langsam", (44, 60)),
     (r"larghetto|andante", (66, 80)),
-    (r"allegretto|menuet|minuet|moderato|ländler", (100, 116)),
-    (r"allegro|vivace|scherzo|rasch|schnell|spirit|lively|quick|fast", (120, 148)),
+    (r"allegretto|menuett?o?|minuet(?:to)?|moderato|ländler", (100, 116)),
+    (r"allegro|vivace|scherzo|rasch|schnell|spirit(?:ed)?|lively|quick|fast", (120, 148)),
     (r"\bslow\b", (54, 70)),
     (r"\bmoderate\b", (84, 100)),
 )
@@ -122,17 +122,18 @@ def _rng(seed: int, work_id: str, salt: str) -> random.Random:
 
 def _tempo_range(form: str | None, words: str) -> tuple[int, int]:
     for pattern, rng in _WORD_TEMPO:
-        if re.search(pattern, words, re.I):
+        if re.search(rf"\b(?:{pattern})\b", words, re.I):  # whole words: "Gravel Walk" is no Grave
             return rng
     return _FORM_TEMPO.get(form or "", (80, 104))
 
 
 def arrange(work_id: str, *, form: str | None, n_parts: int, beat_ql: float,
-            seed: int, renditions: int = 1, tempo_words: str = "") -> list[Arrangement]:
+            seed: int, renditions: int = 1, tempo_words: str = "", meter: str | None = None) -> list[Arrangement]:
     """``renditions`` arrangements with different instrument sets for one work.
 
     ``beat_ql`` is the beat in quarter notes from the meter; ``tempo_words`` are tempo
-    marks/titles of the score ("Allegro", "Slow") that override the form's tempo range.
+    marks/titles of the score ("Allegro", "Slow") that override the form's tempo range;
+    ``meter`` ("4/4") marks reels and hornpipes written in 4/4, which are felt in two.
     """
     if n_parts < 1:
         raise ValueError(f"a work needs at least one part, got {n_parts}")
@@ -145,7 +146,7 @@ def arrange(work_id: str, *, form: str | None, n_parts: int, beat_ql: float,
         options.remove(pick)
     lo, hi = _tempo_range(form, tempo_words)
     beat_bpm = _rng(seed, work_id, "tempo").randint(lo, hi)  # one tempo per work: renditions differ in timbre
-    felt = 2.0 if (form in _FELT_IN_TWO and beat_ql == 1.0) else beat_ql
+    felt = 2.0 if (form in _FELT_IN_TWO and meter == "4/4") else beat_ql
     out = []
     for label, progs, _ in chosen:
         # score order is top staff first; ceil keeps the top part alone on the lead program

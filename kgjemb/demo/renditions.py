@@ -73,7 +73,8 @@ def process_work(work: Work, *, out_dir: str, cache_dir: str, seconds: float, se
             return WorkResult(work, error="score has no notes")
         n = 2 if wants_second_rendition(seed, work.work_id, version_rate) else 1
         arrangements = arrange(work.work_id, form=work.form_hint, n_parts=len(a.parts), beat_ql=a.beat_ql,
-                               seed=seed, renditions=n, tempo_words=f"{a.tempo_words} {work.tempo_hint or ''}")
+                               seed=seed, renditions=n, meter=a.meter,
+                               tempo_words=f"{a.tempo_words} {work.tempo_hint or ''} {work.title}")
         cfg = RenderConfig(sample_rate=sample_rate)
         out, rendered = [], 0
         for i, arr in enumerate(arrangements):
