@@ -135,8 +135,10 @@ class _Walk(DocLinker):
             return art[0]
         return None
 
-    def unknown_at(self, i: int, role: str) -> int:
-        """A mention after a cue that links to nothing: unknown if it looks like a name."""
+    def unknown_at(self, i: int, role: str, *, lead: int | None = None) -> int:
+        """A mention after a cue (from token ``lead``) that links to nothing: unknown when
+        it looks like a name or follows "not by"; else its words (with the cue's, for "by":
+        "played by a string quartet") are read as a phrase."""
         j = i
         while j < self.n and not self.consumed[j] and self.cue_at(j) is None and (
             j == i or (self.low[j] not in STOP_WORDS_UNKNOWN and not self.starts.get(j))
@@ -149,7 +151,7 @@ class _Walk(DocLinker):
         looks_like_name = not self.only_attributes(i, j) and any(
             t.is_title or t.is_upper or t.like_num or not t.is_ascii for t in toks if not t.is_punct
         )
-        if role != "like" or looks_like_name:
+        if role == "not_by" or looks_like_name:
             # the start of a few titles ("Atlanta" → "Atlanta Hornpipe") beats "unknown"
             starts = self.gaz.prefixed(toks.text, limit=self.cfg.max_candidates) if role == "like" else []
             if starts and len(starts) <= self.cfg.max_candidates:
@@ -157,7 +159,7 @@ class _Walk(DocLinker):
             else:
                 self.emit_unknown(role, toks.text, self.closest(toks.text))
         else:
-            self.buf.extend(range(i, j))
+            self.buf.extend(range(i if lead is None else lead, j))
             self.buf_mode = "plain"
         return j
 
@@ -285,9 +287,13 @@ class _Walk(DocLinker):
             return nxt, "plain", None
         if kind == "by":
             art = self.artist_after(cue)
-            if art is None:  # "played by a string quartet": just words of a phrase
-                self.buf.extend(range(cue.start, cue.end))
-                return cue.end, mode, None
+            if art is None:  # "by The Chieftains": unknown; "played by a quartet": a phrase
+                if cue.end >= self.n or mode == "neg":
+                    self.buf.extend(range(cue.start, cue.end))
+                    return cue.end, mode, None
+                if not (self.buf and self.buf_mode == "plain" and self.buf[-1] == cue.start - 1):
+                    self.flush()  # else the phrase read so far may go on through "by"
+                return self.unknown_at(cue.end, "by", lead=cue.start), "plain", None
             found = self.work_before(cue, art[1])
             if found is not None:
                 start, links = found
