@@ -249,3 +249,41 @@ def test_track_title_feature_option(export):
     out = m.embed_entities(export, None)
     assert out["Track"].shape == (len(export.nodes["Track"]), 64)
     np.testing.assert_allclose(np.linalg.norm(out["Track"], axis=1), 1.0, atol=1e-5)
+
+
+def test_inductive_after_training_steps(export, long_clip):
+    """Train the entity tower briefly (artist ↔ its tracks' audio, InfoNCE), then add an
+    unseen artist: it still lands nearer its own track than any other track."""
+    from kgjemb.train.losses import get_loss
+
+    torch.manual_seed(0)
+    m = KGJointModel(ModelConfig(**SMALL), cache_dir=False, device="cpu")
+    tv = torch.from_numpy(_track_vectors(m, export))
+    inputs = m.graph_inputs(export, tv)
+    by = export.edges[("Track", "BY", "Artist")]
+    t_idx, a_idx = export.node_index("Track"), export.node_index("Artist")
+    pairs_t = torch.tensor([t_idx[s] for s in by["src"]])
+    pairs_a = torch.tensor([a_idx[d] for d in by["dst"]])
+    loss_fn = get_loss("info_nce")
+    opt = torch.optim.Adam(list(m.entity.parameters()) + list(loss_fn.parameters()), lr=3e-3)
+    m.train()
+    losses = []
+    for _ in range(15):
+        ent = m.encode_entities(inputs)
+        loss = loss_fn(ent["Artist"][pairs_a], tv[pairs_t], ids=pairs_a)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    m.eval()
+    assert losses[-1] < losses[0]
+    new = _with_new_artist(export, "zz-new-track", "zz-new-artist")
+    new_index = new.node_index("Track")
+    tv_new = np.zeros((len(new.nodes["Track"]), m.dim), np.float32)
+    for tid, i in t_idx.items():
+        tv_new[new_index[tid]] = tv[i].numpy()
+    own = m.embed_audio([long_clip])[0]
+    tv_new[new_index["zz-new-track"]] = own
+    artist = m.embed_entities(new, tv_new)["Artist"][new.node_index("Artist")["zz-new-artist"]]
+    others = np.delete(tv_new, new_index["zz-new-track"], axis=0)
+    assert artist @ own > (others[np.linalg.norm(others, axis=1) > 0] @ artist).max()

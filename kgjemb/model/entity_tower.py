@@ -10,11 +10,13 @@ Inductive by construction — no per-node embedding tables. Node inputs are feat
 A per-label linear layer maps them to ``gnn_hidden``; ``gnn_layers`` residual layers of a
 heterogeneous ``HeteroConv`` (one ``GraphConv`` with mean aggregation and edge weights per
 relationship type, reverse types ``rev_<TYPE>`` added, relation outputs averaged) mix
-neighbours; a shared linear head maps to ``dim``. To that head's output we add an *audio
-anchor* with a learnable per-label scale: the track's own audio vector for a Track, and the
-mean audio vector of the tracks linked by BY / ON / HAS for an Artist, Album or Attribute.
+neighbours; a shared linear head maps to ``dim``. That head's output is mixed with an
+*audio anchor*: the track's own audio vector for a Track, and the
+mean audio vector of the tracks linked by BY / ON / HAS for an Artist, Album or Attribute: output =
+normalise(α·n(anchor) + (1-α)·n(head)), α = sigmoid(learned per label, init 0.73), with
+both parts unit-normalised so the learned part cannot drown the anchor by growing.
 So even an untrained (or a brand-new) artist sits near its tracks' sound; training learns
-the correction. Outputs are L2-normalised.
+the correction.
 
 New nodes therefore get vectors from their features and neighbours without retraining.
 
@@ -22,8 +24,6 @@ New nodes therefore get vectors from their features and neighbours without retra
 >>> out = tower(data, x_dict)  # {label: (n_label, dim)}  # doctest: +SKIP
 """
 from __future__ import annotations
-
-import math
 
 import pandas as pd
 import torch
@@ -121,13 +121,8 @@ class EntityTower(nn.Module):
         )
         self.dropout = nn.Dropout(cfg.gnn_dropout)
         self.head = nn.Linear(hidden, cfg.dim)
-        # small head at init: an untrained tower returns (almost) the audio anchor, and a
-        # node with no linked audio still gets a unit vector from its own features
-        with torch.no_grad():
-            self.head.weight.mul_(0.05)
-            self.head.bias.zero_()
-        # per-label weight of the audio anchor (softplus keeps it positive); init ≈ 1
-        self.anchor_logit = nn.Parameter(torch.full((len(NODE_LABELS),), math.log(math.e - 1.0)))
+        # per-label share of the audio anchor, alpha = sigmoid(logit) in (0, 1); init ≈ 0.73
+        self.anchor_logit = nn.Parameter(torch.full((len(NODE_LABELS),), 1.0))
 
     def forward(self, data, x_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         for label in NODE_LABELS:
@@ -145,11 +140,15 @@ class EntityTower(nn.Module):
                 label: h[label] + self.dropout(F.relu(norms[label](msg[label]))) if label in msg else h[label]
                 for label in NODE_LABELS
             }
-        weights = F.softplus(self.anchor_logit)  # (n_labels,)
+        alpha = torch.sigmoid(self.anchor_logit)  # (n_labels,)
         out = {}
         for i, label in enumerate(NODE_LABELS):
-            anchor = audio if label == "Track" else self._mean_audio(data, label, audio)
-            out[label] = F.normalize(self.head(h[label]) + weights[i] * anchor, dim=-1)  # (n, dim)
+            anchor = audio if label == "Track" else self._mean_audio(data, label, audio)  # (n, dim)
+            # both parts unit-normalised before mixing: the learned part cannot drown the
+            # anchor by growing its norm (that is how a tower overfits names); nodes without
+            # linked audio have a zero anchor and take the learned direction alone
+            mixed = alpha[i] * F.normalize(anchor, dim=-1) + (1 - alpha[i]) * F.normalize(self.head(h[label]), dim=-1)
+            out[label] = F.normalize(mixed, dim=-1)  # (n, dim)
         return out
 
     @staticmethod
