@@ -252,9 +252,7 @@ class Trainer:
         sub_pos = torch.from_numpy(self.sub_pos[uniq]).to(self.device)
         tv = self.bank[torch.from_numpy(self.sub_rows)].to(self.device)  # (n_sub, dim)
         tv = tv.index_copy(0, sub_pos, au)  # batch tracks keep their gradient
-        x = dict(self.graph_inputs.x_dict)
-        x["Track"] = torch.cat([tv, x["Track"][:, self.config.model.dim :]], dim=1)
-        ent = self.model.entity(self.graph_inputs.data, x)  # {label: (n, dim)}
+        ent = self.model.encode_entities(self.graph_inputs.with_track_audio(tv))  # {label: (n, dim)}
         label, erow = self.data.index.sample_entities(uniq, rng)
         ok = label >= 0
         if ok.sum() < 2:
