@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.errors import StoreError, UnknownEntityError
 from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
-from kgjemb.graph.frames import build_export
+from kgjemb.graph.frames import build_export_from_columns
 from kgjemb.graph.names import NAME_PROPERTY, NameIndex, check_labels
 from kgjemb.graph.traverse import Adjacency, bfs
 
@@ -356,12 +356,13 @@ class EmbeddedGraphStore:
         """Typed node tables and edge lists (see :class:`~kgjemb.graph.base.GraphExport`)."""
         nodes = {}
         for label in NODE_LABELS:
-            keys = ("id", *NODE_PROPERTIES[label])
-            nodes[label] = [dict(zip(keys, (i, *props))) for i, props in self._nodes[label].items()]
-        keys = ("src", "dst", *EDGE_PROPERTIES)
-        edges = {k: [dict(zip(keys, (s, d, *props))) for (s, d), props in table.items()]
-                 for k, table in self._edges.items()}
-        return build_export(nodes, edges)
+            table = self._nodes[label]
+            nodes[label] = {"id": list(table), **dict(zip(NODE_PROPERTIES[label], map(list, zip(*table.values()))))}
+        edges = {}
+        for key, table in self._edges.items():
+            src, dst = (list(c) for c in zip(*table)) if table else ([], [])  # keys are (src, dst)
+            edges[key] = {"src": src, "dst": dst, **dict(zip(EDGE_PROPERTIES, map(list, zip(*table.values()))))}
+        return build_export_from_columns(nodes, edges)
 
     @classmethod
     def from_export(cls, export: GraphExport) -> "EmbeddedGraphStore":

@@ -22,7 +22,7 @@ import pandas as pd
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.graph.base import EdgeKey, GraphExport
 
-__all__ = ["build_export", "export_diff", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
+__all__ = ["build_export", "build_export_from_columns", "export_diff", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
 
 INT_PROPERTIES = frozenset({"born", "died", "year"})
 FLOAT_PROPERTIES = frozenset({"duration_s", "weight"})
@@ -34,24 +34,36 @@ def _missing(v) -> bool:
 
 
 def _norm_column(prop: str, values: list) -> list:
-    """Normalise one column's values to the export's python types (see module docstring)."""
+    """Normalise one column's values to the export's python types (see module docstring).
+    The common case (already the right type) is tested first: exports have ~10^6 values."""
     if prop in LIST_PROPERTIES:
         return [[] if v is None or (isinstance(v, float) and math.isnan(v)) else [str(x) for x in v] for v in values]
     if prop in INT_PROPERTIES:
-        return [None if _missing(v) else int(v) for v in values]
+        return [v if type(v) is int or v is None else (None if _missing(v) else int(v)) for v in values]
     if prop in FLOAT_PROPERTIES:
-        return [None if _missing(v) else float(v) for v in values]
-    return [None if _missing(v) else (v if type(v) is str else str(v)) for v in values]
+        return [v if (type(v) is float and v == v) or v is None else (None if _missing(v) else float(v)) for v in values]
+    return [v if type(v) is str or v is None else (None if _missing(v) else str(v)) for v in values]
 
 
-def _frame(columns: tuple[str, ...], records: Iterable[Mapping], sort: list[str]) -> pd.DataFrame:
-    records = records if isinstance(records, list) else list(records)
+def _frame(columns: tuple[str, ...], data: Mapping[str, list], sort: list[str]) -> pd.DataFrame:
+    n = len(data[columns[0]]) if columns[0] in data else 0
     frame = pd.DataFrame({
-        c: pd.Series(_norm_column(c, [rec.get(c) for rec in records]), dtype=object) for c in columns
+        c: pd.Series(_norm_column(c, data[c] if c in data else [None] * n), dtype=object) for c in columns
     })
     if len(frame):
         frame = frame.sort_values(sort, kind="mergesort").reset_index(drop=True)
     return frame
+
+
+def _columns_of(records: Iterable[Mapping], columns: tuple[str, ...]) -> dict[str, list]:
+    records = records if isinstance(records, list) else list(records)
+    return {c: [rec.get(c) for rec in records] for c in columns}
+
+
+def _check_keys(edges: Mapping) -> None:
+    unknown = [k for k in edges if tuple(k) not in REL_TYPES]
+    if unknown:
+        raise ValueError(f"unknown edge key(s) {unknown}; choose from {list(REL_TYPES)}")
 
 
 def build_export(
@@ -60,12 +72,24 @@ def build_export(
     """Frames for every label of ``NODE_LABELS`` and every key of ``REL_TYPES`` (absent ones
     empty) from dict records with ``id`` + node properties, or ``src``/``dst`` + edge
     properties. Extra keys are ignored, missing keys become None."""
-    unknown = [k for k in edges if tuple(k) not in REL_TYPES]
-    if unknown:
-        raise ValueError(f"unknown edge key(s) {unknown}; choose from {list(REL_TYPES)}")
+    _check_keys(edges)
+    node_cols = {lb: ("id", *NODE_PROPERTIES[lb]) for lb in NODE_LABELS}
+    edge_cols = ("src", "dst", *EDGE_PROPERTIES)
+    return build_export_from_columns(
+        {lb: _columns_of(nodes.get(lb, ()), node_cols[lb]) for lb in NODE_LABELS},
+        {k: _columns_of(edges.get(k, ()), edge_cols) for k in REL_TYPES},
+    )
+
+
+def build_export_from_columns(
+    nodes: Mapping[str, Mapping[str, list]], edges: Mapping[EdgeKey, Mapping[str, list]]
+) -> GraphExport:
+    """Like :func:`build_export`, from column lists (``{"id": [...], "name": [...]}``) —
+    no per-row dicts, ~2x faster for a store that keeps its data column-wise or in tuples."""
+    _check_keys(edges)
     return GraphExport(
-        nodes={lb: _frame(("id", *NODE_PROPERTIES[lb]), nodes.get(lb, ()), ["id"]) for lb in NODE_LABELS},
-        edges={k: _frame(("src", "dst", *EDGE_PROPERTIES), edges.get(k, ()), ["src", "dst"]) for k in REL_TYPES},
+        nodes={lb: _frame(("id", *NODE_PROPERTIES[lb]), nodes.get(lb, {}), ["id"]) for lb in NODE_LABELS},
+        edges={k: _frame(("src", "dst", *EDGE_PROPERTIES), edges.get(k, {}), ["src", "dst"]) for k in REL_TYPES},
     )
 
 
