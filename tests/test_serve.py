@@ -3,15 +3,24 @@ metrics, config). Part two: a real ``kgjemb serve`` process on the real ``bundle
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from kgjemb.errors import BundleError
+from kgjemb.query.types import ParsedQuery, SearchResult
 from kgjemb.serve.app import create_app
 from kgjemb.serve.auth import tokens_match
 from kgjemb.serve.config import ServeConfig
+from kgjemb.serve.launch import ServerProcess
 from kgjemb.serve.reload import describe_bundle
 
 API = "api-token-123456"
@@ -142,3 +151,233 @@ def test_admin_reload_of_missing_bundle_keeps_serving_state(tmp_path):
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "manifest.json" in ready.json()["detail"]
         assert metric(client.get("/metrics").text, "kgjemb_bundle_reloads_total", result="error") == 2.0  # both failed loads
+
+
+# ---------------------------------------------------------------- a real server on a real bundle
+
+
+@pytest.fixture(scope="module")
+def servers(bundle_dir):
+    """Two ``kgjemb serve`` child processes on the session's real bundle, started together.
+
+    ``main``: both tokens set, micro-batching. ``strict``: no tokens (admin disabled),
+    thread-pool dispatch, a timeout far below any real search, batch limit 2."""
+    main = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ADMIN},
+                         args=["--log-level", "warning"])
+    strict = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": ""},
+                           args=["--no-batching", "--max-batch", "2", "--timeout", "0.000001", "--log-level", "warning"])
+    try:
+        main.launch()
+        strict.launch()
+        yield {"main": main.wait_ready(), "strict": strict.wait_ready()}
+    finally:
+        main.stop()
+        strict.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return servers["main"]
+
+
+@pytest.fixture(scope="module")
+def strict_server(servers):
+    return servers["strict"]
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API}"}, timeout=60.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def sample(client):
+    """Real names from the served catalog, found through the API itself."""
+    r = client.post("/v1/search", json={"query": "calm slow music", "k": 10})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits, "the bundle answered no hits to a plain text query"
+    hit = next((h for h in hits if h["artists"]), hits[0])
+    return hit
+
+
+def test_real_health_ready(server, client):
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(server.url + "/readyz").json()
+    assert ready["status"] == "ready"
+    assert Path(ready["bundle"]["path"]) == Path(server.bundle).resolve()
+    assert len(ready["bundle"]["checksum"]) == 64
+
+
+def test_real_search(client, sample):
+    body = {"query": f"songs like {sample['title']}", "k": 5}
+    r = client.post("/v1/search", json=body)
+    assert r.status_code == 200, r.text
+    res = SearchResult.model_validate(r.json())
+    assert 0 < len(res.hits) <= 5 and res.query == body["query"]
+    scores = [h.score for h in res.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert any(e.id is not None for e in res.parse.entities), res.parse
+    assert r.headers["x-bundle-generation"].isdigit()
+    terse = client.post("/v1/search", json={**body, "explain": False}).json()
+    assert [h["track_id"] for h in terse["hits"]] == [h.track_id for h in res.hits]
+    assert all(h["explanation"] == "" and h["path"] == [] for h in terse["hits"])
+
+
+def test_real_batch_keeps_order(client, sample):
+    queries = [{"query": "slow sad strings", "k": 3}, {"query": f"songs like {sample['title']}", "k": 4},
+               {"query": "fast lively music", "k": 2}]
+    r = client.post("/v1/search/batch", json={"queries": queries})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["query"] for x in results] == [q["query"] for q in queries]
+    assert [len(x["hits"]) <= q["k"] for x, q in zip(results, queries)] == [True] * 3
+    single = client.post("/v1/search", json=queries[1]).json()
+    assert [h["track_id"] for h in results[1]["hits"]] == [h["track_id"] for h in single["hits"]]
+    too_many = client.post("/v1/search/batch", json={"queries": [{"query": "x"}] * 65})
+    assert too_many.status_code == 422 and "at most 64" in too_many.json()["detail"][0]["msg"]
+
+
+def test_real_similar_and_unknown_id(client, sample):
+    r = client.get(f"/v1/similar/track/{sample['track_id']}", params={"k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["kind"] == "track" and 0 < len(body["hits"]) <= 3
+    missing = sample["track_id"] + "-nope"
+    r = client.get(f"/v1/similar/track/{missing}")
+    assert r.status_code == 404, r.text
+    err = r.json()
+    assert err["name"].endswith(missing) and err["candidates"], err
+    assert client.get(f"/v1/similar/track/{sample['track_id']}", params={"k": 0}).status_code == 422
+
+
+def test_real_similar_artist(client, sample):
+    parsed = client.get("/v1/parse", params={"q": f"songs like {sample['artists'][0]}"}).json()
+    artist = next((e for e in parsed["entities"] if e["label"] == "Artist" and e["id"]), None)
+    assert artist is not None, parsed
+    r = client.get(f"/v1/similar/artist/{artist['id']}", params={"k": 5})
+    assert r.status_code == 200, r.text
+    assert 0 < len(r.json()["hits"]) <= 5
+
+
+def test_real_parse(client, sample):
+    r = client.get("/v1/parse", params={"q": f"songs like {sample['title']}, no vocals"})
+    assert r.status_code == 200, r.text
+    parsed = ParsedQuery.model_validate(r.json())
+    assert parsed.entities and any("vocal" in n for n in parsed.negations + [f.value for f in parsed.filters])
+    assert client.get("/v1/parse", params={"q": "   "}).status_code == 422
+
+
+@pytest.mark.parametrize("body", [{"query": "x", "k": 0}, {"query": "x", "k": 5000}, {"k": 3}, {"query": ""},
+                                  {"query": " \t "}, {"query": "x" * 1001}, {"query": "x", "bogus": 1}])
+def test_real_422(client, body):
+    r = client.post("/v1/search", json=body)
+    assert r.status_code == 422 and r.json()["detail"], r.text
+
+
+def test_real_auth(server):
+    r = httpx.post(server.url + "/v1/search", json={"query": "x"})
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    r = httpx.post(server.url + "/v1/admin/reload", json={}, headers={"Authorization": f"Bearer {API}"})
+    assert r.status_code == 401 and "invalid admin token" in r.json()["detail"]
+    assert httpx.post(server.url + "/v1/admin/reload", json={}).status_code == 401
+
+
+def test_real_413(client):
+    huge = {"query": "x", "pad": "y" * (1 << 20)}
+    r = client.post("/v1/search", json=huge)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(17):
+            yield b" " * 65536
+
+    r = client.post("/v1/search", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_real_reload_under_load(server, client, sample, bundle_dir, tmp_path_factory):
+    """8 threads keep querying while the admin reload swaps to a copy: no request fails."""
+    copy = tmp_path_factory.mktemp("bundle-b") / "bundle"
+    shutil.copytree(bundle_dir, copy)
+    before = httpx.get(server.url + "/readyz").json()["bundle"]["generation"]
+    requests = [
+        ("post", "/v1/search", {"json": {"query": "slow sad strings", "k": 5}}),
+        ("post", "/v1/search", {"json": {"query": f"songs like {sample['title']}", "k": 10}}),
+        ("post", "/v1/search/batch", {"json": {"queries": [{"query": "lively dance"}, {"query": "calm piano"}]}}),
+        ("get", f"/v1/similar/track/{sample['track_id']}", {"params": {"k": 5}}),
+        ("get", "/v1/parse", {"params": {"q": "music like " + sample["title"]}}),
+    ]
+    reloaded = threading.Event()
+    failures: list[str] = []
+    counts = [0] * 8
+    generations: set[str] = set()
+
+    def worker(n: int) -> None:
+        after = 0
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API}"}, timeout=60.0) as c:
+            for i in range(400):  # bounded; normally stops 5 requests after the reload
+                method, url, kw = requests[(n + i) % len(requests)]
+                try:
+                    r = getattr(c, method)(url, **kw)
+                    if r.status_code != 200:
+                        failures.append(f"{url}: {r.status_code} {r.text[:200]}")
+                    elif "x-bundle-generation" in r.headers:
+                        generations.add(r.headers["x-bundle-generation"])
+                except httpx.HTTPError as err:
+                    failures.append(f"{url}: {err!r}")
+                counts[n] += 1
+                if reloaded.is_set():
+                    after += 1
+                    if after >= 5:
+                        break
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(600):  # wait until every worker is busy (bounded)
+        if min(counts) >= 2:
+            break
+        time.sleep(0.05)
+    r = client.post("/v1/admin/reload", json={"bundle": str(copy)}, headers={"Authorization": f"Bearer {ADMIN}"})
+    reloaded.set()
+    for t in threads:
+        t.join(timeout=300)
+    assert r.status_code == 200, r.text
+    assert r.json()["bundle"]["generation"] == before + 1
+    assert failures == [], failures[:5]
+    assert sum(counts) >= 8 * 7
+    assert str(before + 1) in generations
+    text = client.get("/metrics").text
+    assert metric(text, "kgjemb_bundle_info", path=str(copy.resolve())) == 1.0
+    assert metric(text, "kgjemb_bundle_generation") == before + 1
+    assert metric(text, "kgjemb_bundle_reloads_total", result="ok") >= 2
+    assert metric(text, "kgjemb_http_requests_total", method="POST", route="/v1/search", status="200") >= 8
+    assert metric(text, "kgjemb_http_request_duration_seconds_count", method="POST", route="/v1/search") >= 8
+    assert metric(text, "kgjemb_search_batch_size_count") >= 1
+
+
+def test_real_sighup_reloads_in_place(server, client):
+    before = httpx.get(server.url + "/readyz").json()["bundle"]
+    os.kill(server.pid, signal.SIGHUP)
+    after = before
+    for _ in range(1200):  # bounded wait for the background load
+        after = httpx.get(server.url + "/readyz").json()["bundle"]
+        if after["generation"] > before["generation"]:
+            break
+        time.sleep(0.1)
+    assert after["generation"] == before["generation"] + 1
+    assert after["path"] == before["path"] and after["checksum"] == before["checksum"]
+    assert client.post("/v1/search", json={"query": "calm strings", "k": 2}).status_code == 200
+
+
+def test_real_admin_disabled_timeout_and_batch_limit(strict_server):
+    url = strict_server.url
+    r = httpx.post(url + "/v1/admin/reload", json={}, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 403 and "disabled" in r.json()["detail"]
+    r = httpx.post(url + "/v1/search", json={"query": "a slow sad cello piece never asked before", "k": 3}, timeout=60)
+    assert r.status_code == 504 and "did not answer" in r.json()["detail"]
+    r = httpx.post(url + "/v1/search/batch", json={"queries": [{"query": "a"}] * 3}, timeout=60)
+    assert r.status_code == 422 and "at most 2" in r.json()["detail"][0]["msg"]
+    assert httpx.get(url + "/metrics").status_code == 200  # no API token configured: open

@@ -39,7 +39,8 @@ class ServerProcess:
 
     ``env`` adds environment variables (tokens: ``KGJEMB_API_TOKEN``,
     ``KGJEMB_ADMIN_TOKEN``; settings: ``KGJEMB_SERVE_*``); ``args`` adds CLI options;
-    ``ready_timeout_s`` bounds the wait for ``/readyz`` (default 180 s). The server's output
+    ``ready_timeout_s`` bounds the wait for ``/readyz`` (default 600 s: a loaded CI
+    machine is slow). The server's output
     goes to ``log_path`` (a temp file unless given), which is quoted when it fails to start.
     """
 
@@ -49,7 +50,7 @@ class ServerProcess:
         *,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
-        ready_timeout_s: float = 180.0,
+        ready_timeout_s: float = 600.0,
         log_path: str | os.PathLike | None = None,
     ) -> None:
         self.bundle = Path(bundle)
@@ -75,10 +76,22 @@ class ServerProcess:
             return ""
 
     def start(self) -> "ServerProcess":
+        """Launch and wait until ``/readyz`` answers 200."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> "ServerProcess":
+        """Start the process without waiting (start several, then :meth:`wait_ready` each)."""
         cmd = [sys.executable, "-c", _CLI, "serve", str(self.bundle), "--host", "127.0.0.1",
                "--port", str(self.port), *self.args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self) -> "ServerProcess":
+        """Poll ``/readyz`` until 200 (bounded by ``ready_timeout_s``); stop and raise with
+        the server's log when it exits or never gets ready."""
+        if self.proc is None:
+            raise RuntimeError("launch() the server first")
         deadline = time.monotonic() + self.ready_timeout_s
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
