@@ -20,7 +20,8 @@ import pytest
 import spacy
 
 from kgjemb.errors import QueryError
-from kgjemb.query.gazetteer import Gazetteer, normalise
+from kgjemb.query.gazetteer import Gazetteer
+from kgjemb.query.names import normalise, short_titles
 from kgjemb.query.parser import ParserConfig, QueryParser
 from kgjemb.query.types import ParsedQuery
 from tests.parser_graph import make_export
@@ -282,3 +283,19 @@ def test_demo_catalog_titles_and_short_titles_link_back(ci_catalog, parser, tmp_
         assert like and p.negations == ["fast"], (form, p.entities)
         node = gaz.nodes[f"{like[0].label}:{like[0].id}"]
         assert normalise(form) in {normalise(n) for n in (node.name, *node.aliases)}, (form, node)
+
+
+@pytest.mark.parametrize(
+    "title, short",
+    [
+        ("Jesu, meine Freude (BWV 358)", ["Jesu, meine Freude"]),
+        ("Jesu, meine Freude, BWV 227", ["Jesu, meine Freude"]),
+        ("Sanctus: Hosanna (Missa In semidupl. maj. (I))", ["Sanctus: Hosanna"]),
+        ("String Quartet K. 458 'The Hunt': I", ["The Hunt"]),
+        ("Chorale BWV 145.5", []),  # a form word and a number name no single work
+        ("O'Neill's Music of Ireland (1850 tunes), 0101-0200", []),
+        ("The Wild Geese", []),
+    ],
+)
+def test_short_titles(title, short):
+    assert short_titles(title) == short

@@ -27,9 +27,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import re
 import threading
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
@@ -38,9 +36,9 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from kgjemb.graph.base import GraphExport
-from kgjemb.query.patterns import short_titles
+from kgjemb.query.names import aliases_for, loose, normalise, plural_variants, strip_accents
 
-__all__ = ["ENTITY_LABELS", "GazNode", "Gazetteer", "Link", "normalise"]
+__all__ = ["DEFAULT_LABEL_ORDER", "ENTITY_LABELS", "GazNode", "Gazetteer", "Link"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,33 +47,7 @@ ENTITY_LABELS: tuple[str, ...] = ("Artist", "Album", "Track")
 #: Default label order for bare names (see module docstring).
 DEFAULT_LABEL_ORDER: tuple[str, ...] = ("Artist", "Album", "Track", "Attribute")
 _HOW_RANK = {"exact": 0, "alias": 1, "fuzzy": 2}
-_PUNCT = re.compile(r"[^\w\s]+")
-_SPACE = re.compile(r"\s+")
 _CHOICES_LOCK = threading.Lock()
-
-
-def normalise(text: str) -> str:
-    """Casefold, strip accents and punctuation, collapse spaces: the key names are compared on.
-
-    >>> normalise("Jesu, meine  Freude!")
-    'jesu meine freude'
-    >>> normalise("Dvořák")
-    'dvorak'
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = _PUNCT.sub(" ", plain.casefold().replace("_", " "))
-    return _SPACE.sub(" ", plain).strip()
-
-
-def _loose(text: str) -> str:
-    """Casefolded, accent-free, whitespace-collapsed (punctuation kept): "exact" equality."""
-    return " ".join(_strip_accents(text).casefold().split())
-
-
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @dataclass(frozen=True)
@@ -107,45 +79,6 @@ class Link:
     how: Literal["exact", "alias", "fuzzy"]
     score: float
     matched: str = ""
-
-
-def _as_list(value) -> list[str]:
-    """Aliases arrive as a list, a ``|``-separated string, or missing."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split("|") if v.strip()]
-    if isinstance(value, float) and pd.isna(value):
-        return []
-    try:
-        return [str(v).strip() for v in value if v is not None and str(v).strip()]
-    except TypeError:
-        return [str(value)]
-
-
-def _aliases(label: str, name: str, listed, attribute_names: set[str]) -> tuple[str, ...]:
-    """An artist's listed aliases; for albums and tracks, their short titles ("Jesu, meine
-    Freude (BWV 358)" → "Jesu, meine Freude"), unless a short title is an attribute name."""
-    if label == "Artist":
-        return tuple(_as_list(listed))
-    if label in ("Album", "Track"):
-        return tuple(t for t in short_titles(name) if normalise(t) not in attribute_names)
-    return ()
-
-
-def _plural_variants(name: str) -> list[str]:
-    """Singular/plural forms of an attribute name, on its last word ("drum" ↔ "drums",
-    "string quartet" → "string quartets")."""
-    head, _, last = name.rpartition(" ")
-    if len(last) < 3 or not last.isalpha():
-        return []
-    if last.endswith("ss"):
-        variant = last + "es"
-    elif last.endswith("s"):
-        variant = last[:-1]
-    else:
-        variant = last + "s"
-    return [f"{head} {variant}" if head else variant]
 
 
 @dataclass
@@ -196,7 +129,7 @@ class Gazetteer:
                     label=label,
                     id=str(row["id"]),
                     name=str(name).strip(),
-                    aliases=_aliases(label, str(name).strip(), row.get("aliases"), attr_names),
+                    aliases=aliases_for(label, str(name).strip(), row.get("aliases"), attr_names),
                     kind=str(row["kind"]) if label == "Attribute" and row.get("kind") else None,
                     degree=degree.get(f"{label}:{row['id']}", 0),
                     is_version=label == "Track" and str(row["id"]) in versions,
@@ -210,7 +143,7 @@ class Gazetteer:
         self.nodes[node.key] = node
         forms = [(node.name, "exact")] + [(a, "alias") for a in node.aliases]
         if node.label == "Attribute":
-            forms += [(v, "alias") for v in _plural_variants(node.name.lower())]
+            forms += [(v, "alias") for v in plural_variants(node.name.lower())]
         for text, how in forms:
             key = normalise(text)
             if not key:
@@ -249,9 +182,9 @@ class Gazetteer:
         for node in self.nodes.values():
             forms = [node.name, *node.aliases]
             if node.label == "Attribute":
-                forms += _plural_variants(node.name.lower())
+                forms += plural_variants(node.name.lower())
             for form in forms:
-                for text in {form, _strip_accents(form)}:
+                for text in {form, strip_accents(form)}:
                     if (node.key, text.lower()) in seen or not text.strip():
                         continue
                     seen.add((node.key, text.lower()))
@@ -268,16 +201,16 @@ class Gazetteer:
         ``fuzzy`` links scored by rapidfuzz ratio, so ``exact`` keeps the meaning of
         :class:`~kgjemb.graph.base.NameMatch`.
         """
-        loose = _loose(text)
+        wanted = loose(text)
         links = []
         for node, how in self.surfaces.get(normalise(text), []):
             if key is not None and node.key != key:
                 continue
-            forms = [node.name] if how == "exact" else [*node.aliases, *_plural_variants(node.name.lower())]
-            if any(_loose(f) == loose for f in forms):
+            forms = [node.name] if how == "exact" else [*node.aliases, *plural_variants(node.name.lower())]
+            if any(loose(f) == wanted for f in forms):
                 links.append(Link(node, how, 100.0, text))
             else:
-                score = max(fuzz.ratio(_loose(f), loose) for f in forms) if forms else 0.0
+                score = max(fuzz.ratio(loose(f), wanted) for f in forms) if forms else 0.0
                 links.append(Link(node, "fuzzy", float(score), text))
         return links
 

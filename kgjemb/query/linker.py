@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link, normalise
+from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
+from kgjemb.query.names import normalise
 from kgjemb.query.patterns import CUES, KIND_NOUNS, TimeMatch
 from kgjemb.query.types import Filter
 

@@ -33,7 +33,6 @@ from kgjemb.query.types import Filter
 
 __all__ = [
     "CUES",
-    "short_titles",
     "DEFAULT_ERAS",
     "DEGREE_WORDS",
     "FILLER_WORDS",
@@ -211,54 +210,3 @@ def find_time_filters(
                 taken.append((m.start(), m.end()))
                 found.append(TimeMatch(m.start(), m.end(), Filter(kind="year_range", value=value)))
     return sorted(found, key=lambda t: t.start)
-
-
-#: a trailing catalog number: ", BWV 227", " BWV 358", " K. 155: II", " Op. 6 No. 2", " HWV 56"
-_CATALOG_SUFFIX = re.compile(
-    r"[,;]?\s+(?:BWV|HWV|TWV|RV|KV|K\.?|Op\.?|Opus|D\.?|Hob\.?|WoO|S\.?|L\.?|BuxWV|SWV)\s*\d[\w.\-/]*"
-    r"(?:\s*(?:,\s*)?No\.?\s*\d+\w*)?(?:\s*:\s*[IVXLC]+\b.*)?$"
-)
-_NICKNAME = re.compile(r"""(?:^|(?<=\s))['‘"“]([^'’"”]{3,}?)['’"”](?=$|[\s:,;.)])""")
-
-
-def _strip_parenthetical(title: str) -> str | None:
-    """Title without its trailing balanced "( … )" group, or None if it has none."""
-    t = title.rstrip()
-    if not t.endswith(")"):
-        return None
-    depth = 0
-    for k in range(len(t) - 1, -1, -1):
-        depth += {")": 1, "(": -1}.get(t[k], 0)
-        if depth == 0:
-            head = t[:k].rstrip(" ,;:-")
-            return head or None
-    return None
-
-
-def short_titles(title: str) -> list[str]:
-    """Shorter names a work is asked for by: without a trailing parenthetical or catalog
-    number, and its quoted nickname. Generic "<form> <number>" titles ("Chorale BWV 145.5"
-    → "Chorale") give nothing: a form word is not the name of one work.
-
-    >>> short_titles("Jesu, meine Freude (BWV 358)")
-    ['Jesu, meine Freude']
-    >>> short_titles("String Quartet K. 458 'The Hunt': I")
-    ['The Hunt']
-    >>> short_titles("Chorale BWV 145.5")
-    []
-    """
-    out: list[str] = []
-    current = title.strip()
-    for _ in range(3):  # "Largo (string quartet)", "Jesu, meine Freude, BWV 227 (organ)"
-        shorter = _strip_parenthetical(current)
-        if shorter is None:
-            match = _CATALOG_SUFFIX.search(current)
-            shorter = current[: match.start()].rstrip(" ,;:-") if match else None
-            if shorter is not None and len(shorter.split()) < 2:
-                shorter = None  # "Cantata BWV 145" → "Cantata": a genre, not a name
-        if not shorter or shorter == current:
-            break
-        out.append(shorter)
-        current = shorter
-    out += [m.group(1).strip() for m in _NICKNAME.finditer(title)]
-    return [t for i, t in enumerate(out) if len(t) >= 3 and any(c.isalpha() for c in t) and t not in out[:i]]
