@@ -6,14 +6,14 @@
 """
 from __future__ import annotations
 
-__all__ = ["Catalog", "Problem", "ValidationReport", "catalog_to_rows", "select_rows", "validate_catalog"]
+__all__ = ["Catalog", "Problem", "ValidationReport", "build_rows", "catalog_to_rows", "select_rows", "validate_catalog"]
 
 # Lazy: kgjemb.graph.base imports kgjemb.catalog.schema, and rows imports kgjemb.graph.base;
 # importing the submodules here eagerly would make that a cycle.
 _WHERE = {
     "Catalog": "validate", "validate_catalog": "validate",
     "Problem": "problems", "ValidationReport": "problems",
-    "catalog_to_rows": "rows", "select_rows": "rows",
+    "catalog_to_rows": "rows", "select_rows": "rows", "build_rows": "rows",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -120,7 +121,8 @@ def load(
     _check_format(fmt)
     console = Console(stderr=fmt == "json")
     t0 = time.perf_counter()
-    cat, report = _validate(catalog)
+    with console.status(f"validating {catalog} …") if not no_progress else nullcontext():
+        cat, report = _validate(catalog)
     t_validate = time.perf_counter() - t0
     out: dict = {"valid": report.valid, "problems": [p.to_dict() for p in report.problems]}
     fatal = report.fatal()
@@ -133,7 +135,8 @@ def load(
             why = "problems that affect whole files cannot be skipped" if skip_invalid else "use --skip-invalid to load the valid rows"
             typer.echo(f"nothing written ({why})")
         raise typer.Exit(1)
-    rows, dropped = build_rows(cat, skip=report.error_rows() if skip_invalid else None)
+    with console.status("building graph rows …") if not no_progress else nullcontext():
+        rows, dropped = build_rows(cat, skip=report.error_rows() if skip_invalid else None)
     out["skipped_rows"] = {k: v for k, v in dropped.items() if v}
     if fmt == "text" and report.problems:
         _print_problems(report, catalog)
