@@ -7,7 +7,7 @@
 
 ``--limit N`` caps the works taken from EACH collection (default: each collection's own cap;
 0: all works). About 20% of works get a second rendition (VERSION_OF). A finished build
-with the same arguments is reused (no-op).
+with the same arguments is reused (no-op); --force rebuilds (renders come from the cache).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version-rate", type=float, default=0.2, help="share of works with a 2nd rendition")
     p.add_argument("--cache-dir", default=None, help="render cache (default <out>/../.render-cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="rebuild even if a finished build of these arguments exists")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("music21").setLevel(logging.ERROR)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=args.seed, version_rate=args.version_rate, cache_dir=args.cache_dir,
                       progress=not args.no_progress)
     try:
-        manifest = build_catalog(args.out, cfg)
+        manifest = build_catalog(args.out, cfg, force=args.force)
     except (KgjembError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -98,6 +98,9 @@ def test_two_builds_are_byte_identical_and_a_rebuild_is_a_noop(tmp_path):
     before = (tmp_path / "a" / "READY").stat().st_ino
     again = build_catalog(tmp_path / "a", BuildConfig(**cfg, cache_dir=str(tmp_path / "cache-a")))
     assert again == m1 and (tmp_path / "a" / "READY").stat().st_ino == before
+    forced = build_catalog(tmp_path / "a", BuildConfig(**cfg, cache_dir=str(tmp_path / "cache-a")), force=True)
+    assert forced["rendered"] == 0 and (tmp_path / "a" / "READY").stat().st_ino != before
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     # a new output dir with a warm cache renders nothing
     m3 = build_catalog(tmp_path / "c", BuildConfig(**cfg, cache_dir=str(tmp_path / "cache-a")))
     assert m3["rendered"] == 0 and _digest(tmp_path / "c") == _digest(tmp_path / "a")

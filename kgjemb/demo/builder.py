@@ -81,8 +81,9 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def is_complete(out: str | os.PathLike, cfg: BuildConfig | None = None) -> bool:
-    """True when ``out`` holds a finished build (READY present) of ``cfg`` with this code."""
+def is_complete(out: str | os.PathLike, cfg: BuildConfig | None = None, *, same_code: bool = False) -> bool:
+    """True when ``out`` holds a finished build (READY present) of ``cfg``'s arguments
+    (and, with ``same_code``, of this very builder code: see :func:`code_version`)."""
     out = Path(out)
     if not (out / "READY").exists() or not (out / "manifest.json").exists():
         return False
@@ -92,7 +93,9 @@ def is_complete(out: str | os.PathLike, cfg: BuildConfig | None = None) -> bool:
         man = json.loads((out / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return man.get("args") == cfg.identity() and man.get("code_version") == code_version()
+    if man.get("format") != MANIFEST_FORMAT or man.get("args") != cfg.identity():
+        return False
+    return not same_code or man.get("code_version") == code_version()
 
 
 def _validate_cfg(cfg: BuildConfig) -> list[Collection]:
@@ -171,21 +174,24 @@ def _readme(colls: list[Collection]) -> str:
     return "\n".join(lines)
 
 
-def build_catalog(out: str | os.PathLike, cfg: BuildConfig = BuildConfig()) -> dict:
+def build_catalog(out: str | os.PathLike, cfg: BuildConfig = BuildConfig(), *, force: bool = False) -> dict:
     """Build the catalog into ``out`` and return its manifest (see module docs).
+
+    A finished build of the same arguments is reused as is (``force=True`` rebuilds, e.g.
+    after changing the builder; unchanged renditions still come from the render cache).
 
     Raises ``MissingDependencyError`` when fluidsynth or the FluidR3 soundfont is missing and
     ``ValueError`` for bad arguments (unknown collections list the valid choices).
     """
     out = Path(out).resolve()
     colls = _validate_cfg(cfg)
-    if is_complete(out, cfg):
+    if not force and is_complete(out, cfg):
         logger.info("%s is complete for these arguments; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
     check_dependencies()
     out.parent.mkdir(parents=True, exist_ok=True)
     with _locked(out.with_name(f".{out.name}.lock")):  # concurrent builders of one dir take turns
-        if is_complete(out, cfg):
+        if not force and is_complete(out, cfg):
             return json.loads((out / "manifest.json").read_text())
         return _build(out, cfg, colls)
 
