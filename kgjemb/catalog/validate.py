@@ -41,7 +41,7 @@ class Catalog:
 
     Column types: ``str`` columns are ``object`` dtype holding stripped ``str`` or None;
     ``int`` columns are pandas ``Int64``; ``float`` columns ``float64`` (NaN = missing);
-    ``list`` columns hold lists of str. ``files[table]`` is the file name the rows came from (for messages).
+    ``list`` columns hold lists of str. ``files[table]`` is the file the rows came from.
     """
 
     root: Path
@@ -55,7 +55,7 @@ class Catalog:
         return sum(len(t) for t in self.tables.values())
 
 
-def _is_missing(s: pd.Series, textual: bool) -> np.ndarray:
+def _is_missing(s: pd.Series) -> np.ndarray:
     """None, NaN, or a blank string."""
     missing = np.array(s.isna().to_numpy(), dtype=bool)
     if not len(s) or missing.all():
@@ -81,7 +81,7 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
     """Typed version of one raw column; wrong-typed values are reported and become missing."""
     s = raw.frame[col.name]
     textual = raw.format == "csv"
-    missing = _is_missing(s, textual)
+    missing = _is_missing(s)
     if col.type == "str":
         # typed str columns are object dtype (str or None): pandas' hashtable isin/unique on
         # objects is fast, its Arrow-string isin is not (one pa.scalar per value)

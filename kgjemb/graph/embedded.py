@@ -37,7 +37,7 @@ from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES,
 from kgjemb.errors import StoreError, UnknownEntityError
 from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
 from kgjemb.graph.frames import build_export_from_columns
-from kgjemb.graph.names import NAME_PROPERTY, NameIndex, check_labels
+from kgjemb.graph.names import NAME_PROPERTY, NameIndex
 from kgjemb.graph.traverse import Adjacency, bfs
 
 __all__ = ["EmbeddedGraphStore", "GRAPH_FILE", "check_rel_types"]
