@@ -239,17 +239,17 @@ class Neo4jGraphStore:
         return self._call(session.execute_write, work, what=f"write a batch of {len(rows)} {what} rows")
 
     def clear(self, *, batch_size: int = 20000) -> None:
-        """Delete every node and relationship, ``batch_size`` nodes per transaction (the
-        constraints and indexes stay)."""
-        text = cypher_statements("upsert.cypher")["clear_batch"]
+        """Delete every relationship, then every node, ``batch_size`` (default 20000) per
+        transaction so that memory stays bounded (the constraints and indexes stay)."""
+        statements = cypher_statements("upsert.cypher")
         self._names = None
-
-        def work(tx):
-            return tx.run(text, {"limit": batch_size}).single()["deleted"]
-
         with self._session() as session:
-            while self._call(session.execute_write, work, what="clear the graph"):
-                pass
+            for name in ("clear_rels_batch", "clear_nodes_batch"):
+                def work(tx, text=statements[name]):
+                    return tx.run(text, {"limit": batch_size}).single()["deleted"]
+
+                while self._call(session.execute_write, work, what="clear the graph"):
+                    pass
 
     def refresh(self) -> None:
         """Forget cached names so that writes by other clients are seen by :meth:`lookup`."""
@@ -324,8 +324,16 @@ class Neo4jGraphStore:
     def export(self) -> GraphExport:
         """Typed node tables and edge lists (see :class:`~kgjemb.graph.base.GraphExport`),
         built exactly as the embedded store builds them."""
-        nodes = {lb: self._read(f"export_{lb}", what="export nodes") for lb in NODE_LABELS}
-        edges = {key: self._read("export_" + "_".join(key), what="export relationships") for key in REL_TYPES}
+        nodes = {}
+        for label in NODE_LABELS:
+            cols = ("id", *NODE_PROPERTIES[label])
+            rows = self._read(f"export_{label}", what="export nodes")[0]["rows"]
+            nodes[label] = [dict(zip(cols, row)) for row in rows]
+        cols = ("src", "dst", *EDGE_PROPERTIES)
+        edges = {}
+        for key in REL_TYPES:
+            rows = self._read("export_" + "_".join(key), what="export relationships")[0]["rows"]
+            edges[key] = [dict(zip(cols, row)) for row in rows]
         return build_export(nodes, edges)
 
     def close(self) -> None:

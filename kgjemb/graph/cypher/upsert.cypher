@@ -98,7 +98,15 @@ MERGE (s)-[r:VERSION_OF]->(d)
 SET r.weight = row.weight, r.source = row.source, r.role = row.role
 RETURN count(r) AS matched;
 
-// name: clear_batch
+// Clearing deletes relationships first, then nodes, $limit per transaction: a DETACH DELETE
+// of a hub node would hold all of its relationships in one transaction's memory.
+// name: clear_rels_batch
+MATCH ()-[r]->()
+WITH r LIMIT $limit
+DELETE r
+RETURN count(*) AS deleted;
+
+// name: clear_nodes_batch
 MATCH (n)
 WITH n LIMIT $limit
 DETACH DELETE n
