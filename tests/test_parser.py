@@ -299,3 +299,16 @@ def test_demo_catalog_titles_and_short_titles_link_back(ci_catalog, parser, tmp_
 )
 def test_short_titles(title, short):
     assert short_titles(title) == short
+
+
+def test_missing_spacy_model_says_how_to_install():
+    from kgjemb.errors import MissingDependencyError
+    from kgjemb.query.parser import load_nlp
+
+    with pytest.raises(MissingDependencyError, match="pip install"):
+        load_nlp("no_such_spacy_model_xyz")
+
+
+def test_non_string_query_is_rejected(parser):
+    with pytest.raises(QueryError, match="string"):
+        parser.parse(None)  # type: ignore[arg-type]
