@@ -49,3 +49,51 @@ def test_index_remove_cli(bundle_copy, engine):
     assert out["removed"] == [victim]
     res = runner.invoke(app, ["search", "slow", "-k", "50", "--bundle", str(bundle_copy), "--format", "json"])
     assert victim not in {h["track_id"] for h in json.loads(res.stdout)["hits"]}
+
+
+def test_index_build_then_add_catalog(ci_graph_home, trained_model_dir, ci_catalog, tmp_path):
+    """`kgjemb index build` from the store, then `kgjemb index add NEW_CATALOG` loads the new
+    artist's tracks into the store and the bundle; they become searchable by the artist."""
+    import shutil
+
+    from kgjemb.index.bundle import Bundle
+
+    home = tmp_path / "home"
+    shutil.copytree(ci_graph_home, home)
+    bundle = tmp_path / "bundle"
+    res = runner.invoke(app, ["index", "build", "--home", str(home), "--model", str(trained_model_dir),
+                              "--out", str(bundle), "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    built = json.loads(res.stdout)
+    assert built["factory"] == "Flat" and built["tracks_indexed"] == len(Bundle.open(bundle).track_ids) > 0
+
+    new = tmp_path / "new-catalog"
+    (new / "audio").mkdir(parents=True)
+    sources = sorted((ci_catalog / "audio").glob("*.flac"))[:2]
+    for i, src in enumerate(sources):
+        shutil.copy(src, new / "audio" / f"n{i}.flac")
+    (new / "artists.csv").write_text("id,name\nzz-new,Quentin Newartist\n")
+    (new / "tracks.csv").write_text("id,title,artist_id,audio_path\n" + "".join(
+        f"zz-t{i},Newartist Study {i},zz-new,audio/n{i}.flac\n" for i in range(len(sources))))
+    res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle), "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(json.loads(res.stdout)["added_ids"]) == ["zz-t0", "zz-t1"]
+    # the store got them too
+    from kgjemb.graph.open import open_store
+
+    store = open_store(home=home)
+    assert store.get_node("Track", "zz-t0")["title"] == "Newartist Study 0"
+    store.close()
+    # the new artist's inductive vector finds its tracks (each ties with the old track
+    # whose audio it reuses), and the hit is explained by the BY edge to the artist
+    res = runner.invoke(app, ["search", "songs like Quentin Newartist", "-k", "4", "--bundle", str(bundle), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    new_hits = [h for h in out["hits"] if h["track_id"] in {"zz-t0", "zz-t1"}]
+    assert new_hits, out["hits"]
+    assert all(h["artists"] == ["Quentin Newartist"] and h["path"][-1] == "Artist:zz-new" for h in new_hits)
+    # an invalid catalog adds nothing (exit 2)
+    (new / "tracks.csv").write_text("id,title,artist_id\nzz-t9,Broken,nobody\n")
+    res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle)])
+    assert res.exit_code == 2
+    assert "zz-t9" not in Bundle.open(bundle).track_ids
