@@ -103,8 +103,12 @@ def build_tables(results: list[WorkResult], collections: list[Collection], *, se
             aattrs.append({"artist_id": comp.id, "kind": "region", "value": comp.region, "weight": 1.0})
         if comp.country:
             aattrs.append({"artist_id": comp.id, "kind": "region", "value": comp.country, "weight": 1.0})
-    rels += curated_relations(set(artists))
-    rels += derived_similar({a: dict(p) for a, p in profiles.items()})
+    curated = curated_relations(set(artists))
+    stated = {(r["src"], r["type"], r["dst"]) for r in curated}
+    rels += curated
+    # a pair with a documented relation keeps that one (loaders merge one edge per pair)
+    rels += [r for r in derived_similar({a: dict(p) for a, p in profiles.items()})
+             if (r["src"], r["type"], r["dst"]) not in stated]
     artist_rows = [{"id": c.id, "name": c.name, "aliases": "|".join(c.aliases), "born": c.born, "died": c.died,
                     "country": c.country} for c in artists.values()]
     dedup_aattrs = list({(a["artist_id"], a["kind"], a["value"]): a for a in aattrs}.values())
