@@ -197,8 +197,11 @@ def test_save_load_round_trip(model, tmp_path, clips, export):
     for label in a:
         np.testing.assert_allclose(a[label], b[label], atol=1e-6)
     (tmp_path / "m" / "metrics.json").write_text("{}")
+    (tmp_path / "m" / "plots").mkdir()
+    (tmp_path / "m" / "plots" / "spectrum.png").write_bytes(b"png")
     model.save(tmp_path / "m")  # re-saving keeps the trainer's other files
-    assert (tmp_path / "m" / "metrics.json").is_file()
+    assert (tmp_path / "m" / "metrics.json").is_file() and (tmp_path / "m" / "plots" / "spectrum.png").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
 def test_load_errors_name_the_file(model, tmp_path):
@@ -240,6 +243,14 @@ def test_config_validation_lists_choices():
         ModelConfig.from_dict({"dims": 3})
     cfg = ModelConfig(dim=32, cnn_channels=[4, 8])
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_sage_variant_and_no_gnn_layers(export):
+    for cfg in (ModelConfig(**SMALL, gnn="sage"), ModelConfig(**SMALL, gnn_layers=0)):
+        m = KGJointModel(cfg, cache_dir=False, device="cpu")
+        out = m.embed_entities(export, None)
+        assert out["Artist"].shape == (len(export.nodes["Artist"]), 64)
+        assert np.isfinite(out["Attribute"]).all()
 
 
 def test_track_title_feature_option(export):

@@ -115,7 +115,7 @@ class KGJointModel(nn.Module):
         return self.text(texts)
 
     def graph_inputs(
-        self, export, track_vectors: np.ndarray | torch.Tensor | None = None
+        self, export, track_vectors: np.ndarray | torch.Tensor | None = None, *, progress: bool = False
     ) -> GraphInputs:
         """Build the entity tower's inputs for ``export``. ``track_vectors`` ``(n_track, dim)``
         are the tracks' audio embeddings (None: zeros); a tensor keeps its autograd graph."""
@@ -131,7 +131,7 @@ class KGJointModel(nn.Module):
                 )
         if not self.config.track_title_feature:
             texts.pop("Track")
-        x = {label: self.text.encode_raw(strings) for label, strings in texts.items()}  # (n, 384)
+        x = {label: self.text.encode_raw(strings, progress=progress) for label, strings in texts.items()}  # (n, 384)
         x["Track"] = torch.cat([audio, x["Track"]], dim=1) if "Track" in x else audio  # (n_track, dim [+ 384])
         return GraphInputs(data=build_graph(export).to(self.device), x_dict=x, dim=self.dim)
 
@@ -192,14 +192,17 @@ class KGJointModel(nn.Module):
             self.text.train(was_training)
 
     @torch.no_grad()
-    def embed_entities(self, export, track_vectors: np.ndarray | None) -> dict[str, np.ndarray]:
+    def embed_entities(
+        self, export, track_vectors: np.ndarray | None, *, progress: bool = False
+    ) -> dict[str, np.ndarray]:
         """Entity tower over ``export`` → ``{label: (n_label, dim)}`` aligned with
         ``export.nodes[label]``. ``track_vectors``: audio embeddings of the export's tracks
-        (zeros rows for tracks without audio; None = all zeros)."""
+        (zeros rows for tracks without audio; None = all zeros). Cost is dominated by
+        encoding node names once (cached afterwards); ``progress`` shows it."""
         was_training = self.training
         self.eval()
         try:
-            out = self.encode_entities(self.graph_inputs(export, track_vectors))
+            out = self.encode_entities(self.graph_inputs(export, track_vectors, progress=progress))
             return {label: v.cpu().numpy().astype(np.float32) for label, v in out.items()}
         finally:
             self.train(was_training)
@@ -220,9 +223,13 @@ class KGJointModel(nn.Module):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
         try:
-            if target.is_dir():
+            if target.is_dir():  # keep what others wrote there (metrics.json, plots/, ...)
                 for item in target.iterdir():
-                    if item.name not in (CONFIG_FILE, WEIGHTS_FILE) and item.is_file():
+                    if item.name in (CONFIG_FILE, WEIGHTS_FILE):
+                        continue
+                    if item.is_dir():
+                        shutil.copytree(item, tmp / item.name)
+                    else:
                         shutil.copy2(item, tmp / item.name)
             torch.save(self.trainable_state_dict(), tmp / WEIGHTS_FILE)
             meta = {

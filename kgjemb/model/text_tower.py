@@ -102,9 +102,10 @@ class TextTower(nn.Module):
                 keep.add(prefix + "encoder." + name)
         return keep
 
-    def encode_raw(self, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+    def encode_raw(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
         """Encoder sentence vectors ``(n, 384)``, L2-normalised. Cached when not training
-        the encoder; differentiable w.r.t. fine-tuned layers while training."""
+        the encoder; differentiable w.r.t. fine-tuned layers while training. ``progress``
+        shows a bar over the strings not yet cached."""
         texts = _check_texts(texts)
         device = self.proj[0].weight.device
         use_cache = not (self.finetuning and self.training)
@@ -112,8 +113,13 @@ class TextTower(nn.Module):
             return self._encode(texts, device)
         missing = sorted(dict.fromkeys(t for t in texts if t not in self._cache), key=len)  # less padding
         self.cache_hits += len(texts) - len(missing)
+        starts = range(0, len(missing), batch_size)
+        if progress and len(missing) > batch_size:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="encode text", unit="batch")
         with torch.no_grad():
-            for start in range(0, len(missing), batch_size):
+            for start in starts:
                 batch = missing[start : start + batch_size]
                 vecs = self._encode(batch, device).cpu()  # (b, 384)
                 for text, vec in zip(batch, vecs):
