@@ -141,3 +141,26 @@ def test_retrieval_metrics_match_a_slow_reference():
         assert m["recall"] == pytest.approx(r) and m["map"] == pytest.approx(ap)
     perfect = retrieval_metrics(relevant.astype(float), relevant, k=10)
     assert perfect["recall"] == pytest.approx(1.0) and perfect["map"] == pytest.approx(1.0)
+
+
+def test_cli_train_writes_a_model(ci_graph_home, tmp_path):
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+    from kgjemb.model import load_model
+
+    help_text = CliRunner().invoke(app, ["train", "--help"]).output
+    assert "--no-graph-positives" in help_text and "--resume" in help_text
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({**TINY, "epochs": 1, "steps_per_epoch": 1}))
+    out = tmp_path / "model"
+    result = CliRunner().invoke(app, ["train", "--home", str(ci_graph_home), "--preset", "ci", "--config", str(cfg),
+                                      "--out", str(out), "--no-progress", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["epochs"] == 1 and summary["out"] == str(out)
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["seed"] == 3 and saved["steps_per_epoch"] == 1 and saved["model"]["dim"] == 64
+    assert load_model(out, device="cpu").dim == 64
+    bad = CliRunner().invoke(app, ["train", "--home", str(ci_graph_home), "--preset", "nope"])
+    assert bad.exit_code == 2 and "choose from" in bad.output
