@@ -346,7 +346,9 @@ class Trainer:
         self.model.save(self.out)
 
 
-def _brief(val: dict) -> dict:
+def _brief(val: dict) -> dict | str:
+    if not val:
+        return "-"
     tt = val.get("track_track", {})
     ta = val.get("text_audio", {}).get("all", {})
     return {
