@@ -64,6 +64,7 @@ def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> P
     for name, x in matrices.items():
         s = singular_values(x)
         ax.semilogy(np.arange(1, len(s) + 1), s / max(s[0], 1e-12), label=f"{name} (eff. rank {effective_rank(x):.1f})")
+    ax.set_ylim(bottom=1e-4)  # below this it is numerical noise (duplicate rows, n < dim)
     ax.set_xlabel("index")
     ax.set_ylabel("singular value / largest")
     ax.set_title("Embedding spectrum")
