@@ -13,15 +13,7 @@ from kgjemb.train.trainer import Trainer
 TINY = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "views_per_track": 2}
 
 
-@pytest.fixture(scope="module")
-def ci_export(ci_graph_home):
-    from kgjemb.graph.open import open_store
-
-    store = open_store(home=ci_graph_home)
-    try:
-        return store.export()
-    finally:
-        store.close()
+# ``ci_export`` (the ci catalog's GraphExport) is the session fixture of tests/fixtures_bundle.py
 
 
 def _trainer(export, out, **overrides):
