@@ -152,8 +152,10 @@ def test_parse_batch_equals_parse(parser):
     queries = [c["q"] for c in CASES]
     batch = parser.parse_batch(queries)
     assert [b.model_dump() for b in batch] == [parser.parse(q).model_dump() for q in queries]
-    with pytest.raises(QueryError):
+    with pytest.raises(QueryError, match=r"queries\[1\]: query is empty"):
         parser.parse_batch(["ok", ""])
+    with pytest.raises(QueryError, match="list"):
+        parser.parse_batch("songs like Bach")
 
 
 def test_concurrent_parses_agree(parser):

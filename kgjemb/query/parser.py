@@ -206,8 +206,16 @@ class QueryParser:
         return self._finish(query, self.nlp(query.strip()))
 
     def parse_batch(self, queries: Sequence[str]) -> list[ParsedQuery]:
-        """Parse many queries with one ``nlp.pipe`` pass; validates every query first."""
-        checked = [self._check(q) for q in queries]
+        """Parse many queries with one ``nlp.pipe`` pass; validates every query first (the
+        error names the position of the first bad one: "queries[3]: query is empty")."""
+        if isinstance(queries, str):
+            raise QueryError("parse_batch takes a list of queries, got one string")
+        checked = []
+        for i, q in enumerate(queries):
+            try:
+                checked.append(self._check(q))
+            except QueryError as err:
+                raise QueryError(f"queries[{i}]: {err}") from err
         docs = self.nlp.pipe((q.strip() for q in checked), batch_size=self.config.batch_size)
         return [self._finish(q, doc) for q, doc in zip(checked, docs)]
 
