@@ -210,3 +210,42 @@ def test_networkx_view_matches_the_tables(loaded_embedded_store):
     assert g.number_of_edges() == sum(stats.relationships.values())
     assert g.has_edge(("Track", "t11"), ("Track", "t01"), key="VERSION_OF")
     assert g.has_edge(("Track", "t11"), ("Artist", "mara-lind"), key="BY")
+
+
+def _reference_lookup(export, query, labels, limit, cutoff):
+    """Every node scored one by one (the slow, obvious way)."""
+    from rapidfuzz import fuzz
+
+    from kgjemb.graph.names import NAME_PROPERTY, normalise_name
+
+    q = normalise_name(query)
+    exact, alias, fuzzy = [], [], []
+    for label in labels:
+        frame = export.nodes[label]
+        for row in frame.to_dict("records"):
+            name = row[NAME_PROPERTY[label]]
+            aliases = row.get("aliases") or []
+            if normalise_name(name) == q:
+                exact.append((label, row["id"], "exact"))
+            elif any(normalise_name(a) == q for a in aliases):
+                alias.append((label, row["id"], "alias"))
+            else:
+                best = max(fuzz.WRatio(q, normalise_name(x)) for x in [name, *aliases])
+                if best >= cutoff:
+                    fuzzy.append((-best, label, row["id"]))
+    ranked = sorted(exact) + sorted(alias) + [(lb, i, "fuzzy") for _, lb, i in sorted(fuzzy)]
+    return ranked[:limit]
+
+
+def test_lookup_matches_bruteforce_reference(loaded_embedded_store):
+    export = loaded_embedded_store.export()
+    queries = ["bach", "Gymnopedie", "largo string quartet", "satie", "clair de lune", "Lind", "melancholic",
+               "string quartet", "Dvorak humoresque", "Jesu meine Freude", "debussy reverie", "piano"]
+    kinds = set()
+    for labels in (("Artist", "Album", "Track", "Attribute"), ("Track",), ("Artist", "Attribute")):
+        for cutoff in (60.0, 80.0, 95.0):
+            for q in queries:
+                got = [(m.label, m.id, m.how) for m in loaded_embedded_store.lookup(q, labels=labels, limit=8, cutoff=cutoff)]
+                assert got == _reference_lookup(export, q, labels, 8, cutoff), (q, labels, cutoff)
+                kinds.update(how for _, _, how in got)
+    assert kinds == {"exact", "alias", "fuzzy"}  # the queries exercise every kind of match
