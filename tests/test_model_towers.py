@@ -298,3 +298,18 @@ def test_inductive_after_training_steps(export, long_clip):
     artist = m.embed_entities(new, tv_new)["Artist"][new.node_index("Artist")["zz-new-artist"]]
     others = np.delete(tv_new, new_index["zz-new-track"], axis=0)
     assert artist @ own > (others[np.linalg.norm(others, axis=1) > 0] @ artist).max()
+
+
+def test_text_embedding_from_threads_matches_serial(model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"{mood} {inst} number {i}" for i, (mood, inst) in enumerate(
+        [("calm", "harp"), ("angry", "drums"), ("sad", "cello"), ("bright", "flute")] * 6)]
+    with ThreadPoolExecutor(4) as pool:  # fresh strings: threads fill the shared cache
+        parts = list(pool.map(lambda i: model.embed_text(texts[i : i + 3]), range(0, len(texts), 3)))
+    serial = model.embed_text(texts)
+    np.testing.assert_allclose(np.concatenate(parts), serial, atol=1e-6)
+    import copy
+
+    clone = copy.deepcopy(model.text)  # towers stay deep-copyable (EMA / MoCo copies)
+    assert torch.equal(clone.proj[0].weight, model.text.proj[0].weight)

@@ -20,6 +20,7 @@ import copy
 import importlib
 import logging
 import os
+import threading
 from collections import OrderedDict
 from typing import Sequence
 
@@ -111,6 +112,10 @@ class TextTower(nn.Module):
         use_cache = not (self.finetuning and self.training)
         if not use_cache:
             return self._encode(texts, device)
+        with _lock_for(self._cache):  # shared cache; the HTTP service calls from threads
+            return self._encode_cached(texts, device, batch_size, progress)
+
+    def _encode_cached(self, texts: list[str], device, batch_size: int, progress: bool) -> torch.Tensor:
         missing = sorted(dict.fromkeys(t for t in texts if t not in self._cache), key=len)  # less padding
         self.cache_hits += len(texts) - len(missing)
         starts = range(0, len(missing), batch_size)
@@ -152,6 +157,14 @@ class TextTower(nn.Module):
 
 
 _SHARED: dict[tuple[str, int], tuple] = {}
+_LOAD_LOCK = threading.Lock()
+_CACHE_LOCKS: dict[int, threading.RLock] = {}
+
+
+def _lock_for(cache: OrderedDict) -> threading.RLock:
+    """One lock per cache object, kept outside the module so towers stay deep-copyable."""
+    with _LOAD_LOCK:
+        return _CACHE_LOCKS.setdefault(id(cache), threading.RLock())
 
 
 def _shared_encoder(package: str, max_length: int):
@@ -159,20 +172,25 @@ def _shared_encoder(package: str, max_length: int):
     every tower with a frozen encoder: a second model (e.g. ``load_model`` next to a
     trained one) neither reloads MiniLM nor re-encodes strings it has already seen."""
     key = (package, max_length)
-    if key not in _SHARED:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+    with _LOAD_LOCK:
+        return _SHARED[key] if key in _SHARED else _load_shared(key)
 
-        path = encoder_path(package)
-        hf_logging.disable_progress_bar()
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        encoder = AutoModel.from_pretrained(path)
-        encoder.requires_grad_(False)
-        encoder.eval()
-        _SHARED[key] = (tokenizer, encoder, OrderedDict())
-        logger.info("loaded text encoder %s from %s", package, path)
+
+def _load_shared(key: tuple[str, int]):
+    package, _ = key
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = encoder_path(package)
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    encoder = AutoModel.from_pretrained(path)
+    encoder.requires_grad_(False)
+    encoder.eval()
+    _SHARED[key] = (tokenizer, encoder, OrderedDict())
+    logger.info("loaded text encoder %s from %s", package, path)
     return _SHARED[key]
 
 
