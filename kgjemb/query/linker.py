@@ -5,6 +5,8 @@ means; :mod:`kgjemb.query.reader` does). One instance per parse: no shared mutab
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -14,6 +16,9 @@ from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
 from kgjemb.query.names import normalise
 from kgjemb.query.patterns import CUES, KIND_NOUNS, TimeMatch
 from kgjemb.query.types import Filter
+
+if TYPE_CHECKING:  # the parser module imports this one
+    from kgjemb.query.parser import ParserConfig
 
 __all__ = ["Cue", "DocLinker", "LIST_JOINERS"]
 
@@ -51,7 +56,7 @@ class Cue:
 class DocLinker:
     """Where names, attributes and cues are in one parsed query doc, and what they link to."""
 
-    def __init__(self, gaz: Gazetteer, config, doc, times: list[TimeMatch]) -> None:
+    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch]) -> None:
         self.gaz, self.cfg, self.doc = gaz, config, doc
         self.n = len(doc)
         self.low = [t.lower_ for t in doc]

@@ -6,10 +6,15 @@ so concurrent parses never share mutable state.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kgjemb.query.gazetteer import ENTITY_LABELS, Gazetteer, Link
 from kgjemb.query.linker import LIST_JOINERS, Cue, DocLinker
 from kgjemb.query.patterns import DEGREE_WORDS, FILLER_WORDS, TimeMatch
 from kgjemb.query.types import EntityRef, Filter, ParsedQuery
+
+if TYPE_CHECKING:  # the parser module imports this one
+    from kgjemb.query.parser import ParserConfig
 
 __all__ = ["QueryReader"]
 
@@ -30,7 +35,7 @@ NEG_VERBS = {"want", "need", "like", "include", "including", "have", "has", "fea
 class QueryReader:
     """Reads spaCy docs (with gazetteer spans under ``doc.spans["kg"]``) into ParsedQuery."""
 
-    def __init__(self, gazetteer: Gazetteer, config) -> None:
+    def __init__(self, gazetteer: Gazetteer, config: ParserConfig) -> None:
         self.gaz = gazetteer
         self.config = config
 
@@ -41,7 +46,7 @@ class QueryReader:
 class _Walk(DocLinker):
     """One reading: the look-ups of :class:`DocLinker` plus what has been read so far."""
 
-    def __init__(self, gaz: Gazetteer, config, doc, times: list[TimeMatch]) -> None:
+    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch]) -> None:
         super().__init__(gaz, config, doc, times)
         self.entities: list[EntityRef] = []
         self.phrases: list[str] = []
