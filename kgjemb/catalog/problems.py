@@ -22,8 +22,8 @@ class Problem(BaseModel):
     file or the directory, e.g. a missing header column); ``line`` is None for whole-file
     problems.
 
-    >>> Problem(file="tracks.csv", line=3, field="artist_id", message="unknown artist 'x'")
-    Problem(file='tracks.csv', line=3, field='artist_id', message="unknown artist 'x'", ...)
+    >>> str(Problem(file="tracks.csv", line=3, field="artist_id", message="unknown artist 'x'"))
+    "tracks.csv:3 [artist_id]: unknown artist 'x'"
     """
 
     model_config = ConfigDict(frozen=True)

@@ -125,7 +125,7 @@ def _conform(frame: pd.DataFrame, spec: TableSpec, raw: RawTable, first_lines: d
     for col in spec.column_names:
         # CSV columns stay pandas "str" (Arrow-backed: vectorised strip/isin); JSON/Parquet
         # values keep their Python types until validation coerces them.
-        out[col] = frame[col] if col in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        out[col] = frame[col] if col in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
     raw.frame = out
     raw.missing_columns = missing
 

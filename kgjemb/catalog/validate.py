@@ -272,8 +272,8 @@ def validate_catalog(path: str | os.PathLike, *, check_audio_files: bool = True)
     :class:`~kgjemb.errors.CatalogError` only if ``path`` is not a directory.
 
     >>> catalog, report = validate_catalog("graph/fixtures/defects")
-    >>> [str(p) for p in report.errors][:1]
-    ['albums.csv:3 [artist_id]: unknown artist ...']
+    >>> print(report.errors[0])
+    albums.csv:3 [artist_id]: unknown artist 'ghost' (no such id in artists.csv)
     """
     root = Path(path).expanduser().resolve()
     raws, problems = read_raw_tables(root)
