@@ -8,11 +8,13 @@ from typer.testing import CliRunner
 from kgjemb.cli import app
 
 runner = CliRunner()
+# every search passes --threads 0: the CLI default (1) would set torch/FAISS threads for the
+# whole pytest process, i.e. for the other areas' tests too
 
 
 def test_search_json_schema(bundle_dir, engine):
     title = engine.bundle.export.nodes["Track"]["title"].iloc[0]
-    res = runner.invoke(app, ["search", f"pieces like {title}, not fast", "-k", "3", "--bundle", str(bundle_dir), "--format", "json"])
+    res = runner.invoke(app, ["search", "--threads", "0", f"pieces like {title}, not fast", "-k", "3", "--bundle", str(bundle_dir), "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert set(out) == {"query", "parse", "hits", "warnings"}
@@ -30,14 +32,14 @@ def test_search_json_schema(bundle_dir, engine):
 
 
 def test_search_table_and_errors(bundle_dir, tmp_path):
-    res = runner.invoke(app, ["search", "slow and sad", "-k", "2", "--bundle", str(bundle_dir), "--explain"])
+    res = runner.invoke(app, ["search", "--threads", "0", "slow and sad", "-k", "2", "--bundle", str(bundle_dir), "--explain"])
     assert res.exit_code == 0, res.output
     assert "slow and sad" in res.stdout and "score" in res.stdout
-    res = runner.invoke(app, ["search", "   ", "--bundle", str(bundle_dir)])
+    res = runner.invoke(app, ["search", "--threads", "0", "   ", "--bundle", str(bundle_dir)])
     assert res.exit_code == 2 and "empty" in res.output
-    res = runner.invoke(app, ["search", "slow", "--bundle", str(tmp_path / "missing")])
+    res = runner.invoke(app, ["search", "--threads", "0", "slow", "--bundle", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "missing" in res.output
-    res = runner.invoke(app, ["search", "slow", "--bundle", str(bundle_dir), "--format", "xml"])
+    res = runner.invoke(app, ["search", "--threads", "0", "slow", "--bundle", str(bundle_dir), "--format", "xml"])
     assert res.exit_code == 2 and "choose from" in res.output
 
 
@@ -47,7 +49,7 @@ def test_index_remove_cli(bundle_copy, engine):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["removed"] == [victim]
-    res = runner.invoke(app, ["search", "slow", "-k", "50", "--bundle", str(bundle_copy), "--format", "json"])
+    res = runner.invoke(app, ["search", "--threads", "0", "slow", "-k", "50", "--bundle", str(bundle_copy), "--format", "json"])
     assert victim not in {h["track_id"] for h in json.loads(res.stdout)["hits"]}
 
 
@@ -86,7 +88,7 @@ def test_index_build_then_add_catalog(ci_graph_home, trained_model_dir, ci_catal
     store.close()
     # the new artist's inductive vector finds its tracks (each ties with the old track
     # whose audio it reuses), and the hit is explained by the BY edge to the artist
-    res = runner.invoke(app, ["search", "songs like Quentin Newartist", "-k", "4", "--bundle", str(bundle), "--format", "json"])
+    res = runner.invoke(app, ["search", "--threads", "0", "songs like Quentin Newartist", "-k", "4", "--bundle", str(bundle), "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     new_hits = [h for h in out["hits"] if h["track_id"] in {"zz-t0", "zz-t1"}]
