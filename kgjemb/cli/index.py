@@ -15,8 +15,8 @@ from kgjemb.cli.common import Database, Home, Password, Uri, User, store_from_op
 
 app = typer.Typer(no_args_is_help=True, help="Build and update the FAISS index bundle.")
 
-ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Trained model directory [default: HOME/model].")]
-BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "--out", help="Bundle directory [default: HOME/bundle].")]
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Trained model directory (default: HOME/model).")]
+BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "--out", help="Bundle directory (default: HOME/bundle).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 

@@ -42,7 +42,7 @@ def print_table(result, *, explain: bool = False, console=None) -> None:
 def search(
     query: Annotated[str, typer.Argument(help='Free text, e.g. "pieces like Jesu, meine Freude but on strings, not slow".')],
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of hits.")] = 10,
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory [default: HOME/bundle].")] = None,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory (default: HOME/bundle).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output: table or json.")] = "table",
     explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (table).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
