@@ -115,7 +115,7 @@ def test_neighbourhoods_match(loaded_pair):
     embedded, neo, *_ = loaded_pair
     export = embedded.export()
     nonempty = 0
-    for label, node_id in _sample_nodes(export, 3, seed=3):  # 12 starts x 5 filters x 3 directions x 2 depths
+    for label, node_id in _sample_nodes(export, 2, seed=3):  # 8 starts x 5 filters x 3 directions x 2 depths
         for rel_types in REL_FILTERS:
             for direction in ("out", "in", "both"):
                 for hops in (1, 3):
@@ -123,7 +123,7 @@ def test_neighbourhoods_match(loaded_pair):
                     got = neo.neighbours(label, node_id, rel_types=rel_types, hops=hops, direction=direction)
                     assert got == expected, (label, node_id, rel_types, direction, hops)
                     nonempty += bool(expected)
-    assert nonempty > 20
+    assert nonempty > 15
     with pytest.raises(KeyError):
         neo.neighbours("Artist", "no-such-artist")
     with pytest.raises(ValueError, match="choose from"):

@@ -153,15 +153,18 @@ class Neo4jGraphStore:
     def _session(self):
         return self._driver.session(database=self.database)
 
-    def _read(self, statement: str, *, what: str, **params) -> list[dict]:
-        """Records of one read statement (a managed read transaction) as dicts."""
+    def _read(self, statement: str, *, what: str, session=None, **params) -> list[dict]:
+        """Records of one read statement (a managed read transaction) as dicts, in
+        ``session`` when given (saves a pool round trip per statement), else a new one."""
         text = cypher_statements("read.cypher")[statement]
 
         def work(tx):
             return tx.run(text, params).data()
 
-        with self._session() as session:
+        if session is not None:
             return self._call(session.execute_read, work, what=what)
+        with self._session() as own:
+            return self._call(own.execute_read, work, what=what)
 
     def _ensure_schema(self) -> None:
         with self._session() as session:
@@ -258,8 +261,10 @@ class Neo4jGraphStore:
     # -- reading -----------------------------------------------------------------------
     def stats(self) -> GraphStats:
         """Nodes per label and relationships per type (every one listed, 0 if none)."""
-        nodes = {lb: self._read(f"count_{lb}", what="count nodes")[0]["n"] for lb in NODE_LABELS}
-        rels = {t: self._read(f"count_{t}", what="count relationships")[0]["n"] for t in _TYPE_NAMES}
+        with self._session() as session:
+            nodes = {lb: self._read(f"count_{lb}", what="count nodes", session=session)[0]["n"] for lb in NODE_LABELS}
+            rels = {t: self._read(f"count_{t}", what="count relationships", session=session)[0]["n"]
+                    for t in _TYPE_NAMES}
         return GraphStats(nodes=nodes, relationships=rels)
 
     def get_node(self, label: str, node_id: str) -> dict | None:
@@ -302,24 +307,33 @@ class Neo4jGraphStore:
             raise ValueError(f"hops must be >= 1, got {hops}")
         if direction not in _DIRECTIONS:
             raise ValueError(f"direction must be one of {list(_DIRECTIONS)}, got {direction!r}")
-        start = self._read(f"start_{label}", what="find the start node", id=node_id)
-        if not start:
+        statements = cypher_statements("read.cypher")
+
+        def work(tx) -> list[NodeRef] | None:
+            # the whole walk in one read transaction: element ids stay valid throughout
+            start = tx.run(statements[f"start_{label}"], {"id": node_id}).single()
+            if start is None:
+                return None
+            seen = {start["eid"]}
+            frontier = [start["eid"]]
+            found: list[NodeRef] = []
+            for depth in range(1, hops + 1):
+                if not frontier or not types:
+                    break
+                step = tx.run(statements[f"expand_{direction}"], {"eids": frontier, "types": types}).data()
+                frontier = []
+                for rec in step:
+                    if rec["eid"] not in seen:
+                        seen.add(rec["eid"])
+                        frontier.append(rec["eid"])
+                        found.append(NodeRef(hops=depth, label=rec["labels"][0], id=rec["id"]))
+            return sorted(found)
+
+        with self._session() as session:
+            result = self._call(session.execute_read, work, what="expand neighbours")
+        if result is None:
             raise UnknownEntityError(f"{label}:{node_id}")
-        seen = {start[0]["eid"]}
-        frontier = [start[0]["eid"]]
-        found: list[NodeRef] = []
-        for depth in range(1, hops + 1):
-            if not frontier or not types:
-                break
-            step = self._read(f"expand_{direction}", what="expand neighbours", eids=frontier, types=types)
-            frontier = []
-            for rec in step:
-                if rec["eid"] in seen:
-                    continue
-                seen.add(rec["eid"])
-                frontier.append(rec["eid"])
-                found.append(NodeRef(hops=depth, label=rec["labels"][0], id=rec["id"]))
-        return sorted(found)
+        return result
 
     def export(self) -> GraphExport:
         """Typed node tables and edge lists (see :class:`~kgjemb.graph.base.GraphExport`),
