@@ -204,3 +204,25 @@ def test_multitask_parts_and_weights():
     assert torch.allclose(out["tri"], tri(a, b, ids=ids))
     with pytest.raises(ValueError, match="nce"):
         mt({"other": dict(a=a, b=b)})
+
+
+@pytest.mark.parametrize("name", ["info_nce", "triplet", "moco"])
+def test_explicit_positives_mask_equals_ids(name):
+    a, b, ids = _pairs(10)
+    loss = get_loss(name, dim=D, queue_size=0) if name == "moco" else get_loss(name)
+    loss.eval()
+    same = ids[:, None] == ids[None, :]
+    assert torch.allclose(loss(a, b, ids=ids), loss(a, b, positives=same), atol=1e-6)
+
+
+def test_info_nce_asymmetric_positives_brute_force():
+    a, b, _ = _pairs(11)
+    pos = torch.eye(B, dtype=torch.bool)
+    pos[0, 3] = pos[5, 1] = True  # a0 also matches b3; a5 also matches b1
+    loss = get_loss("info_nce", init_logit_scale=math.log(20.0))
+    logits = 20.0 * a @ b.T
+    ref_a = torch.stack([-logits[i].log_softmax(0)[pos[i]].mean() for i in range(B)]).mean()
+    ref_b = torch.stack([-logits[:, j].log_softmax(0)[pos[:, j]].mean() for j in range(B)]).mean()
+    assert torch.allclose(loss(a, b, positives=pos), (ref_a + ref_b) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="positives"):
+        loss(a, b, positives=pos[:3])

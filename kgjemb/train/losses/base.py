@@ -3,7 +3,9 @@
 Every loss is "features in, scalar out" (open_clip style): ``loss(a, b, ids=..., weights=...)``
 where row ``i`` of ``a`` and row ``i`` of ``b`` are a positive pair (e.g. audio and text of one
 track). ``ids`` (optional, ``(B,)`` int) marks rows that share an identity: such rows are
-positives of each other, never negatives. ``weights`` (optional, ``(B,)``) weight each pair.
+positives of each other, never negatives. ``weights`` (optional, ``(B,)``) weight each pair. ``positives`` (optional, ``(B, B)`` bool)
+marks further positive pairs ``a[i]``–``b[j]`` explicitly (e.g. an entity and every batch track
+it links to); it need not be symmetric.
 With ``output_dict=True`` a dict ``{"loss": scalar, ...parts}`` is returned instead.
 Inputs are L2-normalised inside, so raw or unit features are both fine.
 
@@ -64,12 +66,19 @@ def check_pair_inputs(
     return F.normalize(a, dim=-1), F.normalize(b, dim=-1)
 
 
-def positive_mask(ids: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
-    """``(n, n)`` bool: True where rows share an id (the diagonal always)."""
-    eye = torch.eye(n, dtype=torch.bool, device=device)
-    if ids is None:
-        return eye
-    return (ids[:, None] == ids[None, :]) | eye  # (n, n)
+def positive_mask(
+    ids: torch.Tensor | None, n: int, device: torch.device, positives: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(n, n)`` bool: True where ``a[i]`` and ``b[j]`` are a positive pair — the diagonal
+    always, rows sharing an id, and wherever the explicit ``positives`` mask is True."""
+    mask = torch.eye(n, dtype=torch.bool, device=device)
+    if ids is not None:
+        mask = mask | (ids[:, None] == ids[None, :])  # (n, n)
+    if positives is not None:
+        if positives.shape != (n, n):
+            raise ValueError(f"positives must be ({n}, {n}), got {tuple(positives.shape)}")
+        mask = mask | positives.to(device=device, dtype=torch.bool)
+    return mask
 
 
 class PairLoss(nn.Module):
@@ -84,14 +93,17 @@ class PairLoss(nn.Module):
         *,
         ids: torch.Tensor | None = None,
         weights: torch.Tensor | None = None,
+        positives: torch.Tensor | None = None,
         output_dict: bool = False,
         **kwargs,
     ):
         a, b = check_pair_inputs(a, b, ids, weights)
-        out = self.compute(a, b, ids=ids, weights=weights, **kwargs)
+        pos = positive_mask(ids, a.shape[0], a.device, positives)  # (B, B)
+        out = self.compute(a, b, pos=pos, ids=ids, weights=weights, **kwargs)
         return out if output_dict else out["loss"]
 
-    def compute(self, a, b, *, ids=None, weights=None, **kwargs) -> dict[str, torch.Tensor]:
+    def compute(self, a, b, *, pos, ids=None, weights=None, **kwargs) -> dict[str, torch.Tensor]:
+        """``pos`` ``(B, B)`` bool: positive pairs (diagonal, shared ids, explicit mask)."""
         raise NotImplementedError
 
 

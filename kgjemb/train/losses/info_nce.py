@@ -29,14 +29,17 @@ def info_nce(
     *,
     ids: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
+    positives: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Functional form on unit vectors; returns ``{"loss", "a2b", "b2a", "temperature"}``."""
+    """Functional form on unit vectors; returns ``{"loss", "a2b", "b2a", "temperature"}``.
+    ``positives`` ``(B, B)`` bool adds positive pairs a[i]–b[j] (need not be symmetric)."""
     scale = logit_scale.clamp(0.0, MAX_LOGIT_SCALE).exp()
     logits = scale * (a @ b.T)  # (B, B)
-    pos = positive_mask(ids, a.shape[0], a.device).to(logits.dtype)  # (B, B)
-    target = pos / pos.sum(dim=1, keepdim=True)  # (B, B) rows sum to 1; symmetric mask
+    pos = positive_mask(ids, a.shape[0], a.device, positives).to(logits.dtype)  # (B, B)
+    target = pos / pos.sum(dim=1, keepdim=True)  # (B, B) each row sums to 1
+    target_t = pos.T / pos.T.sum(dim=1, keepdim=True)  # (B, B) for b → a
     a2b = -(target * logits.log_softmax(dim=1)).sum(dim=1)  # (B,)
-    b2a = -(target * logits.T.log_softmax(dim=1)).sum(dim=1)  # (B,)
+    b2a = -(target_t * logits.T.log_softmax(dim=1)).sum(dim=1)  # (B,)
     a2b, b2a = weighted_mean(a2b, weights), weighted_mean(b2a, weights)
     return {"loss": (a2b + b2a) / 2, "a2b": a2b, "b2a": b2a, "temperature": 1.0 / scale.detach()}
 
@@ -53,5 +56,6 @@ class InfoNCELoss(PairLoss):
         else:
             self.register_buffer("logit_scale", value)
 
-    def compute(self, a, b, *, ids=None, weights=None, logit_scale: torch.Tensor | None = None):
-        return info_nce(a, b, self.logit_scale if logit_scale is None else logit_scale, ids=ids, weights=weights)
+    def compute(self, a, b, *, pos, ids=None, weights=None, logit_scale: torch.Tensor | None = None):
+        scale = self.logit_scale if logit_scale is None else logit_scale
+        return info_nce(a, b, scale, weights=weights, positives=pos)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kgjemb.train.losses.base import PairLoss, positive_mask, register_loss, weighted_mean
+from kgjemb.train.losses.base import PairLoss, register_loss, weighted_mean
 
 __all__ = ["MoCoLoss", "KeyQueue", "update_momentum"]
 
@@ -92,11 +92,11 @@ class MoCoLoss(PairLoss):
         else:
             self.register_buffer("logit_scale", value)
 
-    def compute(self, a, b, *, ids=None, weights=None, enqueue: bool = True):
+    def compute(self, a, b, *, pos, ids=None, weights=None, enqueue: bool = True):
         k = b.detach()  # (B, dim) keys carry no gradient
         n = a.shape[0]
         scale = self.logit_scale.clamp(0.0, math.log(100.0)).exp()
-        same = positive_mask(ids, n, a.device)  # (B, B)
+        same = pos  # (B, B) never negatives
         batch_logits = a @ k.T  # (B, B)
         pos = batch_logits.diagonal()[:, None]  # (B, 1)
         q_keys, q_ids = self.queue.filled()  # (Q, dim), (Q,)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from kgjemb.train.losses.base import PairLoss, positive_mask, register_loss, weighted_mean
+from kgjemb.train.losses.base import PairLoss, register_loss, weighted_mean
 
 __all__ = ["TripletLoss", "MINING", "mine_negatives"]
 
@@ -80,10 +80,10 @@ class TripletLoss(PairLoss):
         active = ((per > 0) & has_neg).float().mean()
         return weighted_mean(per, weights), active
 
-    def compute(self, a, b, *, ids=None, weights=None):
-        neg = ~positive_mask(ids, a.shape[0], a.device)  # (B, B)
+    def compute(self, a, b, *, pos, ids=None, weights=None):
+        neg = ~pos  # (B, B)
         a2b, active = self._one_way(a, b, neg, weights)
         if not self.symmetric:
             return {"loss": a2b, "a2b": a2b, "active": active}
-        b2a, active_b = self._one_way(b, a, neg, weights)
+        b2a, active_b = self._one_way(b, a, neg.T, weights)
         return {"loss": (a2b + b2a) / 2, "a2b": a2b, "b2a": b2a, "active": (active + active_b) / 2}
