@@ -31,12 +31,12 @@ def _check_format(fmt: str) -> None:
         raise typer.Exit(2)
 
 
-def _validate(catalog: Path, check_audio: bool = True):
+def _validate(catalog: Path, check_audio: bool = True, progress: bool = True):
     from kgjemb.catalog.validate import validate_catalog
     from kgjemb.errors import CatalogError
 
     try:
-        return validate_catalog(catalog, check_audio_files=check_audio)
+        return validate_catalog(catalog, check_audio_files=check_audio, progress=progress)
     except CatalogError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(2) from err
@@ -55,6 +55,7 @@ def validate(
     catalog: Catalog,
     fmt: FormatOpt = "text",
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Decode the header of every audio file.")] = True,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Check a catalog and report EVERY problem at once (file, line, field, message).
 
@@ -64,7 +65,7 @@ def validate(
     Example: kgjemb graph validate graph/fixtures/example --format json
     """
     _check_format(fmt)
-    _, report = _validate(catalog, audio)
+    _, report = _validate(catalog, audio, progress=not no_progress)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -121,8 +122,7 @@ def load(
     _check_format(fmt)
     console = Console(stderr=fmt == "json")
     t0 = time.perf_counter()
-    with console.status(f"validating {catalog} …") if not no_progress else nullcontext():
-        cat, report = _validate(catalog)
+    cat, report = _validate(catalog, progress=not no_progress)  # a bar while decoding audio headers
     t_validate = time.perf_counter() - t0
     out: dict = {"valid": report.valid, "problems": [p.to_dict() for p in report.problems]}
     fatal = report.fatal()
