@@ -284,8 +284,8 @@ def validate_catalog(
     :class:`~kgjemb.errors.CatalogError` only if ``path`` is not a directory.
 
     >>> catalog, report = validate_catalog("graph/fixtures/defects")
-    >>> print(report.errors[0])
-    albums.csv:3 [artist_id]: unknown artist 'ghost' (no such id in artists.csv)
+    >>> str(report.errors[0])
+    "albums.csv:3 [artist_id]: unknown artist 'ghost' (no such id in artists.csv)"
     """
     root = Path(path).expanduser().resolve()
     raws, problems = read_raw_tables(root)
