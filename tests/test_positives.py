@@ -133,3 +133,25 @@ def test_hard_negatives_differ_in_an_attribute(which, request):
 def test_bad_weights():
     with pytest.raises(ValueError, match="choose from"):
         PositiveConfig(path_weights={"same_label": 1.0})
+
+
+def test_graded_link_mask(train_synth_export):
+    from kgjemb.train.positives import PATH_STRENGTH
+
+    index = GraphIndex.from_export(train_synth_export)
+    ref = _reference(train_synth_export)
+    ids = index.track_ids
+    rng = np.random.default_rng(6)
+    anchors = rng.choice(index.n_tracks, 60, replace=False)
+    pos, path = index.sample_track_positives(anchors, rng)
+    ok = path >= 0
+    anchors, pos, path = anchors[ok], pos[ok], path[ok]
+    graded = index.link_mask(anchors, pos, path)
+    full = index.link_mask(anchors, pos)
+    assert graded.diagonal().all()  # each anchor's own positive is linked by its path
+    assert (graded <= full).all() and (full != graded).any()
+    for i, a in enumerate(anchors):
+        strong = PATH_STRENGTH[: PATH_STRENGTH.index(META_PATHS[path[i]]) + 1]
+        for j, c in enumerate(pos):
+            expect = a == c or any(_linked(p, ids[a], ids[c], ref) for p in strong)
+            assert graded[i, j] == expect

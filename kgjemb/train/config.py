@@ -33,12 +33,14 @@ class TrainConfig:
 
     Defaults target the ~1,500-track demo catalog on 2 CPU cores in a few minutes.
 
-    epochs / batch_size / steps_per_epoch (None: one pass over the training tracks);
+    epochs / batch_size / steps_per_epoch (None: n_train // batch_size);
     lr, weight_decay (AdamW); crop_s_min..crop_s_max: random excerpt length per step,
     cropped from cached log-mels; val_fraction: held-out tracks (split by work).
     Loss weights: ``w_text`` (InfoNCE audio↔text, learnable temperature), ``w_swap``
     (attribute-swap captions as extra text negatives), ``w_track`` (track↔track graph
-    positives, ``track_loss`` = info_nce or triplet), ``w_hard`` (graph-aware hard
+    positives, ``track_loss`` = info_nce or triplet), ``graded_negatives`` (a candidate
+    is a negative unless linked to the anchor by a path as strong as the positive's, so
+    same-artist pairs end up closer than similar-artist ones), ``w_hard`` (graph-aware hard
     negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks).
     ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
     or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
@@ -62,6 +64,7 @@ class TrainConfig:
     w_hard: float = 0.5
     w_entity: float = 0.5
     track_loss: str = "info_nce"
+    graded_negatives: bool = True
     triplet_margin: float = 0.2
     views_per_track: int = 8
     moco_queue: int = 0

@@ -34,12 +34,14 @@ from scipy.sparse.csgraph import connected_components
 
 from kgjemb.graph.base import GraphExport
 
-__all__ = ["META_PATHS", "PositiveConfig", "GraphIndex"]
+__all__ = ["META_PATHS", "PATH_STRENGTH", "PositiveConfig", "GraphIndex"]
 
 logger = logging.getLogger(__name__)
 
 #: Meta-path names, in the order of the ``path`` codes returned by the sampler.
 META_PATHS: tuple[str, ...] = ("same_artist", "same_album", "same_work", "similar_artist")
+#: Strength order of the paths, strongest first (used for graded negatives).
+PATH_STRENGTH: tuple[str, ...] = ("same_work", "same_artist", "same_album", "similar_artist")
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,26 @@ class GraphIndex:
         paths = {k: self._restricted(v, allowed) for k, v in self.paths.items()}
         out = GraphIndex(**{**self.__dict__, "paths": paths, "hard_pool": None})
         return out
+
+    def link_mask(
+        self, anchors: np.ndarray, cands: np.ndarray, path: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(len(anchors), len(cands))`` bool: candidates that must not serve as negatives
+        for each anchor. With ``path`` (the meta-path code of each anchor's positive),
+        *graded*: only candidates linked by an equally strong or stronger path
+        (``PATH_STRENGTH``) — a same-artist pair is pulled closer than a similar-artist pair,
+        which stays a negative. Without ``path``: every linked candidate. The same track
+        is always masked."""
+        anchors, cands = np.asarray(anchors, dtype=np.int64), np.asarray(cands, dtype=np.int64)
+        links = np.stack(
+            [self.paths[p][anchors][:, cands].toarray() > 0 for p in PATH_STRENGTH]
+        )  # (n_paths, A, C), strongest first
+        same = anchors[:, None] == cands[None, :]  # (A, C)
+        if path is None:
+            return links.any(axis=0) | same
+        cum = np.logical_or.accumulate(links, axis=0)  # (n_paths, A, C)
+        rank = np.array([PATH_STRENGTH.index(META_PATHS[c]) if c >= 0 else len(PATH_STRENGTH) - 1 for c in path])
+        return cum[rank, np.arange(len(anchors))] | same
 
     # -- track ↔ entity -------------------------------------------------------------------
     def sample_entities(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

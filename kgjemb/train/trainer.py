@@ -105,8 +105,7 @@ class Trainer:
         self.queue_rows = np.zeros(0, dtype=np.int64)
         self.history: list[dict] = []
         self.start_epoch = 0
-        idx = self.data.train_index
-        self.linked = sum(idx.paths[p] for p in idx.paths)  # (n, n) any meta-path, training graph
+        self._paths = np.zeros(0, dtype=np.int64)  # meta-path code of each anchor of the step
         if self.graph:
             keep = np.zeros(n_tracks, dtype=bool)
             keep[self.data.train_rows] = True
@@ -174,9 +173,10 @@ class Trainer:
             return order[step * b : (step + 1) * b], 0, None
         n_a = max(2, (2 * b) // 5)
         anchors = order[step * n_a : (step + 1) * n_a]
-        pos, _ = self.data.train_index.sample_track_positives(anchors, rng)
+        pos, path = self.data.train_index.sample_track_positives(anchors, rng)
         ok = pos >= 0
         anchors, pos = anchors[ok], pos[ok]
+        self._paths = path[ok]
         hard = np.zeros(0, dtype=np.int64)
         if cfg.w_hard > 0 and len(anchors):
             hard = self.data.train_index.sample_hard_negatives(anchors[: max(1, b // 5)], rng)
@@ -217,7 +217,8 @@ class Trainer:
         if self.graph and n_pairs > 0:
             anc, pos = rows[:n_pairs], rows[n_pairs : 2 * n_pairs]
             qa, ka = a[:n_pairs], a[n_pairs : 2 * n_pairs]  # (P, dim)
-            linked = (self.linked[anc][:, pos].toarray() > 0) | (anc[:, None] == pos[None, :])  # (P, P)
+            graded = self._paths if cfg.graded_negatives else None
+            linked = self.data.train_index.link_mask(anc, pos, graded)  # (P, P)
             mask = torch.from_numpy(linked).to(self.device)
             hk = a[2 * n_pairs :] if cfg.w_hard > 0 else None  # (H, dim) hard negatives
             hmask = None
