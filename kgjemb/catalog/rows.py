@@ -126,7 +126,8 @@ def _edges(src: pd.Series, dst: pd.Series, weight=None, source=None, role=None) 
     else:
         s = [DEFAULT_SOURCE if v is None else v for v in source.tolist()]
     r = role.tolist() if isinstance(role, pd.Series) else [role] * len(src)
-    return pd.DataFrame({"src": _obj(src.tolist(), idx), "dst": _obj(dst.tolist() if isinstance(dst, pd.Series) else list(dst), idx), "weight": w,
+    d = dst.tolist() if isinstance(dst, pd.Series) else list(dst)
+    return pd.DataFrame({"src": _obj(src.tolist(), idx), "dst": _obj(d, idx), "weight": w,
                          "source": _obj(s, idx), "role": _obj(r, idx)})
 
 
