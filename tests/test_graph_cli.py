@@ -127,7 +127,8 @@ def test_sigkill_midway_then_reload_equals_uninterrupted(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     interrupted = EmbeddedGraphStore(graph)  # opens cleanly: no half-written graph
     assert not graph.is_dir() or not any(p.name.endswith(".tmp") for p in graph.iterdir())  # leftover removed
-    assert sum(interrupted.stats().nodes.values()) == 0  # nothing of the killed load is visible
+    # all or nothing: (almost always) nothing, unless the kill landed after the atomic rename
+    assert sum(interrupted.stats().nodes.values()) in (0, sum(len(f) for f in reference.nodes.values()))
     subprocess.run(_load_cmd(catalog, home), check=True, capture_output=True)
     assert export_diff(reference, EmbeddedGraphStore(graph).export()) == []
     assert not any(p.name.endswith(".tmp") for p in graph.iterdir())
