@@ -97,8 +97,10 @@ def create_app(
         )
 
     async def initial_load() -> None:
-        with contextlib.suppress(BundleError):  # logged, reported by /readyz
+        try:
             await reload(Path(bundle_path))
+        except BundleError as err:  # keep running: /readyz reports it, an admin reload can fix it
+            logger.error("cannot serve bundle %s: %s (/readyz answers 503 until a reload succeeds)", bundle_path, err)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

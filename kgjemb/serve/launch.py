@@ -98,11 +98,15 @@ class ServerProcess:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"kgjemb serve exited with {self.proc.returncode}:\n{self.log()}")
                 try:
-                    if client.get(self.url + "/readyz").status_code == 200:
-                        logger.info("server ready at %s (pid %d)", self.url, self.proc.pid)
-                        return self
+                    r = client.get(self.url + "/readyz")
                 except httpx.TransportError:
-                    pass
+                    r = None
+                if r is not None and r.status_code == 200:
+                    logger.info("server ready at %s (pid %d)", self.url, self.proc.pid)
+                    return self
+                if r is not None and r.status_code == 503 and r.json().get("detail"):
+                    self.stop()  # the bundle failed to load: no point waiting
+                    raise RuntimeError(f"kgjemb serve cannot load {self.bundle}: {r.json()['detail']}\n{self.log()}")
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"kgjemb serve not ready after {self.ready_timeout_s:g} s:\n{self.log()}")
