@@ -80,6 +80,8 @@ def test_update_changes_properties_adds_rows_and_loses_nothing(neo4j_store, exam
     before = neo4j_store.export()
     changed = copy.deepcopy(example_rows)
     artist = changed.nodes["Artist"][0]
+    old_name = artist["name"]
+    assert neo4j_store.lookup(old_name, fuzzy=False)[0].id == artist["id"]  # builds the cached name index
     artist["name"] = artist["name"] + " (remastered)"
     artist["country"] = None  # an unset property is removed, as in the embedded store
     track = changed.nodes["Track"][0]
@@ -94,6 +96,9 @@ def test_update_changes_properties_adds_rows_and_loses_nothing(neo4j_store, exam
     node = neo4j_store.get_node("Artist", artist["id"])
     assert node["name"].endswith(" (remastered)") and node["country"] is None
     assert neo4j_store.get_node("Track", "t-new-1")["title"] == "A new tune"
+    # the cached name index was dropped by the upsert: new names are found, old ones are gone
+    assert [m.id for m in neo4j_store.lookup("A new tune", fuzzy=False)] == ["t-new-1"]
+    assert all(m.id != artist["id"] for m in neo4j_store.lookup(old_name, fuzzy=False))
     after = neo4j_store.export()
     for label in NODE_LABELS:
         assert set(before.nodes[label]["id"]) <= set(after.nodes[label]["id"])
