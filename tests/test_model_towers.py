@@ -315,3 +315,15 @@ def test_text_embedding_from_threads_matches_serial(model):
 
     clone = copy.deepcopy(model.text)  # towers stay deep-copyable (EMA / MoCo copies)
     assert torch.equal(clone.proj[0].weight, model.text.proj[0].weight)
+
+
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    a = KGJointModel(ModelConfig(**SMALL), cache_dir=False, device="cpu", seed=7)
+    assert torch.equal(torch.rand(1), expected)
+    b = KGJointModel(ModelConfig(**SMALL), cache_dir=False, device="cpu", seed=7)
+    c = KGJointModel(ModelConfig(**SMALL), cache_dir=False, device="cpu", seed=8)
+    assert torch.equal(a.audio.proj.weight, b.audio.proj.weight)
+    assert not torch.equal(a.audio.proj.weight, c.audio.proj.weight)

@@ -87,10 +87,11 @@ class KGJointModel(nn.Module):
         super().__init__()
         self.config = config or ModelConfig()
         self.dim = self.config.dim
-        torch.manual_seed(seed)
-        self.audio = AudioTower(self.config)
-        self.text = TextTower(self.config)
-        self.entity = EntityTower(self.config)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(seed)
+            self.audio = AudioTower(self.config)
+            self.text = TextTower(self.config)
+            self.entity = EntityTower(self.config)
         self.logit_scale = nn.Parameter(torch.tensor(float(self.config.init_logit_scale)))
         if cache_dir is None:
             from kgjemb.paths import cache_dir as home_cache
