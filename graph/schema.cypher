@@ -13,3 +13,6 @@ CREATE INDEX album_title IF NOT EXISTS FOR (n:Album) ON (n.title);
 CREATE INDEX track_title IF NOT EXISTS FOR (n:Track) ON (n.title);
 CREATE INDEX attribute_name IF NOT EXISTS FOR (n:Attribute) ON (n.name);
 CREATE INDEX attribute_kind IF NOT EXISTS FOR (n:Attribute) ON (n.kind);
+
+// Wait (up to 300 s) until every index is online before loading.
+CALL db.awaitIndexes(300);

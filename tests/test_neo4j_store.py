@@ -156,8 +156,14 @@ def test_hostile_strings_are_stored_verbatim_in_both_stores(neo4j_store, example
 def test_bad_rows_are_refused_before_writing(neo4j_store):
     with pytest.raises(ValueError, match="choose from"):
         neo4j_store.upsert(GraphRows(nodes={"Playlist": [{"id": "p"}]}), progress=False)
+    good_artist = {"id": "a", "name": "A", "aliases": [], "born": None, "died": None, "country": None}
+    with pytest.raises(ValueError, match="lacks"):  # the good Artist batch comes first: not written either
+        neo4j_store.upsert(GraphRows(nodes={"Artist": [good_artist], "Album": [{"id": "al", "title": "x"}]}),
+                           progress=False)
     with pytest.raises(ValueError, match="lacks"):
-        neo4j_store.upsert(GraphRows(nodes={"Album": [{"id": "al", "title": "x"}]}), progress=False)
+        neo4j_store.upsert(GraphRows(nodes={"Artist": [good_artist]},
+                                     edges={("Artist", "SIMILAR_TO", "Artist"): [{"src": "a", "dst": "a"}]}),
+                           progress=False)
     assert sum(neo4j_store.stats().nodes.values()) == 0
 
 

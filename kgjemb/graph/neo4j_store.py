@@ -168,9 +168,8 @@ class Neo4jGraphStore:
 
     def _ensure_schema(self) -> None:
         with self._session() as session:
-            for statement in schema_statements():
+            for statement in schema_statements():  # constraints, indexes, then wait until online
                 self._call(lambda s=statement: session.run(s).consume(), what="create the schema")
-            self._call(lambda: session.run("CALL db.awaitIndexes(300)").consume(), what="await the indexes")
 
     # -- writing -----------------------------------------------------------------------
     def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
@@ -185,6 +184,10 @@ class Neo4jGraphStore:
         bad = [lb for lb in rows.nodes if lb not in NODE_LABELS] + [k for k in rows.edges if tuple(k) not in REL_TYPES]
         if bad:
             raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
+        for label, records in rows.nodes.items():  # refuse bad rows before writing anything
+            _check_keys(records, {"id", *NODE_PROPERTIES[label]}, label)
+        for key, records in rows.edges.items():
+            _check_keys(records, _EDGE_KEYS, key[1])
         statements = cypher_statements("upsert.cypher")
         start = time.perf_counter()
         report = LoadReport(rows=len(rows))
@@ -192,12 +195,10 @@ class Neo4jGraphStore:
         with self._session() as session, tqdm(total=len(rows), desc="upsert (neo4j)", unit="row",
                                               disable=not progress, leave=False) as bar:
             for label in NODE_LABELS:
-                need = {"id", *NODE_PROPERTIES[label]}
                 records = rows.nodes.get(label, [])
                 created = updated = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    _check_keys(batch, need, label)
                     # one row per id and batch, the last wins (as in the embedded store)
                     params = list({r["id"]: r for r in batch}.values())
                     n_new, _ = self._write(session, statements[f"node_{label}"], params, label)
@@ -212,7 +213,6 @@ class Neo4jGraphStore:
                 created = updated = dangling = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    _check_keys(batch, _EDGE_KEYS, rtype)
                     params = list({(r["src"], r["dst"]): r for r in batch}.values())
                     n_new, matched = self._write(session, statements[_rel_key(key)], params, rtype)
                     created += n_new
@@ -223,6 +223,7 @@ class Neo4jGraphStore:
                     logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", dangling, *key)
                 report.rels_created[rtype] = report.rels_created.get(rtype, 0) + created
                 report.rels_updated[rtype] = report.rels_updated.get(rtype, 0) + updated
+        self._names = None
         report.seconds = time.perf_counter() - start
         logger.info("upserted %d rows into %s in %.2fs (%.0f rows/s)", report.rows, self.uri, report.seconds,
                     report.rows_per_s)
