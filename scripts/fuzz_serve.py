@@ -17,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from kgjemb.serve.launch import ServerProcess
@@ -40,7 +41,8 @@ def run(url: str, token: str | None, max_examples: int, seed: int, max_time: flo
     cmd = schemathesis_cmd(url, token, max_examples, seed, max_time)
     print("+", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in cmd), flush=True)
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(cmd, env=env, check=False).returncode
+    with tempfile.TemporaryDirectory(prefix="kgjemb-fuzz-") as work:  # schemathesis/hypothesis state goes here
+        return subprocess.run(cmd, env=env, cwd=work, check=False).returncode
 
 
 def main() -> int:
