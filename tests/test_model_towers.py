@@ -91,6 +91,13 @@ def test_long_audio_embedding_is_deterministic(model, long_clip, clips):
     np.testing.assert_allclose(mixed[1], ref, atol=1e-6)
     single = model.embed_audio([clips[0], clips[1]], batch_size=1)
     np.testing.assert_allclose(single, mixed[[0, 2]], atol=1e-6)
+    import kgjemb.model.joint as joint
+
+    old, joint.MAX_CHUNKS_PER_FORWARD = joint.MAX_CHUNKS_PER_FORWARD, 4  # split one file's chunks
+    try:
+        np.testing.assert_allclose(model.embed_audio([clips[0], long_clip]), mixed[:2], atol=1e-6)
+    finally:
+        joint.MAX_CHUNKS_PER_FORWARD = old
     model.train()  # embed_audio uses eval statistics whatever the mode
     try:
         np.testing.assert_allclose(model.embed_audio([long_clip])[0], ref, atol=1e-6)

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"
 FORMAT_VERSION = 1
+#: most chunks sent through the audio CNN in one forward pass (bounds peak memory)
+MAX_CHUNKS_PER_FORWARD = 64
 
 
 def default_device() -> torch.device:
@@ -172,7 +174,11 @@ class KGJointModel(nn.Module):
                 starts = tqdm(starts, desc="embed audio", unit="batch")
             for start in starts:
                 chunks, owner = self.chunk_batch(paths[start : start + batch_size])
-                emb = self.audio(chunks.to(self.device))  # (n_chunks, dim)
+                # bounded forward batches: 16 ten-minute files would be ~2,000 chunks at once
+                emb = torch.cat([
+                    self.audio(chunks[i : i + MAX_CHUNKS_PER_FORWARD].to(self.device))
+                    for i in range(0, len(chunks), MAX_CHUNKS_PER_FORWARD)
+                ])  # (n_chunks, dim)
                 n = int(owner.max()) + 1
                 pooled = torch.zeros(n, self.dim, device=self.device).index_add_(0, owner.to(self.device), emb)
                 pooled = nn.functional.normalize(pooled, dim=-1)  # (n_files, dim); mean ∝ sum
