@@ -4,7 +4,8 @@ Key = sha256 of the file's bytes (memoised per process by (path, size, mtime_ns)
 file is hashed once per run and an edited file is re-hashed) + ``FrontendConfig.key()``.
 A renamed or copied file hits the same entry; a changed one cannot. Entries are
 ``<dir>/<config key>/<sha[:2]>/<sha>.npy`` holding the whole file's ``(n_mels, T)``
-float32 log-mels, written to a temp file and renamed (atomic; concurrent writers race
+log-mels as float16 (returned as float32, equal whether computed or read), written
+to a temp file and renamed (atomic; concurrent writers race
 harmlessly to identical content).
 
 >>> cache = FeatureCache(".kgjemb/cache/audio", FrontendConfig())  # doctest: +SKIP
@@ -78,21 +79,24 @@ class FeatureCache:
         return self.directory / sha[:2] / f"{sha}.npy"
 
     def features(self, path: str | os.PathLike) -> np.ndarray:
-        """``(n_mels, T)`` float32 log-mels of one file, from the cache when present."""
+        """``(n_mels, T)`` float32 log-mels of one file (float16-quantised), from the cache
+        when present."""
         entry = self.entry_path(path)
         if entry is not None and entry.is_file():
             try:
-                feats = np.load(entry, allow_pickle=False)
-                if feats.ndim == 2 and feats.shape[0] == self.cfg.n_mels and feats.dtype == np.float32:
+                stored = np.load(entry, allow_pickle=False)
+                if stored.ndim == 2 and stored.shape[0] == self.cfg.n_mels and stored.dtype == np.float16:
                     self.hits += 1
-                    return feats
+                    return stored.astype(np.float32)
             except (OSError, ValueError) as err:
                 logger.warning("feature cache entry %s unreadable (%s); recomputing", entry, err)
-        feats = compute_features(path, self.cfg, self.logmel)
+        # float16 on disk (half the space; ~0.03 dB steps, far below what matters); the
+        # fresh result is quantised the same way so a hit and a miss return equal arrays
+        stored = compute_features(path, self.cfg, self.logmel).astype(np.float16)
         self.computed += 1
         if entry is not None:
-            _atomic_save(entry, feats)
-        return feats
+            _atomic_save(entry, stored)
+        return stored.astype(np.float32)
 
 
 def _atomic_save(target: Path, array: np.ndarray) -> None:
