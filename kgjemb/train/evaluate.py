@@ -201,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--preset", default="default")
     ap.add_argument("--overrides", default="{}", help="JSON TrainConfig overrides for both systems")
+    ap.add_argument("--systems", nargs="+", default=["full", "text-only"], choices=["full", "text-only"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     catalog, report = validate_catalog(args.catalog)
@@ -210,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     over = json.loads(args.overrides)
     full = load_config(preset=args.preset, overrides=over)
     ablation = load_config(preset=args.preset, overrides={**over, "use_graph_positives": False})
-    table = compare_systems(export, {"full": full, "text-only": ablation}, out_root=args.out,
+    systems = {name: cfg for name, cfg in (("full", full), ("text-only", ablation)) if name in args.systems}
+    table = compare_systems(export, systems, out_root=args.out,
                             cache_dir=args.cache, seeds=args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

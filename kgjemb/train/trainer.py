@@ -43,7 +43,7 @@ from kgjemb.train.data import TrainData, track_subgraph
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.objectives import hardest_triplet, masked_info_nce, swap_margin
 
-__all__ = ["TrainResult", "Trainer", "train"]
+__all__ = ["TrainResult", "Trainer", "check_resumable", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,14 +149,8 @@ class Trainer:
         os.replace(tmp, self.out / CHECKPOINT)
 
     def load_checkpoint(self) -> None:
-        path = self.out / CHECKPOINT
-        if not path.is_file():
-            raise KgjembError(f"--resume: no checkpoint at {path}")
+        path = check_resumable(self.out, self.config)
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if json.dumps(state["config"], sort_keys=True, default=str) != json.dumps(
-            self.config.to_dict(), sort_keys=True, default=str
-        ):
-            raise KgjembError(f"--resume: {path} was written with another training config; start afresh or use it")
         self.model.load_state_dict(state["model"], strict=False)
         self.optim.load_state_dict(state["optim"])
         self.bank = state["bank"]
@@ -358,6 +352,20 @@ def _brief(val: dict) -> dict | str:
     }
 
 
+def check_resumable(out: str | os.PathLike, config: TrainConfig) -> Path:
+    """Path of ``out/checkpoint.pt`` if it exists and was written with ``config``; else
+    :class:`KgjembError` saying why (checked before any expensive setup)."""
+    path = Path(out) / CHECKPOINT
+    if not path.is_file():
+        raise KgjembError(f"--resume: no checkpoint at {path}")
+    saved = json.loads((Path(out) / TRAIN_CONFIG).read_text()) if (Path(out) / TRAIN_CONFIG).is_file() else None
+    if saved is None:
+        saved = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    if json.dumps(saved, sort_keys=True, default=str) != json.dumps(config.to_dict(), sort_keys=True, default=str):
+        raise KgjembError(f"--resume: {path} was written with another training config; start afresh or use it")
+    return path
+
+
 def train(
     export: GraphExport,
     config: TrainConfig,
@@ -375,4 +383,6 @@ def train(
     >>> from kgjemb.graph.open import open_store
     >>> result = train(open_store(home=".kgjemb").export(), load_config(), out=".kgjemb/model")
     """
+    if resume:
+        check_resumable(out, config)
     return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress).fit(resume=resume)
