@@ -44,11 +44,37 @@ def test_loss_falls_on_a_fixed_batch(ci_export, tmp_path):
     assert {"text", "swap", "track", "entity"} <= set(out)
 
 
-def test_ablation_has_only_text_terms(ci_export, tmp_path):
-    tr = _trainer(ci_export, tmp_path / "m", use_graph_positives=False)
+def test_ablation_has_only_text_terms_and_queue_fills(ci_export, tmp_path):
+    tr = _trainer(ci_export, tmp_path / "m", use_graph_positives=False, moco_queue=12)
     tr.model.train()
-    out = tr.step(np.random.default_rng(0).permutation(tr.data.train_rows), 0, np.random.default_rng(1), 0)
-    assert "track" not in out and "entity" not in out and "text" in out
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    for s in range(2):
+        out = tr.step(order, s, np.random.default_rng(s), s)
+        assert "track" not in out and "entity" not in out and "text" in out and np.isfinite(out["total"])
+    assert tr.queue_vecs.shape == (12, tr.model.dim) and len(tr.queue_rows) == 12
+    assert set(tr.queue_rows) <= set(order[:16])  # the most recent batches, newest first
+
+
+def test_masked_info_nce_matches_reference():
+    from kgjemb.train.objectives import hardest_triplet, masked_info_nce
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
+    k = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
+    mask = torch.zeros(6, 6, dtype=torch.bool)
+    mask[0, 1] = mask[2, 3] = mask[4, 4] = True  # the diagonal is never dropped
+    scale = torch.tensor(np.log(10.0))
+    got = masked_info_nce(q, k, scale, mask, symmetric=False)
+    ref = []
+    for i in range(6):
+        cols = [j for j in range(6) if j == i or not mask[i, j]]
+        logits = 10.0 * q[i] @ k[cols].T
+        ref.append(-(logits[cols.index(i)] - torch.logsumexp(logits, 0)))
+    assert torch.allclose(got, torch.stack(ref).mean(), atol=1e-5)
+    assert float(masked_info_nce(q, q, scale)) < float(masked_info_nce(q, k, scale))
+    # triplet: zero once every positive beats every valid negative by the margin
+    assert float(hardest_triplet(q, q, None, margin=0.0)) == 0.0
+    assert float(hardest_triplet(q, k, None, margin=0.2)) > 0.0
 
 
 def test_resume_equals_uninterrupted_and_seeds_reproduce(ci_export, tmp_path):
