@@ -334,3 +334,30 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
     c = KGJointModel(ModelConfig(**SMALL), cache_dir=False, device="cpu", seed=8)
     assert torch.equal(a.audio.proj.weight, b.audio.proj.weight)
     assert not torch.equal(a.audio.proj.weight, c.audio.proj.weight)
+
+
+def test_node_name_vectors_persist_across_processes(export, tmp_path):
+    from collections import OrderedDict
+
+    from kgjemb.model.text_tower import TextVectorStore
+
+    m = KGJointModel(ModelConfig(**SMALL), cache_dir=tmp_path / "cache" / "audio", device="cpu")
+    first = m.embed_entities(export, None)
+    shards = list((tmp_path / "cache" / "text").rglob("*.npz"))
+    assert len(shards) == 1
+    m.embed_entities(export, None)
+    assert len(list((tmp_path / "cache" / "text").rglob("*.npz"))) == 1  # nothing new to store
+    # a fresh process: empty in-memory cache, vectors come back from disk, same results
+    saved = m.text._cache.copy()
+    m.text._cache.clear()
+    m.text_store = TextVectorStore(tmp_path / "cache" / "text", m.config)
+    assert m.text_store.load_into(m.text) == len(export.nodes["Artist"]) + len(export.nodes["Album"]) + len(export.nodes["Attribute"])
+    hits = m.text.cache_hits
+    again = m.embed_entities(export, None)
+    assert m.text.cache_hits > hits
+    for label in first:
+        np.testing.assert_allclose(again[label], first[label], atol=1e-6)
+    for text, vec in m.text._cache.items():
+        if text in saved:
+            assert torch.allclose(vec, saved[text], atol=1e-6)
+    assert isinstance(saved, OrderedDict)

@@ -34,7 +34,7 @@ from kgjemb.errors import BundleError
 from kgjemb.model.audio_tower import AudioTower
 from kgjemb.model.config import ModelConfig
 from kgjemb.model.entity_tower import EntityTower, build_graph, node_texts
-from kgjemb.model.text_tower import TextTower, encoder_version
+from kgjemb.model.text_tower import TextTower, TextVectorStore, encoder_version
 
 __all__ = ["GraphInputs", "KGJointModel", "load_model", "default_device"]
 
@@ -74,7 +74,8 @@ class KGJointModel(nn.Module):
     """The joint audio-text-entity model. See the module docstring for the surface.
 
     ``cache_dir``: where audio features are cached (None: ``<home>/cache/audio`` via
-    ``kgjemb.paths.cache_dir()``; ``False``: no disk cache). ``device``: default CUDA if
+    ``kgjemb.paths.cache_dir()``; ``False``: no disk cache); encoder outputs of graph node
+    names persist in its sibling ``text/`` folder. ``device``: default CUDA if
     available. ``seed`` makes an untrained model reproducible.
     """
 
@@ -100,6 +101,8 @@ class KGJointModel(nn.Module):
 
             cache_dir = home_cache() / "audio"
         self.features = FeatureCache(None if cache_dir is False else cache_dir, self.config.frontend)
+        # node-name encoder outputs persist next to the audio features: <cache>/text
+        self.text_store = None if cache_dir is False else TextVectorStore(Path(cache_dir).parent / "text", self.config)
         self._checksum: str | None = None
         self.to(torch.device(device) if device is not None else default_device())
         self.eval()
@@ -134,9 +137,20 @@ class KGJointModel(nn.Module):
                 )
         if not self.config.track_title_feature:
             texts.pop("Track")
+        self._persisted_text(texts)
         x = {label: self.text.encode_raw(strings, progress=progress) for label, strings in texts.items()}  # (n, 384)
         x["Track"] = torch.cat([audio, x["Track"]], dim=1) if "Track" in x else audio  # (n_track, dim [+ 384])
         return GraphInputs(data=build_graph(export).to(self.device), x_dict=x, dim=self.dim)
+
+    def _persisted_text(self, texts: dict[str, list[str]]) -> None:
+        """Fill the text cache from disk with node names encoded in earlier runs, encode
+        the rest now, and store those for the next run (frozen encoder + disk cache only)."""
+        if self.text_store is None or self.text.finetuning:
+            return
+        self.text_store.load_into(self.text)
+        new = sorted({t for strings in texts.values() for t in strings} - self.text_store.known)
+        if new:
+            self.text_store.save(new, self.text.encode_raw(new))
 
     def encode_entities(self, inputs: GraphInputs) -> dict[str, torch.Tensor]:
         """Differentiable entity forward → ``{label: (n_label, dim)}``."""

@@ -24,6 +24,7 @@ import threading
 from collections import OrderedDict
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -31,7 +32,7 @@ from torch.nn import functional as F
 from kgjemb.errors import MissingDependencyError
 from kgjemb.model.config import ModelConfig
 
-__all__ = ["TextTower", "encoder_path", "encoder_version"]
+__all__ = ["TextTower", "TextVectorStore", "encoder_path", "encoder_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,73 @@ class TextTower(nn.Module):
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         return self.project(self.encode_raw(texts))  # (n, dim)
+
+
+class TextVectorStore:
+    """Encoder outputs persisted on disk, for the frozen encoder: immutable ``.npz`` shards
+    (strings + ``(n, 384)`` float32) under ``<directory>/<package>-<version>-<max_length>/``,
+    each written to a temp file and renamed. Used for graph node names, so rebuilding an
+    index over the same graph does not re-encode tens of thousands of names.
+
+    >>> store = TextVectorStore(".kgjemb/cache/text", ModelConfig())  # doctest: +SKIP
+    >>> store.load_into(tower)  # fills the in-memory cache  # doctest: +SKIP
+    """
+
+    def __init__(self, directory: str | os.PathLike, cfg: ModelConfig) -> None:
+        from pathlib import Path
+
+        version = encoder_version(cfg.text_encoder) or "unknown"
+        self.directory = Path(directory) / f"{cfg.text_encoder}-{version}-{cfg.text_max_length}"
+        self._loaded: set[str] = set()
+        #: strings already stored on disk (read or written by this object)
+        self.known: set[str] = set()
+
+    def load_into(self, tower: "TextTower") -> int:
+        """Add every stored vector the tower's cache lacks; returns how many were added."""
+        if tower.finetuning or not self.directory.is_dir():
+            return 0
+        added = 0
+        with _lock_for(tower._cache):
+            for shard in sorted(self.directory.glob("*.npz")):
+                if shard.name in self._loaded:
+                    continue
+                try:
+                    with np.load(shard, allow_pickle=False) as data:
+                        texts, vecs = data["texts"].tolist(), torch.from_numpy(data["vectors"])
+                except (OSError, ValueError, KeyError) as err:
+                    logger.warning("text vector shard %s unreadable (%s); ignored", shard, err)
+                    continue
+                if vecs.shape != (len(texts), ENCODER_DIM):
+                    logger.warning("text vector shard %s has shape %s; ignored", shard, tuple(vecs.shape))
+                    continue
+                self.known.update(texts)
+                for text, vec in zip(texts, vecs):
+                    if text not in tower._cache:
+                        tower._cache[text] = vec
+                        added += 1
+                self._loaded.add(shard.name)
+        return added
+
+    def save(self, texts: Sequence[str], vectors: torch.Tensor) -> None:
+        """Write one shard with ``texts`` and their ``(n, 384)`` encoder vectors."""
+        import hashlib
+        import tempfile
+
+        if not len(texts):
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:24] + ".npz"
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".shard.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, texts=np.array(list(texts), dtype=str), vectors=vectors.detach().cpu().numpy().astype(np.float32))
+            os.replace(tmp, self.directory / name)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self._loaded.add(name)
+        self.known.update(texts)
 
 
 _SHARED: dict[tuple[str, int], tuple] = {}
