@@ -32,11 +32,12 @@ TEXT_QUERIES = [
 MODES = {"batching": [], "threads": ["--no-batching"]}
 
 
-def build_queries(client: httpx.Client, url: str, headers: dict, n_entities: int = 24) -> list[str]:
-    """Mixed workload: one third attribute text, one third entity, one third both."""
+def build_queries(client: httpx.Client, url: str, headers: dict, n_entities: int = 80) -> list[str]:
+    """Mixed workload: attribute text (single phrases and pairs), entity queries ("songs
+    like <title>", "<title> by <artist>") and entity + attribute mixtures, shuffled."""
     titles: list[tuple[str, str | None]] = []
     for q in TEXT_QUERIES:
-        r = client.post(url + "/v1/search", json={"query": q, "k": 10, "explain": False}, headers=headers)
+        r = client.post(url + "/v1/search", json={"query": q, "k": 20, "explain": False}, headers=headers)
         r.raise_for_status()
         titles += [(h["title"], (h["artists"] or [None])[0]) for h in r.json()["hits"]]
     rng = random.Random(0)
@@ -46,7 +47,8 @@ def build_queries(client: httpx.Client, url: str, headers: dict, n_entities: int
     for title, artist in titles[:n_entities]:
         entity.append(f"songs like {title}" if artist is None or rng.random() < 0.5 else f"{title} by {artist}")
         mixed.append(f"songs like {title} but {rng.choice(TEXT_QUERIES)}")
-    queries = TEXT_QUERIES + entity + mixed
+    combos = [f"{a}, {b}" for a in TEXT_QUERIES for b in TEXT_QUERIES if a < b]
+    queries = TEXT_QUERIES + rng.sample(combos, min(len(combos), len(entity))) + entity + mixed
     rng.shuffle(queries)
     return queries
 

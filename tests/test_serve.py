@@ -52,8 +52,9 @@ def test_config_validates_and_reads_env():
     assert (cfg.max_batch, cfg.batching, cfg.api_token, cfg.admin_token) == (16, False, API, None)
     with pytest.raises(ValueError, match="KGJEMB_SERVE_REQUEST_TIMEOUT_S"):
         ServeConfig.from_env({"KGJEMB_SERVE_REQUEST_TIMEOUT_S": "soon"})
-    round_trip = ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN)
-    assert ServeConfig.from_env(round_trip.to_env()) == round_trip
+    for round_trip in (ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN),
+                       ServeConfig(torch_threads=None, engine_threads=3)):
+        assert ServeConfig.from_env(round_trip.to_env()) == round_trip
 
 
 def test_tokens_match_is_exact():

@@ -42,6 +42,13 @@ def serve(
     engine_threads: Annotated[
         Optional[int], typer.Option("--engine-threads", help="Threads running engine calls (default 2).", show_default=False)
     ] = None,
+    torch_threads: Annotated[
+        Optional[int], typer.Option("--torch-threads", help="torch/FAISS intra-op threads (default 1).", show_default=False)
+    ] = None,
+    keep_alive: Annotated[
+        float, typer.Option("--keep-alive", help="Seconds an idle keep-alive connection stays open (uvicorn's default is 5; "
+                            "longer than the clients' pool expiry avoids resets on reuse).")
+    ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve an index bundle over HTTP (FastAPI on uvicorn), for recommendation backends.
@@ -71,16 +78,18 @@ def serve(
     try:
         config = ServeConfig.from_env(
             batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch,
-            request_timeout_s=timeout, engine_threads=engine_threads,
+            request_timeout_s=timeout, engine_threads=engine_threads, torch_threads=torch_threads,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     if host not in _LOOPBACK and config.api_token is None:
         logger.warning("binding to %s without KGJEMB_API_TOKEN: the search API is open to the network", host)
     if workers == 1:
-        uvicorn.run(create_app(path, config=config), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(path, config=config), host=host, port=port, log_level=log_level,
+                    timeout_keep_alive=keep_alive)
         return
     # Worker processes rebuild the app from the environment (uvicorn imports the factory).
     os.environ.update(config.to_env())
     os.environ["KGJEMB_SERVE_BUNDLE"] = str(path)
-    uvicorn.run("kgjemb.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run("kgjemb.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, timeout_keep_alive=keep_alive)

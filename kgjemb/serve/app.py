@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -55,19 +56,19 @@ def create_app(
     bundle_path: str | os.PathLike | None,
     *,
     config: ServeConfig = ServeConfig(),
-    loader: Callable[[Path], Any] = open_engine,
+    loader: Callable[[Path], Any] | None = None,
 ) -> FastAPI:
     """Build the service for the bundle at ``bundle_path``.
 
     The bundle is opened in a background thread when the app starts (``/healthz`` answers
     at once, ``/readyz`` says 503 until the engine is ready); ``bundle_path=None`` starts
     empty until ``POST /v1/admin/reload``. ``loader(path) -> engine`` opens a bundle
-    (default :meth:`kgjemb.Engine.open`); ``config`` sets limits, batching and tokens
+    (default :meth:`kgjemb.Engine.open` with ``config.torch_threads``); ``config`` sets limits, batching and tokens
     (default :class:`ServeConfig()`; :meth:`ServeConfig.from_env` reads the environment).
 
     >>> app = create_app("/srv/kgjemb/bundle", config=ServeConfig.from_env())  # doctest: +SKIP
     """
-    holder = EngineHolder(loader)
+    holder = EngineHolder(loader or functools.partial(open_engine, threads=config.torch_threads))
     metrics = Metrics()
     holder.listeners.append(metrics.set_bundle)
     if config.batching:

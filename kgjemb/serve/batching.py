@@ -106,7 +106,9 @@ class MicroBatcher(ThreadDispatcher):
     each group of equal ``(engine, k, filters)`` as one ``search_batch`` in a worker thread.
 
     At most ``threads`` batches run at once; while they do, new searches queue up and form
-    the next batch, so batches grow with load and a lone request waits only ``wait_ms``.
+    the next batch, so batches grow with load. The collector waits ``wait_ms`` for more
+    searches only while another batch is running: a lone request on an idle server does
+    not wait at all.
 
     >>> batcher = MicroBatcher(wait_ms=2, max_size=32)   # doctest: +SKIP
     >>> await batcher.start(); result = await batcher.search(engine, "sad piano", 10, [])  # doctest: +SKIP
@@ -152,7 +154,9 @@ class MicroBatcher(ThreadDispatcher):
             await slots.acquire()
             try:
                 batch = [await queue.get()]
-                if self.wait_s > 0 and queue.qsize() < self.max_size - 1:
+                # Wait for company only while other batches run (load is high, more requests
+                # are coming); an idle server answers a lone request at once.
+                if self.wait_s > 0 and self._running and queue.qsize() < self.max_size - 1:
                     await asyncio.sleep(self.wait_s)
                 while len(batch) < self.max_size and not queue.empty():
                     batch.append(queue.get_nowait())

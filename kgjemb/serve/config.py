@@ -31,7 +31,10 @@ class ServeConfig:
     ``engine.search_batch`` call (True) instead of one thread-pool call per request;
     ``batch_wait_ms``: how long the collector waits for more queries after the first (2 ms);
     ``batch_max_size``: most queries per engine batch (32); ``engine_threads``: threads that
-    run engine calls (2); ``api_token``: bearer token for every non-health route (None:
+    run engine calls (2); ``torch_threads``: intra-op threads of torch and FAISS in the
+    process (1: parallelism comes from ``engine_threads`` and batching; on a shared 2-core
+    machine 2 intra-op threads made a single search ~10x slower; None: library default);
+    ``api_token``: bearer token for every non-health route (None:
     open; env ``KGJEMB_API_TOKEN``); ``admin_token``: bearer token for ``/v1/admin/*``
     (None: admin routes disabled; env ``KGJEMB_ADMIN_TOKEN``); ``sighup_reload``: reload
     the current bundle on SIGHUP (True).
@@ -47,6 +50,7 @@ class ServeConfig:
     batch_wait_ms: float = 2.0
     batch_max_size: int = 32
     engine_threads: int = 2
+    torch_threads: int | None = 1
     api_token: str | None = None
     admin_token: str | None = None
     sighup_reload: bool = True
@@ -64,6 +68,8 @@ class ServeConfig:
             raise ValueError(f"batch_max_size must be positive, got {self.batch_max_size}")
         if self.engine_threads < 1:
             raise ValueError(f"engine_threads must be positive, got {self.engine_threads}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be positive or None, got {self.torch_threads}")
         for name in ("api_token", "admin_token"):
             value = getattr(self, name)
             if value is not None and len(value) < 8:
@@ -92,6 +98,8 @@ class ServeConfig:
         env = {_ENV_PREFIX + f.name.upper(): str(int(v) if isinstance(v, bool) else v)
                for f in fields(self) if (v := getattr(self, f.name)) is not None
                and f.name not in ("api_token", "admin_token")}
+        if self.torch_threads is None:
+            env[_ENV_PREFIX + "TORCH_THREADS"] = "none"
         if self.api_token:
             env["KGJEMB_API_TOKEN"] = self.api_token
         if self.admin_token:
@@ -104,6 +112,8 @@ class ServeConfig:
 
 def _parse(name: str, raw: str, kind: type):
     try:
+        if raw.strip().lower() in ("", "none", "default") and name == "torch_threads":
+            return None
         if kind is bool:
             if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError(raw)

@@ -76,11 +76,12 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     )
 
 
-def open_engine(path: str | Path):
-    """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path``."""
-    from kgjemb.query.engine import Engine
+def open_engine(path: str | Path, *, threads: int | None = None):
+    """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path``; ``threads``
+    sets torch/FAISS intra-op threads (``EngineConfig.threads``; None: library default)."""
+    from kgjemb.query.engine import Engine, EngineConfig
 
-    return Engine.open(path)
+    return Engine.open(path, config=EngineConfig(threads=threads))
 
 
 class EngineHolder:
