@@ -136,13 +136,15 @@ def held_out_ids(model_dir: str | Path) -> list[str] | None:
 
 def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str | Path | None = None,
              baselines: bool = False, text_only_bundle: str | Path | None = None, linear: bool = True,
-             pool: str = "held-out", config: RunConfig = RunConfig(), seed: int = 0, progress: bool = False) -> dict:
+             pool: str = "held-out", config: RunConfig = RunConfig(), seed: int = 0, progress: bool = False,
+             linear_config=None) -> dict:
     """Everything ``kgjemb eval`` does: open the bundle, load the suites, score the full
     engine (and with ``baselines`` random, entity-only, text-only when a text-only bundle
     is given, linear metric learning), and when ``out`` is given write result.json,
     summary.json, table.txt, PNG plots and report.md there. Returns the result dict with
     ``"meta"`` (setup) and ``"files"`` (written paths).
 
+    ``linear_config``: a :class:`~kgjemb.eval.linear.LinearConfig` (None: defaults).
     ``pool``: "held-out" (the model's validation tracks; falls back to "all" with a warning
     when the model recorded no split) or "all".
 
@@ -182,10 +184,11 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
         else:
             skipped.append(f"text-only (no bundle at {tb})" if tb else "text-only (no --text-only-bundle given)")
         if linear:
-            from kgjemb.eval.linear import LinearMetricSystem
+            from kgjemb.eval.linear import LinearConfig, LinearMetricSystem
 
             try:
-                systems.append(LinearMetricSystem.fit(engine, held_out=pool_ids or [], seed=seed, progress=progress))
+                systems.append(LinearMetricSystem.fit(engine, held_out=pool_ids or [], config=linear_config or LinearConfig(),
+                                                      seed=seed, progress=progress))
             except Exception as err:  # noqa: BLE001 - a failing baseline must not hide the others
                 logger.exception("linear baseline failed")
                 skipped.append(f"linear-metric ({err})")
