@@ -132,3 +132,20 @@ def test_chunking_rule():
     only = chunk_features(feats[:, :5], cfg)
     assert only.shape == (1, 64, size) and np.array_equal(only[0, :, :5], feats[:, :5])
     assert chunk_features(np.zeros((64, 0), np.float32), cfg).shape == (1, 64, size)
+
+
+def test_unwritable_cache_still_returns_features(clips, tmp_path):
+    import os
+
+    root = tmp_path / "ro"
+    root.mkdir()
+    os.chmod(root, 0o500)
+    try:
+        cache = FeatureCache(root, FrontendConfig())
+        if os.access(root, os.W_OK):  # running as root: permissions are not enforced
+            cache.directory = tmp_path / "file-not-dir" / "x"
+            (tmp_path / "file-not-dir").write_text("a file where a folder should be")
+        feats = cache.features(clips[0])
+        assert feats.shape[0] == 64 and cache.computed == 1
+    finally:
+        os.chmod(root, 0o700)

@@ -95,7 +95,10 @@ class FeatureCache:
         stored = compute_features(path, self.cfg, self.logmel).astype(np.float16)
         self.computed += 1
         if entry is not None:
-            _atomic_save(entry, stored)
+            try:
+                _atomic_save(entry, stored)
+            except OSError as err:  # read-only or full disk: slower next time, not wrong
+                logger.warning("cannot write feature cache entry %s: %s", entry, err)
         return stored.astype(np.float32)
 
 

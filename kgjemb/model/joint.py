@@ -137,20 +137,25 @@ class KGJointModel(nn.Module):
                 )
         if not self.config.track_title_feature:
             texts.pop("Track")
-        self._persisted_text(texts)
+        self._persisted_text(texts, progress)
         x = {label: self.text.encode_raw(strings, progress=progress) for label, strings in texts.items()}  # (n, 384)
         x["Track"] = torch.cat([audio, x["Track"]], dim=1) if "Track" in x else audio  # (n_track, dim [+ 384])
         return GraphInputs(data=build_graph(export).to(self.device), x_dict=x, dim=self.dim)
 
-    def _persisted_text(self, texts: dict[str, list[str]]) -> None:
+    def _persisted_text(self, texts: dict[str, list[str]], progress: bool = False) -> None:
         """Fill the text cache from disk with node names encoded in earlier runs, encode
-        the rest now, and store those for the next run (frozen encoder + disk cache only)."""
+        the rest now, and store those for the next run (frozen encoder + disk cache only).
+        A cache that cannot be written (read-only home) only costs speed: logged, not raised."""
         if self.text_store is None or self.text.finetuning:
             return
         self.text_store.load_into(self.text)
         new = sorted({t for strings in texts.values() for t in strings} - self.text_store.known)
         if new:
-            self.text_store.save(new, self.text.encode_raw(new))
+            vectors = self.text.encode_raw(new, progress=progress)  # (n_new, 384)
+            try:
+                self.text_store.save(new, vectors)
+            except OSError as err:
+                logger.warning("cannot store text vectors under %s: %s", self.text_store.directory, err)
 
     def encode_entities(self, inputs: GraphInputs) -> dict[str, torch.Tensor]:
         """Differentiable entity forward → ``{label: (n_label, dim)}``."""
@@ -160,6 +165,9 @@ class KGJointModel(nn.Module):
         """Features of ``paths`` as chunks: ``(n_chunks, n_mels, chunk_frames)`` and the
         file index of each chunk ``(n_chunks,)``. Features come from the disk cache."""
         chunks, owner = [], []
+        if not len(paths):
+            fe = self.config.frontend
+            return torch.zeros(0, fe.n_mels, fe.chunk_frames), torch.zeros(0, dtype=torch.long)
         for i, path in enumerate(paths):
             c = chunk_features(self.features.features(path), self.config.frontend)  # (k, mels, frames)
             chunks.append(c)
