@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
-import sys
 import time
 from pathlib import Path
 
