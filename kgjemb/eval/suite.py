@@ -6,7 +6,7 @@ against the graph at evaluation time; ``grades`` (``{track_id: grade}``) optiona
 graded relevance (it overrides the grades of listed/ruled tracks and adds tracks).
 
 >>> rows = load_suite("queries/handwritten.jsonl")  # doctest: +SKIP
->>> rows[0].kind
+>>> rows[0].kind  # doctest: +SKIP
 'entity'
 """
 from __future__ import annotations
