@@ -47,9 +47,9 @@ def test_config_validates_and_reads_env():
     with pytest.raises(ValueError, match="api_token"):
         ServeConfig(api_token="short")
     cfg = ServeConfig.from_env(
-        {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "off", "KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ""}
+        {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "on", "KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ""}
     )
-    assert (cfg.max_batch, cfg.batching, cfg.api_token, cfg.admin_token) == (16, False, API, None)
+    assert (cfg.max_batch, cfg.batching, cfg.api_token, cfg.admin_token) == (16, True, API, None)
     with pytest.raises(ValueError, match="KGJEMB_SERVE_REQUEST_TIMEOUT_S"):
         ServeConfig.from_env({"KGJEMB_SERVE_REQUEST_TIMEOUT_S": "soon"})
     for round_trip in (ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN),
@@ -164,7 +164,7 @@ def servers(bundle_dir):
     ``main``: both tokens set, micro-batching. ``strict``: no tokens (admin disabled),
     thread-pool dispatch, a timeout far below any real search, batch limit 2."""
     main = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ADMIN},
-                         args=["--log-level", "warning"])
+                         args=["--batching", "--log-level", "warning"])
     strict = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": ""},
                            args=["--no-batching", "--max-batch", "2", "--timeout", "0.000001", "--log-level", "warning"])
     try:

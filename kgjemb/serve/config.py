@@ -28,7 +28,8 @@ class ServeConfig:
     ``max_batch``: queries per ``POST /v1/search/batch`` (64); ``max_body_bytes``: request
     bodies above this get 413 (1 MiB); ``request_timeout_s``: an engine call that takes
     longer answers 504 (10 s); ``batching``: collect concurrent searches into one
-    ``engine.search_batch`` call (True) instead of one thread-pool call per request;
+    ``engine.search_batch`` call (True) instead of one thread-pool call per request (False,
+    the default: measured better on the shared 2-core box, see ``scripts/bench_serve.py``);
     ``batch_wait_ms``: how long the collector waits for more queries after the first (2 ms);
     ``batch_max_size``: most queries per engine batch (32); ``engine_threads``: threads that
     run engine calls (2); ``torch_threads``: intra-op threads of torch and FAISS in the
@@ -46,7 +47,7 @@ class ServeConfig:
     max_batch: int = 64
     max_body_bytes: int = 1 << 20
     request_timeout_s: float = 10.0
-    batching: bool = True
+    batching: bool = False
     batch_wait_ms: float = 2.0
     batch_max_size: int = 32
     engine_threads: int = 2
