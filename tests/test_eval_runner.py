@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kgjemb.eval.suite import KINDS
+from kgjemb.eval.rules import Rule
+from kgjemb.eval.suite import KINDS, SuiteRow
 
 METRICS = ("R@1", "R@5", "R@10", "P@10", "mAP@10", "nDCG@10", "MRR")
 
@@ -21,6 +22,9 @@ def tiny_suite(ci_export, bundle_dir, tmp_path_factory) -> Path:
     held = held_out_ids(Path(bundle_dir) / "model")
     assert held, "the trained model records a held-out split"
     rows = generate_suite(ci_export, held, GenerateConfig(n_queries=21, seed=3))
+    # a row written for another catalog: left out and reported, not fatal
+    rows.append(SuiteRow(id="foreign", query="songs like nothing here", kind="entity",
+                         relevant=Rule(same_work_as="no-such-track")))
     return write_suite(tmp_path_factory.mktemp("suite") / "tiny.jsonl", rows)
 
 
@@ -38,6 +42,8 @@ def test_metrics_in_range_and_schema(result):
     res, out = result
     assert set(res["systems"]) >= {"engine", "entity-only", "linear-metric", "random"}
     assert "text-only" in res["meta"]["baselines skipped"]
+    assert len(res["unresolved"]) == 1 and "no-such-track" in res["unresolved"][0]
+    assert "rows left out" in " ".join(res["meta"])
     for name, s in res["systems"].items():
         assert s["overall"]["n"] == res["n"] > 0
         for m in METRICS:

@@ -88,13 +88,24 @@ def evaluate_systems(systems: Sequence[System], rows: Sequence[SuiteRow], facts:
     "systems": {name: {"overall", "by_kind", "curve", "per_query"}}}`` where ``overall`` and
     ``by_kind[kind]`` are :func:`mean_metrics` dicts and ``curve`` is mean R@k over
     :data:`CURVE_KS`."""
+    from kgjemb.errors import UnknownEntityError
+
     pool_set = set(pool) if pool is not None else None
-    grades = [relevance(r, facts, pool_set) for r in rows]
+    grades, unresolved = [], []
+    for r in rows:
+        try:
+            grades.append(relevance(r, facts, pool_set))
+        except (UnknownEntityError, ValueError) as err:  # a rule naming what this graph lacks
+            grades.append({})
+            unresolved.append(f"{r.source or r.id}: {err}")
+    if unresolved:
+        logger.warning("%d rows name tracks/artists/attributes absent from this graph (left out): %s",
+                       len(unresolved), "; ".join(unresolved[:5]))
     k_max = max(max(config.ks), config.k, max(CURVE_KS))
     fetch = config.fetch or n_indexed or len(facts.track_ids)
     queries = [r.query for r in rows]
     out: dict = {"n_queries": len(rows), "k": config.k, "pool_size": len(pool_set) if pool_set else len(facts.track_ids),
-                 "systems": {}}
+                 "systems": {}, "unresolved": unresolved}
     for system in systems:
         logger.info("eval: %s on %d queries", system.name, len(rows))
         ranked = system.rank_batch(queries, fetch) if rows else []
@@ -196,6 +207,9 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
     if skipped:
         meta["baselines skipped"] = "; ".join(skipped)
     result = evaluate_systems(systems, rows, facts, pool=pool_ids, config=config, n_indexed=len(indexed))
+    if result["unresolved"]:
+        meta["rows left out (rule names what this graph lacks)"] = (
+            f"{len(result['unresolved'])}, e.g. " + "; ".join(result["unresolved"][:3]))
     result["meta"] = meta
     if out is not None:
         from kgjemb.eval.plots import write_plots
