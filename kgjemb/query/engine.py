@@ -176,8 +176,15 @@ class Engine:
                 return lb, node_id
         from rapidfuzz import process
 
-        pool = [node_key(lb, i) for lb in labels for i in self.entity_row[lb]]
-        close = [m[0] for m in process.extract(node_id, pool, limit=5)] if pool else []
+        # closest by id or by name; the "Label:" prefix is left out of the comparison
+        keys = [node_key(lb, i) for lb in labels for i in self.entity_row[lb]]
+        by_id = {k: k.split(":", 1)[1] for k in keys}
+        by_name = {k: str(self.paths.names.get(k, "")) for k in keys}
+        scored: dict[str, float] = {}
+        for choices in (by_id, by_name):
+            for _, score, key in process.extract(node_id, choices, limit=5):
+                scored[key] = max(score, scored.get(key, 0.0))
+        close = sorted(scored, key=lambda k: (-scored[k], k))[:5]
         raise UnknownEntityError(f"{label + ':' if label else ''}{node_id}", close)
 
     def _add_entity_signals(self, plan: _Plan, nodes: list[tuple[str, str]]) -> None:
