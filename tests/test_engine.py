@@ -168,3 +168,21 @@ def test_to_frame_and_rrf(bundle_dir, engine):
     rrf = Engine.open(bundle_dir, config=EngineConfig(fusion="rrf"))
     hits = rrf.search("slow and sad", k=4).hits
     assert all(0 < h.score <= 1 / 61 + 1e-9 for h in hits)  # one text signal, weight 1
+
+
+def test_filtered_search_widens_until_enough_candidates(bundle_dir, engine):
+    """With a 1-candidate budget and no exact-filter shortcut, a restrictive filter forces
+    the fetch to grow; the result must equal the exhaustive one."""
+    export = engine.bundle.export
+    by = export.edges[("Track", "BY", "Artist")]
+    indexed = set(engine.track_ids)
+    counts = by[by["src"].isin(indexed)]["dst"].value_counts()
+    artist = counts.index[-1]  # the artist with the fewest indexed tracks
+    flt = [Filter(kind="by", value=artist, node_id=artist)]
+    tight = Engine.open(bundle_dir, config=EngineConfig(overfetch=1, min_candidates=1, exact_filter_max=1),
+                        model=engine.model, parser=engine.parser)
+    exhaustive = Engine.open(bundle_dir, config=EngineConfig(min_candidates=100_000), model=engine.model, parser=engine.parser)
+    k = int(counts.iloc[-1])
+    got = tight.search("fast and bright", k=k, filters=flt)
+    want = exhaustive.search("fast and bright", k=k, filters=flt)
+    assert len(got.hits) == k and {h.track_id for h in got.hits} == {h.track_id for h in want.hits}
