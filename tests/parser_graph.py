@@ -45,7 +45,7 @@ TRACKS = [  # id, title, artist, album, attributes
     ("t_slow_air", "Slow Air", "oneill", None, ["form:air", "tempo:slow"]),
     ("t_1812", "1812 Overture", "tchaikovsky", None, ["instrument:drums"]),
 ]
-EXTRA_ATTRIBUTES = ["key:d minor", "mood:melancholic", "era:romantic", "genre:folk", "instrument:violin", "form:fugue"]
+EXTRA_ATTRIBUTES = ["key:a major", "mode:major", "key:d minor", "mood:melancholic", "era:romantic", "genre:folk", "instrument:violin", "form:fugue"]
 
 
 def _frame(rows: list[dict], columns: list[str], sort: list[str]) -> pd.DataFrame:

@@ -207,6 +207,8 @@ class DocLinker:
         while k < b:
             best = None
             for span in self.starts.get(k, ()):
+                if self.article_before_mode(span):
+                    continue  # "in a major key": the article, then the mode major, not key A major
                 if span.label_ == "Attribute" and span.end <= b and (best is None or span.end > best[1]):
                     best = (k, span.end, [])
             if best is None:
@@ -218,6 +220,17 @@ class DocLinker:
             out.append(best)
             k = best[1]
         return out
+
+    def article_before_mode(self, span) -> bool:
+        """True for the lower-case article of "a major key" / "a minor key": written "a"
+        (not "A") and followed by "key", it cannot be the key of A."""
+        doc = self.doc
+        return (
+            span.end - span.start == 2
+            and doc[span.start].text == "a"
+            and span.end < len(doc)
+            and doc[span.end].lower_ in {"key", "keys", "tonality"}
+        )
 
     def work_links(self, i: int, b: int, artist_links: list[Link]) -> list[Link]:
         """Works of the given artists named by tokens [i, b): exactly, as a version whose
