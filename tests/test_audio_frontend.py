@@ -103,7 +103,7 @@ def test_feature_cache_hits_and_keys(clips, tmp_path):
     # different content → different entry; different config → different namespace
     assert cache.entry_path(clips[1]) != entry
     cache2 = FeatureCache(tmp_path / "cache", FrontendConfig(n_mels=32))
-    assert cache2.features(clips[0]).shape[0] == 32 and cache2.computed == 1
+    assert cache2.features(clips[0]).shape[0] == 32 + 12 and cache2.computed == 1  # 32 mels + chroma
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # atomic writes leave no temp files
 
 
@@ -146,6 +146,43 @@ def test_unwritable_cache_still_returns_features(clips, tmp_path):
             cache.directory = tmp_path / "file-not-dir" / "x"
             (tmp_path / "file-not-dir").write_text("a file where a folder should be")
         feats = cache.features(clips[0])
-        assert feats.shape[0] == 64 and cache.computed == 1
+        assert feats.shape[0] == FrontendConfig().n_features and cache.computed == 1
     finally:
         os.chmod(root, 0o700)
+
+
+def test_chroma_rows_find_the_pitch_class_and_line_up_with_logmels():
+    """Chroma rows: a pure A4 (440 Hz) peaks at pitch class A (index 9, C = 0) in every
+    sounding frame; the frames align with the log-mel rows; silence is the padding value."""
+    from kgjemb.audio import Chroma, Features
+
+    cfg = FrontendConfig()
+    t = np.arange(cfg.sample_rate * 2) / cfg.sample_rate
+    y = np.concatenate([0.3 * np.sin(2 * np.pi * 440.0 * t), np.zeros(cfg.sample_rate)]).astype(np.float32)
+    chroma = Chroma(cfg)(y)
+    assert chroma.shape == (12, 1 + len(y) // cfg.hop_length)
+    sounding = slice(10, int(1.8 * cfg.sample_rate / cfg.hop_length))
+    assert (chroma[:, sounding].argmax(axis=0) == 9).all()
+    assert chroma[:, sounding].max() == 0.0 and chroma[:, sounding].min() >= -30.0
+    assert (chroma[:, -20:] == silence_db(cfg)).all()  # digital silence, like padding
+    feats = Features(cfg)(y)
+    assert feats.shape == (cfg.n_features, chroma.shape[1]) == (cfg.n_mels + 12, chroma.shape[1])
+    np.testing.assert_array_equal(feats[: cfg.n_mels], LogMel(cfg)(y))
+    np.testing.assert_array_equal(feats[cfg.n_mels :], chroma)
+    # a fifth higher (E5, 659.26 Hz) moves the peak to pitch class E (index 4)
+    e5 = (0.3 * np.sin(2 * np.pi * 659.26 * t)).astype(np.float32)
+    assert (Chroma(cfg)(e5)[:, sounding].argmax(axis=0) == 4).all()
+
+
+def test_no_chroma_keeps_the_log_mel_cache_namespace():
+    """Models saved before chroma existed (n_chroma=0) keep their feature-cache entries."""
+    import dataclasses
+    import hashlib
+    import json
+
+    off = FrontendConfig(n_chroma=0)
+    legacy = {k: v for k, v in dataclasses.asdict(off).items() if k not in ("n_chroma", "chroma_n_fft")}
+    assert off.key() == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+    assert FrontendConfig().key() != off.key() and off.n_features == off.n_mels
+    with pytest.raises(ValueError, match="n_chroma"):
+        FrontendConfig(n_chroma=-1)

@@ -361,3 +361,21 @@ def test_node_name_vectors_persist_across_processes(export, tmp_path):
         if text in saved:
             assert torch.allclose(vec, saved[text], atol=1e-6)
     assert isinstance(saved, OrderedDict)
+
+
+def test_config_saved_before_chroma_loads_as_log_mel_only():
+    """A config.json written before the chroma rows existed (no ``n_chroma``) rebuilds the
+    log-mel-only tower its weights were trained for."""
+    from kgjemb.model.audio_tower import AudioTower
+
+    legacy = ModelConfig().to_dict()
+    for key in ("n_chroma", "chroma_n_fft"):
+        legacy["frontend"].pop(key)
+    cfg = ModelConfig.from_dict(legacy)
+    assert cfg.frontend.n_chroma == 0 and cfg.frontend.n_features == cfg.frontend.n_mels
+    tower = AudioTower(cfg)
+    assert tower.pitch is None and tower(torch.zeros(2, cfg.frontend.n_mels, 100)).shape == (2, cfg.dim)
+    with_chroma = AudioTower(ModelConfig())
+    assert with_chroma(torch.zeros(2, 64 + 12, 100)).shape == (2, 256)
+    with pytest.raises(ValueError, match="12 chroma"):
+        with_chroma(torch.zeros(2, 64, 100))  # log-mels alone are not this tower's input

@@ -3,8 +3,8 @@
 Key = sha256 of the file's bytes (memoised per process by (path, size, mtime_ns), so a
 file is hashed once per run and an edited file is re-hashed) + ``FrontendConfig.key()``.
 A renamed or copied file hits the same entry; a changed one cannot. Entries are
-``<dir>/<config key>/<sha[:2]>/<sha>.npy`` holding the whole file's ``(n_mels, T)``
-log-mels as float16 (returned as float32, equal whether computed or read), written
+``<dir>/<config key>/<sha[:2]>/<sha>.npy`` holding the whole file's ``(n_features, T)``
+log-mels (+ chroma) as float16 (returned as float32, equal whether computed or read), written
 to a temp file and renamed (atomic; concurrent writers race
 harmlessly to identical content).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgjemb.audio.features import LogMel
+from kgjemb.audio.features import Features
 from kgjemb.audio.io import AudioDecodeError, load_audio
 from kgjemb.audio.config import FrontendConfig
 
@@ -51,10 +51,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest
 
 
-def compute_features(path: str | os.PathLike, cfg: FrontendConfig, logmel: LogMel | None = None) -> np.ndarray:
-    """Decode + log-mel without any cache → ``(n_mels, T)`` float32."""
+def compute_features(path: str | os.PathLike, cfg: FrontendConfig, extractor: Features | None = None) -> np.ndarray:
+    """Decode + log-mel (+ chroma) without any cache → ``(n_features, T)`` float32."""
     y = load_audio(path, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
-    return (logmel or LogMel(cfg))(y)
+    return (extractor or Features(cfg))(y)
 
 
 class FeatureCache:
@@ -67,7 +67,7 @@ class FeatureCache:
     def __init__(self, directory: str | os.PathLike | None, cfg: FrontendConfig) -> None:
         self.cfg = cfg
         self.directory = None if directory is None else Path(directory) / cfg.key()
-        self.logmel = LogMel(cfg)
+        self.extractor = Features(cfg)
         self.computed = 0
         self.hits = 0
 
@@ -79,20 +79,20 @@ class FeatureCache:
         return self.directory / sha[:2] / f"{sha}.npy"
 
     def features(self, path: str | os.PathLike) -> np.ndarray:
-        """``(n_mels, T)`` float32 log-mels of one file (float16-quantised), from the cache
+        """``(n_features, T)`` float32 log-mels (+ chroma) of one file (float16-quantised), from the cache
         when present."""
         entry = self.entry_path(path)
         if entry is not None and entry.is_file():
             try:
                 stored = np.load(entry, allow_pickle=False)
-                if stored.ndim == 2 and stored.shape[0] == self.cfg.n_mels and stored.dtype == np.float16:
+                if stored.ndim == 2 and stored.shape[0] == self.cfg.n_features and stored.dtype == np.float16:
                     self.hits += 1
                     return stored.astype(np.float32)
             except (OSError, ValueError) as err:
                 logger.warning("feature cache entry %s unreadable (%s); recomputing", entry, err)
         # float16 on disk (half the space; ~0.03 dB steps, far below what matters); the
         # fresh result is quantised the same way so a hit and a miss return equal arrays
-        stored = compute_features(path, self.cfg, self.logmel).astype(np.float16)
+        stored = compute_features(path, self.cfg, self.extractor).astype(np.float16)
         self.computed += 1
         if entry is not None:
             try:

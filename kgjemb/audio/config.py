@@ -15,7 +15,14 @@ __all__ = ["FrontendConfig"]
 
 @dataclass(frozen=True)
 class FrontendConfig:
-    """Audio front end: decode → mono → resample → log-mel (dB) → fixed chunks.
+    """Audio front end: decode → mono → resample → log-mel (dB) [+ chroma] → fixed chunks.
+
+    ``n_chroma`` > 0 appends that many pitch-class rows (chroma from a ``chroma_n_fft``
+    STFT, same hop, so the frames line up) below the ``n_mels`` log-mel rows; features are
+    then ``(n_features, T)`` with ``n_features = n_mels + n_chroma``. Log-mels carry timbre
+    but cannot resolve semitones below ~1 kHz at 64 bands; chroma carries the notes, which
+    is what two renditions of one work on other instruments share. 0 turns it off (models
+    saved before chroma existed load with 0).
 
     ``chunk_s`` seconds per chunk, hop = chunk (no overlap). A last partial chunk is kept
     (padded with silence) when it is at least ``min_last_chunk`` of a chunk, or when it is
@@ -29,6 +36,8 @@ class FrontendConfig:
     fmin: float = 0.0
     fmax: float | None = None
     amin: float = 1e-10
+    n_chroma: int = 12
+    chroma_n_fft: int = 2048
     chunk_s: float = 5.0
     min_last_chunk: float = 0.5
     #: longest audio read per file (seconds from the start); None = whole file
@@ -38,10 +47,19 @@ class FrontendConfig:
         for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.n_chroma < 0:
+            raise ValueError(f"n_chroma must be >= 0 (0 = no chroma rows), got {self.n_chroma}")
+        if self.n_chroma and self.chroma_n_fft <= 0:
+            raise ValueError(f"chroma_n_fft must be positive, got {self.chroma_n_fft}")
         if self.chunk_s <= 0:
             raise ValueError(f"chunk_s must be positive, got {self.chunk_s}")
         if not 0.0 <= self.min_last_chunk <= 1.0:
             raise ValueError(f"min_last_chunk must be in [0, 1], got {self.min_last_chunk}")
+
+    @property
+    def n_features(self) -> int:
+        """Rows of the feature matrix: log-mel bands, then chroma bins."""
+        return self.n_mels + self.n_chroma
 
     @property
     def chunk_frames(self) -> int:
@@ -50,5 +68,9 @@ class FrontendConfig:
 
     def key(self) -> str:
         """Short hash of everything that changes the features: the feature-cache namespace."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        fields = dataclasses.asdict(self)
+        if not self.n_chroma:  # no chroma rows: the same namespace as before chroma existed
+            fields.pop("n_chroma")
+            fields.pop("chroma_n_fft")
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

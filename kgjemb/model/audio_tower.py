@@ -1,13 +1,22 @@
 """Audio tower: a short-chunk CNN on log-mels → L2-normalised joint-space vector.
 
-Input ``(B, n_mels, frames)`` dB log-mels (one chunk each). A fixed affine rescale
-(dB/20 + 2, roughly zero-centred for music) and an input BatchNorm, then one block per
-width of ``cnn_channels``: 3x3 conv → BN → ReLU → 2x2 max-pool; global mean+max pooling
-over frequency and time; dropout; linear projection; L2 normalisation. With the default
-widths (16, 32, 64, 128) a 5-s chunk costs ~0.14 GFLOP (~30 ms on one busy core).
+Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chunk each).
+
+* **Timbre branch** (log-mel rows): a fixed affine rescale (dB/20 + 2, roughly zero-centred
+  for music) and an input BatchNorm, then one block per width of ``cnn_channels``: 3x3
+  conv → BN → ReLU → 2x2 max-pool; global mean+max pooling over frequency and time.
+* **Pitch branch** (chroma rows, when ``n_chroma`` > 0): frames averaged 4 → 1 (~64 ms),
+  two 1-D convolutions over time (kernel 5, the second dilated, ~0.9 s receptive field:
+  a few notes of melody or a chord change) with BN/ReLU; global mean+max over time. It
+  sees what renditions of one work on other instruments share and the CNN cannot resolve
+  (semitones below ~1 kHz), which same-work retrieval and key/mode queries need.
+
+Both pooled vectors → dropout → linear projection → L2 normalisation. With the default
+widths (16, 32, 64, 128) a 5-s chunk costs ~0.14 GFLOP (~30 ms on one busy core); the
+pitch branch adds ~2 %.
 
 >>> tower = AudioTower(ModelConfig())
->>> tower(torch.zeros(2, 64, 312)).shape
+>>> tower(torch.zeros(2, 64 + 12, 312)).shape
 torch.Size([2, 256])
 """
 from __future__ import annotations
@@ -31,22 +40,51 @@ class _ConvBlock(nn.Sequential):
         )
 
 
+class _PitchBranch(nn.Module):
+    """Chroma ``(B, n_chroma, frames)`` in dB re the frame's peak → ``(B, 2 * width)``."""
+
+    def __init__(self, n_chroma: int, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.AvgPool1d(4, ceil_mode=True),
+            nn.Conv1d(n_chroma, width, kernel_size=5, padding=2, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(width, width, kernel_size=5, padding=4, dilation=2, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, chroma: torch.Tensor) -> torch.Tensor:
+        # [-30, 0] dB → [0, 1]; silence/padding (far below -30 dB) → 0
+        x = self.net(torch.clamp(chroma, min=-30.0) / 30.0 + 1.0)  # (B, width, frames / 4)
+        return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+
+
 class AudioTower(nn.Module):
-    """Log-mel chunks ``(B, n_mels, frames)`` → ``(B, dim)`` unit vectors."""
+    """Feature chunks ``(B, n_mels + n_chroma, frames)`` → ``(B, dim)`` unit vectors."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.n_mels, self.n_chroma = cfg.frontend.n_mels, cfg.frontend.n_chroma
         self.input_norm = nn.BatchNorm2d(1)
         widths = (1, *cfg.cnn_channels)
         self.blocks = nn.Sequential(*(_ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        self.pitch = _PitchBranch(self.n_chroma, widths[-1]) if self.n_chroma else None
         self.dropout = nn.Dropout(cfg.audio_dropout)
-        self.proj = nn.Linear(2 * widths[-1], cfg.dim)
+        self.proj = nn.Linear(2 * widths[-1] * (2 if self.pitch is not None else 1), cfg.dim)
 
-    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        if logmel.dim() != 3:
-            raise ValueError(f"expected (batch, n_mels, frames) log-mels, got shape {tuple(logmel.shape)}")
-        x = (logmel / 20.0 + 2.0).unsqueeze(1)  # (B, 1, n_mels, frames)
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        rows = self.n_mels + self.n_chroma
+        if feats.dim() != 3 or feats.shape[1] != rows:
+            raise ValueError(
+                f"expected (batch, {rows}, frames) features ({self.n_mels} log-mel + {self.n_chroma} chroma rows), "
+                f"got shape {tuple(feats.shape)}"
+            )
+        x = (feats[:, : self.n_mels] / 20.0 + 2.0).unsqueeze(1)  # (B, 1, n_mels, frames)
         x = self.blocks(self.input_norm(x))  # (B, C, n_mels / 2^k, frames / 2^k)
         x = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)  # (B, 2C)
+        if self.pitch is not None:
+            x = torch.cat([x, self.pitch(feats[:, self.n_mels :])], dim=1)  # (B, 4C)
         x = self.proj(self.dropout(x))  # (B, dim)
         return F.normalize(x, dim=-1)

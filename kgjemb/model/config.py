@@ -75,5 +75,7 @@ class ModelConfig:
             raise ValueError(f"unknown ModelConfig keys {unknown}; valid: {sorted(known)}")
         data = dict(data)
         if "frontend" in data and isinstance(data["frontend"], dict):
-            data["frontend"] = FrontendConfig(**data["frontend"])
+            front = dict(data["frontend"])
+            front.setdefault("n_chroma", 0)  # saved before chroma rows existed: log-mels only
+            data["frontend"] = FrontendConfig(**front)
         return cls(**data)

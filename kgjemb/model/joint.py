@@ -113,7 +113,7 @@ class KGJointModel(nn.Module):
 
     # ---- differentiable (training) surface -------------------------------------------
     def encode_audio_features(self, logmel: torch.Tensor) -> torch.Tensor:
-        """Log-mel chunks ``(B, n_mels, chunk_frames)`` → ``(B, dim)`` unit vectors."""
+        """Feature chunks ``(B, n_features, chunk_frames)`` → ``(B, dim)`` unit vectors."""
         return self.audio(logmel.to(self.device))
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
@@ -162,12 +162,12 @@ class KGJointModel(nn.Module):
         return self.entity(inputs.data, inputs.x_dict)
 
     def chunk_batch(self, paths: Sequence[str | os.PathLike]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features of ``paths`` as chunks: ``(n_chunks, n_mels, chunk_frames)`` and the
+        """Features of ``paths`` as chunks: ``(n_chunks, n_features, chunk_frames)`` and the
         file index of each chunk ``(n_chunks,)``. Features come from the disk cache."""
         chunks, owner = [], []
         if not len(paths):
             fe = self.config.frontend
-            return torch.zeros(0, fe.n_mels, fe.chunk_frames), torch.zeros(0, dtype=torch.long)
+            return torch.zeros(0, fe.n_features, fe.chunk_frames), torch.zeros(0, dtype=torch.long)
         for i, path in enumerate(paths):
             c = chunk_features(self.features.features(path), self.config.frontend)  # (k, mels, frames)
             chunks.append(c)
