@@ -184,3 +184,23 @@ def test_cli_train_writes_a_model(ci_graph_home, tmp_path):
     assert load_model(out, device="cpu").dim == 64
     bad = CliRunner().invoke(app, ["train", "--home", str(ci_graph_home), "--preset", "nope"])
     assert bad.exit_code == 2 and "choose from" in bad.output
+
+
+def test_same_work_positive_is_cropped_at_its_anchors_position():
+    """``align``: a row that follows another is cut at the same relative position, so two
+    renditions of one work give the same bars; other rows stay independent."""
+    from types import SimpleNamespace
+
+    from kgjemb.train.data import TrainData
+
+    t = np.arange(400, dtype=np.float32)
+    feats = [np.stack([t, -t]), np.stack([t, -t]) + 1000.0, np.stack([t, t])]  # (2, 400) each
+    data = SimpleNamespace(feats=feats, pad_db=-100.0)
+    rows = np.array([0, 1, 2])
+    for seed in range(20):
+        x = TrainData.crops(data, rows, 50, np.random.default_rng(seed), align=np.array([-1, 0, -1])).numpy()
+        assert x.shape == (3, 2, 50)
+        assert x[1, 0, 0] - 1000.0 == x[0, 0, 0]  # row 1 follows row 0: same start frame
+        np.testing.assert_array_equal(x[1] - 1000.0, x[0])
+    starts = {tuple(TrainData.crops(data, rows, 50, np.random.default_rng(s)).numpy()[:2, 0, 0]) for s in range(20)}
+    assert any(a != b - 1000.0 for a, b in starts)  # without align the windows differ

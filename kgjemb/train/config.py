@@ -42,7 +42,8 @@ class TrainConfig:
     is a negative unless linked to the anchor by a path as strong as the positive's, so
     same-artist pairs end up closer than similar-artist ones), ``w_hard`` (graph-aware hard
     negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks).
-    ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
+    ``align_versions``: crop a same-work positive at its anchor's position (renditions share
+    score and tempo). ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
     or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
     track (text-encoder outputs are computed once). ``moco_queue``: size of a queue of
     past audio vectors used as extra negatives for text→audio (0 = off).
@@ -64,6 +65,7 @@ class TrainConfig:
     w_hard: float = 0.5
     w_entity: float = 0.5
     track_loss: str = "info_nce"
+    align_versions: bool = True
     graded_negatives: bool = True
     triplet_margin: float = 0.2
     views_per_track: int = 8

@@ -12,7 +12,7 @@
   true one.
 
 >>> data = TrainData.build(export, model, config)
->>> x = data.crops(np.arange(4), 250, rng)        # (4, n_mels, 250)
+>>> x = data.crops(np.arange(4), 250, rng)        # (4, n_features, 250)
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class TrainData:
         failed = 0
         for i in it:
             try:
-                feats[i] = model.features.features(paths[i]).astype(np.float16)  # (n_mels, T)
+                feats[i] = model.features.features(paths[i]).astype(np.float16)  # (n_features, T)
             except (KgjembError, OSError, ValueError) as err:
                 failed += 1
                 logger.warning("track %s: audio unusable, left out of training (%s)", facts[i].track_id, err)
@@ -199,12 +199,20 @@ class TrainData:
         return TextPool(strings=ordered, raw=raw, view=view, neg=neg, view_attr=view_attr)
 
     # -- per step -------------------------------------------------------------------------
-    def crops(self, rows: np.ndarray, frames: int, rng: np.random.Generator) -> torch.Tensor:
-        """Random windows of ``frames`` log-mel frames, one per track row:
-        ``(len(rows), n_mels, frames)`` float32; short tracks are padded with silence."""
+    def crops(self, rows: np.ndarray, frames: int, rng: np.random.Generator, *,
+              align: np.ndarray | None = None) -> torch.Tensor:
+        """Random windows of ``frames`` feature frames, one per track row:
+        ``(len(rows), n_features, frames)`` float32; short tracks are padded with silence.
+
+        ``align[i] = j`` (>= 0) crops row ``i`` at the same relative position as row ``j``:
+        two renditions of one work share score and tempo, so the windows hold the same
+        notes on other instruments (-1: independent position)."""
         first = self.feats[int(rows[0])]
         out = np.full((len(rows), first.shape[0], frames), self.pad_db, dtype=np.float32)
         u = rng.random(len(rows))
+        if align is not None:
+            follow = np.flatnonzero(align >= 0)
+            u[follow] = u[align[follow]]
         for b, r in enumerate(rows):
             f = self.feats[int(r)]
             total = f.shape[1]

@@ -10,7 +10,10 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
 * **track ↔ track** (``use_graph_positives``): ~40 % of the batch are anchors, ~40 % their
   meta-path positives (same artist / album / work, similar artist) drawn from the training
   graph, ~20 % graph-aware hard negatives (most attributes shared, ≥ 1 differs);
-  InfoNCE (or hardest-negative triplet) with graph-linked pairs masked.
+  InfoNCE (or hardest-negative triplet) with graph-linked pairs masked. A same-work
+  (``VERSION_OF``) positive is cropped at the anchor's position (``align_versions``): the
+  same bars on other instruments, so the audio tower must learn what the notes are, not
+  only what the instruments sound like.
 * **entity ↔ audio** (``use_graph_positives``): the entity tower runs over the training
   subgraph (track inputs = a memory bank of audio vectors, the batch's with gradient), and
   each batch track's artist/album/attribute vector must pick out that track's audio.
@@ -42,6 +45,7 @@ from kgjemb.train.config import TrainConfig
 from kgjemb.train.data import TrainData, track_subgraph
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.objectives import hardest_triplet, masked_info_nce, swap_margin
+from kgjemb.train.positives import META_PATHS
 
 __all__ = ["TrainResult", "Trainer", "check_resumable", "train"]
 
@@ -126,7 +130,7 @@ class Trainer:
         rows = self.data.train_rows
         for start in range(0, len(rows), 128):
             batch = rows[start : start + 128]
-            x = self.data.crops(batch, frames, rng)  # (b, n_mels, frames)
+            x = self.data.crops(batch, frames, rng)  # (b, n_features, frames)
             self.bank[batch] = self.model.encode_audio_features(x).cpu()
         self.model.audio.train()
 
@@ -185,7 +189,12 @@ class Trainer:
         cfg, data, model = self.config, self.data, self.model
         rows, n_pairs, hard = self._batch_rows(order, step, rng)
         frames = int(rng.uniform(cfg.crop_s_min, cfg.crop_s_max) * data.frames_per_s)
-        x = data.crops(rows, frames, rng).to(self.device)  # (R, n_mels, frames)
+        align = None
+        if n_pairs > 0 and cfg.align_versions:  # a same-work positive: the same bars, other instruments
+            align = np.full(len(rows), -1, dtype=np.int64)
+            same = np.flatnonzero(self._paths == META_PATHS.index("same_work"))
+            align[n_pairs + same] = same
+        x = data.crops(rows, frames, rng, align=align).to(self.device)  # (R, n_features, frames)
         a = model.encode_audio_features(x)  # (R, dim)
         scale = model.logit_scale
         losses: dict[str, torch.Tensor] = {}
