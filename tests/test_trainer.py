@@ -186,6 +186,30 @@ def test_cli_train_writes_a_model(ci_graph_home, tmp_path):
     assert bad.exit_code == 2 and "choose from" in bad.output
 
 
+def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+
+    out = tmp_path / "quality"
+    tiny = json.dumps({**TINY, "epochs": 1, "steps_per_epoch": 1})
+    result = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--preset", "ci", "--override", tiny,
+                                      "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "quality.csv")
+    assert set(table["system"]) == {"full", "text-only", "random"}
+    assert {"track_track:same_artist", "track_track:same_work", "text_audio:all"} <= set(table["task"])
+    assert table["mAP@10"].between(0, 1).all()
+    assert (out / "full-s0" / "model.pt").is_file() and (out / "text-only-s0" / "model.pt").is_file()
+    assert (out / "quality.md").read_text().startswith("| task | system |")
+    assert "track_track:same_work" in result.output
+    bad = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--system", "audio-only"])
+    assert bad.exit_code == 2 and "choose from" in bad.output
+    bad = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--override", "{not json"])
+    assert bad.exit_code == 2
+
+
 def test_same_work_positive_is_cropped_at_its_anchors_position():
     """``align``: a row that follows another is cut at the same relative position, so two
     renditions of one work give the same bars; other rows stay independent."""

@@ -25,6 +25,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 app.add_typer(graph.app, name="graph", help="Validate, load and inspect the knowledge graph.")
 app.add_typer(index.app, name="index", help="Build and update the FAISS index bundle.")
 app.command("train", help=train.train.__doc__)(train.train)
+app.command("train-compare", help=train.compare.__doc__)(train.compare)
 app.command("search", help=search.search.__doc__)(search.search)
 app.command("serve", help=serve.serve.__doc__)(serve.serve)
 app.command("eval", help=eval_cli.eval_cmd.__doc__)(eval_cli.eval_cmd)
