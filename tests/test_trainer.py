@@ -53,6 +53,18 @@ def test_ablation_has_only_text_terms_and_queue_fills(ci_export, tmp_path):
         assert "track" not in out and "entity" not in out and "text" in out and np.isfinite(out["total"])
     assert tr.queue_vecs.shape == (12, tr.model.dim) and len(tr.queue_rows) == 12
     assert set(tr.queue_rows) <= set(order[:16])  # the most recent batches, newest first
+    # the keys come from the momentum encoder: an EMA that trails the online audio tower
+    online, key = dict(tr.model.audio.named_parameters()), dict(tr.key_audio.named_parameters())
+    assert not any(p.requires_grad for p in key.values())
+    moved = [n for n in online if not torch.equal(online[n].detach(), key[n])]
+    assert moved  # the online tower moved ahead of its EMA copy
+    # the checkpoint carries the key encoder, so a resumed run continues the same EMA
+    tr.save_checkpoint(0)
+    again = _trainer(ci_export, tmp_path / "m", use_graph_positives=False, moco_queue=12)
+    again.load_checkpoint()
+    assert _same(dict(again.key_audio.state_dict()), dict(tr.key_audio.state_dict()))
+    assert torch.equal(again.queue_vecs, tr.queue_vecs)
+    assert _trainer(ci_export, tmp_path / "n", moco_queue=12, moco_momentum=0.0).key_audio is None
 
 
 def test_masked_info_nce_matches_reference():

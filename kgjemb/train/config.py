@@ -46,7 +46,9 @@ class TrainConfig:
     score and tempo). ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
     or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
     track (text-encoder outputs are computed once). ``moco_queue``: size of a queue of
-    past audio vectors used as extra negatives for text→audio (0 = off).
+    past audio keys used as extra negatives for text→audio (0 = off); the keys come from
+    a momentum encoder, an EMA copy of the audio tower with rate ``moco_momentum``
+    (MoCo; 0 = the online tower's own vectors).
     """
 
     epochs: int = 8
@@ -70,6 +72,7 @@ class TrainConfig:
     triplet_margin: float = 0.2
     views_per_track: int = 8
     moco_queue: int = 0
+    moco_momentum: float = 0.99
     eval_k: int = 10
     eval_every: int = 1
     entity_every: int = 1
@@ -94,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"unknown device {self.device!r}; choose from ['auto', 'cpu', 'cuda']")
         if self.moco_queue < 0:
             raise ValueError(f"moco_queue must be >= 0, got {self.moco_queue}")
+        if not 0.0 <= self.moco_momentum < 1.0:
+            raise ValueError(f"moco_momentum must be in [0, 1), got {self.moco_momentum}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
 

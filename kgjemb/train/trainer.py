@@ -5,8 +5,9 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
 * **text ↔ audio**: each track is paired with one of its pre-drawn text views; symmetric
   InfoNCE with the model's learnable temperature, false negatives (another track in the
   batch that has every attribute the view states) masked out; plus a two-way loss against
-  the view's attribute-swap twin (``w_swap``); optional queue of past audio vectors as
-  extra negatives (``moco_queue``).
+  the view's attribute-swap twin (``w_swap``); optional MoCo queue (``moco_queue``): the
+  audio keys of recent batches, computed by a momentum (EMA, ``moco_momentum``) copy of
+  the audio tower, as extra negatives for each text view.
 * **track ↔ track** (``use_graph_positives``): ~40 % of the batch are anchors, ~40 % their
   meta-path positives (same artist / album / work, similar artist) drawn from the training
   graph, ~20 % graph-aware hard negatives (most attributes shared, ≥ 1 differs);
@@ -44,6 +45,7 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.train.config import TrainConfig
 from kgjemb.train.data import TrainData, track_subgraph
 from kgjemb.train.evaluate import evaluate_vectors
+from kgjemb.train.losses.moco import update_momentum
 from kgjemb.train.objectives import hardest_triplet, masked_info_nce, swap_margin
 from kgjemb.train.positives import META_PATHS
 
@@ -106,6 +108,11 @@ class Trainer:
         n_tracks = len(export.nodes["Track"])
         self.bank = torch.zeros(n_tracks, config.model.dim)  # audio vectors of every Track row
         self.queue_vecs = torch.zeros(0, config.model.dim)
+        self.key_audio = None  # MoCo key encoder: an EMA copy of the audio tower
+        if config.moco_queue > 0 and config.moco_momentum > 0:
+            import copy
+
+            self.key_audio = copy.deepcopy(self.model.audio).eval().requires_grad_(False)
         self.queue_rows = np.zeros(0, dtype=np.int64)
         self.history: list[dict] = []
         self.start_epoch = 0
@@ -143,6 +150,7 @@ class Trainer:
             "bank": self.bank,
             "queue_vecs": self.queue_vecs,
             "queue_rows": torch.from_numpy(self.queue_rows),
+            "key_audio": None if self.key_audio is None else self.key_audio.state_dict(),
             "history": json.dumps(self.history, default=float),
         }
 
@@ -160,6 +168,8 @@ class Trainer:
         self.bank = state["bank"]
         self.queue_vecs = state["queue_vecs"]
         self.queue_rows = state["queue_rows"].numpy()
+        if self.key_audio is not None:
+            self.key_audio.load_state_dict(state["key_audio"])
         self.history = json.loads(state["history"])
         self.start_epoch = int(state["epoch"]) + 1
         logger.info("resumed from %s after epoch %d", path, self.start_epoch)
@@ -242,7 +252,11 @@ class Trainer:
         with torch.no_grad():
             self.bank[torch.from_numpy(rows)] = a.detach().cpu()
             if cfg.moco_queue > 0:
-                self.queue_vecs = torch.cat([a.detach().cpu(), self.queue_vecs])[: cfg.moco_queue]
+                keys = a.detach()
+                if self.key_audio is not None:  # θ_k ← m·θ_k + (1-m)·θ_q, then this batch's keys
+                    update_momentum(model.audio, self.key_audio, cfg.moco_momentum)
+                    keys = self.key_audio(x)
+                self.queue_vecs = torch.cat([keys.cpu(), self.queue_vecs])[: cfg.moco_queue]
                 self.queue_rows = np.concatenate([rows, self.queue_rows])[: cfg.moco_queue]
         out = {k: float(v.detach()) for k, v in losses.items()}
         out["total"] = float(total.detach())
