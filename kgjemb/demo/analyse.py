@@ -150,7 +150,7 @@ def _title(score, work: Work) -> str:
         incipit = _incipit(score.parts[0])
         if incipit:
             return f"{incipit} ({work.title.removeprefix('Chorale ')})"
-    if work.collection == "monteverdi":
+    if work.collection == "monteverdi" and work.title.startswith("Madrigal "):  # no curated incipit
         m = re.match(r"^\s*\d+\.\s*(.+?)\s*$", movement)
         if m:
             name = m.group(1).strip().lower()

@@ -2,7 +2,10 @@
 
 The corpus names these files ``haydn/opus1no1/movement1.mxl`` and their metadata often
 holds only the file name, so the titles are derived from the path with a few curated,
-well-known facts (work type per opus, a handful of standard nicknames).
+well-known facts (work type per opus, a handful of standard nicknames). Monteverdi madrigals
+are known by their first words: the encodings' lyrics are OCR text ("Ea gio-vi-net-ta
+pian-ta") and their metadata mostly the file name, so :data:`MONTEVERDI_INCIPITS` holds the
+standard spelling of the incipit that each score's underlaid text begins with.
 
 >>> describe("beethoven/opus18no1/movement2.mxl")
 ('String Quartet Op. 18 No. 1: II', 'String Quartet Op. 18 No. 1', 'string quartet')
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ALBUM_YEARS", "describe", "roman", "SKIP_PATHS"]
+__all__ = ["ALBUM_YEARS", "MONTEVERDI_INCIPITS", "describe", "roman", "SKIP_PATHS"]
 
 #: Year of composition/publication for albums whose date is a settled fact (album id →
 #: year); others stay blank rather than guessed. Palestrina masses carry their printed
@@ -51,6 +54,31 @@ _JOSQUIN = {
     "fortunaDunGranTempo": ("Fortuna d'un gran tempo", None),
     "oVenusBant": ("O Venus bant", None),
     "4vPerIlludAveProlatum": ("Per illud ave prolatum", None),
+}
+
+
+#: (book, number) → incipit, read from each score's underlaid text (5.5 has no lyrics; its
+#: movement name gives the incipit). Book 3 No. 14 has no text in the encoding: left out.
+#: 4.4's text starts at "stelle un infermo d'amore" (the first words are not underlaid).
+MONTEVERDI_INCIPITS: dict[tuple[int, int], str] = {
+    (3, 1): "La giovinetta pianta", (3, 2): "O come è gran martire", (3, 3): "Sovra tenere herbette",
+    (3, 4): "O dolce anima mia", (3, 5): "Stracciami pur il core",
+    (3, 6): "O rossignuol ch'in queste verdi fronde", (3, 7): "Se per estremo ardore",
+    (3, 8): "Vattene pur, crudel, con quella pace", (3, 9): "Là tra 'l sangue e le morti egro giacente",
+    (3, 10): "Poi ch'ella in sé tornò", (3, 11): "O primavera, gioventù de l'anno", (3, 12): "Perfidissimo volto",
+    (3, 13): "Ch'io non t'ami, cor mio", (3, 15): "Vivrò fra i miei tormenti e le mie cure",
+    (3, 16): "Ma dove, o lasso me", (3, 17): "Io pur verrò là dove sete", (3, 18): "Lumi, miei cari lumi",
+    (3, 19): "Rimanti in pace", (3, 20): "Ond'ei, di morte la sua faccia impressa",
+    (4, 1): "Ah, dolente partita", (4, 2): "Cor mio, mentre vi miro", (4, 3): "Cor mio, non mori? E mori!",
+    (4, 4): "Sfogava con le stelle", (4, 5): "Volgea l'anima mia soavemente", (4, 6): "Anima mia, perdona",
+    (4, 7): "Che se tu se' il cor mio", (4, 8): "Luci serene e chiare", (4, 9): "La piaga c'ho nel core",
+    (4, 10): "Voi pur da me partite", (4, 11): "A un giro sol de' begli occhi lucenti",
+    (4, 12): "Ohimè, se tanto amate", (4, 13): "Io mi son giovinetta", (4, 14): "Quell'augellin che canta",
+    (4, 15): "Non più guerra, pietate", (4, 16): "Sì ch'io vorrei morire", (4, 17): "Anima dolorosa",
+    (4, 18): "Anima del cor mio", (4, 19): "Longe da te, cor mio", (4, 20): "Piagn'e sospira",
+    (5, 1): "Cruda Amarilli", (5, 2): "O Mirtillo, Mirtill'anima mia", (5, 3): "Era l'anima mia",
+    (5, 4): "Ecco, Silvio, colei ch'in odio hai tanto", (5, 5): "Ma se con la pietà non è in te spenta",
+    (5, 6): "Dorinda, ah dirò mia", (5, 7): "Ecco, piegando le ginocchia a terra", (5, 8): "Ferir quel petto, Silvio?",
 }
 
 
@@ -122,5 +150,6 @@ def describe(path: str) -> tuple[str, str, str | None] | None:
             book = int(m.group(1))
             names = {3: "Third", 4: "Fourth", 5: "Fifth"}
             album = f"{names.get(book, str(book) + 'th')} Book of Madrigals"
-            return f"Madrigal {book}.{m.group(2)}", album, "madrigal"
+            incipit = MONTEVERDI_INCIPITS.get((book, int(m.group(2))))
+            return incipit or f"Madrigal {book}.{m.group(2)}", album, "madrigal"
     return None
