@@ -56,8 +56,10 @@ _FORM_SET = {
     "chorale": "chorale", "mass movement": "renaissance", "madrigal": "renaissance", "chanson": "renaissance",
     "lament": "renaissance", "motet": "renaissance", "trio sonata": "trio sonata", "string quartet": "string quartet",
     "sonata": "sonata", "aria": "aria", "lied": "lied", "mazurka": "mazurka", "rag": "rag", "air": "air",
+    "planxty": "air",
     **{f: "dance tune" for f in ("reel", "jig", "slip jig", "hornpipe", "strathspey", "clog", "fling",
-                                 "polka", "march", "set dance", "waltz", "schottische", "tune")},
+                                 "polka", "march", "set dance", "waltz", "schottische", "tune", "slide",
+                                 "minuet", "gavotte")},
 }
 # Beat-per-minute ranges (the beat: quarter, half in 2/2 and 4/2, dotted quarter in 6/8...).
 _FORM_TEMPO: dict[str, tuple[int, int]] = {
@@ -66,6 +68,7 @@ _FORM_TEMPO: dict[str, tuple[int, int]] = {
     "reel": (110, 124), "jig": (108, 122), "slip jig": (108, 120), "hornpipe": (84, 100), "strathspey": (92, 104),
     "clog": (84, 100), "fling": (92, 104), "polka": (110, 124), "march": (96, 106), "set dance": (90, 104),
     "air": (54, 70), "waltz": (120, 140), "schottische": (92, 104), "sonata": (112, 132),
+    "planxty": (92, 108), "slide": (110, 124), "minuet": (100, 116), "gavotte": (84, 100),
 }
 _WORD_TEMPO: tuple[tuple[str, tuple[int, int]], ...] = (
     (r"prestissimo|presto", (150, 172)),

@@ -138,14 +138,43 @@ def _palestrina(root: Path, coll: Collection) -> list[Work]:
     return works
 
 
+#: O'Neill's Music of Ireland (1850 tunes) prints its dance tunes in sections. Its
+#: transcribers left out R: in some files; a tune without one inside a dance section takes
+#: the section's form. Every R: given inside a section agrees with it (one tune says
+#: "slide", and keeps that); the airs (1-625), O'Carolan pieces (626-700), long dances and
+#: marches (1781-1850) are not uniform and get no section form.
+ONEILLS_SECTIONS: tuple[tuple[int, int, str], ...] = (
+    (701, 1115, "jig"), (1116, 1175, "slip jig"), (1176, 1555, "reel"), (1556, 1780, "hornpipe"),
+)
+
+
+def _oneills_section(number: int) -> str | None:
+    return next((form for lo, hi, form in ONEILLS_SECTIONS if lo <= number <= hi), None)
+
+
+def _abc_album(coll: Collection, stem: str, multi: bool) -> tuple[str, str]:
+    """(album id, album title) of one ABC file: the collection itself for one-tune files;
+    one album per book for multi-tune files (Aird's ``book3`` → "..., Vol. 3")."""
+    if not multi:
+        return coll.artist_id, coll.title
+    m = re.fullmatch(r"book(\d+)", stem)
+    return f"{coll.artist_id}-{slug(stem)}", (f"{coll.title}, Vol. {int(m.group(1))}" if m else f"{coll.title}, {stem}")
+
+
 def _abc_collection(root: Path, coll: Collection) -> list[Work]:
-    """Multi-tune ABC books (O'Neill's, Aird's) and one-tune-per-file sets (Ryan's)."""
+    """Multi-tune ABC books (O'Neill's, Aird's) and one-tune-per-file sets (Ryan's).
+
+    The form comes from the tune's ``R:`` field, else a form word in its title, else (O'Neill's)
+    its book section, else "Slow" in its ``N:`` field (O'Neill's marks airs so). Aird's ``N:``
+    lines are the transcriber's editorial notes, not performance marks: not used.
+    """
     files = sorted((root / coll.folder).rglob("*.abc"))
     ranges = {}
     for p in files:  # O'Neill's ships overlapping ranges (0626-0635 inside 0626-0700): keep the widest
         m = re.match(r"^(\d+)-(\d+)", p.stem)
         if m:
             ranges[p] = (int(m.group(1)), int(m.group(2)))
+    notes_are_marks = coll.key != "airdsAirs"
     works, seen_titles = [], set()
     for p in files:
         if p in ranges:
@@ -156,8 +185,7 @@ def _abc_collection(root: Path, coll: Collection) -> list[Work]:
         tunes = _abc_tunes(p.read_text(encoding="latin-1"))
         rel = p.relative_to(root).as_posix()
         multi = len(tunes) > 1
-        album_title = coll.title if not multi else f"{coll.title}, {p.stem}"
-        album_id = f"{coll.artist_id}" if not multi else f"{coll.artist_id}-{slug(p.stem)}"
+        album_id, album_title = _abc_album(coll, p.stem, multi)
         for t in tunes:
             try:
                 x = int(t["X"])
@@ -175,29 +203,41 @@ def _abc_collection(root: Path, coll: Collection) -> list[Work]:
                 continue
             seen_titles.add(key)
             wid = f"{coll.artist_id}-{x}" if multi else f"{coll.artist_id}-{slug(p.stem)}"
-            form = _norm_form(t.get("R")) or _form_from_text(f"{t.get('T', '')} {p.stem}")
-            if form is None and re.search(r"\bslow\b", t.get("N", ""), re.I):
+            notes = t.get("N") if notes_are_marks else None
+            form = _norm_form(t.get("R")) or _form_from_text(t.get("T", ""), p.stem)
+            if form is None and coll.key == "oneills1850" and not (t.get("R") or "").strip():
+                form = _oneills_section(x)
+            if form is None and re.search(r"\bslow\b", notes or "", re.I):
                 form = "air"  # O'Neill's marks its airs "Slow" / "Very slow"
             works.append(Work(wid, coll.key, rel, title, album_id, album_title, number=x if multi else None,
-                              form_hint=form, tempo_hint=t.get("N")))
+                              form_hint=form, tempo_hint=notes))
     return works
 
 
 _FORMS = {"reel": "reel", "jig": "jig", "double jig": "jig", "single jig": "jig", "slip jig": "slip jig",
           "slipjig": "slip jig", "hornpipe": "hornpipe", "strathspey": "strathspey", "clog": "clog",
           "fling": "fling", "highland fling": "fling", "polka": "polka", "waltz": "waltz", "march": "march",
-          "schottische": "schottische", "set dance": "set dance", "air": "air", "slow air": "air"}
+          "schottische": "schottische", "set dance": "set dance", "air": "air", "slow air": "air",
+          "slide": "slide", "planxty": "planxty", "gavotte": "gavotte", "gavot": "gavotte", "minuet": "minuet",
+          "quick step": "march", "quickstep": "march", "strathsy": "strathspey", "jigg": "jig", "marche": "march"}
+# Title words, first match wins, whole words only ("Fishing for Eels" is no reel). "Quick
+# Step" is a quick march; "Strathsy" is Aird's abbreviation of strathspey; "Gavot", "Jigg"
+# and "Marche" are period spellings.
+_TEXT_FORMS = ("slip jig", "double jig", "jigg", "jig", "reel", "hornpipe", "strathspey", "strathsy", "clog",
+               "fling", "polka", "waltz", "quick step", "marche", "march", "schottische", "set dance", "planxty",
+               "minuet", "gavotte", "gavot", "air")
 
 
 def _norm_form(raw: str | None) -> str | None:
     return _FORMS.get(" ".join((raw or "").lower().split()))
 
 
-def _form_from_text(text: str) -> str | None:
-    low = text.lower()
-    for word in ("slip jig", "slipjig", "double jig", "jig", "reel", "hornpipe", "strathspey", "clog",
-                 "fling", "polka", "waltz", "march", "schottische", "set dance", "air"):
-        if re.search(rf"\b{word}\b", low) or (word.replace(" ", "") in low.replace(" ", "") and word != "air"):
+def _form_from_text(title: str, stem: str = "") -> str | None:
+    """Form named by a whole word of ``title`` or of the file name's words (Ryan's
+    ``AcaciaReel`` → "Acacia Reel"); two-word forms may be written as one ("Slipjig")."""
+    low = f"{title} {_camel_title(stem)}".lower()
+    for word in _TEXT_FORMS:
+        if re.search(r"\b" + word.replace(" ", r"\s?") + r"\b", low):
             return _FORMS[word]
     return None
 
