@@ -1,8 +1,9 @@
 """Read what a parsed score reliably says: notes per part, key, mode, meter, texture, title.
 
 Only attributes that the score states or that follow from its form are kept: the key and
-mode come from an explicit key (ABC ``K:``, Humdrum ``*G:mix``, MusicXML ``<mode>``) and
-otherwise from music21's Krumhansl estimate; the meter is the first time signature;
+mode come from a one-movement title that states them ("Polonaise in C major"), else from
+an explicit key (ABC ``K:``, Humdrum ``*G:mix``, MusicXML ``<mode>``) and otherwise from
+music21's Krumhansl estimate; the meter is the first time signature;
 texture is "monophonic" for a single chordless line, else the conventional texture of the
 form (chorale → homophonic, mass movement → polyphonic), and left out when unknown.
 
@@ -30,7 +31,8 @@ NoteEvent = tuple[float, float, int, int]
 _FORM_TEXTURE = {
     "chorale": "homophonic", "mass movement": "polyphonic", "madrigal": "polyphonic",
     "chanson": "polyphonic", "lament": "polyphonic", "motet": "polyphonic", "aria": "homophonic",
-    "lied": "homophonic", "rag": "homophonic", "mazurka": "homophonic",
+    "lied": "homophonic", "rag": "homophonic", "mazurka": "homophonic", "polonaise": "homophonic",
+    "song": "homophonic",
 }
 _MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "locrian", "ionian")
 
@@ -116,6 +118,16 @@ def _key(score, work: Work, events: tuple[tuple[NoteEvent, ...], ...]) -> tuple[
     return key_name(k.tonic.name, mode), mode
 
 
+def _title_key(title: str) -> tuple[str, str] | None:
+    """The key a one-movement title states ("Polonaise in C major, Op. 1 No. 4"); None for
+    a movement of a larger work ("Sonata in A major: II. ...": the movement may differ)."""
+    m = re.search(r"\bin ([A-G])(?:[- ](flat|sharp))? (major|minor)\b", title)
+    if not m or ":" in title:
+        return None
+    tonic = m.group(1) + {"flat": "-", "sharp": "#"}.get(m.group(2) or "", "")
+    return key_name(tonic, m.group(3)), m.group(3)
+
+
 def _meter(score) -> tuple[str | None, float]:
     from music21 import meter
 
@@ -167,7 +179,7 @@ def analyse(score, work: Work, *, max_ql: float = 512.0) -> Analysis:
     events = tuple(ev for _, ev in per_part)
     names = tuple(name for name, _ in per_part)
     length = max((e[-1][0] + e[-1][1] for e in events), default=0.0)
-    key, mode = _key(score, work, events)
+    key, mode = _title_key(work.title) or _key(score, work, events)
     meter_str, beat = _meter(score)
     chords = any(len({on for on, *_ in ev}) < len(ev) for ev in events)
     if len(events) == 1 and not chords:

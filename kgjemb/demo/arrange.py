@@ -4,7 +4,7 @@ An arrangement is drawn from a ``random.Random`` seeded by (seed, work id), so t
 build arguments always give the same instruments and tempo, and adding a collection does
 not reshuffle the others. Instrument sets are plausible for the form (a chorale on organ,
 choir, strings, brass or woodwinds; a reel on fiddle, flute, accordion, whistle or banjo;
-a rag on piano); The chosen programs and
+a rag on piano; a piano trio on violin, cello and piano). The chosen programs and
 tempo are the ground truth of the ``instrument``, ``ensemble``, ``vocal`` and ``tempo``
 attributes. Parts are mapped in score order (top staff first): the first part gets the
 set's first program, the last part its last, middle parts in between.
@@ -30,8 +30,7 @@ GM_NAMES: dict[int, str] = {
     56: "trumpet", 57: "trombone", 58: "tuba", 60: "french horn", 68: "oboe", 70: "bassoon",
     71: "clarinet", 73: "flute", 74: "recorder", 78: "whistle", 105: "banjo", 110: "fiddle",
 }
-_VOICES = {52, 53}
-_KEYBOARDS = {0, 3, 6, 19, 21}
+_KEYBOARDS = {0, 3, 6, 19, 21, 46}  # keyboards and harp: one player takes several staves
 
 # (label, programs top→bottom, weight); the first rendition favours higher weights.
 _Opt = tuple[str, tuple[int, ...], int]
@@ -50,13 +49,21 @@ _SETS: dict[str, tuple[_Opt, ...]] = {
     "rag": (("piano", (0,), 4), ("honky-tonk piano", (3,), 2), ("accordion", (21,), 1)),
     "dance tune": (("fiddle", (110,), 4), ("flute", (73,), 2), ("accordion", (21,), 2), ("whistle", (78,), 1), ("banjo", (105,), 1)),
     "air": (("fiddle", (110,), 2), ("flute", (73,), 2), ("harp", (46,), 2), ("whistle", (78,), 1)),
+    "piano piece": (("piano", (0,), 4), ("harp", (46,), 1), ("string orchestra", (48,), 1)),
+    "piano trio": (("piano trio", (40, 42, 0, 0), 4), ("flute, cello and piano", (73, 42, 0, 0), 1),
+                   ("violin, cello and harp", (40, 42, 46, 46), 1)),
+    "concertino": (("clarinet and piano", (71, 0), 4), ("flute and piano", (73, 0), 1), ("violin and piano", (40, 0), 1)),
+    "choral": (("choir", (52,), 4), ("organ", (19,), 2), ("strings", (40, 40, 41, 42), 1), ("brass", (56, 60, 57, 58), 1)),
+    "choir and piano": (("choir and piano", (52, 52, 52, 52, 0, 0), 4), ("choir and organ", (52, 52, 52, 52, 19, 19), 1),
+                        ("strings and piano", (40, 40, 41, 42, 0, 0), 1)),
     "other": (("strings", (48,), 2), ("piano", (0,), 2), ("organ", (19,), 1)),
 }
 _FORM_SET = {
     "chorale": "chorale", "mass movement": "renaissance", "madrigal": "renaissance", "chanson": "renaissance",
     "lament": "renaissance", "motet": "renaissance", "trio sonata": "trio sonata", "string quartet": "string quartet",
     "sonata": "sonata", "aria": "aria", "lied": "lied", "mazurka": "mazurka", "rag": "rag", "air": "air",
-    "planxty": "air",
+    "planxty": "air", "canon": "renaissance", "polonaise": "piano piece", "piano trio": "piano trio",
+    "concertino": "concertino", "song": "choral", "part-song": "choir and piano",
     **{f: "dance tune" for f in ("reel", "jig", "slip jig", "hornpipe", "strathspey", "clog", "fling",
                                  "polka", "march", "set dance", "waltz", "schottische", "tune", "slide",
                                  "minuet", "gavotte")},
@@ -68,7 +75,8 @@ _FORM_TEMPO: dict[str, tuple[int, int]] = {
     "reel": (110, 124), "jig": (108, 122), "slip jig": (108, 120), "hornpipe": (84, 100), "strathspey": (92, 104),
     "clog": (84, 100), "fling": (92, 104), "polka": (110, 124), "march": (96, 106), "set dance": (90, 104),
     "air": (54, 70), "waltz": (120, 140), "schottische": (92, 104), "sonata": (112, 132),
-    "planxty": (92, 108), "slide": (110, 124), "minuet": (100, 116), "gavotte": (84, 100),
+    "planxty": (92, 108), "slide": (110, 124), "minuet": (100, 116), "gavotte": (84, 100), "canon": (72, 88),
+    "polonaise": (84, 100), "piano trio": (66, 80), "concertino": (66, 80), "song": (66, 80), "part-song": (60, 72),
 }
 _WORD_TEMPO: tuple[tuple[str, tuple[int, int]], ...] = (
     (r"prestissimo|presto", (150, 172)),
@@ -108,7 +116,7 @@ def tempo_band(beat_bpm: float) -> str:
 def ensemble_of(programs: tuple[int, ...]) -> str:
     """Ensemble word for a set of part programs: solo, duo, trio, quartet, choir, ..."""
     distinct = set(programs)
-    if distinct <= _VOICES and 52 in distinct:
+    if 52 in distinct:  # a choir, a cappella or accompanied
         return "choir"
     if 48 in distinct and len(distinct) == 1:
         return "string orchestra"

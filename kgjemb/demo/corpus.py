@@ -299,7 +299,8 @@ def discover(collection: str | Collection, *, limit: int | None = None) -> list[
 
 def load_score(work: Work):
     """Parse ``work`` into a ``music21.stream.Score`` (one tune of a multi-tune file; voices
-    of a per-voice ABC file merged into one score)."""
+    of a per-voice ABC file merged into one score) at sounding pitch: parts of transposing
+    instruments (Weber's B-flat clarinet) are written a tone high in the file."""
     from music21 import converter, stream
 
     path = corpus_root() / work.path
@@ -318,4 +319,7 @@ def load_score(work: Work):
                     merged.insert(0, part)
             merged.metadata = scores[0].metadata
             s = merged
+    if any(p.atSoundingPitch is False and (p.getInstrument(returnDefault=False) or None) is not None
+           and p.getInstrument(returnDefault=False).transposition is not None for p in s.parts):
+        s = s.toSoundingPitch()
     return s

@@ -78,14 +78,22 @@ COMPOSERS: dict[str, Composer] = {c.id: c for c in (
     Composer("joplin", "Scott Joplin", ("Joplin",), None, 1917, "United States", "early 20th c.", "United States"),
     Composer("oneills-1850", "Irish traditional (O'Neill's 1850)", ("O'Neill's 1850", "O'Neill's Music of Ireland", "Irish traditional"), None, None, "Ireland", "traditional", "Ireland"),
     Composer("ryans-mammoth", "Fiddle tunes (Ryan's Mammoth Collection)", ("Ryan's Mammoth Collection", "Ryan's Mammoth"), None, None, "United States", "traditional", "Ireland, Scotland and North America"),
+    Composer("cpebach", "Carl Philipp Emanuel Bach", ("C. P. E. Bach", "C.P.E. Bach", "CPE Bach"), 1714, 1788, "Germany", "Classical", "German-speaking lands"),
+    Composer("schubert", "Franz Schubert", ("Schubert", "F. Schubert"), 1797, 1828, "Austria", "Romantic", "Vienna"),
+    Composer("schumann-clara", "Clara Schumann", ("Clara Wieck", "Clara Wieck-Schumann", "C. Schumann"), 1819, 1896, "Germany", "Romantic", "German-speaking lands"),
+    Composer("weber", "Carl Maria von Weber", ("Weber", "C. M. von Weber"), 1786, 1826, "Germany", "Romantic", "German-speaking lands"),
+    # Born in Liège (c. 1370, year uncertain), worked in Padua, where he died in 1412.
+    Composer("ciconia", "Johannes Ciconia", ("Ciconia",), None, 1412, "Belgium", "Medieval", "Italy"),
+    # Known only as the composer "D. Luca" of a Gloria in the Bologna manuscript Q15.
+    Composer("luca", "D. Luca", ("Luca",), None, None, None, "Medieval", None),
+    # Portuguese; born c. 1520, died after 1561 (neither year is known).
+    Composer("lusitano", "Vicente Lusitano", ("Lusitano",), None, None, "Portugal", "Renaissance", None),
+    Composer("liliuokalani", "Liliʻuokalani", ("Liliuokalani", "Queen Liliuokalani", "Lili'uokalani"), 1838, 1917, "Hawaii", None, "Hawaii"),
+    Composer("beach", "Amy Beach", ("Mrs. H. H. A. Beach", "Amy Marcy Cheney Beach"), 1867, 1944, "United States", "Romantic", "United States"),
+    Composer("johnson-j-r", "J. Rosamond Johnson", ("John Rosamond Johnson", "Rosamond Johnson"), 1873, 1954, "United States", "early 20th c.", "United States"),
+    Composer("airds-airs", "Airs and dances (Aird's Selection)", ("Aird's Airs", "Aird's Selection"), None, None, "Scotland", "traditional", "Scotland, England and Ireland"),
     # Further composers that `--collections` may name (not in the default build).
-    Composer("cpebach", "Carl Philipp Emanuel Bach", ("C. P. E. Bach",), 1714, 1788, "Germany", "Classical", "German-speaking lands"),
-    Composer("schubert", "Franz Schubert", ("Schubert",), 1797, 1828, "Austria", "Romantic", "Vienna"),
-    Composer("schumann-clara", "Clara Schumann", ("Clara Wieck",), 1819, 1896, "Germany", "Romantic", "German-speaking lands"),
     Composer("verdi", "Giuseppe Verdi", ("Verdi",), 1813, 1901, "Italy", "Romantic", "Italy"),
-    Composer("weber", "Carl Maria von Weber", ("Weber",), 1786, 1826, "Germany", "Romantic", "German-speaking lands"),
-    Composer("ciconia", "Johannes Ciconia", ("Ciconia",), None, 1412, "Italy", "Medieval", "Italy"),
-    Composer("airds-airs", "Scottish traditional (Aird's Airs)", ("Aird's Airs",), None, None, "Scotland", "traditional", "Scotland"),
     Composer("essen-folksong", "European folk song (Essen collection)", ("Essen Folksong Collection",), None, None, None, "traditional", "Europe"),
 )}
 
@@ -116,24 +124,50 @@ COLLECTIONS: dict[str, Collection] = {c.key: c for c in (
     Collection("ryansMammoth", "ryansMammoth", "ryans-mammoth", "Ryan's Mammoth Collection (1883)", "music21 corpus",
                _M21 + "; ABC transcriptions contributed by Ray Davies", role="tradition", max_works=300,
                aliases=("Ryan's Mammoth", "Ryan's Mammoth Collection", "ryans")),
+    Collection("cpebach", "cpebach", "cpebach", "C. P. E. Bach keyboard sonata", "music21 corpus",
+               _M21 + "; MusicXML (2022) without a rights line"),
+    Collection("schubert", "schubert", "schubert", "Schubert lied", "music21 corpus",
+               _M21 + "; MusicXML encoded by Luke Poeppel (2017), rights line left blank ('Copyright ©')"),
+    Collection("schumann_clara", "schumann_clara", "schumann-clara", "Clara Schumann polonaises and trio",
+               "CC-BY-SA-4.0 (polonaises); music21 corpus (trio)",
+               "Polonaises Op. 1: MusicXML credit 'Typeset by Cypressdome for IMSLP and released under the "
+               "CC BY-SA 4.0 license'; Trio Op. 17 movement: rights line '©' only, " + _M21,
+               aliases=("Clara Schumann", "clara")),
+    Collection("weber", "weber", "weber", "Weber clarinet concertino", "public domain",
+               "MusicXML rights line 'Released to Public Domain in 1998' (clarinet-and-piano edition by Oliver Seely)"),
+    Collection("ciconia", "ciconia", "ciconia", "Ciconia canon", "CC-BY-SA-3.0",
+               "MusicXML rights line '2010 Michael Scott Cuthbert -- freely distributed under a CC-BY-SA 3.0 license'"),
+    Collection("luca", "luca", "luca", "Gloria by D. Luca (Q15)", "CC-BY-SA-3.0",
+               "MusicXML rights line '2010 Michael Scott Cuthbert -- freely distributed under a CC-BY-SA 3.0 license'"),
+    Collection("lusitano", "lusitano", "lusitano", "Lusitano madrigal", "CC0-1.0",
+               "MusicXML rights line 'Copyright 2022 Michael Scott Asato Cuthbert: released as CC0/Public Domain'"),
+    Collection("liliuokalani", "liliuokalani", "liliuokalani", "Liliʻuokalani song", "CC0-1.0",
+               "MusicXML rights line 'Copyright 1884 by LILIUOKALANI (Now, Public Domain; Encoding by MSAC, CC0)'"),
+    Collection("beach", "beach", "beach", "Amy Beach part-song", "CC-BY-SA",
+               "MusicXML rights line 'Original out of Copyright (1915, G. Schirmer). Engraving Copyright 2017 "
+               "Michael Scott Cuthbert, most uses allowed for free (CC-SA-BY)'"),
+    Collection("johnson_j_r", "johnson_j_r", "johnson-j-r", "J. Rosamond Johnson song", "CC0-1.0",
+               "MusicXML rights line 'Public Domain (Encoding by MSAC: CC0)'"),
+    Collection("airdsAirs", "airdsAirs", "airds-airs", "Aird's Selection of Scotch, English, Irish and Foreign Airs",
+               "music21 corpus", _M21 + "; ABC transcriptions by Jack Campin (2009), no licence line in the files",
+               role="tradition", max_works=300, aliases=("Aird's Airs", "Aird's Selection", "airds")),
     # Not in the default build.
-    Collection("cpebach", "cpebach", "cpebach", "C. P. E. Bach", "music21 corpus", _M21),
-    Collection("schubert", "schubert", "schubert", "Schubert", "music21 corpus", _M21),
-    Collection("schumann_clara", "schumann_clara", "schumann-clara", "Clara Schumann", "music21 corpus", _M21),
-    Collection("verdi", "verdi", "verdi", "Verdi", "music21 corpus", _M21),
-    Collection("weber", "weber", "weber", "Weber", "public domain", "MusicXML rights line 'Released to Public Domain in 1998'"),
-    Collection("ciconia", "ciconia", "ciconia", "Ciconia", "CC-BY-SA-3.0", "rights line: 2010 Michael Scott Cuthbert, CC-BY-SA 3.0"),
-    Collection("airdsAirs", "airdsAirs", "airds-airs", "Aird's Airs", "music21 corpus", _M21, role="tradition",
-               max_works=300, aliases=("Aird's Airs",)),
+    Collection("verdi", "verdi", "verdi", "Verdi aria (piano adaptation)", "unclear (modern arrangement)",
+               "piano adaptation of 'La donna è mobile' credited to Richard Krentslin, no rights line; left out of "
+               "the default build because the arrangement's status is not stated"),
     Collection("essenFolksong", "essenFolksong", "essen-folksong", "Essen folksongs", "non-commercial only",
                "essenFolksong/license.txt: permission for non-commercial distribution and use only",
                role="tradition", max_works=300, commercial=False, aliases=("Essen",)),
 )}
 
-#: The default build (all allow commercial use; Essen folksongs are non-commercial only).
+#: The default build: 25 artists, all collections allowing commercial use. Left out: Essen
+#: folksongs (non-commercial only), the Verdi piano adaptation (status unstated) and the
+#: corpus's Schoenberg and Webern (20th-century works whose copyright differs by country).
 DEFAULT_COLLECTIONS: tuple[str, ...] = (
     "bach", "palestrina", "monteverdi", "josquin", "corelli", "handel", "haydn", "mozart",
     "beethoven", "schumann_robert", "chopin", "joplin", "oneills1850", "ryansMammoth",
+    "cpebach", "schubert", "schumann_clara", "weber", "ciconia", "luca", "lusitano", "liliuokalani",
+    "beach", "johnson_j_r", "airdsAirs",
 )
 
 

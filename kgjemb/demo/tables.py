@@ -27,12 +27,14 @@ __all__ = ["build_tables", "table_columns", "write_csv"]
 
 _VOICE_INSTRUMENTS = {"choir", "voice"}
 _TRACK_ERA = {"monteverdi": "Renaissance"}  # Books 3-5 (1592-1605) are late-Renaissance madrigals
-_ARTIST_ERAS = {"monteverdi": ("Renaissance", "Baroque"), "beethoven": ("Classical", "Romantic")}
+_ARTIST_ERAS = {"monteverdi": ("Renaissance", "Baroque"), "beethoven": ("Classical", "Romantic"),
+                "cpebach": ("Baroque", "Classical")}  # C. P. E. Bach: the transition between the two
+_GENRES = {"joplin": "ragtime", "liliuokalani": "Hawaiian music"}
 
 
 def _genre(comp: Composer) -> str:
-    if comp.id == "joplin":
-        return "ragtime"
+    if comp.id in _GENRES:
+        return _GENRES[comp.id]
     if comp.era == "traditional":
         return "Irish traditional" if comp.country == "Ireland" else "folk"
     if comp.era in ("Renaissance", "Medieval"):

@@ -2,7 +2,8 @@
 
 The corpus names these files ``haydn/opus1no1/movement1.mxl`` and their metadata often
 holds only the file name, so the titles are derived from the path with a few curated,
-well-known facts (work type per opus, a handful of standard nicknames). Monteverdi madrigals
+well-known facts (work type per opus, a handful of standard nicknames). Single-work
+folders take their titles from the score's own title/credit lines. Monteverdi madrigals
 are known by their first words: the encodings' lyrics are OCR text ("Ea gio-vi-net-ta
 pian-ta") and their metadata mostly the file name, so :data:`MONTEVERDI_INCIPITS` holds the
 standard spelling of the incipit that each score's underlaid text begins with.
@@ -32,6 +33,10 @@ ALBUM_YEARS: dict[str, int] = {
     "chopin-mazurkas-op-6": 1832, "joplin-maple-leaf-rag": 1899,
     "monteverdi-third-book-of-madrigals": 1592, "monteverdi-fourth-book-of-madrigals": 1603,
     "monteverdi-fifth-book-of-madrigals": 1605, "ryans-mammoth": 1883,
+    "schubert-winterreise-d-911": 1827, "schumann-clara-four-polonaises-op-1": 1831,
+    "schumann-clara-piano-trio-in-g-minor-op-17": 1846, "weber-clarinet-concertino-op-26": 1811,
+    "liliuokalani-aloha-oe": 1878, "beach-prayer-of-a-tired-child-op-75-no-4": 1915,
+    "johnson-j-r-lift-every-voice-and-sing": 1900,
 }
 
 #: Duplicate encodings left out (the same song exists as schumann_robert/opus48no2.mxl).
@@ -81,6 +86,31 @@ MONTEVERDI_INCIPITS: dict[tuple[int, int], str] = {
     (5, 6): "Dorinda, ah dirò mia", (5, 7): "Ecco, piegando le ginocchia a terra", (5, 8): "Ferir quel petto, Silvio?",
 }
 
+#: Single-work folders: corpus path → (title, album, form), from each score's title and
+#: credit lines plus the work's standard catalogue facts (Winterreise No. 5; Clara
+#: Schumann's Op. 1 polonaises, Hofmeister 1831; her Op. 17 trio's third movement, Andante).
+_SINGLE_WORKS: dict[str, tuple[str, str, str]] = {
+    "cpebach/h186.mxl": ("Sonata in A major, Wq. 55/4: II. Poco adagio", "Sonata in A major, Wq. 55/4 (H. 186)",
+                         "sonata"),
+    "schubert/Lindenbaum.xml": ("Der Lindenbaum", "Winterreise, D. 911", "lied"),
+    "schumann_clara/polonaise_op1n1.mxl": ("Polonaise in E-flat major, Op. 1 No. 1", "Four Polonaises, Op. 1", "polonaise"),
+    "schumann_clara/polonaise_op1n2.mxl": ("Polonaise in C major, Op. 1 No. 2", "Four Polonaises, Op. 1", "polonaise"),
+    "schumann_clara/polonaise_op1n3.mxl": ("Polonaise in D major, Op. 1 No. 3", "Four Polonaises, Op. 1", "polonaise"),
+    "schumann_clara/polonaise_op1n4.mxl": ("Polonaise in C major, Op. 1 No. 4", "Four Polonaises, Op. 1", "polonaise"),
+    "schumann_clara/opus17/movement3.xml": ("Piano Trio in G minor, Op. 17: III. Andante", "Piano Trio in G minor, Op. 17",
+                                            "piano trio"),
+    "weber/concertino_clarinet.mxl": ("Clarinet Concertino, Op. 26 (clarinet and piano)", "Clarinet Concertino, Op. 26",
+                                      "concertino"),
+    "ciconia/quod_jactatur.xml": ("Quod jactatur (canon, melody only)", "Quod jactatur", "canon"),
+    "luca/gloria.xml": ("Gloria (Q15)", "Gloria, Q15", "mass movement"),
+    "lusitano/allor_che_ignuda.mxl": ("Allor che ignuda d'herb et fior la terra", "Primo libro delle Muse (1562)",
+                                      "madrigal"),
+    "liliuokalani/aloha_oe.mxl": ("Aloha Oe", "Aloha Oe", "song"),
+    "beach/prayer_of_a_tired_child.musicxml": ("Prayer of a Tired Child", "Prayer of a Tired Child, Op. 75 No. 4",
+                                               "part-song"),
+    "johnson_j_r/lift_every_voice.mxl": ("Lift Every Voice and Sing", "Lift Every Voice and Sing", "song"),
+}
+
 
 def roman(n: int) -> str:
     """Roman numeral of a movement number (1..39)."""
@@ -110,6 +140,8 @@ def describe(path: str) -> tuple[str, str, str | None] | None:
     """(track title, album title, form or None) for a corpus path of the small composer
     collections; None for paths this table does not know (callers fall back to
     metadata and file names)."""
+    if path in _SINGLE_WORKS:
+        return _SINGLE_WORKS[path]
     parts = path.split("/")
     folder, stem = parts[0], re.sub(r"\.(mxl|xml|krn|abc|musicxml)$", "", parts[-1])
     sub = parts[1] if len(parts) > 2 else None
