@@ -67,6 +67,19 @@ def test_ablation_has_only_text_terms_and_queue_fills(ci_export, tmp_path):
     assert _trainer(ci_export, tmp_path / "n", moco_queue=12, moco_momentum=0.0).key_audio is None
 
 
+def test_ablation_text_views_never_name_artist_or_album(ci_export, tmp_path):
+    """Metadata sentences ("music by Bach", "from <album>") pair audio with the track's
+    artist/album: graph positives in words. The ablation draws attribute views only."""
+    names = set(ci_export.nodes["Artist"]["name"]) | set(ci_export.nodes["Album"]["title"])
+
+    def naming(trainer):
+        return [s for s in trainer.data.pool.strings if any(n.lower() in s.lower() for n in names)]
+
+    assert not naming(_trainer(ci_export, tmp_path / "a", use_graph_positives=False, views_per_track=8))
+    assert naming(_trainer(ci_export, tmp_path / "b", use_graph_positives=False, metadata_views=True, views_per_track=8))
+    assert naming(_trainer(ci_export, tmp_path / "c", views_per_track=8))  # the full model keeps them
+
+
 def test_masked_info_nce_matches_reference():
     from kgjemb.train.objectives import hardest_triplet, masked_info_nce
 

@@ -61,6 +61,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     seed: int = 0
     use_graph_positives: bool = True
+    metadata_views: bool | None = None
     w_text: float = 1.0
     w_swap: float = 0.5
     w_track: float = 1.0

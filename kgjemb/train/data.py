@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -112,7 +113,8 @@ class TrainData:
         split = split_by_work(export, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
         facts = track_facts(export)
-        views = TextViews(facts, config.views)
+        metadata = config.use_graph_positives if config.metadata_views is None else config.metadata_views
+        views = TextViews(facts, config.views if metadata else dataclasses.replace(config.views, p_metadata=0.0))
 
         paths = list(export.nodes["Track"]["audio_path"])
         feats: list[np.ndarray | None] = [None] * len(paths)
