@@ -78,6 +78,7 @@ class Chroma:
     (digital silence) are ``silence_db`` like padding. Per-frame normalisation keeps a
     chunk's values independent of the rest of the file and of the loudness."""
 
+    #: weakest pitch class kept, in dB below the frame's peak
     floor_db = -30.0
 
     def __init__(self, cfg: FrontendConfig) -> None:
@@ -91,7 +92,8 @@ class Chroma:
         power = _power_spectrum(y, cfg.chroma_n_fft, cfg.hop_length, self.window)  # (freq, frames)
         chroma = _chroma_basis(cfg.sample_rate, cfg.chroma_n_fft, cfg.n_chroma) @ power  # (n_chroma, frames)
         peak = chroma.amax(dim=0, keepdim=True)  # (1, frames)
-        rel = 10.0 * torch.log10(torch.clamp(chroma / torch.clamp(peak, min=cfg.amin), min=1e-3))
+        floor = 10.0 ** (self.floor_db / 10.0)
+        rel = 10.0 * torch.log10(torch.clamp(chroma / torch.clamp(peak, min=cfg.amin), min=floor))
         rel = torch.where(peak > cfg.amin, rel, torch.full_like(rel, silence_db(cfg)))
         return rel.to(torch.float32).numpy()
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kgjemb.audio.features import Chroma
 from kgjemb.model.config import ModelConfig
 
 __all__ = ["AudioTower"]
@@ -56,8 +57,9 @@ class _PitchBranch(nn.Module):
         )
 
     def forward(self, chroma: torch.Tensor) -> torch.Tensor:
-        # [-30, 0] dB → [0, 1]; silence/padding (far below -30 dB) → 0
-        x = self.net(torch.clamp(chroma, min=-30.0) / 30.0 + 1.0)  # (B, width, frames / 4)
+        # [floor, 0] dB → [0, 1]; silence/padding (far below the floor) → 0
+        floor = Chroma.floor_db
+        x = self.net(torch.clamp(chroma, min=floor) / -floor + 1.0)  # (B, width, frames / 4)
         return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
 
 
