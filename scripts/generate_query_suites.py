@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.errors import KgjembError
     from kgjemb.eval.generate import GenerateConfig, generate_suite
     from kgjemb.eval.suite import write_suite
-    from kgjemb.graph.embedded import EmbeddedGraphStore
+    from kgjemb.graph.open import catalog_export
     from kgjemb.train.split import split_by_work
 
     demo = ROOT / "data" / "demo-catalog"
@@ -33,12 +33,10 @@ def main() -> None:
     ap.add_argument("--val-fraction", type=float, default=0.2)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    catalog, report = validate_catalog(args.catalog)
-    if not report.valid:
-        raise SystemExit(f"{args.catalog}: invalid catalog ({len(report.problems)} problems)")
-    store = EmbeddedGraphStore(None)
-    store.upsert(catalog_to_rows(catalog), progress=False)
-    export = store.export()
+    try:
+        export = catalog_export(args.catalog)
+    except KgjembError as err:
+        raise SystemExit(str(err)) from err
     split = split_by_work(export, val_fraction=args.val_fraction, seed=args.seed)
     rows = generate_suite(export, split.val_ids, GenerateConfig(n_queries=args.n, seed=args.seed))
     write_suite(args.out, rows)

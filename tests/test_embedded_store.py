@@ -249,3 +249,18 @@ def test_lookup_matches_bruteforce_reference(loaded_embedded_store):
                 assert got == _reference_lookup(export, q, labels, 8, cutoff), (q, labels, cutoff)
                 kinds.update(how for _, _, how in got)
     assert kinds == {"exact", "alias", "fuzzy"}  # the queries exercise every kind of match
+
+
+def test_catalog_export_loads_a_valid_catalog_in_memory_and_refuses_a_bad_one(tmp_path):
+    from pathlib import Path
+
+    from kgjemb.errors import KgjembError
+    from kgjemb.graph.open import catalog_export
+
+    fixtures = Path(__file__).resolve().parents[1] / "graph" / "fixtures"
+    catalog, report = validate_catalog(fixtures / "example")
+    assert report.valid
+    export = catalog_export(fixtures / "example")
+    assert sorted(export.nodes["Track"]["id"]) == sorted(catalog.tables["tracks"]["id"])
+    with pytest.raises(KgjembError, match=r"does not validate \(\d+ problems\)"):
+        catalog_export(fixtures / "defects")

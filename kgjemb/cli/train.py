@@ -136,24 +136,15 @@ def compare(
 
 def _export(catalog, uri, home, user, password, database):
     """The graph export of ``catalog`` (validated, loaded into memory) or of the store."""
-    from kgjemb.errors import KgjembError
+    from kgjemb.graph.open import catalog_export
 
-    if catalog is None:
-        store = store_from_options(uri, home, user, password, database)
-        try:
-            return store.export()
-        finally:
-            store.close()
-    from kgjemb.catalog.rows import catalog_to_rows
-    from kgjemb.catalog.validate import validate_catalog
-    from kgjemb.graph.embedded import EmbeddedGraphStore
-
-    data, report = validate_catalog(catalog)
-    if not report.valid:
-        raise KgjembError(f"catalog {catalog} does not validate; run: kgjemb graph validate {catalog}")
-    store = EmbeddedGraphStore(None)
-    store.upsert(catalog_to_rows(data), progress=False)
-    return store.export()
+    if catalog is not None:
+        return catalog_export(catalog)
+    store = store_from_options(uri, home, user, password, database)
+    try:
+        return store.export()
+    finally:
+        store.close()
 
 
 def _markdown(table) -> str:

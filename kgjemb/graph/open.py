@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 
-from kgjemb.graph.base import GraphStore
+from kgjemb.graph.base import GraphExport, GraphStore
 from kgjemb.paths import graph_dir
 
-__all__ = ["open_store"]
+__all__ = ["catalog_export", "open_store"]
 
 
 def open_store(
@@ -37,3 +37,24 @@ def open_store(
     from kgjemb.graph.embedded import EmbeddedGraphStore
 
     return EmbeddedGraphStore(graph_dir(home))
+
+
+def catalog_export(path: str | os.PathLike) -> GraphExport:
+    """The graph of the catalog folder ``path``, validated and loaded into a throw-away
+    in-memory store (nothing written to disk). Raises :class:`~kgjemb.errors.KgjembError`
+    naming the problem count when the catalog does not validate.
+
+    >>> export = catalog_export("graph/fixtures/example")
+    """
+    from kgjemb.catalog.rows import catalog_to_rows
+    from kgjemb.catalog.validate import validate_catalog
+    from kgjemb.errors import KgjembError
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+
+    catalog, report = validate_catalog(path)
+    if not report.valid:
+        raise KgjembError(f"catalog {path} does not validate ({len(report.problems)} problems); "
+                          f"run: kgjemb graph validate {path}")
+    store = EmbeddedGraphStore(None)
+    store.upsert(catalog_to_rows(catalog), progress=False)
+    return store.export()
