@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-__all__ = ["Home", "Uri", "User", "Password", "Database", "Format", "store_from_options", "setup_logging"]
+__all__ = ["Home", "Uri", "User", "Password", "Database", "Format", "OutputFormat", "EXIT_OK", "EXIT_INVALID",
+           "EXIT_USAGE", "EXIT_INTERNAL", "store_from_options", "setup_logging"]
+
+#: exit codes of every command: 0 ok/valid, 1 invalid input (reported), 2 usage, 3 internal error
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class OutputFormat(str, Enum):
+    """The one ``--format`` convention of every command that prints a result."""
+
+    text = "text"
+    json = "json"
+
 
 Home = Annotated[
     Optional[Path],
@@ -22,7 +35,7 @@ Password = Annotated[
     Optional[str], typer.Option("--password", envvar="NEO4J_PASSWORD", help="Neo4j password (none: no auth).")
 ]
 Database = Annotated[Optional[str], typer.Option("--database", envvar="NEO4J_DATABASE", help="Neo4j database [default: neo4j].")]
-Format = Annotated[str, typer.Option("--format", help="Output format: text or json.")]
+Format = Annotated[OutputFormat, typer.Option("--format", case_sensitive=False, help="Output format.")]
 
 
 def store_from_options(uri, home, user, password, database):
