@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_PROPERTIES  # noqa: E402
-from kgjemb.query.parser import QueryParser, load_nlp  # noqa: E402
+from kgjemb.query.parse import QueryParser, load_nlp  # noqa: E402
 from tests.parser_graph import make_export  # noqa: E402
 
 QUERIES = [

@@ -130,7 +130,7 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int):
     from kgjemb.index.bundle import Bundle, BundleContent
     from kgjemb.index.faiss_index import FaissIndex, IndexConfig
     from kgjemb.query.engine import Engine
-    from kgjemb.query.parser import QueryParser
+    from kgjemb.query.parse import QueryParser
 
     dim = real.vectors.shape[1]
     n_artists = max(10, n // 100)

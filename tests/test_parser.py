@@ -20,9 +20,9 @@ import pytest
 import spacy
 
 from kgjemb.errors import QueryError
-from kgjemb.query.gazetteer import Gazetteer
-from kgjemb.query.names import normalise, short_titles
-from kgjemb.query.parser import ParserConfig, QueryParser
+from kgjemb.query.parse import Gazetteer
+from kgjemb.graph.names import match_key as normalise, short_titles
+from kgjemb.query.parse import ParserConfig, QueryParser
 from kgjemb.query.types import ParsedQuery
 from tests.parser_graph import make_export
 
@@ -305,7 +305,7 @@ def test_short_titles(title, short):
 
 def test_missing_spacy_model_says_how_to_install():
     from kgjemb.errors import MissingDependencyError
-    from kgjemb.query.parser import load_nlp
+    from kgjemb.query.parse import load_nlp
 
     with pytest.raises(MissingDependencyError, match="pip install"):
         load_nlp("no_such_spacy_model_xyz")

@@ -101,7 +101,7 @@ class Engine:
         elif model.checksum() != bundle.manifest.get("model_checksum"):
             raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
         if parser is None:
-            from kgjemb.query.parser import ParserConfig, QueryParser
+            from kgjemb.query.parse import ParserConfig, QueryParser
 
             parser = QueryParser.from_export(bundle.export, config=ParserConfig(max_chars=config.max_query_chars))
         return cls(bundle, model=model, parser=parser, store=store, config=config)

@@ -22,19 +22,13 @@ from collections import defaultdict
 import numpy as np
 
 from kgjemb.graph.base import GraphExport
+from kgjemb.query.parse.lexicon import ERA_YEARS
 from kgjemb.query.types import Filter
 
-__all__ = ["ERA_YEARS", "TrackTable", "parse_year_range"]
+__all__ = ["TrackTable", "parse_year_range"]
 
 logger = logging.getLogger(__name__)
 
-#: fallback year spans for eras the graph has no attribute for
-ERA_YEARS: dict[str, tuple[int, int]] = {
-    "medieval": (500, 1400), "renaissance": (1400, 1600), "early music": (500, 1600),
-    "baroque": (1600, 1750), "early baroque": (1600, 1680), "late baroque": (1680, 1750),
-    "classical": (1750, 1820), "romantic": (1800, 1910), "late romantic": (1850, 1920),
-    "impressionist": (1875, 1925), "modern": (1900, 1975), "contemporary": (1975, 2100),
-}
 
 
 def parse_year_range(value: str) -> tuple[float, float]:

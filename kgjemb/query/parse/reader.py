@@ -1,36 +1,22 @@
-"""The left-to-right reading of one query (rules: see :mod:`kgjemb.query.parser`).
+"""The left-to-right reading of one query (rules: see :mod:`kgjemb.query.parse.parser`).
 
 A :class:`QueryReader` is shared and stateless; each :meth:`QueryReader.read` call works on
-its own :class:`_Walk` (a :class:`~kgjemb.query.linker.DocLinker` plus what has been read),
+its own :class:`_Walk` (a :class:`~kgjemb.query.parse.linker.DocLinker` plus what has been read),
 so concurrent parses never share mutable state.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from kgjemb.query.gazetteer import ENTITY_LABELS, Gazetteer, Link
-from kgjemb.query.linker import LIST_JOINERS, Cue, DocLinker
-from kgjemb.query.patterns import DEGREE_WORDS, FILLER_WORDS, TimeMatch
+from kgjemb.query.parse.config import ParserConfig
+from kgjemb.query.parse.gazetteer import ENTITY_LABELS, Gazetteer, Link
+from kgjemb.query.parse.lexicon import (
+    DEGREE_WORDS, FILLER_WORDS, GENERIC, HARD_NEG, KEY_KINDS, LIST_JOINERS, NEG_VERBS, STOP_WORDS_UNKNOWN,
+    TRAIL_FILLER, TimeMatch,
+)
+from kgjemb.query.parse.linker import Cue, DocLinker
 from kgjemb.query.types import EntityRef, Filter, ParsedQuery
 
-if TYPE_CHECKING:  # the parser module imports this one
-    from kgjemb.query.parser import ParserConfig
 
 __all__ = ["QueryReader"]
-
-#: negation cues that make "no <attribute>" a hard ``not_attribute`` filter
-HARD_NEG = {("no",), ("without",), ("with", "no"), ("with", "out"), ("free", "of"), ("lacking",), ("none",), ("non",)}
-#: attribute kinds that "in <attribute>" turns into a hard ``attribute`` filter
-KEY_KINDS = {"key", "mode", "meter"}
-#: words that end an unknown mention ("songs like Zzyzx on strings")
-STOP_WORDS_UNKNOWN = {"on", "in", "for", "from", "at", "with", "played", "featuring", "over", "using", "during"}
-TRAIL_FILLER = {"please", "songs", "tracks", "pieces", "tunes", "ones", "stuff"}
-#: words that make a phrase on their own only noise ("music from the baroque era")
-GENERIC = {"music", "sound", "sounds", "audio", "recording", "recordings"}
-#: verbs between a negation and what it negates ("don't want drums" → "drums")
-NEG_VERBS = {"want", "need", "like", "include", "including", "have", "has", "feature", "featuring",
-             "contain", "containing", "use", "using", "love", "do", "does", "any"}
-
 
 class QueryReader:
     """Reads spaCy docs (with gazetteer spans under ``doc.spans["kg"]``) into ParsedQuery."""

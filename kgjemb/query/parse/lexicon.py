@@ -35,6 +35,15 @@ __all__ = [
     "CUES",
     "DEFAULT_ERAS",
     "DEGREE_WORDS",
+    "ERA_YEARS",
+    "GENERIC",
+    "HARD_NEG",
+    "KEY_KINDS",
+    "LIST_JOINERS",
+    "NEG_VERBS",
+    "STOP_WORDS_UNKNOWN",
+    "TIME_NEGATORS",
+    "TRAIL_FILLER",
     "FILLER_WORDS",
     "KIND_NOUNS",
     "TimeMatch",
@@ -94,11 +103,34 @@ KIND_NOUNS: dict[str, str] = {
     "performer": "Artist",
 }
 
+#: era words and their year spans (used when the graph has no ``era:`` attribute of that name)
+ERA_YEARS: dict[str, tuple[int, int]] = {
+    "medieval": (500, 1400), "renaissance": (1400, 1600), "early music": (500, 1600),
+    "baroque": (1600, 1750), "early baroque": (1600, 1680), "late baroque": (1680, 1750),
+    "classical": (1750, 1820), "romantic": (1800, 1910), "late romantic": (1850, 1920),
+    "impressionist": (1875, 1925), "modern": (1900, 1975), "contemporary": (1975, 2100),
+}
+
 #: Era words recognised even when the graph has no ``era:`` attribute of that name.
-DEFAULT_ERAS: tuple[str, ...] = (
-    "medieval", "renaissance", "baroque", "classical", "romantic", "modern", "contemporary",
-    "early music", "late romantic", "early baroque", "late baroque", "impressionist",
-)
+DEFAULT_ERAS: tuple[str, ...] = tuple(ERA_YEARS)
+
+
+#: negation cues that make "no <attribute>" a hard ``not_attribute`` filter
+HARD_NEG = {("no",), ("without",), ("with", "no"), ("with", "out"), ("free", "of"), ("lacking",), ("none",), ("non",)}
+#: attribute kinds that "in <attribute>" turns into a hard ``attribute`` filter
+KEY_KINDS = {"key", "mode", "meter"}
+#: words that end an unknown mention ("songs like Zzyzx on strings")
+STOP_WORDS_UNKNOWN = {"on", "in", "for", "from", "at", "with", "played", "featuring", "over", "using", "during"}
+TRAIL_FILLER = {"please", "songs", "tracks", "pieces", "tunes", "ones", "stuff"}
+#: words that make a phrase on their own only noise ("music from the baroque era")
+GENERIC = {"music", "sound", "sounds", "audio", "recording", "recordings"}
+#: verbs between a negation and what it negates ("don't want drums" → "drums")
+NEG_VERBS = {"want", "need", "like", "include", "including", "have", "has", "feature", "featuring",
+             "contain", "containing", "use", "using", "love", "do", "does", "any"}
+#: words that join items of a list ("like Bach, Handel and Haydn")
+LIST_JOINERS = frozenset({",", "and", "or", "nor", "&", "/"})
+#: a word right before a time expression that negates it ("not before 1800")
+TIME_NEGATORS = frozenset({"not", "no", "except", "excluding", "without", "n't"})
 
 
 @dataclass(frozen=True)

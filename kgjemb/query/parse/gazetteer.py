@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 import pandas as pd
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from kgjemb.graph.base import GraphExport
-from kgjemb.query.names import aliases_for, loose, normalise, plural_variants, strip_accents
+from kgjemb.graph.names import aliases_for, fuzzy_extract, match_key, normalise_name, plural_variants, strip_accents
 
 __all__ = ["DEFAULT_LABEL_ORDER", "ENTITY_LABELS", "GazNode", "Gazetteer", "Link"]
 
@@ -115,7 +115,7 @@ class Gazetteer:
         versions = set(map(str, version_frame["src"])) if version_frame is not None else set()
         gaz = cls()
         attr_frame = export.nodes.get("Attribute")
-        attr_names = {normalise(str(n)) for n in (attr_frame["name"] if attr_frame is not None else []) if n}
+        attr_names = {match_key(str(n)) for n in (attr_frame["name"] if attr_frame is not None else []) if n}
         for label in ("Artist", "Album", "Track", "Attribute"):
             frame = export.nodes.get(label)
             if frame is None or frame.empty:
@@ -145,7 +145,7 @@ class Gazetteer:
         if node.label == "Attribute":
             forms += [(v, "alias") for v in plural_variants(node.name.lower())]
         for text, how in forms:
-            key = normalise(text)
+            key = match_key(text)
             if not key:
                 continue
             bucket = self.surfaces.setdefault(key, [])
@@ -201,16 +201,16 @@ class Gazetteer:
         ``fuzzy`` links scored by rapidfuzz ratio, so ``exact`` keeps the meaning of
         :class:`~kgjemb.graph.base.NameMatch`.
         """
-        wanted = loose(text)
+        wanted = normalise_name(text)
         links = []
-        for node, how in self.surfaces.get(normalise(text), []):
+        for node, how in self.surfaces.get(match_key(text), []):
             if key is not None and node.key != key:
                 continue
             forms = [node.name] if how == "exact" else [*node.aliases, *plural_variants(node.name.lower())]
-            if any(loose(f) == wanted for f in forms):
+            if any(normalise_name(f) == wanted for f in forms):
                 links.append(Link(node, how, 100.0, text))
             else:
-                score = max(fuzz.ratio(loose(f), wanted) for f in forms) if forms else 0.0
+                score = max(fuzz.ratio(normalise_name(f), wanted) for f in forms) if forms else 0.0
                 links.append(Link(node, "fuzzy", float(score), text))
         return links
 
@@ -257,14 +257,14 @@ class Gazetteer:
         'Ludwig van Beethoven'
         """
         labels = tuple(sorted(set(labels)))
-        form = normalise(text)
+        form = match_key(text)
         if not form:
             return []
         if restrict is not None:
-            choices = sorted({normalise(self.nodes[k].name) for k in restrict if k in self.nodes})
+            choices = sorted({match_key(self.nodes[k].name) for k in restrict if k in self.nodes})
         else:
             choices = self._length_window(labels, form, cutoff)
-        found = process.extract(form, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit * 2)
+        found = fuzzy_extract(form, choices, cutoff=cutoff, limit=limit * 2)
         links: list[Link] = []
         for choice, score, _ in found:
             for node, how in self.surfaces.get(choice, []):
@@ -275,7 +275,7 @@ class Gazetteer:
     def prefixed(self, text: str, *, labels: Iterable[str] = ("Track", "Album"), limit: int = 5) -> list[Link]:
         """Nodes with a name that starts with ``text`` as whole words ("Atlanta" →
         "Atlanta Hornpipe"), scored by ratio; an O(log n) bisect over the sorted names."""
-        form = normalise(text)
+        form = match_key(text)
         if len(form) < 4:
             return []
         with _CHOICES_LOCK:
@@ -293,12 +293,12 @@ class Gazetteer:
 
     def closest(self, text: str, *, limit: int = 3) -> list[str]:
         """The nearest entity names whatever their score: hints for unknown mentions."""
-        form = normalise(text)
+        form = match_key(text)
         if not form:
             return []
         choices = self._fuzzy_choices(tuple(sorted(ENTITY_LABELS)))
         # plain ratio: WRatio gives similar hints here but is ~8x slower on 20k names
-        found = process.extract(form, choices, scorer=fuzz.ratio, limit=limit * 3)
+        found = fuzzy_extract(form, choices, cutoff=0, limit=limit * 3)
         out: list[str] = []
         for choice, _, _ in found:
             for node, _how in self.surfaces.get(choice, []):

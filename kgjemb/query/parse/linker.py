@@ -1,28 +1,24 @@
 """Look-ups over one parsed query doc: cue words, gazetteer names, fuzzy windows, "X by Y".
 
 :class:`DocLinker` knows where things are in the doc (it does not decide what the query
-means; :mod:`kgjemb.query.reader` does). One instance per parse: no shared mutable state.
+means; :mod:`kgjemb.query.parse.reader` does). One instance per parse: no shared mutable state.
 """
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from collections import defaultdict
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from kgjemb.query.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
-from kgjemb.query.names import normalise
-from kgjemb.query.patterns import CUES, KIND_NOUNS, TimeMatch
+from kgjemb.query.parse.config import ParserConfig
+from kgjemb.query.parse.gazetteer import DEFAULT_LABEL_ORDER, Gazetteer, Link
+from kgjemb.graph.names import match_key
+from kgjemb.query.parse.lexicon import CUES, KIND_NOUNS, LIST_JOINERS, TIME_NEGATORS, TimeMatch
 from kgjemb.query.types import Filter
 
-if TYPE_CHECKING:  # the parser module imports this one
-    from kgjemb.query.parser import ParserConfig
 
-__all__ = ["Cue", "DocLinker", "LIST_JOINERS"]
+__all__ = ["Cue", "DocLinker"]
 
-LIST_JOINERS = {",", "and", "or", "nor", "&", "/"}
 
 _CUE_INDEX: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
 for _kind, _seqs in CUES.items():
@@ -32,8 +28,6 @@ for _lst in _CUE_INDEX.values():
     _lst.sort(key=lambda sk: -len(sk[0]))
 
 
-#: a word right before a time expression that negates it ("not before 1800")
-_TIME_NEGATORS = frozenset({"not", "no", "except", "excluding", "without", "n't"})
 
 #: words of the "like" cues, to look past them for a kind noun ("pieces similar to X")
 _LIKE_CUE_WORDS = frozenset(w for seq in CUES["like"] for w in seq) | {"the", "a", "an"}
@@ -68,7 +62,7 @@ class DocLinker:
             if span is None:
                 continue
             start = span.start
-            negated = start > 0 and self.low[start - 1] in _TIME_NEGATORS
+            negated = start > 0 and self.low[start - 1] in TIME_NEGATORS
             for k in range(start - negated, span.end):
                 self.consumed[k] = True
             if not negated:
@@ -243,11 +237,11 @@ class DocLinker:
         exact = [ln for ln in self.gaz.exact(text) if ln.node.key in works]
         if exact:
             return exact
-        form = normalise(text)
+        form = match_key(text)
         versions = [
-            Link(node, "fuzzy", float(fuzz.partial_ratio(form, normalise(node.name))), text)
+            Link(node, "fuzzy", float(fuzz.partial_ratio(form, match_key(node.name))), text)
             for node in (self.gaz.nodes[k] for k in sorted(works) if k in self.gaz.nodes)
-            if form and normalise(node.name).startswith(form + " ")
+            if form and match_key(node.name).startswith(form + " ")
         ]
         return versions or self.fuzzy(
             text, labels=("Track", "Album"), cutoff=cutoff or self.cfg.by_fuzzy_cutoff, restrict=works,
