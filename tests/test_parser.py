@@ -314,3 +314,32 @@ def test_missing_spacy_model_says_how_to_install():
 def test_non_string_query_is_rejected(parser):
     with pytest.raises(QueryError, match="string"):
         parser.parse(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "query, relation, node",
+    [
+        ("music influenced by Haydn", "influenced_by", "haydn"),
+        ("composers that influenced Beethoven", "influenced", "beethoven"),
+        ("artists similar to Handel", "similar_artists", "handel"),
+        ("other versions of Ode to Joy", "versions", "t_ode"),
+        ("something from the same album as Wachet auf", "same_album", "t_wachet"),
+        ("songs by members of Schiller Choir", "members", "schiller_choir"),
+    ],
+)
+def test_relation_queries(parser, query, relation, node):
+    """Relation cues mark the linked entity; the engine asks the graph for the related nodes."""
+    p = parser.parse(query)
+    rel = [e for e in p.entities if e.relation]
+    assert [(e.relation, e.id, e.role) for e in rel] == [(relation, node, "like")], p
+    assert "relation" in p.intents
+    assert p.phrases == [] and p.filters == []
+
+
+def test_attributes_are_soft_unless_only(parser):
+    soft = parser.parse("a chorale in D minor, no vocals")
+    assert soft.filters == []
+    marks = {(e.id, e.role) for e in soft.entities if e.label == "Attribute"}
+    assert ("key:d minor", "like") in marks and ("vocal:vocals", "exclude") in marks
+    hard = parser.parse("a chorale only in D minor")
+    assert [(f.kind, f.node_id) for f in hard.filters] == [("attribute", "key:d minor")]

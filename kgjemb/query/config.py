@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["EngineConfig", "FUSION_METHODS", "NORMALISATIONS", "SignalWeights"]
+from kgjemb.graph.proximity import RelWeights, WalkConfig
+from kgjemb.limits import MAX_QUERY_CHARS
+
+__all__ = ["EngineConfig", "FUSION_METHODS", "NORMALISATIONS", "RelWeights", "SignalWeights", "WalkConfig"]
 
 FUSION_METHODS = ("weighted", "rrf")
 NORMALISATIONS = ("minmax", "zscore", "none")
@@ -17,16 +20,22 @@ class SignalWeights:
     ``entity``: similarity to a linked artist/album/track's entity vector (1.0);
     ``audio``: similarity to a linked track's own audio vector (0.5); ``text``: similarity
     to an attribute phrase through the text tower (1.0); ``negation``: similarity to a
-    negated phrase, *subtracted* (0.5).
+    negated phrase, *subtracted* (0.5); ``graph``: proximity to the query's anchors by a
+    personalised walk over the typed graph, plus shared attributes (1.0); ``fact``: the
+    track HAS an attribute the query names (directly, or through its artist at a lower
+    weight), or *subtracted* when the query negates it (1.0). 0 switches a kind off:
+    ``SignalWeights(graph=0, fact=0)`` is the engine without the graph at query time.
     """
 
     entity: float = 1.0
     audio: float = 0.5
     text: float = 1.0
     negation: float = 0.5
+    graph: float = 1.0
+    fact: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("entity", "audio", "text", "negation"):
+        for name in ("entity", "audio", "text", "negation", "graph", "fact"):
             if getattr(self, name) < 0:
                 raise ValueError(f"weight {name} must be >= 0, got {getattr(self, name)}")
 
@@ -46,7 +55,15 @@ class EngineConfig:
     grows ×4 until the whole index was seen. ``exact_filter_max``: when filters allow at
     most this many tracks (5,000) all of them are scored exactly instead.
     ``exclude_anchors``: tracks named as "like X" anchors are left out of their own
-    results (True). ``max_path_hops``: longest explanation path (4). ``threads``: when
+    results (True). ``rel_weights``: weight of each relationship type in the graph walk
+    (:class:`~kgjemb.graph.proximity.RelWeights`: VERSION_OF 4, ON/BY/SIMILAR_TO/MEMBER_OF 1,
+    INFLUENCED_BY 0.7, shared attributes 0.1); ``walk``: restart (0.3), steps (4, also the
+    longest explanation path) and frontier cap of the walk; ``proximity_scale``: walk mass
+    is read as log(1 + mass / scale) / log(1 + 1 / scale) (1e-5), so that a track two hops
+    away still scores clearly above an unreachable one; ``graph_candidates``: tracks the
+    walk adds to the candidate union (200); ``fact_via_artist``: weight of an attribute a
+    track has only through its artist (0.5); ``fact_unknown``: fact score of a track with no
+    attribute of the asked kind at all, i.e. unknown rather than known-other (0.5). ``threads``: when
     set, :meth:`Engine.open` sets torch's and FAISS's thread counts process-wide (None:
     leave them). One thread is the fastest for single queries on a busy machine: the
     thread pools' spin-waits can cost 100x on tiny inputs (measured: MiniLM on two short
@@ -64,8 +81,13 @@ class EngineConfig:
     min_candidates: int = 100
     exact_filter_max: int = 5000
     exclude_anchors: bool = True
-    max_path_hops: int = 4
-    max_query_chars: int = 1000
+    rel_weights: RelWeights = field(default_factory=RelWeights)
+    walk: WalkConfig = field(default_factory=WalkConfig)
+    proximity_scale: float = 1e-5
+    graph_candidates: int = 200
+    fact_via_artist: float = 0.5
+    fact_unknown: float = 0.5
+    max_query_chars: int = MAX_QUERY_CHARS
     text_batch_size: int = 64
     ef_search: int | None = None
     threads: int | None = None
@@ -75,10 +97,15 @@ class EngineConfig:
             raise ValueError(f"unknown fusion {self.fusion!r}; choose from {list(FUSION_METHODS)}")
         if self.normalise not in NORMALISATIONS:
             raise ValueError(f"unknown normalise {self.normalise!r}; choose from {list(NORMALISATIONS)}")
-        for name in ("rrf_k", "overfetch", "min_candidates", "exact_filter_max", "max_path_hops",
+        for name in ("rrf_k", "overfetch", "min_candidates", "exact_filter_max", "graph_candidates",
                      "max_query_chars", "text_batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.proximity_scale > 0:
+            raise ValueError(f"proximity_scale must be positive, got {self.proximity_scale}")
+        for name in ("fact_via_artist", "fact_unknown"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
         if self.threads is not None and self.threads <= 0:
             raise ValueError(f"threads must be positive, got {self.threads}")
         if self.ef_search is not None and self.ef_search <= 0:

@@ -1,12 +1,21 @@
 """The query engine: parse → route → retrieve candidates → fuse → explain.
 
-Routing: a linked artist/album/track ("songs like X") searches the track index with the
-entity's vector (a track also with its own audio vector); attribute phrases go through the
-text tower; negated phrases become subtractive signals; filters become graph constraints
-on the candidate union (:mod:`kgjemb.query.filters`). Candidates are the union of each
-signal's ANN neighbours; every candidate is then scored exactly on every signal and fused
-(:mod:`kgjemb.query.fusion`). Hits carry per-signal contributions, the graph path to the
-query entity and the matched attributes (:mod:`kgjemb.query.explain`).
+Routing (:meth:`Engine._route`): a linked artist/album/track ("songs like X") is an
+*anchor*: it searches the track index with its entity vector (a track also with its own
+audio vector) and seeds a personalised walk over the typed graph (graph proximity, see
+:mod:`kgjemb.graph.proximity`). A relation query ("influenced by X", "other versions of X",
+…) makes the graph's related nodes the anchors. Attribute phrases go through the text
+tower; an attribute the graph knows by that name also scores the tracks that HAVE it
+(attribute facts), softly: a track without the fact still ranks through the text tower.
+Negated phrases and attributes subtract. Filters ("not by X", "from the 1880s", "only in
+6/8", ``filters=``) are hard graph constraints on the candidate union
+(:mod:`kgjemb.query.filters`).
+
+Candidates are the union of each vector signal's ANN neighbours, the walk's heaviest
+tracks and the tracks having a named attribute; every candidate is then scored exactly on
+every signal and fused (:mod:`kgjemb.query.fusion`). Hits carry per-signal contributions,
+the graph path that carried most of the proximity score and the attributes they HAVE
+(:mod:`kgjemb.query.hits`).
 
 >>> from kgjemb import Engine
 >>> engine = Engine.open(".kgjemb/bundle")  # doctest: +SKIP
@@ -15,6 +24,7 @@ query entity and the matched attributes (:mod:`kgjemb.query.explain`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +34,30 @@ import numpy as np
 
 from kgjemb.catalog.schema import NODE_LABELS
 from kgjemb.errors import BundleError, QueryError, UnknownEntityError
+from kgjemb.graph.base import GraphExport
+from kgjemb.graph.names import fuzzy_extract, match_key
+from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.faiss_index import IndexConfig
+from kgjemb.limits import MAX_K
 from kgjemb.query.config import EngineConfig, SignalWeights
-from kgjemb.query.explain import AttributeMatcher, GraphPaths, node_key
-from kgjemb.query.filters import TrackTable
-from kgjemb.query.fusion import Signal, fuse
-from kgjemb.query.hits import make_hits
-from kgjemb.query.types import EntityRef, Filter, ParsedQuery, SearchResult
+from kgjemb.query.fusion import Signal, fuse, raw_scores
+from kgjemb.query.hits import make_artist_hits, make_hits
+from kgjemb.query.parse import ParserConfig, QueryParser
+from kgjemb.query.snapshot import GraphSnapshot, node_key
+from kgjemb.query.types import ArtistResult, EntityRef, Filter, ParsedQuery, SearchResult
 
 __all__ = ["Engine", "EngineConfig", "SignalWeights"]
 
 logger = logging.getLogger(__name__)
 
 ANCHOR_LABELS = ("Artist", "Album", "Track")
+#: what a relation query's related nodes are called in warnings
+_RELATION_WORDS = {
+    "influenced_by": "artists influenced by", "influenced": "artists who influenced",
+    "similar_artists": "artists similar to", "versions": "other versions of",
+    "same_album": "the album of", "members": "members of",
+}
 
 
 @dataclass
@@ -47,45 +67,51 @@ class _Plan:
     parsed: ParsedQuery
     signals: list[Signal] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
-    anchors: list[str] = field(default_factory=list)  # "Label:id" of like-entities
+    anchors: list[str] = field(default_factory=list)  # "Label:id" seeds of the graph walk
+    excluded: list[str] = field(default_factory=list)  # tracks left out (anchors, relation subjects)
     warnings: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # phrases then negations, to encode
+    walk: WalkResult | None = None
+    extra_rows: list[np.ndarray] = field(default_factory=list)  # graph-found candidates
+    facts: list[str] = field(default_factory=list)  # attribute ids the query asks for
 
 
 class Engine:
     """Search a bundle. Open once, then call :meth:`search` from any number of threads:
-    a search reads only immutable state built at open (parser, arrays, index, graph maps).
+    a search reads only immutable state built at open (parser, arrays, index, snapshot).
 
-    ``Engine.open(bundle, store=None, config=EngineConfig())``: ``bundle`` is a bundle
-    directory (or an open :class:`~kgjemb.index.bundle.Bundle`); ``store`` an optional live
-    :class:`~kgjemb.graph.base.GraphStore` kept for callers (the bundle's snapshot answers
-    every filter, path and explanation, so results do not depend on the store).
+    ``Engine.open(bundle, store=None, config=EngineConfig(), *, export=None)``: ``bundle``
+    is a bundle directory (or an open :class:`~kgjemb.index.bundle.Bundle`); ``store`` an
+    optional live :class:`~kgjemb.graph.base.GraphStore` kept for callers; ``export`` the
+    graph the query path sees instead of the bundle's snapshot (e.g. with a share of the
+    metadata hidden, for honest evaluation).
     """
 
-    def __init__(self, bundle: Bundle, *, model, parser, store=None, config: EngineConfig = EngineConfig()) -> None:
+    def __init__(self, bundle: Bundle, *, model, parser: QueryParser, snapshot: GraphSnapshot, store=None,
+                 config: EngineConfig = EngineConfig()) -> None:
         self.bundle = bundle
         self.model = model
         self.parser = parser
+        self.snapshot = snapshot
         self.store = store
         self.config = config
         self.index = bundle.index
         self.track_ids: list[str] = list(bundle.track_ids)
         self.vectors = bundle.track_vectors  # (n_tracks, dim), L2-normalised
-        self.table = TrackTable(bundle.export, self.track_ids)
-        self.paths = GraphPaths(bundle.export)
-        self.attributes = AttributeMatcher(bundle.export)
-        self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
+        self.table = snapshot.tracks
         self.entity_vectors = bundle.entities
+        self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
         self._id_rank = np.argsort(np.argsort(np.asarray(self.track_ids, dtype=object)))  # (n,) rank by id
 
     @classmethod
     def open(cls, bundle: str | os.PathLike | Bundle, store=None, config: EngineConfig = EngineConfig(), *,
-             parser=None, model=None) -> "Engine":
-        """Open (and verify) a bundle, load its model and build the query parser.
+             parser: QueryParser | None = None, model=None, export: GraphExport | None = None) -> "Engine":
+        """Open (and verify) a bundle, load its model, build the graph snapshot and parser.
 
         Raises :class:`~kgjemb.errors.BundleError` naming the file when the bundle is
         missing, incomplete or corrupt. ``parser`` / ``model`` reuse already-built ones
-        (the model must be the bundle's: same checksum).
+        (the model must be the bundle's: same checksum). ``export`` replaces the bundle's
+        graph snapshot for the query path (parser, filters, graph signals, explanations).
 
         >>> engine = Engine.open(".kgjemb/bundle", config=EngineConfig(fusion="rrf"))  # doctest: +SKIP
         """
@@ -100,16 +126,16 @@ class Engine:
             model = bundle.load_model()
         elif model.checksum() != bundle.manifest.get("model_checksum"):
             raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
+        graph = export if export is not None else bundle.export
+        snapshot = GraphSnapshot(graph, list(bundle.track_ids), rel_weights=config.rel_weights)
         if parser is None:
-            from kgjemb.query.parse import ParserConfig, QueryParser
-
-            parser = QueryParser.from_export(bundle.export, config=ParserConfig(max_chars=config.max_query_chars))
-        return cls(bundle, model=model, parser=parser, store=store, config=config)
+            parser = QueryParser.from_export(graph, config=ParserConfig(max_chars=config.max_query_chars))
+        return cls(bundle, model=model, parser=parser, snapshot=snapshot, store=store, config=config)
 
     # -- public API -----------------------------------------------------------------------
 
     def parse(self, query: str) -> ParsedQuery:
-        """The parser's reading of ``query`` (entities, phrases, negations, filters)."""
+        """The parser's reading of ``query`` (entities, relations, phrases, negations, filters)."""
         return self.parser.parse(self._check(query))
 
     def search(self, query: str, k: int = 10, filters: Sequence[Filter] | None = None) -> SearchResult:
@@ -139,12 +165,57 @@ class Engine:
         k = self._check_k(k)
         label, node_id = self._resolve_node(node, label)
         key = node_key(label, node_id)
-        ref = EntityRef(text=key, label=label, id=node_id, name=self.paths.names.get(key), score=100.0, how="exact")
+        ref = EntityRef(text=key, label=label, id=node_id, name=self.snapshot.names.get(key), score=100.0, how="exact")
         plan = _Plan(parsed=ParsedQuery(query=f"similar to {key}", intents=["similarity"], entities=[ref]))
-        self._add_entity_signals(plan, [(label, node_id)])
+        if label == "Attribute":
+            self._add_fact_signals(plan, [(node_id, 1.0, False)])
+        else:
+            self._add_anchor_signals(plan, [key])
         return self._run([plan], k)[0]
 
-    # -- routing --------------------------------------------------------------------------
+    def similar_artists(self, node: str | tuple[str, str], k: int = 10) -> ArtistResult:
+        """Artists like an artist (or the artists of an album or track), ranked by graph
+        proximity (the same typed walk as :meth:`search`) fused with entity-vector
+        similarity, each explained by its signals and the graph path that carried most of
+        its proximity. The node itself is left out.
+
+        >>> engine.similar_artists("Artist:bach", k=5).to_frame()  # doctest: +SKIP
+        """
+        k = self._check_k(k)
+        label, node_id = self._resolve_node(node, "Artist" if isinstance(node, str) and ":" not in node else None)
+        if label not in ANCHOR_LABELS:
+            raise UnknownEntityError(f"{label}:{node_id}", ["similar_artists takes an artist, album or track"])
+        key = node_key(label, node_id)
+        c, w = self.config, self.config.weights
+        g = self.snapshot.graph
+        a_lo, a_hi = g.offsets["Artist"]
+        n_art = a_hi - a_lo
+        walk = g.walk({key: 1.0}, c.walk)
+        prox = walk.score(np.arange(a_lo, a_hi))  # (n_artists,)
+        signals, raw_cols = [], []
+        if w.graph > 0:
+            signals.append(Signal(f"graph:{key}", "graph", w.graph, score=lambda r: r, ref=key))
+            raw_cols.append(self._proximity_raw(prox))
+        vec = self.entity_vectors[label][self.entity_row[label][node_id]]
+        arts = np.asarray(self.entity_vectors["Artist"], dtype=np.float32)  # (n_artists, dim)
+        if w.entity > 0 and np.linalg.norm(vec) > 0 and len(arts):
+            norms = np.linalg.norm(arts, axis=1)
+            cos = arts @ _unit(vec) / np.where(norms > 0, norms, 1.0)  # (n_artists,)
+            signals.append(Signal(f"like:{key}", "entity", w.entity, score=lambda r: r, ref=key))
+            raw_cols.append(cos)
+        keep = np.ones(n_art, dtype=bool)
+        if label == "Artist":
+            keep[self.entity_row["Artist"][node_id]] = False
+        rows = np.flatnonzero(keep)
+        raw = np.stack(raw_cols, axis=1)[rows] if raw_cols else np.zeros((len(rows), 0))
+        scores, parts = fuse(raw, signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
+        ids = np.asarray(self.snapshot.export.nodes["Artist"]["id"].tolist(), dtype=object)
+        order = np.lexsort((ids[rows], -scores))[:k]
+        hits = make_artist_hits(rows[order], scores[order], parts[order], signals, snapshot=self.snapshot,
+                                walk=walk, artist_ids=ids)
+        return ArtistResult(query=f"artists like {key}", hits=hits)
+
+    # -- checks ---------------------------------------------------------------------------
 
     def _check(self, query) -> str:
         if not isinstance(query, str):
@@ -159,6 +230,8 @@ class Engine:
     def _check_k(k) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise QueryError(f"k must be a positive integer, got {k!r}")
+        if k > MAX_K:
+            raise QueryError(f"k is {k}; the limit is {MAX_K}")
         return int(k)
 
     def _resolve_node(self, node, label: str | None) -> tuple[str, str]:
@@ -174,50 +247,131 @@ class Engine:
                 raise UnknownEntityError(f"{lb}:{node_id}", [f"label must be one of {list(NODE_LABELS)}"])
             if node_id in self.entity_row[lb]:
                 return lb, node_id
-        from rapidfuzz import process
-
         # closest by id or by name; the "Label:" prefix is left out of the comparison
         keys = [node_key(lb, i) for lb in labels for i in self.entity_row[lb]]
-        by_id = {k: k.split(":", 1)[1] for k in keys}
-        by_name = {k: str(self.paths.names.get(k, "")) for k in keys}
         scored: dict[str, float] = {}
-        for choices in (by_id, by_name):
-            for _, score, key in process.extract(node_id, choices, limit=5):
-                scored[key] = max(score, scored.get(key, 0.0))
+        for form in (lambda k: k.split(":", 1)[1], lambda k: str(self.snapshot.names.get(k, ""))):
+            choices = [match_key(form(k)) for k in keys]
+            for _, score, pos in fuzzy_extract(match_key(node_id), choices, cutoff=0, limit=5):
+                scored[keys[pos]] = max(score, scored.get(keys[pos], 0.0))
         close = sorted(scored, key=lambda k: (-scored[k], k))[:5]
         raise UnknownEntityError(f"{label + ':' if label else ''}{node_id}", close)
 
-    def _add_entity_signals(self, plan: _Plan, nodes: list[tuple[str, str]]) -> None:
-        w: SignalWeights = self.config.weights
-        n = len(nodes)
-        for label, node_id in nodes:
-            key = node_key(label, node_id)
-            plan.anchors.append(key)
-            vec = self.entity_vectors[label][self.entity_row[label][node_id]]
-            if np.linalg.norm(vec) > 0 and w.entity > 0:
-                plan.signals.append(Signal(f"like:{key}", "entity", _unit(vec), w.entity / n, ref=key))
-            row = self.table.row.get(node_id) if label == "Track" else None
-            if row is not None and w.audio > 0:
-                plan.signals.append(Signal(f"audio:{key}", "audio", self.vectors[row], w.audio / n, ref=key))
+    # -- routing --------------------------------------------------------------------------
 
     def _route(self, parsed: ParsedQuery, extra_filters: list[Filter]) -> _Plan:
         plan = _Plan(parsed=parsed, filters=list(parsed.filters) + extra_filters)
-        anchors = []
+        anchors: list[str] = []
+        facts: list[tuple[str, float, bool]] = []
         for ent in parsed.entities:
             if ent.id is None:
                 hint = f"; closest: {', '.join(ent.candidates[:5])}" if ent.candidates else ""
                 plan.warnings.append(f"no match for {ent.text!r}{hint}")
-            elif ent.role == "like" and ent.label in ANCHOR_LABELS:
-                if ent.id in self.entity_row[ent.label] and (ent.label, ent.id) not in anchors:
-                    anchors.append((ent.label, ent.id))
-                if ent.candidates:
-                    plan.warnings.append(f"{ent.text!r} read as {ent.label}:{ent.id} ({ent.name}); "
-                                         f"could also be: {', '.join(ent.candidates[:3])}")
-        self._add_entity_signals(plan, anchors)
+                continue
+            if ent.label == "Attribute" and ent.role in ("like", "exclude"):
+                facts.append((ent.id, ent.score / 100.0, ent.role == "exclude"))
+                continue
+            if ent.role != "like" or ent.label not in ANCHOR_LABELS or not self.snapshot.has(ent.label, ent.id):
+                continue
+            key = node_key(ent.label, ent.id)
+            if ent.relation:
+                targets = self.snapshot.related(ent.relation, key)
+                what = f"{_RELATION_WORDS[ent.relation]} {ent.name}"
+                if targets:
+                    shown = ", ".join(self.snapshot.names.get(t, t) for t in targets[:5])
+                    plan.warnings.append(f"{what}: {shown}{' …' if len(targets) > 5 else ''} (from the graph)")
+                    anchors += [t for t in targets if t not in anchors]
+                    if ent.label == "Track":
+                        plan.excluded.append(key)
+                    continue
+                plan.warnings.append(f"the graph knows no {what}; searching like {ent.name} instead")
+            if key not in anchors:
+                anchors.append(key)
+            if ent.candidates:
+                plan.warnings.append(f"{ent.text!r} read as {ent.label}:{ent.id} ({ent.name}); "
+                                     f"could also be: {', '.join(ent.candidates[:3])}")
+        self._add_anchor_signals(plan, anchors)
+        self._add_fact_signals(plan, facts)
         plan.texts = list(dict.fromkeys(parsed.phrases)) + list(dict.fromkeys(parsed.negations))
         if not plan.signals and not plan.texts and not plan.filters:
             plan.warnings.append("nothing in the query could be used for searching")
         return plan
+
+    def _add_anchor_signals(self, plan: _Plan, anchors: list[str]) -> None:
+        """Entity and audio vectors of each anchor, and one graph-proximity signal seeded
+        from all of them (plus their shared attributes)."""
+        w: SignalWeights = self.config.weights
+        n = len(anchors)
+        for key in anchors:
+            label, node_id = key.split(":", 1)
+            plan.anchors.append(key)
+            if label == "Track":
+                plan.excluded.append(key)
+            row = self.entity_row[label].get(node_id)
+            vec = self.entity_vectors[label][row] if row is not None else None
+            if vec is not None and np.linalg.norm(vec) > 0 and w.entity > 0:
+                plan.signals.append(Signal(f"like:{key}", "entity", w.entity / n, vector=_unit(vec), ref=key))
+            trow = self.table.row.get(node_id) if label == "Track" else None
+            if trow is not None and w.audio > 0:
+                plan.signals.append(Signal(f"audio:{key}", "audio", w.audio / n, vector=self.vectors[trow], ref=key))
+        if anchors and w.graph > 0:
+            self._add_graph_signal(plan, anchors)
+
+    def _proximity_raw(self, mass: np.ndarray) -> np.ndarray:
+        tau = self.config.proximity_scale
+        return np.log1p(np.asarray(mass) / tau) / math.log1p(1.0 / tau)
+
+    def _add_graph_signal(self, plan: _Plan, anchors: list[str]) -> None:
+        c, snap = self.config, self.snapshot
+        walk = snap.graph.walk({a: 1.0 for a in anchors}, c.walk)
+        plan.walk = walk
+        has_w = c.rel_weights.has
+        profiles = [p for p in (snap.graph.profile(a) for a in anchors) if p is not None] if has_w > 0 else []
+        profile = np.mean(profiles, axis=0) if profiles else None
+        row_node = snap.row_node
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            nodes = row_node[rows]
+            raw = np.where(nodes >= 0, self._proximity_raw(walk.score(np.maximum(nodes, 0))), 0.0)
+            if profile is not None:
+                trows = snap.row_track[rows]
+                ok = trows >= 0
+                if ok.any():
+                    m = snap.graph.track_attributes(trows[ok], via_artist=c.fact_via_artist)  # (k, n_attr)
+                    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+                    cos = (m @ profile) / np.where(norms > 0, norms, 1.0)
+                    raw[ok] += has_w * cos
+            return raw
+
+        names = ", ".join(str(snap.names.get(a, a)) for a in anchors[:3]) + (" …" if len(anchors) > 3 else "")
+        ref = anchors[0] if len(anchors) == 1 else None
+        plan.signals.append(Signal(f"graph:{names}", "graph", c.weights.graph, score=score, ref=ref))
+        top, _ = walk.top("Track", c.graph_candidates)
+        rows = snap.track_row[top]
+        plan.extra_rows.append(rows[rows >= 0])
+
+    def _add_fact_signals(self, plan: _Plan, facts: list[tuple[str, float, bool]]) -> None:
+        """One signal per attribute the query names: + for asked, − for negated ones; both
+        share the kind's weight (positive and negative separately), graded by link confidence."""
+        c, snap = self.config, self.snapshot
+        if c.weights.fact <= 0:
+            return
+        facts = [f for f in dict.fromkeys(facts) if f[0] in snap.attr_row]
+        for negative in (False, True):
+            group = [f for f in facts if f[2] == negative]
+            for attr_id, confidence, _ in group:
+                def score(rows, attr_id=attr_id, confidence=confidence):
+                    return confidence * snap.fact_scores(rows, [attr_id], via_artist=c.fact_via_artist,
+                                                         unknown=c.fact_unknown)[:, 0]
+
+                shown = f"{'not ' if negative else ''}has:{attr_id}"
+                plan.signals.append(Signal(shown, "fact", c.weights.fact / len(group), score=score, ref=attr_id,
+                                           negative=negative))
+                if not negative:
+                    plan.facts.append(attr_id)
+                    rows = snap.rows_having(attr_id, limit=c.exact_filter_max)
+                    if rows is not None:
+                        plan.extra_rows.append(rows)
 
     def _encode_texts(self, plans: list[_Plan]) -> None:
         texts = list(dict.fromkeys(t for p in plans for t in p.texts))
@@ -230,10 +384,11 @@ class Engine:
             phrases = list(dict.fromkeys(plan.parsed.phrases))
             negations = list(dict.fromkeys(plan.parsed.negations))
             if w.text > 0:
-                plan.signals += [Signal(f"text:{t}", "text", _unit(by_text[t]), w.text / len(phrases)) for t in phrases]
+                plan.signals += [Signal(f"text:{t}", "text", w.text / len(phrases), vector=_unit(by_text[t]))
+                                 for t in phrases]
             if w.negation > 0:
-                plan.signals += [Signal(f"not:{t}", "negation", _unit(by_text[t]), w.negation / len(negations))
-                                 for t in negations]
+                plan.signals += [Signal(f"not:{t}", "negation", w.negation / len(negations),
+                                        vector=_unit(by_text[t]), negative=True) for t in negations]
 
     # -- retrieval, fusion, hits ----------------------------------------------------------
 
@@ -241,8 +396,8 @@ class Engine:
         mask, warnings = self.table.mask(plan.filters)
         plan.warnings += warnings
         if self.config.exclude_anchors:
-            rows = [self.table.row[a.split(":", 1)[1]] for a in plan.anchors
-                    if a.startswith("Track:") and a.split(":", 1)[1] in self.table.row]
+            rows = [self.table.row[t] for t in (a.split(":", 1)[1] for a in plan.excluded if a.startswith("Track:"))
+                    if t in self.table.row]
             if rows:
                 mask = np.ones(len(self.track_ids), dtype=bool) if mask is None else mask.copy()
                 mask[rows] = False
@@ -254,21 +409,26 @@ class Engine:
         cands: list[np.ndarray | None] = [None] * len(plans)
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
         pending = []
+        extra = [np.unique(np.concatenate(p.extra_rows)) if p.extra_rows else np.zeros(0, dtype=np.int64)
+                 for p in plans]
         for i, (plan, mask) in enumerate(zip(plans, masks)):
-            positive = [s for s in plan.signals if not s.negative]
+            vector = [s for s in plan.signals if not s.negative and s.vector is not None]
             n_allowed = n if mask is None else int(mask.sum())
             if not plan.signals and mask is None:
                 cands[i] = np.zeros(0, dtype=np.int64)  # nothing usable: no hits, and a warning
-            elif not positive or (mask is not None and n_allowed <= self.config.exact_filter_max):
-                cands[i] = np.flatnonzero(mask) if mask is not None else np.arange(n)
+            elif mask is not None and n_allowed <= self.config.exact_filter_max:
+                cands[i] = np.flatnonzero(mask)
+            elif not vector:
+                rows = extra[i] if mask is None else extra[i][mask[extra[i]]]
+                cands[i] = rows if len(rows) >= k else (np.flatnonzero(mask) if mask is not None else np.arange(n))
             else:
                 pending.append(i)
         while pending:
-            # one FAISS call for every positive signal of every pending query
+            # one FAISS call for every positive vector signal of every pending query
             owners, queries = [], []
             for i in pending:
                 for s in plans[i].signals:
-                    if not s.negative:
+                    if not s.negative and s.vector is not None:
                         owners.append(i)
                         queries.append(s.vector)
             _, found = self.index.search(np.stack(queries), fetch)
@@ -278,7 +438,7 @@ class Engine:
             still = []
             for i in pending:
                 rows = np.fromiter((self.table.row[t] for t in union[i]), dtype=np.int64, count=len(union[i]))
-                rows.sort()
+                rows = np.union1d(rows, extra[i])
                 if masks[i] is not None:
                     rows = rows[masks[i][rows]]
                 if len(rows) >= k or fetch >= n:
@@ -290,7 +450,8 @@ class Engine:
 
     def _finish(self, plan: _Plan, rows: np.ndarray, k: int) -> SearchResult:
         c = self.config
-        scores, parts = fuse(self.vectors[rows], plan.signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
+        raw = raw_scores(self.vectors[rows], rows, plan.signals)  # (n_cand, n_signals)
+        scores, parts = fuse(raw, plan.signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
         # best first; ties by track id so that results are deterministic
         if len(rows) > 4 * k:  # keep the top 4k by score, then order exactly
             keep = np.argpartition(-scores, 4 * k)[: 4 * k]
@@ -299,7 +460,8 @@ class Engine:
         order = keep[np.lexsort((self._id_rank[rows[keep]], -scores[keep]))][:k]
         if not plan.signals and len(rows):
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
-        hits = make_hits(self, plan, rows[order], scores[order], parts[order])
+        hits = make_hits(rows[order], scores[order], parts[order], plan.signals, snapshot=self.snapshot,
+                         walk=plan.walk, facts=plan.facts)
         return SearchResult(query=plan.parsed.query, parse=plan.parsed, hits=hits, warnings=plan.warnings)
 
 

@@ -1,46 +1,73 @@
 """Score fusion: every candidate scored on every signal, normalised, then combined.
 
-Per-signal top-k ranks from the ANN are only used to *find* candidates; the scores here are
-exact dot products between each candidate's stored vector and each signal's query vector,
-so a candidate found by one signal is still scored fairly on all the others.
+Per-signal top-k ranks from the ANN or the graph walk are only used to *find* candidates;
+the scores here are exact over the candidate union: a vector signal (entity, audio, text,
+negation) is the dot product of each candidate's stored vector with the signal's query
+vector; a graph signal (proximity, attribute fact) reads each candidate's score from the
+graph snapshot through its ``score`` function. A candidate found by one signal is still
+scored fairly on all the others.
 
 >>> import numpy as np
 >>> cands = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
->>> sig = [Signal("text:a", "text", np.array([1.0, 0.0], dtype=np.float32), 1.0)]
->>> scores, parts = fuse(cands, sig)
+>>> sig = [Signal("text:a", "text", 1.0, vector=np.array([1.0, 0.0], dtype=np.float32))]
+>>> scores, parts = fuse(raw_scores(cands, np.arange(2), sig), sig)
 >>> scores.tolist(), parts.tolist()
 ([1.0, 0.0], [[1.0], [0.0]])
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from kgjemb.query.config import FUSION_METHODS, NORMALISATIONS
 
-__all__ = ["Signal", "fuse", "normalise", "ranks"]
+__all__ = ["Signal", "SIGNAL_KINDS", "fuse", "normalise", "ranks", "raw_scores"]
 
-#: signal kinds whose contribution is subtracted
-NEGATIVE_KINDS = frozenset({"negation"})
+#: every kind of signal, in the order :class:`~kgjemb.query.config.SignalWeights` lists them
+SIGNAL_KINDS = ("entity", "audio", "text", "negation", "graph", "fact")
 
 
 @dataclass(frozen=True)
 class Signal:
     """One routed part of a query: ``name`` (shown in hits, e.g. ``text:on strings``),
-    ``kind`` (entity, audio, text, negation), the query ``vector`` ``(dim,)`` and its
-    ``weight`` (≥ 0; negations are subtracted by :func:`fuse`). ``ref`` is the graph node
-    (``Label:id``) an entity/audio signal stands for."""
+    ``kind`` (one of :data:`SIGNAL_KINDS`) and ``weight`` (≥ 0). Exactly one of ``vector``
+    (the query vector ``(dim,)``, scored by dot product with each candidate's stored
+    vector) or ``score`` (index rows ``(n,)`` → raw scores ``(n,)``, read from the graph)
+    is set. ``negative`` signals are subtracted by :func:`fuse` (negated phrases and
+    negated attributes). ``ref`` is the graph node (``Label:id``) an entity, audio or
+    graph signal stands for."""
 
     name: str
     kind: str
-    vector: np.ndarray
     weight: float
+    vector: np.ndarray | None = None
+    score: Callable[[np.ndarray], np.ndarray] | None = None
     ref: str | None = None
+    negative: bool = False
 
-    @property
-    def negative(self) -> bool:
-        return self.kind in NEGATIVE_KINDS
+    def __post_init__(self) -> None:
+        if self.kind not in SIGNAL_KINDS:
+            raise ValueError(f"unknown signal kind {self.kind!r}; choose from {list(SIGNAL_KINDS)}")
+        if (self.vector is None) == (self.score is None):
+            raise ValueError(f"signal {self.name!r} needs exactly one of vector and score")
+
+
+def raw_scores(vectors: np.ndarray, rows: np.ndarray, signals: list[Signal]) -> np.ndarray:
+    """Raw score of each candidate on each signal ``(n, s)``: candidate ``vectors``
+    ``(n, dim)`` (the stored vectors of index ``rows`` ``(n,)``) dotted with the vector
+    signals, graph signals read at ``rows``."""
+    n = len(rows)
+    raw = np.zeros((n, len(signals)), dtype=np.float64)
+    vec_cols = [j for j, s in enumerate(signals) if s.vector is not None]
+    if vec_cols and n:
+        q = np.stack([signals[j].vector for j in vec_cols]).astype(np.float32)  # (v, dim)
+        raw[:, vec_cols] = vectors @ q.T  # (n, v) cosines: both sides are L2-normalised
+    for j, s in enumerate(signals):
+        if s.score is not None and n:
+            raw[:, j] = s.score(rows)
+    return raw
 
 
 def normalise(raw: np.ndarray, method: str = "minmax") -> np.ndarray:
@@ -74,7 +101,7 @@ def ranks(raw: np.ndarray) -> np.ndarray:
 
 
 def fuse(
-    candidates: np.ndarray,
+    raw: np.ndarray,
     signals: list[Signal],
     *,
     method: str = "weighted",
@@ -82,18 +109,17 @@ def fuse(
     rrf_k: int = 60,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fused scores ``(n,)`` and per-signal contributions ``(n, s)`` (their row sums are the
-    scores) for candidate vectors ``(n, dim)``.
+    scores) from the raw scores ``(n, s)`` of :func:`raw_scores`.
 
-    ``weighted``: contribution = ±weight × normalise(cosine); ``rrf``: ±weight / (rrf_k +
-    rank). Negative kinds (negation) contribute with a minus sign.
+    ``weighted``: contribution = ±weight × normalise(raw); ``rrf``: ±weight / (rrf_k +
+    rank). Negative signals contribute with a minus sign.
     """
     if method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion {method!r}; choose from {list(FUSION_METHODS)}")
-    n = candidates.shape[0]
+    raw = np.asarray(raw, dtype=np.float64)
+    n = raw.shape[0]
     if not signals or n == 0:
         return np.zeros(n), np.zeros((n, len(signals)))
-    q = np.stack([s.vector for s in signals]).astype(np.float32)  # (s, dim)
-    raw = candidates @ q.T  # (n, s) cosines: both sides are L2-normalised
     sign = np.array([-1.0 if s.negative else 1.0 for s in signals])  # (s,)
     weight = np.array([s.weight for s in signals], dtype=np.float64) * sign  # (s,)
     if method == "weighted":

@@ -2,72 +2,73 @@
 
 For each hit: title, credited artists (primary first), album, the fused score, each
 signal's contribution (they sum to the score), the query entity that contributed most
-(``matched_entity``) with the graph path linking hit and entity, the query's attribute
-phrases whose attribute nodes the track HAS (directly or through its artist), and one
-sentence saying all that, e.g.::
+(``matched_entity``) with the graph path that carried most of the hit's proximity score,
+the query's attributes the track HAS (directly or through its artist), and one sentence
+saying all that, e.g.::
 
-    0.912 = like 'Jesu, meine Freude' 0.610 + text 'on strings' 0.402 − not 'slow' 0.100;
-    path: 'Wachet auf' —BY→ Johann Sebastian Bach ←BY— 'Jesu, meine Freude';
+    0.912 = like 'Jesu, meine Freude' 0.610 + graph 'Jesu, meine Freude' 0.402 − not 'slow' 0.100;
+    path: 'Jesu, meine Freude (organ)' —VERSION_OF→ 'Jesu, meine Freude';
     has: instrument:strings
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from kgjemb.query.types import Hit
+from kgjemb.graph.proximity import WalkResult
+from kgjemb.query.fusion import Signal
+from kgjemb.query.snapshot import GraphSnapshot
+from kgjemb.query.types import ArtistHit, Hit
 
-if TYPE_CHECKING:
-    from kgjemb.query.engine import Engine, _Plan
-
-__all__ = ["make_hits"]
+__all__ = ["make_artist_hits", "make_hits"]
 
 
-def _signal_words(engine: "Engine", name: str) -> str:
+def _signal_words(snapshot: GraphSnapshot, name: str) -> str:
     kind, _, what = name.partition(":")
     if kind in ("like", "audio"):
-        label_name = engine.paths.names.get(what, what)
+        label_name = snapshot.names.get(what, what)
         shown = f"'{label_name}'" if what.startswith(("Track:", "Album:")) else label_name
         return f"{'like' if kind == 'like' else 'sounds like'} {shown}"
+    if kind == "graph":
+        return f"graph near {what}"
+    if kind in ("has", "not has"):
+        return f"has {what}"
     return f"{kind} '{what}'"
 
 
-def make_hits(engine: "Engine", plan: "_Plan", rows: np.ndarray, scores: np.ndarray, parts: np.ndarray) -> list[Hit]:
-    """Hits for ``rows`` (index rows, best first) with their fused ``scores`` ``(m,)`` and
-    per-signal contributions ``parts`` ``(m, n_signals)``."""
-    table, paths = engine.table, engine.paths
-    track_ids = [engine.track_ids[r] for r in rows]
-    hit_keys = [f"Track:{t}" for t in track_ids]
-    # one breadth-first search per anchor, stopping once every hit is reached
-    found = {a: paths.paths(a, hit_keys, max_hops=engine.config.max_path_hops) for a in plan.anchors}
-    query_attrs = engine.attributes.find(plan.parsed.phrases)
-    query_attrs |= {e.id for e in plan.parsed.entities if e.label == "Attribute" and e.role == "like" and e.id}
-    entity_cols = [j for j, s in enumerate(plan.signals) if s.ref is not None]
+def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float]) -> str:
+    terms = " ".join(
+        f"{'+' if v >= 0 else '−'} {_signal_words(snapshot, name)} {abs(v):.3f}" for name, v in contrib.items()
+    ).lstrip("+ ")
+    return f"{score:.3f} = {terms}" if terms else f"{score:.3f} (filters only)"
+
+
+def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: list[Signal], *,
+              snapshot: GraphSnapshot, walk: WalkResult | None, facts: list[str]) -> list[Hit]:
+    """Hits for index ``rows`` (best first) with their fused ``scores`` ``(m,)`` and
+    per-signal contributions ``parts`` ``(m, n_signals)``; ``walk`` is the query's graph
+    walk (None without anchors), ``facts`` the attribute ids the query asks for."""
+    table = snapshot.tracks
+    track_ids = [snapshot.track_ids[r] for r in rows]
+    ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
+    graph_col = next((j for j, s in enumerate(signals) if s.kind == "graph"), None)
+    wanted = set(facts)
     hits = []
-    for m, (tid, key) in enumerate(zip(track_ids, hit_keys)):
-        contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(plan.signals)}
-        matched, path = None, []
-        if entity_cols:
-            best = max(entity_cols, key=lambda j: parts[m, j])
-            ref = plan.signals[best].ref
-            matched = ref
-            path = found.get(ref, {}).get(key, [])
-            if not path:  # the strongest anchor is far away: show the nearest linked one
-                for a in plan.anchors:
-                    if key in found.get(a, {}):
-                        matched, path = a, found[a][key]
-                        break
-        attrs = sorted(query_attrs & table.attributes(tid))
-        album = table.album.get(tid)
-        terms = " ".join(
-            f"{'+' if v >= 0 else '−'} {_signal_words(engine, name)} {abs(v):.3f}" for name, v in contrib.items()
-        ).lstrip("+ ")
-        why = [f"{float(scores[m]):.3f} = {terms}" if terms else f"{float(scores[m]):.3f} (filters only)"]
-        if path:
-            why.append(f"path: {paths.render(path)}")
+    for m, tid in enumerate(track_ids):
+        key = f"Track:{tid}"
+        contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
+        path = walk.path(key) if walk is not None else []
+        if len(path) == 1:  # the anchor itself
+            path = []
+        matched = path[-1] if path else None
+        if matched is None and ref_cols:
+            matched = signals[max(ref_cols, key=lambda j: parts[m, j])].ref
+        attrs = sorted(wanted & table.attributes(tid))
+        why = [_sentence(snapshot, float(scores[m]), contrib)]
+        if path and (graph_col is None or parts[m, graph_col] > 0):
+            why.append(f"path: {snapshot.render(path)}")
         if attrs:
             why.append(f"has: {', '.join(attrs)}")
+        album = table.album.get(tid)
         hits.append(
             Hit(
                 track_id=tid,
@@ -83,3 +84,20 @@ def make_hits(engine: "Engine", plan: "_Plan", rows: np.ndarray, scores: np.ndar
             )
         )
     return hits
+
+
+def make_artist_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: list[Signal], *,
+                     snapshot: GraphSnapshot, walk: WalkResult, artist_ids) -> list[ArtistHit]:
+    """Artist hits for Artist-label ``rows`` (best first), explained like track hits."""
+    out = []
+    for m, r in enumerate(rows):
+        aid = str(artist_ids[r])
+        key = f"Artist:{aid}"
+        contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
+        path = walk.path(key)
+        why = [_sentence(snapshot, float(scores[m]), contrib)]
+        if len(path) > 1:
+            why.append(f"path: {snapshot.render(path)}")
+        out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(key, aid)), score=round(float(scores[m]), 6),
+                             signals=contrib, path=path if len(path) > 1 else [], explanation="; ".join(why)))
+    return out

@@ -9,7 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["EntityRef", "Filter", "Hit", "ParsedQuery", "SearchResult"]
+__all__ = ["ArtistHit", "ArtistResult", "EntityRef", "Filter", "Hit", "ParsedQuery", "RELATIONS", "SearchResult"]
+
+#: relation queries the graph answers: "music influenced by X", "that influenced X",
+#: "artists similar to X", "other versions of X", "from the same album as X", "by members of X"
+Relation = Literal["influenced_by", "influenced", "similar_artists", "versions", "same_album", "members"]
+RELATIONS: tuple[str, ...] = ("influenced_by", "influenced", "similar_artists", "versions", "same_album", "members")
 
 
 class EntityRef(BaseModel):
@@ -25,6 +30,9 @@ class EntityRef(BaseModel):
         "like", description="what the query does with it: similarity anchor, or a filter"
     )
     candidates: list[str] = Field(default_factory=list, description="other close names (ambiguity)")
+    relation: Relation | None = Field(
+        None, description="a relation query on this node: the graph's related nodes are the anchors"
+    )
 
 
 class Filter(BaseModel):
@@ -58,6 +66,31 @@ class Hit(BaseModel):
     )
     matched_attributes: list[str] = Field(default_factory=list)
     explanation: str = ""
+
+
+class ArtistHit(BaseModel):
+    """An artist ranked by :meth:`Engine.similar_artists <kgjemb.query.engine.Engine.similar_artists>`."""
+
+    artist_id: str
+    name: str
+    score: float
+    signals: dict[str, float] = Field(default_factory=dict, description="per-signal contribution")
+    path: list[str] = Field(default_factory=list, description="graph path artist → query node")
+    explanation: str = ""
+
+
+class ArtistResult(BaseModel):
+    query: str
+    hits: list[ArtistHit]
+    warnings: list[str] = Field(default_factory=list)
+
+    def to_frame(self):
+        """Hits as a pandas DataFrame, one row per artist."""
+        import pandas as pd
+
+        return pd.DataFrame([{"rank": r, **h.model_dump(exclude={"signals"}),
+                              **{f"signal_{k}": v for k, v in h.signals.items()}}
+                             for r, h in enumerate(self.hits, 1)])
 
 
 class SearchResult(BaseModel):

@@ -38,7 +38,6 @@ __all__ = [
     "ERA_YEARS",
     "GENERIC",
     "HARD_NEG",
-    "KEY_KINDS",
     "LIST_JOINERS",
     "NEG_VERBS",
     "STOP_WORDS_UNKNOWN",
@@ -46,6 +45,8 @@ __all__ = [
     "TRAIL_FILLER",
     "FILLER_WORDS",
     "KIND_NOUNS",
+    "ONLY_WORDS",
+    "RELATION_CUES",
     "TimeMatch",
     "find_time_filters",
 ]
@@ -76,12 +77,36 @@ CUES: dict[str, tuple[tuple[str, ...], ...]] = {
         (",",), (";",), (".",), ("!",), ("?",), ("but",), ("and",), ("or",), ("nor",), ("with",),
         ("plus",), ("&",), ("/",), ("yet",), ("though",), ("although",), ("while",), ("whilst",),
     ),
+    # relation queries: the graph's related nodes become the anchors (see RELATION_CUES)
+    "influenced_by": (("influenced", "by"), ("under", "the", "influence", "of"), ("followers", "of"),
+                      ("disciples", "of"), ("students", "of"), ("pupils", "of")),
+    "influenced": (("that", "influenced"), ("who", "influenced"), ("which", "influenced"),
+                   ("influences", "of"), ("influences", "on")),
+    "similar_artists": (("artists", "similar", "to"), ("artists", "like"), ("composers", "similar", "to"),
+                        ("composers", "like"), ("similar", "artists", "to"), ("related", "artists", "of"),
+                        ("artists", "related", "to")),
+    "versions": (("other", "versions", "of"), ("versions", "of"), ("other", "renditions", "of"),
+                 ("renditions", "of"), ("arrangements", "of"), ("other", "arrangements", "of"),
+                 ("covers", "of"), ("other", "recordings", "of"), ("another", "version", "of")),
+    "same_album": (("from", "the", "same", "album", "as"), ("on", "the", "same", "album", "as"),
+                   ("same", "album", "as"), ("from", "the", "album", "of"), ("also", "on", "the", "album", "of")),
+    "members": (("by", "members", "of"), ("by", "a", "member", "of"), ("members", "of"),
+                ("by", "the", "members", "of")),
     "filler": (
         ("i", "like"), ("i", "'d", "like"), ("i", "would", "like"), ("we", "like"),
         ("you", "like"), ("i", "love"), ("i", "want"), ("give", "me"), ("show", "me"),
         ("find", "me"), ("play", "me"), ("looking", "for"), ("search", "for"),
     ),
 }
+
+#: cue kinds that are relation queries (a key of CUES each; the same names as
+#: :data:`kgjemb.query.types.RELATIONS`)
+RELATION_CUES: frozenset[str] = frozenset(
+    {"influenced_by", "influenced", "similar_artists", "versions", "same_album", "members"}
+)
+
+#: a word that makes the attribute after it a hard filter ("only in 6/8", "only piano")
+ONLY_WORDS: frozenset[str] = frozenset({"only", "exclusively", "strictly"})
 
 #: Words dropped from the edges of phrases (they carry no sound description).
 FILLER_WORDS: frozenset[str] = frozenset(
@@ -115,15 +140,14 @@ ERA_YEARS: dict[str, tuple[int, int]] = {
 DEFAULT_ERAS: tuple[str, ...] = tuple(ERA_YEARS)
 
 
-#: negation cues that make "no <attribute>" a hard ``not_attribute`` filter
+#: negation cues that negate firmly ("no", "without"): their scope may carry over "and" + a noun
 HARD_NEG = {("no",), ("without",), ("with", "no"), ("with", "out"), ("free", "of"), ("lacking",), ("none",), ("non",)}
-#: attribute kinds that "in <attribute>" turns into a hard ``attribute`` filter
-KEY_KINDS = {"key", "mode", "meter"}
 #: words that end an unknown mention ("songs like Zzyzx on strings")
 STOP_WORDS_UNKNOWN = {"on", "in", "for", "from", "at", "with", "played", "featuring", "over", "using", "during"}
 TRAIL_FILLER = {"please", "songs", "tracks", "pieces", "tunes", "ones", "stuff"}
 #: words that make a phrase on their own only noise ("music from the baroque era")
-GENERIC = {"music", "sound", "sounds", "audio", "recording", "recordings"}
+GENERIC = {"music", "sound", "sounds", "audio", "recording", "recordings", "artists", "artist", "composers",
+           "musicians", "bands"}
 #: verbs between a negation and what it negates ("don't want drums" → "drums")
 NEG_VERBS = {"want", "need", "like", "include", "including", "have", "has", "feature", "featuring",
              "contain", "containing", "use", "using", "love", "do", "does", "any"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from kgjemb.query.parse.config import ParserConfig
 from kgjemb.query.parse.gazetteer import ENTITY_LABELS, Gazetteer, Link
 from kgjemb.query.parse.lexicon import (
-    DEGREE_WORDS, FILLER_WORDS, GENERIC, HARD_NEG, KEY_KINDS, LIST_JOINERS, NEG_VERBS, STOP_WORDS_UNKNOWN,
+    DEGREE_WORDS, FILLER_WORDS, GENERIC, HARD_NEG, LIST_JOINERS, NEG_VERBS, ONLY_WORDS, RELATION_CUES, STOP_WORDS_UNKNOWN,
     TRAIL_FILLER, TimeMatch,
 )
 from kgjemb.query.parse.linker import Cue, DocLinker
@@ -210,10 +210,18 @@ class _Walk(DocLinker):
                     candidates=[ln.node.describe() for ln in ranked[1 : 1 + self.cfg.max_candidates]],
                 )
             )
-            if mode == "plain" and s > 0 and low[s - 1] == "in" and node.kind in KEY_KINDS:
+            # attributes are soft (facts scored beside the text tower); a hard filter only
+            # when the user asks for one: "only in 6/8", "only piano"
+            if mode == "plain" and self.only_before(s):
                 self.filters.append(Filter(kind="attribute", value=node.name, node_id=node.id))
-            if mode == "neg" and self.neg_hard and (s, e) == (a, b):
-                self.filters.append(Filter(kind="not_attribute", value=node.name, node_id=node.id))
+
+    def only_before(self, s: int) -> bool:
+        """Whether "only" (or "exclusively", …) stands right before token ``s``, allowing a
+        preposition or article between ("only in 6/8", "only on the piano")."""
+        k = s - 1
+        while k >= 0 and self.low[k] in ("in", "on", "for", "a", "an", "the", "played"):
+            k -= 1
+        return k >= 0 and self.low[k] in ONLY_WORDS
 
     # -- the walk -------------------------------------------------------------------------
 
@@ -296,6 +304,14 @@ class _Walk(DocLinker):
             self.emit("by", cue.end, art[0], art[1])
             return art[0], "plain", "by"
         self.flush()
+        if kind in RELATION_CUES:  # "influenced by X", "other versions of X", …
+            if cue.end >= self.n:
+                return cue.end, "plain", None
+            end = self.slot(cue.end, "like")
+            if end is None:
+                return self.unknown_at(cue.end, "like"), "plain", None
+            self.entities[-1] = self.entities[-1].model_copy(update={"relation": kind})
+            return end, "plain", None
         if kind == "neg" and cue.end < self.n:
             nxt = self.cue_at(cue.end)
             if nxt is not None and nxt.kind == "like":  # "not like X" excludes X
@@ -317,6 +333,8 @@ class _Walk(DocLinker):
         intents = []
         if any(e.role == "like" and e.label != "Attribute" for e in self.entities):
             intents.append("similarity")
+        if any(e.relation for e in self.entities):
+            intents.append("relation")
         if self.phrases:
             intents.append("attribute")
         if self.negations:
@@ -358,7 +376,7 @@ def _dedupe_entities(items: list[EntityRef]) -> list[EntityRef]:
     """One reference per (role, node); unlinked mentions per (role, text)."""
     seen, out = set(), []
     for e in items:
-        key = (e.role, e.label, e.id) if e.id is not None else (e.role, None, e.text.casefold())
+        key = (e.role, e.label, e.id, e.relation) if e.id is not None else (e.role, None, e.text.casefold())
         if key not in seen:
             seen.add(key)
             out.append(e)

@@ -1,0 +1,156 @@
+"""One graph snapshot per engine, built at open, shared by the parser, the filters, the graph
+signals and the explanations.
+
+It holds the graph export the query path sees (the bundle's, or a masked one for honest
+evaluation), the indexed tracks' metadata (:class:`~kgjemb.query.filters.TrackTable`),
+the display name of every node, the typed walk graph with its attribute incidence
+(:class:`~kgjemb.graph.proximity.TypedGraph`), and the index-row ↔ graph-node maps.
+Immutable after construction, so any number of threads can read it.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from kgjemb.catalog.schema import NODE_LABELS
+from kgjemb.graph.base import GraphExport
+from kgjemb.graph.proximity import RelWeights, TypedGraph
+from kgjemb.query.filters import TrackTable
+
+__all__ = ["GraphSnapshot", "node_key"]
+
+logger = logging.getLogger(__name__)
+
+
+def node_key(label: str, node_id: str) -> str:
+    return f"{label}:{node_id}"
+
+
+class GraphSnapshot:
+    """The query-time view of the graph over the indexed tracks ``track_ids``."""
+
+    def __init__(self, export: GraphExport, track_ids: list[str], *, rel_weights: RelWeights = RelWeights()) -> None:
+        self.export = export
+        self.track_ids = track_ids
+        self.tracks = TrackTable(export, track_ids)
+        self.graph = TypedGraph.from_export(export, rel_weights)
+        self.entity_row = {lb: export.node_index(lb) for lb in NODE_LABELS}
+        self.names: dict[str, str] = {}
+        for label, frame in export.nodes.items():
+            col = "title" if label in ("Track", "Album") else "name"
+            if len(frame):
+                for node_id, name in zip(frame["id"].tolist(), frame[col].tolist()):
+                    self.names[node_key(label, node_id)] = name if name is not None else node_id
+        # index row -> global graph node and -> row within the Track label (-1: not in the graph)
+        self.row_node = self.graph.rows_of("Track", track_ids)  # (n,)
+        t_lo = self.graph.offsets["Track"][0]
+        self.row_track = np.where(self.row_node >= 0, self.row_node - t_lo, -1)  # (n,)
+        # graph Track row -> index row (-1: a graph track that is not indexed)
+        t_n = self.graph.offsets["Track"][1] - t_lo
+        self.track_row = np.full(t_n, -1, dtype=np.int64)
+        ok = self.row_track >= 0
+        self.track_row[self.row_track[ok]] = np.flatnonzero(ok)
+        self.attr_row = self.entity_row["Attribute"]
+        kinds = self.graph.attr_kind
+        self.attrs_of_kind = {k: np.flatnonzero(kinds == k) for k in set(kinds.tolist())}
+
+    def has(self, label: str, node_id: str) -> bool:
+        return node_id in self.entity_row.get(label, {})
+
+    def render(self, path: list[str]) -> str:
+        """``['Track:t2', '-BY->', 'Artist:bach']`` → ``'Wachet auf' —BY→ Johann Sebastian Bach``."""
+        words = []
+        for i, part in enumerate(path):
+            if i % 2:
+                rel = part.strip("<->")
+                words.append(f"—{rel}→" if part.endswith("->") else f"←{rel}—")
+            else:
+                name = self.names.get(part, part.split(":", 1)[-1])
+                words.append(f"'{name}'" if part.startswith(("Track:", "Album:")) else str(name))
+        return " ".join(words)
+
+    # -- facts ----------------------------------------------------------------------------
+
+    def fact_scores(self, rows: np.ndarray, attr_ids: list[str], *, via_artist: float, unknown: float) -> np.ndarray:
+        """How surely each track at index ``rows`` ``(n,)`` HAS each attribute ``(n, a)``:
+        its HAS weight (capped at 1), ``via_artist`` × its artist's, 0 when it has another
+        attribute of the same kind (known otherwise), ``unknown`` when it has none of that
+        kind at all."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(rows), len(attr_ids)))
+        cols = [self.attr_row.get(a, -1) for a in attr_ids]
+        trows = self.row_track[rows]
+        known = trows >= 0
+        if not known.any() or not attr_ids:
+            return out
+        m = self.graph.track_attributes(trows[known], via_artist=via_artist)  # (k, n_attr)
+        for j, c in enumerate(cols):
+            if c < 0:
+                continue
+            kind_cols = self.attrs_of_kind.get(self.graph.attr_kind[c], np.array([c]))
+            has = np.minimum(np.asarray(m[:, c].todense()).ravel(), 1.0)
+            any_of_kind = np.asarray(m[:, kind_cols].sum(axis=1)).ravel() > 0
+            col = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
+            out[known, j] = col
+        out[~known] = unknown
+        return out
+
+    def rows_having(self, attr_id: str, *, limit: int) -> np.ndarray | None:
+        """Index rows of the tracks that HAVE ``attr_id`` directly or through an artist,
+        or None when more than ``limit`` do (then the ANN finds enough of them)."""
+        c = self.attr_row.get(attr_id)
+        if c is None:
+            return np.zeros(0, dtype=np.int64)
+        direct = self.graph.track_attr[:, c].nonzero()[0]
+        artists = self.graph.artist_attr[:, c].nonzero()[0]
+        via = self.graph.track_artist[:, artists].nonzero()[0] if len(artists) else np.zeros(0, dtype=np.int64)
+        trows = np.union1d(direct, via)
+        if len(trows) > limit:
+            return None
+        rows = self.track_row[trows]
+        return np.sort(rows[rows >= 0])
+
+    # -- relations --------------------------------------------------------------------------
+
+    def related(self, relation: str, key: str) -> list[str]:
+        """Nodes the graph relates to ``key`` (``Label:id``) by a relation query, sorted:
+        ``influenced_by`` (artists X with X INFLUENCED_BY key), ``influenced`` (artists key
+        was influenced by), ``similar_artists`` (SIMILAR_TO either way), ``versions`` (tracks
+        linked to key by VERSION_OF chains, key excluded), ``same_album`` (the albums of a
+        track, or the album itself), ``members`` (artists MEMBER_OF key)."""
+        label, _, node_id = key.partition(":")
+        e = self.export.edges
+
+        def pairs(k):
+            f = e[k]
+            return list(zip(f["src"].tolist(), f["dst"].tolist())) if len(f) else []
+
+        if relation == "influenced_by" and label == "Artist":
+            return sorted(f"Artist:{s}" for s, d in pairs(("Artist", "INFLUENCED_BY", "Artist")) if d == node_id)
+        if relation == "influenced" and label == "Artist":
+            return sorted(f"Artist:{d}" for s, d in pairs(("Artist", "INFLUENCED_BY", "Artist")) if s == node_id)
+        if relation == "similar_artists" and label == "Artist":
+            sim = pairs(("Artist", "SIMILAR_TO", "Artist"))
+            return sorted({f"Artist:{d}" for s, d in sim if s == node_id} | {f"Artist:{s}" for s, d in sim if d == node_id}
+                          - {key})
+        if relation == "members" and label == "Artist":
+            return sorted(f"Artist:{s}" for s, d in pairs(("Artist", "MEMBER_OF", "Artist")) if d == node_id)
+        if relation == "versions" and label == "Track":
+            links: dict[str, set[str]] = {}
+            for s, d in pairs(("Track", "VERSION_OF", "Track")):
+                links.setdefault(s, set()).add(d)
+                links.setdefault(d, set()).add(s)
+            seen, todo = {node_id}, [node_id]
+            while todo:
+                for nxt in links.get(todo.pop(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return sorted(f"Track:{t}" for t in seen - {node_id})
+        if relation == "same_album":
+            if label == "Album":
+                return [key]
+            if label == "Track":
+                return sorted(f"Album:{d}" for s, d in pairs(("Track", "ON", "Album")) if s == node_id)
+        return []
