@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from kgjemb.errors import BundleError, QueryError, UnknownEntityError
-from kgjemb.query.config import EngineConfig
+from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.engine import Engine
-from kgjemb.query.fusion import Signal, fuse
+from kgjemb.query.fusion import Signal, fuse, raw_scores
 from kgjemb.query.types import Filter
 
 
@@ -73,10 +73,21 @@ def test_scores_equal_bruteforce_fusion_over_all_tracks(bundle_dir):
     texts = parsed.phrases + parsed.negations
     vecs = eng.model.embed_text(texts)
     w = eng.config.weights
-    sigs = [Signal(f"text:{p}", "text", vecs[i], w.text / len(parsed.phrases)) for i, p in enumerate(parsed.phrases)]
-    sigs += [Signal(f"not:{p}", "negation", vecs[len(parsed.phrases) + i], w.negation / len(parsed.negations))
-             for i, p in enumerate(parsed.negations)]
-    scores, _ = fuse(eng.vectors, sigs)
+    sigs = [Signal(f"text:{p}", "text", w.text / len(parsed.phrases), vector=vecs[i])
+            for i, p in enumerate(parsed.phrases)]
+    sigs += [Signal(f"not:{p}", "negation", w.negation / len(parsed.negations), vector=vecs[len(parsed.phrases) + i],
+                    negative=True) for i, p in enumerate(parsed.negations)]
+    # attribute facts, scored by brute force over every track from the snapshot
+    attrs = [(e.id, e.role == "exclude", e.score / 100) for e in parsed.entities if e.label == "Attribute"]
+    for neg in (False, True):
+        group = [a for a in attrs if a[1] == neg]
+        for attr, _, conf in group:
+            col = conf * eng.snapshot.fact_scores(np.arange(len(eng.track_ids)), [attr], via_artist=0.5,
+                                                  unknown=0.5)[:, 0]
+            sigs.append(Signal(f"{'not ' if neg else ''}has:{attr}", "fact", w.fact / len(group),
+                               score=lambda rows, col=col: col[rows], negative=neg))
+    rows = np.arange(len(eng.track_ids))
+    scores, _ = fuse(raw_scores(eng.vectors, rows, sigs), sigs)
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], eng.track_ids[i]))[:5]
     assert [h.track_id for h in result.hits] == [eng.track_ids[i] for i in order]
     np.testing.assert_allclose([h.score for h in result.hits], scores[order], atol=1e-4)
@@ -104,7 +115,7 @@ def test_filters_by_and_not_by(engine):
 def test_unknown_entity_warns_and_answers_the_rest(engine):
     result = engine.search("slow, like Zqxwv Plonkety Quux", k=3)
     assert any("Zqxwv" in w for w in result.warnings)
-    assert len(result.hits) == 3 and all("text:" in next(iter(h.signals)) for h in result.hits)
+    assert len(result.hits) == 3 and all(any(n.startswith("text:") for n in h.signals) for h in result.hits)
     alone = engine.search("songs like Zqxwv Plonkety Quux", k=3)
     assert alone.hits == [] and alone.warnings
 
@@ -165,7 +176,7 @@ def test_to_frame_and_rrf(bundle_dir, engine):
     assert list(frame["rank"]) == [1, 2, 3, 4]
     assert {"track_id", "title", "score", "explanation", "path"} <= set(frame.columns)
     assert any(c.startswith("signal_text:") for c in frame.columns)
-    rrf = Engine.open(bundle_dir, config=EngineConfig(fusion="rrf"))
+    rrf = Engine.open(bundle_dir, config=EngineConfig(fusion="rrf", weights=SignalWeights(fact=0.0)))
     hits = rrf.search("slow and sad", k=4).hits
     assert all(0 < h.score <= 1 / 61 + 1e-9 for h in hits)  # one text signal, weight 1
 

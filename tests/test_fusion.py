@@ -6,7 +6,8 @@ import pytest
 
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.filters import TrackTable, parse_year_range
-from kgjemb.query.fusion import Signal, fuse, normalise, ranks
+from kgjemb.query.fusion import Signal, normalise, ranks, raw_scores
+from kgjemb.query.fusion import fuse as fuse_raw
 from kgjemb.query.types import Filter
 from tests.parser_graph import make_export
 
@@ -16,9 +17,14 @@ X = np.array([1.0, 0.0], dtype=np.float32)
 Y = np.array([0.0, 1.0], dtype=np.float32)
 
 
+def fuse(cands, signals, **kwargs):
+    """Fuse candidate vectors: raw scores (dot products) then :func:`fuse_raw`."""
+    return fuse_raw(raw_scores(cands, np.arange(len(cands)), signals), signals, **kwargs)
+
+
 def test_weighted_minmax_by_hand():
-    signals = [Signal("like:Track:a", "entity", X, 1.0, ref="Track:a"), Signal("text:soft", "text", Y, 0.5),
-               Signal("not:loud", "negation", X, 0.25)]
+    signals = [Signal("like:Track:a", "entity", 1.0, vector=X, ref="Track:a"), Signal("text:soft", "text", 0.5, vector=Y),
+               Signal("not:loud", "negation", 0.25, vector=X, negative=True)]
     scores, parts = fuse(CANDS, signals, method="weighted", norm="minmax")
     # raw cosines: X -> [1, .6, 0], Y -> [0, .8, 1]; min-max: X -> [1, .6, 0], Y -> [0, .8, 1]
     expected_parts = np.array([
@@ -32,14 +38,14 @@ def test_weighted_minmax_by_hand():
 
 
 def test_weighted_zscore_by_hand():
-    signals = [Signal("text:a", "text", X, 2.0)]
+    signals = [Signal("text:a", "text", 2.0, vector=X)]
     scores, _ = fuse(CANDS, signals, norm="zscore")
     raw = np.array([1.0, 0.6, 0.0])
     np.testing.assert_allclose(scores, 2.0 * (raw - raw.mean()) / raw.std(), atol=1e-5)
 
 
 def test_rrf_by_hand():
-    signals = [Signal("text:a", "text", X, 1.0), Signal("text:b", "text", Y, 1.0), Signal("not:c", "negation", Y, 0.5)]
+    signals = [Signal("text:a", "text", 1.0, vector=X), Signal("text:b", "text", 1.0, vector=Y), Signal("not:c", "negation", 0.5, vector=Y, negative=True)]
     scores, parts = fuse(CANDS, signals, method="rrf", rrf_k=60)
     # ranks by X: [1, 2, 3]; by Y: [3, 2, 1]
     expected = np.array([
@@ -53,15 +59,15 @@ def test_rrf_by_hand():
 
 def test_constant_signal_contributes_nothing_and_edge_cases():
     same = np.tile(X, (4, 1))
-    scores, parts = fuse(same, [Signal("text:a", "text", X, 1.0)])
+    scores, parts = fuse(same, [Signal("text:a", "text", 1.0, vector=X)])
     np.testing.assert_array_equal(scores, 0.0)
     assert fuse(CANDS, [])[0].tolist() == [0.0, 0.0, 0.0]
-    assert fuse(CANDS[:0], [Signal("text:a", "text", X, 1.0)])[0].shape == (0,)
+    assert fuse(CANDS[:0], [Signal("text:a", "text", 1.0, vector=X)])[0].shape == (0,)
     assert ranks(np.array([[0.5], [0.9], [0.5]])).ravel().tolist() == [2, 1, 3]
     with pytest.raises(ValueError, match="choose from"):
         normalise(np.ones((2, 1)), "softmax")
     with pytest.raises(ValueError, match="choose from"):
-        fuse(CANDS, [Signal("t", "text", X, 1.0)], method="borda")
+        fuse(CANDS, [Signal("t", "text", 1.0, vector=X)], method="borda")
     with pytest.raises(ValueError, match="choose from"):
         EngineConfig(fusion="borda")
     with pytest.raises(ValueError, match=">= 0"):
@@ -93,3 +99,33 @@ def test_filter_masks_on_tiny_graph():
     # no years in this graph: a year range keeps nothing (unknown years are excluded)
     assert allowed(Filter(kind="year_range", value="1700-1750"))[0] == set()
     assert parse_year_range("-1799") == (-np.inf, 1799.0) and parse_year_range("1751-") == (1751.0, np.inf)
+
+
+def test_graph_signal_reads_scores_and_negative_subtracts():
+    sig = [Signal("graph:a", "graph", 1.0, score=lambda rows: np.array([0.0, 2.0, 4.0])[rows]),
+           Signal("not has:x", "fact", 0.5, score=lambda rows: np.array([1.0, 0.0, 1.0])[rows], negative=True)]
+    scores, parts = fuse(CANDS, sig)
+    np.testing.assert_allclose(parts, [[0.0, -0.5], [0.5, 0.0], [1.0, -0.5]])
+    with pytest.raises(ValueError, match="exactly one"):
+        Signal("bad", "text", 1.0)
+    with pytest.raises(ValueError, match="choose from"):
+        Signal("bad", "vibes", 1.0, vector=X)
+
+
+def test_fact_scores_partial_metadata():
+    """A fact scores 1 for tracks that HAVE it, 0.5 via the artist only, 0 when the track has
+    another attribute of that kind, and the neutral ``unknown`` when it has none of that kind."""
+    from kgjemb.query.snapshot import GraphSnapshot
+
+    export = make_export()
+    ids = export.nodes["Track"]["id"].tolist()
+    snap = GraphSnapshot(export, ids)
+    rows = np.array([ids.index(t) for t in ("t_moonlight", "t_air", "t_jesu")])
+    got = snap.fact_scores(rows, ["instrument:piano"], via_artist=0.5, unknown=0.3)[:, 0]
+    # Moonlight has piano; Air has strings (known other instrument); Jesu has organ
+    assert got.tolist() == [1.0, 0.0, 0.0]
+    rows = np.array([ids.index("t_ode")])  # no instrument at all: unknown
+    assert snap.fact_scores(rows, ["instrument:piano"], via_artist=0.5, unknown=0.3)[0, 0] == pytest.approx(0.3)
+    having = snap.rows_having("instrument:piano", limit=100)
+    assert {ids[r] for r in having} == {t for t in ids if "instrument:piano" in snap.tracks.attributes(t)}
+    assert snap.rows_having("instrument:piano", limit=0) is None

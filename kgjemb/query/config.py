@@ -23,7 +23,7 @@ class SignalWeights:
     negated phrase, *subtracted* (0.5); ``graph``: proximity to the query's anchors by a
     personalised walk over the typed graph, plus shared attributes (1.0); ``fact``: the
     track HAS an attribute the query names (directly, or through its artist at a lower
-    weight), or *subtracted* when the query negates it (1.0). 0 switches a kind off:
+    weight), or *subtracted* when the query negates it (1.5). 0 switches a kind off:
     ``SignalWeights(graph=0, fact=0)`` is the engine without the graph at query time.
     """
 
@@ -32,7 +32,7 @@ class SignalWeights:
     text: float = 1.0
     negation: float = 0.5
     graph: float = 1.0
-    fact: float = 1.0
+    fact: float = 1.5
 
     def __post_init__(self) -> None:
         for name in ("entity", "audio", "text", "negation", "graph", "fact"):

@@ -41,11 +41,12 @@ class _Walk(DocLinker):
         self.buf: list[int] = []  # token indices of the phrase being read
         self.buf_mode = "plain"  # or "neg"
         self.neg_hard = False  # the current negation cue is "no"/"without"-like
+        self.prefer: tuple[str, ...] | None = None  # label order a relation cue asks for
 
     # -- output -------------------------------------------------------------------------
 
     def emit(self, role: str, i: int, end: int, links: list[Link], *, order=None) -> None:
-        ranked = Gazetteer.rank(links, label_order=order or self.label_order(i))
+        ranked = Gazetteer.rank(links, label_order=order or self.prefer or self.label_order(i))
         best = ranked[0]
         self.entities.append(
             EntityRef(
@@ -307,7 +308,11 @@ class _Walk(DocLinker):
         if kind in RELATION_CUES:  # "influenced by X", "other versions of X", …
             if cue.end >= self.n:
                 return cue.end, "plain", None
-            end = self.slot(cue.end, "like")
+            self.prefer = RELATION_LABELS.get(kind)
+            try:
+                end = self.slot(cue.end, "like")
+            finally:
+                self.prefer = None
             if end is None:
                 return self.unknown_at(cue.end, "like"), "plain", None
             self.entities[-1] = self.entities[-1].model_copy(update={"relation": kind})
@@ -350,6 +355,17 @@ class _Walk(DocLinker):
             filters=_dedupe_filters(self.filters),
             unknown=_dedupe(self.unknown),
         )
+
+
+#: the label a relation cue expects its entity to have, first ("other versions of X": a track)
+RELATION_LABELS: dict[str, tuple[str, ...]] = {
+    "versions": ("Track", "Album", "Artist", "Attribute"),
+    "same_album": ("Track", "Album", "Artist", "Attribute"),
+    "influenced_by": ("Artist", "Album", "Track", "Attribute"),
+    "influenced": ("Artist", "Album", "Track", "Attribute"),
+    "similar_artists": ("Artist", "Album", "Track", "Attribute"),
+    "members": ("Artist", "Album", "Track", "Attribute"),
+}
 
 
 def _dedupe(items: list[str]) -> list[str]:

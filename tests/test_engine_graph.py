@@ -1,0 +1,123 @@
+"""Graph-aware retrieval on the ci bundle: proximity from anchors, soft attribute facts,
+relation queries, similar artists, explanations that carry the graph path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgjemb.graph.base import GraphExport
+from kgjemb.query.config import EngineConfig, SignalWeights
+from kgjemb.query.engine import Engine
+
+
+def _credits(export) -> dict[str, set[str]]:
+    by = export.edges[("Track", "BY", "Artist")]
+    out: dict[str, set[str]] = {}
+    for s, d in zip(by["src"], by["dst"]):
+        out.setdefault(s, set()).add(d)
+    return out
+
+
+def test_like_a_track_ranks_its_version_first(engine):
+    """Every indexed track with an indexed rendition: the rendition is the top hit of
+    ``similar(track)``, credited by a VERSION_OF path."""
+    ver = engine.bundle.export.edges[("Track", "VERSION_OF", "Track")]
+    indexed = set(engine.track_ids)
+    pairs = [(s, d) for s, d in zip(ver["src"], ver["dst"]) if s in indexed and d in indexed]
+    assert len(pairs) >= 4, "ci catalog should have renditions"
+    for s, d in pairs:
+        top = engine.similar(f"Track:{d}", k=3).hits[0]
+        assert top.track_id == s, (d, [h.track_id for h in engine.similar(f"Track:{d}", k=3).hits])
+        assert "VERSION_OF" in " ".join(top.path) and "path:" in top.explanation
+        assert top.signals[next(n for n in top.signals if n.startswith("graph:"))] > 0
+
+
+def test_style_query_hits_are_the_artists_and_explained_by_path(engine):
+    res = engine.search("in the style of Mozart", k=5)
+    credits = _credits(engine.bundle.export)
+    assert all("mozart" in credits[h.track_id] for h in res.hits)
+    for h in res.hits:
+        assert h.path and h.path[-1] == "Artist:mozart" and "path:" in h.explanation
+        assert abs(sum(h.signals.values()) - h.score) < 1e-4
+
+
+def test_relation_query_routes_to_the_graph(engine):
+    """ci graph: Mozart and Chopin INFLUENCED_BY Bach. "music influenced by Bach" must
+    return their tracks, not Bach's own."""
+    res = engine.search("music influenced by Bach", k=3)
+    rel = [e for e in res.parse.entities if e.relation]
+    assert [(e.relation, e.id) for e in rel] == [("influenced_by", "bach")]
+    assert any("Mozart" in w and "Chopin" in w for w in res.warnings), res.warnings
+    credits = _credits(engine.bundle.export)
+    assert res.hits and all(credits[h.track_id] & {"mozart", "chopin"} for h in res.hits)
+    assert all("bach" not in credits[h.track_id] for h in res.hits)
+
+
+def test_similar_artists_ranks_graph_linked_artists(engine):
+    res = engine.similar_artists("Artist:bach", k=4)
+    ids = [h.artist_id for h in res.hits]
+    assert "bach" not in ids and set(ids[:2]) == {"mozart", "chopin"}
+    assert "INFLUENCED_BY" in res.hits[0].explanation and res.hits[0].path[-1] == "Artist:bach"
+    assert list(res.to_frame()["rank"]) == [1, 2, 3, 4]
+
+
+def _mask_has(export: GraphExport, tracks: set[str]) -> GraphExport:
+    edges = dict(export.edges)
+    has = edges[("Track", "HAS", "Attribute")]
+    edges[("Track", "HAS", "Attribute")] = has[~has["src"].isin(tracks)].reset_index(drop=True)
+    return GraphExport(nodes=export.nodes, edges=edges)
+
+
+def test_fact_signal_with_partial_metadata(engine, bundle_dir):
+    """Half of the violin tracks lose all their attributes: they still rank through the
+    text tower (no hard filter drops them), with the neutral 'unknown' fact score — below
+    tracks known to have violin, above tracks known to have another instrument."""
+    export = engine.bundle.export
+    has = export.edges[("Track", "HAS", "Attribute")]
+    indexed = set(engine.track_ids)
+    violin = sorted(set(has[has["dst"] == "instrument:violin"]["src"]) & indexed)
+    assert len(violin) >= 4
+    hidden = set(violin[::2])
+    masked = Engine.open(bundle_dir, model=engine.model, export=_mask_has(export, hidden),
+                         config=EngineConfig(min_candidates=100_000))
+    res = masked.search("violin", k=len(indexed))
+    assert [(e.id, e.role) for e in res.parse.entities if e.label == "Attribute"] == [("instrument:violin", "like")]
+    assert res.parse.filters == []
+    got = {h.track_id: h for h in res.hits}
+    assert hidden <= set(got)  # undescribed tracks are still ranked
+    fact = "has:instrument:violin"
+    known = [got[t].signals[fact] for t in violin if t not in hidden]
+    unknown = [got[t].signals[fact] for t in hidden]
+    other_instr = set(has[has["dst"].str.startswith("instrument:") & (has["dst"] != "instrument:violin")]["src"])
+    others = [h.signals[fact] for t, h in got.items() if t in other_instr - set(violin)]
+    assert min(known) > max(unknown) > max(others)
+    assert all(u > 0 for u in unknown) and all(any(n.startswith("text:") for n in got[t].signals) for t in hidden)
+    top = res.hits[0]
+    assert "has: instrument:violin" in top.explanation and top.matched_attributes == ["instrument:violin"]
+
+
+def test_only_makes_an_attribute_a_hard_filter(engine):
+    res = engine.search("a string quartet only on violin", k=10)
+    assert [(f.kind, f.node_id) for f in res.parse.filters] == [("attribute", "instrument:violin")]
+    has = engine.bundle.export.edges[("Track", "HAS", "Attribute")]
+    violin = set(has[has["dst"] == "instrument:violin"]["src"])
+    assert res.hits and all(h.track_id in violin for h in res.hits)
+
+
+def test_graph_signals_switch_off(bundle_dir, engine):
+    off = Engine.open(bundle_dir, model=engine.model, parser=engine.parser,
+                      config=EngineConfig(weights=SignalWeights(graph=0.0, fact=0.0)))
+    res = off.search("in the style of Mozart, on violin", k=5)
+    names = {n for h in res.hits for n in h.signals}
+    assert names and not any(n.startswith(("graph:", "has:", "not has:")) for n in names)
+    on = engine.search("in the style of Mozart, on violin", k=5)
+    assert any(n.startswith("graph:") for n in on.hits[0].signals)
+    assert any(n.startswith("has:") for n in on.hits[0].signals)
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_batch_with_graph_signals_matches_single(engine, k):
+    qs = ["in the style of Mozart", "music influenced by Bach", "slow piece on violin, no vocals"]
+    for a, b in zip(engine.search_batch(qs, k=k), [engine.search(q, k=k) for q in qs]):
+        assert [h.track_id for h in a.hits] == [h.track_id for h in b.hits]
+        np.testing.assert_allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-4)
