@@ -26,17 +26,19 @@ graph built from one catalog are identical. Rules:
 """
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from kgjemb.catalog.schema import ATTRIBUTE_KINDS, BY_ROLES, NODE_PROPERTIES, REL_TYPES, RELATION_ENDPOINTS, attribute_id
 from kgjemb.catalog.validate import Catalog
-from kgjemb.graph.base import GraphRows
 
-__all__ = ["build_rows", "catalog_to_rows", "select_rows", "DEFAULT_SOURCE", "PRIMARY_ROLE"]
+__all__ = ["GraphRows", "build_rows", "catalog_to_rows", "gc_paused", "select_rows", "DEFAULT_SOURCE", "PRIMARY_ROLE"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,37 @@ DEFAULT_SOURCE = "catalog"
 _KINDS = sorted(ATTRIBUTE_KINDS)
 _ROLES = sorted(BY_ROLES)
 PRIMARY_ROLE = "primary"
+
+
+@dataclass
+class GraphRows:
+    """What a validated catalog becomes in the graph: the only input of ``upsert``.
+
+    ``nodes[label]`` holds dicts with ``id`` plus exactly the keys of
+    ``NODE_PROPERTIES[label]`` (None where unknown). ``edges[key]`` holds dicts with
+    ``src``, ``dst`` (node ids) plus exactly ``EDGE_PROPERTIES`` (None where unknown).
+    A relationship is identified by (src, type, dst): upserting it again updates its
+    properties. Produced by :func:`kgjemb.catalog.rows.catalog_to_rows`.
+    """
+
+    nodes: dict[str, list[dict]] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.nodes.values())) + sum(map(len, self.edges.values()))
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while allocating ~10^6 acyclic tuples/dicts: its
+    generation-0 passes would otherwise rescan them repeatedly (~20-30% of build/upsert time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _py(s: pd.Series, kind: str) -> list:
@@ -163,9 +196,7 @@ def catalog_to_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None 
 
 def build_rows(catalog: Catalog, *, skip: Iterable[tuple[str, int]] | None = None) -> tuple[GraphRows, dict[str, int]]:
     """:func:`catalog_to_rows` plus the number of catalog rows left out per table."""
-    from kgjemb.graph.embedded import _gc_paused  # one helper for both allocation-heavy steps
-
-    with _gc_paused():
+    with gc_paused():
         return _build_rows(catalog, skip)
 
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kgjemb.demo.sources import Collection, resolve_collection, slug
+from kgjemb.demo.sources import Collection, corpus_root, resolve_collection, slug
 from kgjemb.demo.titles import SKIP_PATHS, describe
 
 __all__ = ["Work", "corpus_root", "discover", "load_score"]
@@ -52,13 +52,6 @@ class Work:
     voices: int = 1
     form_hint: str | None = None
     tempo_hint: str | None = None
-
-
-def corpus_root() -> Path:
-    """Folder of the installed music21 corpus."""
-    import music21
-
-    return Path(music21.__file__).parent / "corpus"
 
 
 def _sort_key(w: Work) -> str:

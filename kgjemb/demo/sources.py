@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "COLLECTIONS",
@@ -186,6 +187,13 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def corpus_root() -> Path:
+    """Folder of the installed music21 corpus (music21 is imported only when asked)."""
+    import music21
+
+    return Path(music21.__file__).parent / "corpus"
+
+
 def resolve_collection(name: str) -> Collection:
     """The collection called ``name`` (key, folder, alias or composer name; case and
     punctuation ignored). Any other folder of the installed music21 corpus is accepted
@@ -199,8 +207,6 @@ def resolve_collection(name: str) -> Collection:
             names += (comp.name, *comp.aliases)
         if want in {_norm(n) for n in names}:
             return c
-    from kgjemb.demo.corpus import corpus_root  # local: avoid importing music21 eagerly
-
     root = corpus_root()
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
     for folder in folders:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Protocol, runtime_checkable
 
 import pandas as pd
 
+from kgjemb.catalog.rows import GraphRows
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 
 if TYPE_CHECKING:  # torch_geometric is heavy; imported only where HeteroData is built
@@ -29,24 +30,6 @@ __all__ = [
 
 #: (src_label, rel_type, dst_label), always one of ``schema.REL_TYPES``.
 EdgeKey = tuple[str, str, str]
-
-
-@dataclass
-class GraphRows:
-    """What a validated catalog becomes in the graph: the only input of ``upsert``.
-
-    ``nodes[label]`` holds dicts with ``id`` plus exactly the keys of
-    ``NODE_PROPERTIES[label]`` (None where unknown). ``edges[key]`` holds dicts with
-    ``src``, ``dst`` (node ids) plus exactly ``EDGE_PROPERTIES`` (None where unknown).
-    A relationship is identified by (src, type, dst): upserting it again updates its
-    properties. Produced by :func:`kgjemb.catalog.rows.catalog_to_rows`.
-    """
-
-    nodes: dict[str, list[dict]] = field(default_factory=dict)
-    edges: dict[EdgeKey, list[dict]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return sum(map(len, self.nodes.values())) + sum(map(len, self.edges.values()))
 
 
 @dataclass
