@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from kgjemb.metrics import rank_by_score
+
 __all__ = ["LinearConfig", "LinearMetricSystem", "handcrafted_features"]
 
 logger = logging.getLogger(__name__)
@@ -148,8 +150,6 @@ class LinearMetricSystem:
         return v / nv if nv > 0 else None
 
     def rank_batch(self, queries: Sequence[str], k: int) -> list[list[str]]:
-        from kgjemb.eval.metrics import rank_by_score
-
         parsed = self.engine.parser.parse_batch(list(queries))
         out = []
         for p in parsed:

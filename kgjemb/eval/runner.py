@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from kgjemb.eval.metrics import mean_metrics, query_metrics
 from kgjemb.eval.rules import GraphFacts, Rule, resolve
 from kgjemb.eval.suite import KINDS, SuiteRow
+from kgjemb.metrics import mean_metrics, query_metrics
 
 __all__ = ["System", "EngineSystem", "RunConfig", "relevance", "evaluate_systems", "held_out_ids", "CURVE_KS"]
 
