@@ -16,6 +16,10 @@ attributes by name, :class:`~kgjemb.query.explain.AttributeMatcher`) the mean of
 training tracks having the attribute; negated phrases are subtracted (weight 0.5); parsed
 filters are applied. A phrase naming no attribute (paraphrases, unseen words) gives no
 signal; a query with no signal ranks tracks by id.
+
+Graph facts (positives, attribute prototypes, entity tracks) come from the ``export`` the
+system is given, the same query-time snapshot the engine systems see (masked or not); the
+audio features are extracted once and reused across snapshots (``features=``).
 """
 from __future__ import annotations
 
@@ -23,9 +27,16 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+import librosa
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from kgjemb.audio.io import load_audio
+from kgjemb.graph.base import GraphExport
 from kgjemb.metrics import rank_by_score
+from kgjemb.query.engine import Engine
+from kgjemb.train.positives import GraphIndex
 
 __all__ = ["LinearConfig", "LinearMetricSystem", "handcrafted_features"]
 
@@ -48,10 +59,6 @@ class LinearConfig:
 
 def handcrafted_features(path: str, max_seconds: float = 30.0, sr: int = 22050) -> np.ndarray:
     """(145,) float32 feature vector of one audio file (see module docstring)."""
-    import librosa
-
-    from kgjemb.audio.io import load_audio
-
     y = load_audio(path, sample_rate=sr, max_seconds=max_seconds)
     if y.size < 2048:
         y = np.pad(y, (0, 2048 - y.size))
@@ -67,14 +74,15 @@ def handcrafted_features(path: str, max_seconds: float = 30.0, sr: int = 22050) 
 class LinearMetricSystem:
     """See module docstring. Build with :meth:`fit`."""
 
-    def __init__(self, engine, track_ids: list[str], mapped: np.ndarray, train_mask: np.ndarray, name: str = "linear-metric") -> None:
+    def __init__(self, engine: Engine, track_ids: list[str], mapped: np.ndarray, train_mask: np.ndarray, *,
+                 export: GraphExport, features: np.ndarray, name: str = "linear-metric") -> None:
         self.engine = engine
         self.track_ids = track_ids
         self.row = {t: i for i, t in enumerate(track_ids)}
         self.z = mapped  # (n_tracks, dim), L2-normalised
         self.train_mask = train_mask  # (n_tracks,)
+        self.features = features  # (n_tracks, 145), raw, reusable by another fit
         self.name = name
-        export = engine.bundle.export
         has = export.edges[("Track", "HAS", "Attribute")]
         self.attr_tracks: dict[str, list[int]] = {}
         for s, d in zip(has["src"], has["dst"]):
@@ -88,19 +96,21 @@ class LinearMetricSystem:
                     self.entity_tracks.setdefault(f"{key[2]}:{d}", []).append(self.row[s])
 
     @classmethod
-    def fit(cls, engine, held_out: Sequence[str], config: LinearConfig = LinearConfig(), seed: int = 0,
+    def fit(cls, engine: Engine, held_out: Sequence[str], *, export: GraphExport | None = None,
+            features: np.ndarray | None = None, config: LinearConfig = LinearConfig(), seed: int = 0,
             progress: bool = False) -> "LinearMetricSystem":
-        """Extract features of every indexed track, train the map on the non-held-out ones."""
-        import torch
-        from tqdm.auto import tqdm
-
-        from kgjemb.train.positives import GraphIndex
-
-        export = engine.bundle.export
+        """Train the map on the non-held-out indexed tracks with the graph positives of
+        ``export`` (None: the engine's bundle snapshot). ``features``: the raw features of
+        ``engine.track_ids`` from an earlier fit (None: extract them from the audio)."""
+        export = engine.bundle.export if export is None else export
         ids = list(engine.track_ids)
-        paths = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["audio_path"]))
-        feats = np.stack([handcrafted_features(paths[t], config.max_seconds)
-                          for t in tqdm(ids, desc="linear baseline features", disable=not progress)])  # (n, 145)
+        if features is None:
+            paths = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["audio_path"]))
+            features = np.stack([handcrafted_features(paths[t], config.max_seconds)
+                                 for t in tqdm(ids, desc="linear baseline features", disable=not progress)])  # (n, 145)
+        elif features.shape[0] != len(ids):
+            raise ValueError(f"features have {features.shape[0]} rows but the engine indexes {len(ids)} tracks")
+        feats = features
         held = set(held_out)
         train = np.array([t not in held for t in ids])  # (n,)
         mu = feats[train].mean(0)
@@ -140,7 +150,7 @@ class LinearMetricSystem:
             logger.warning("linear baseline: no graph positives among training tracks; map left random")
         z = (torch.from_numpy(x) @ w).detach().numpy()  # (n, dim)
         z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-        return cls(engine, ids, z.astype(np.float32), train)
+        return cls(engine, ids, z.astype(np.float32), train, export=export, features=features)
 
     def _proto(self, rows: list[int]) -> np.ndarray | None:
         if not rows:
