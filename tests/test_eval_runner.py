@@ -129,3 +129,17 @@ def test_cli_json(tiny_suite, bundle_dir):
         assert out.exit_code == 2, (bad, out.output)
     missing = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir.parent / "no-bundle")])
     assert missing.exit_code == 1 and "Error" in missing.output
+
+
+def test_cli_text_without_a_text_only_bundle_reports_the_skipped_systems(tiny_suite, bundle_dir):
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+
+    r = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--baselines", "--no-linear",
+                                 "--mask", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert "no-graph (no --text-only-bundle given)" in r.output and "graph-query-only (no --text-only-bundle" in r.output
+    table = [line.split() for line in r.output.splitlines() if line.startswith("0.5 ")]
+    assert {row[1] for row in table} == {"engine", "graph-train-only", "entity-only", "random"}
+    assert {len(row) for row in table if row[1] != "engine"} == {13} and {len(row) for row in table if row[1] == "engine"} == {11}
