@@ -49,19 +49,17 @@ def eval_cmd(
     from kgjemb.eval.runner import RunConfig, run_eval
     from kgjemb.paths import bundle_dir
 
-    rates = tuple(masks or ())
-    bad = [r for r in rates if not 0.0 <= r <= 1.0]
-    if bad:
-        typer.echo(f"Error: --mask must be within [0, 1], got {bad[0]}", err=True)
-        raise typer.Exit(EXIT_USAGE)
+    try:
+        config = RunConfig(k=k, ks=tuple(sorted({1, 5, 10, k})), masks=tuple(masks or ()))
+    except ValueError as err:
+        typer.echo(f"Error: --mask: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
     if verbose:
         setup_logging(verbose)
     path = bundle or bundle_dir(home)
-    ks = tuple(sorted({1, 5, 10, k}))
     try:
         result = run_eval(suites, path, out=out, baselines=baselines, text_only_bundle=text_only_bundle,
-                          linear=not no_linear, pool=pool.value, config=RunConfig(k=k, ks=ks, masks=rates), seed=seed,
-                          progress=verbose)
+                          linear=not no_linear, pool=pool.value, config=config, seed=seed, progress=verbose)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_INVALID) from err

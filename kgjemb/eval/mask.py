@@ -54,7 +54,7 @@ def mask_export(export: GraphExport, *, track_ids: Iterable[str], rate: float, s
     are new frames in the export's order. ``rate`` 0 returns an equal export, 1 hides every
     candidate edge."""
     rate = float(rate)
-    if not 0.0 <= rate <= 1.0 or np.isnan(rate):
+    if not 0.0 <= rate <= 1.0:  # NaN fails too
         raise ValueError(f"mask rate must be within [0, 1], got {rate}")
     evaluated = set(map(str, track_ids))
     edges = dict(export.edges)

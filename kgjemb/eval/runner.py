@@ -68,7 +68,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for r in self.masks:
-            if not 0.0 <= float(r) <= 1.0:
+            if not 0.0 <= float(r) <= 1.0:  # NaN fails too
                 raise ValueError(f"mask rate must be within [0, 1], got {r}")
 
 
