@@ -11,11 +11,11 @@ d(a,p) − d(a,n)) + ``pull`` · mean d(a,p) with squared distances of the mappe
 
 There is no text tower. A query is parsed with the bundle's parser and scored as a sum of
 cosines in the mapped space: a linked track anchor uses its own features; an artist or
-album anchor the mean of its training tracks; an attribute phrase (matched to graph
-attributes by name, :class:`~kgjemb.query.explain.AttributeMatcher`) the mean of the
-training tracks having the attribute; negated phrases are subtracted (weight 0.5); parsed
-filters are applied. A phrase naming no attribute (paraphrases, unseen words) gives no
-signal; a query with no signal ranks tracks by id.
+album anchor the mean of its training tracks; an attribute the parser links (an
+``Attribute`` entity of the parse) the mean of the training tracks having it; excluded
+(negated) attributes are subtracted (weight 0.5); parsed filters are applied. A phrase
+naming no attribute (paraphrases, unseen words) gives no signal; a query with no signal
+ranks tracks by id.
 
 Graph facts (positives, attribute prototypes, entity tracks) come from the ``export`` the
 system is given, the same query-time snapshot the engine systems see (masked or not); the
@@ -166,6 +166,11 @@ class LinearMetricSystem:
             sigs: list[tuple[float, np.ndarray]] = []
             exclude: list[int] = []
             for ent in p.entities:
+                if ent.id is not None and ent.label == "Attribute" and ent.role in ("like", "exclude"):
+                    v = self._proto(self.attr_tracks.get(ent.id, []))
+                    if v is not None:
+                        sigs.append((-0.5 if ent.role == "exclude" else 1.0, v))
+                    continue
                 if ent.role != "like" or ent.id is None or ent.label not in ("Track", "Artist", "Album"):
                     continue
                 if ent.label == "Track" and ent.id in self.row:
@@ -175,16 +180,6 @@ class LinearMetricSystem:
                     v = self._proto(self.entity_tracks.get(f"{ent.label}:{ent.id}", []))
                     if v is not None:
                         sigs.append((1.0, v))
-            for phrase in p.phrases:
-                for a in sorted(self.engine.attributes.find([phrase])):
-                    v = self._proto(self.attr_tracks.get(a, []))
-                    if v is not None:
-                        sigs.append((1.0, v))
-            for phrase in p.negations:
-                for a in sorted(self.engine.attributes.find([phrase])):
-                    v = self._proto(self.attr_tracks.get(a, []))
-                    if v is not None:
-                        sigs.append((-0.5, v))
             scores = np.zeros(len(self.track_ids), dtype=np.float64)  # (n,)
             for wgt, v in sigs:
                 scores += wgt * (self.z @ v)
