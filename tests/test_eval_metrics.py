@@ -1,42 +1,45 @@
-"""Ranking metrics against hand-computed values (ties, empty relevance, short rankings,
-graded nDCG) and suite-file validation."""
+"""Ranking metrics (:mod:`kgjemb.metrics`) against hand-computed values (ties, empty
+relevance, short rankings, graded nDCG), cross-checked against ranx on random runs with
+binary and graded relevance; suite-file validation."""
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
 
-from kgjemb.eval.metrics import (
-    average_precision_at_k, mean_metrics, ndcg_at_k, precision_at_k, query_metrics, rank_by_score,
-    recall_at_k, reciprocal_rank,
-)
 from kgjemb.eval.suite import SuiteError, load_suite, load_suites, write_suite
+from kgjemb.metrics import (
+    average_precision_at_k, mean_metrics, ndcg_at_k, precision_at_k, query_metrics, rank_by_score, rcap_at_k,
+    recall_at_k, reciprocal_rank, retrieval_metrics,
+)
 
 RANKED = ["a", "b", "c", "d", "e"]
 
 
 def test_binary_metrics_hand_computed():
-    rel = {"b": 1, "d": 1, "z": 1}  # z never retrieved
-    # hits at ranks 2 and 4
+    rel = {"b": 1, "d": 1, "z": 1}  # z never retrieved; hits at ranks 2 and 4
     assert recall_at_k(RANKED, rel, 1) == 0.0
-    assert recall_at_k(RANKED, rel, 2) == pytest.approx(1 / 2)  # 1 hit / min(2, 3)
+    assert recall_at_k(RANKED, rel, 2) == pytest.approx(1 / 3)  # 1 hit / R
+    assert rcap_at_k(RANKED, rel, 2) == pytest.approx(1 / 2)  # 1 hit / min(2, R)
     assert recall_at_k(RANKED, rel, 5) == pytest.approx(2 / 3)
     assert precision_at_k(RANKED, rel, 5) == pytest.approx(2 / 5)
-    # AP@5 = (1/2 + 2/4) / min(5, 3)
-    assert average_precision_at_k(RANKED, rel, 5) == pytest.approx((0.5 + 0.5) / 3)
+    assert average_precision_at_k(RANKED, rel, 5) == pytest.approx((1 / 2 + 2 / 4) / 3)  # / R
+    assert average_precision_at_k(RANKED, rel, 2) == pytest.approx((1 / 2) / 3)
     assert reciprocal_rank(RANKED, rel) == pytest.approx(0.5)
-    # nDCG@5, binary: (1/log2(3) + 1/log2(5)) / (1 + 1/log2(3) + 1/log2(4))
+    assert reciprocal_rank(RANKED, rel, k=1) == 0.0
     dcg = 1 / math.log2(3) + 1 / math.log2(5)
     idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     assert ndcg_at_k(RANKED, rel, 5) == pytest.approx(dcg / idcg)
 
 
-def test_perfect_ranking_scores_one_even_with_more_relevant_than_k():
+def test_perfect_ranking_with_more_relevant_than_k():
     rel = {t: 1 for t in RANKED}
     m = query_metrics(RANKED, rel, ks=(1, 5), k=3)
-    assert m["R@1"] == 1.0 and m["R@5"] == 1.0 and m["P@3"] == 1.0
-    assert m["mAP@3"] == pytest.approx(1.0) and m["nDCG@3"] == pytest.approx(1.0) and m["MRR"] == 1.0
+    assert m["R@1"] == pytest.approx(1 / 5) and m["R@5"] == 1.0 and m["P@3"] == 1.0
+    assert m["mAP@3"] == pytest.approx(3 / 5) and m["nDCG@3"] == pytest.approx(1.0) and m["MRR"] == 1.0
+    assert rcap_at_k(RANKED, rel, 1) == 1.0
 
 
 def test_k_larger_than_ranking():
@@ -47,6 +50,7 @@ def test_k_larger_than_ranking():
     assert average_precision_at_k(ranked, rel, 10) == pytest.approx(0.5)
     assert ndcg_at_k(ranked, rel, 10) == pytest.approx(1 / math.log2(3))
     assert recall_at_k([], rel, 10) == 0.0 and average_precision_at_k([], rel, 10) == 0.0
+    assert reciprocal_rank([], rel) == 0.0
 
 
 def test_empty_relevance_is_left_out_of_the_mean():
@@ -58,15 +62,18 @@ def test_empty_relevance_is_left_out_of_the_mean():
     assert means["R@1"] == pytest.approx(0.5)
 
 
-def test_graded_ndcg():
+def test_graded_ndcg_linear_and_exponential_gain():
     grades = {"a": 1, "b": 3, "c": 2}
     ranked = ["a", "x", "b", "c"]
-    dcg = (2**1 - 1) / math.log2(2) + (2**3 - 1) / math.log2(4) + (2**2 - 1) / math.log2(5)
-    idcg = (2**3 - 1) / math.log2(2) + (2**2 - 1) / math.log2(3) + (2**1 - 1) / math.log2(4)
-    assert ndcg_at_k(ranked, grades, 4) == pytest.approx(dcg / idcg)
-    # the ideal order scores 1 and a worse order strictly less
+    disc = [1 / math.log2(i + 1) for i in range(1, 5)]
+    lin = (1 * disc[0] + 3 * disc[2] + 2 * disc[3]) / (3 * disc[0] + 2 * disc[1] + 1 * disc[2])
+    exp = (1 * disc[0] + 7 * disc[2] + 3 * disc[3]) / (7 * disc[0] + 3 * disc[1] + 1 * disc[2])
+    assert ndcg_at_k(ranked, grades, 4) == pytest.approx(lin)  # linear is the default
+    assert ndcg_at_k(ranked, grades, 4, gain="exponential") == pytest.approx(exp)
     assert ndcg_at_k(["b", "c", "a"], grades, 3) == pytest.approx(1.0)
     assert ndcg_at_k(["a", "c", "b"], grades, 3) < 1.0
+    with pytest.raises(ValueError, match="choose from"):
+        ndcg_at_k(ranked, grades, 4, gain="log")
 
 
 def test_ties_broken_by_id_deterministically():
@@ -78,6 +85,65 @@ def test_ties_broken_by_id_deterministically():
         rank_by_score(ids, [0.1, float("nan"), 0.2, 0.3])
     with pytest.raises(ValueError):
         recall_at_k(RANKED, {"a": 1}, 0)
+
+
+# -- cross-check against ranx ---------------------------------------------------------------
+
+def _random_runs(seed: int, graded: bool, n_q: int = 60, n_docs: int = 40):
+    """Per query: distinct random scores over a random subset of docs (ties would leave the
+    order to each library's sort) and 1..12 relevant docs, some never retrieved."""
+    rng = np.random.default_rng(seed)
+    runs, qrels = {}, {}
+    for q in range(n_q):
+        docs = [f"d{i}" for i in rng.permutation(n_docs)[: rng.integers(3, n_docs)]]
+        scores = rng.permutation(len(docs)) + rng.random()  # distinct
+        runs[f"q{q}"] = {d: float(s) for d, s in zip(docs, scores)}
+        rel = rng.choice(n_docs + 5, size=int(rng.integers(1, 13)), replace=False)
+        qrels[f"q{q}"] = {f"d{i}": int(rng.integers(1, 4)) if graded else 1 for i in rel}
+    return runs, qrels
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_metrics_match_ranx_on_random_runs(graded):
+    import ranx  # the dev extra; imported in the test because its first import compiles with numba
+    runs, qrels = _random_runs(7 + graded, graded)
+    names = {"recall@5": ("R@5",), "recall@10": ("R@10",), "precision@10": ("P@10",), "map@10": ("mAP@10",),
+             "ndcg@10": ("nDCG@10",), "mrr": ("MRR",)}
+    run, run_b = ranx.Run(runs), ranx.Run(runs)
+    ranx.evaluate(ranx.Qrels(qrels), run, list(names), make_comparable=True)  # per query in run.scores
+    ranx.evaluate(ranx.Qrels(qrels), run_b, "ndcg_burges@10", make_comparable=True)
+    ours = {}
+    for q in runs:
+        ranked = rank_by_score(list(runs[q]), list(runs[q].values()))
+        ours[q] = query_metrics(ranked, qrels[q], ks=(5, 10), k=10)
+        assert ndcg_at_k(ranked, qrels[q], 10, gain="exponential") == pytest.approx(run_b.scores["ndcg_burges@10"][q])
+    for ranx_name, (our_name,) in names.items():
+        for q in runs:
+            assert ours[q][our_name] == pytest.approx(run.scores[ranx_name][q], abs=1e-9), (ranx_name, q)
+    assert 0.0 < np.mean([m["nDCG@10"] for m in ours.values()]) < 1.0  # a non-trivial case
+
+
+def test_batched_retrieval_metrics_match_ranx():
+    import ranx  # the dev extra; imported in the test because its first import compiles with numba
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((40, 60))  # (n_q, n_c), distinct
+    relevant = rng.random((40, 60)) < 0.15  # (n_q, n_c)
+    relevant[3] = False  # a query without a relevant candidate is left out
+    keep = [q for q in range(40) if relevant[q].any()]
+    run = ranx.Run({f"q{q}": {f"c{j}": float(scores[q, j]) for j in range(60)} for q in keep})
+    qrels = ranx.Qrels({f"q{q}": {f"c{j}": 1 for j in np.flatnonzero(relevant[q])} for q in keep})
+    for k in (1, 5, 10, 80):
+        m = retrieval_metrics(scores, relevant, k=k)
+        want = ranx.evaluate(qrels, run, [f"recall@{k}", f"map@{k}"])
+        assert m["n"] == len(keep) == 39
+        assert m["recall"] == pytest.approx(want[f"recall@{k}"]) and m["map"] == pytest.approx(want[f"map@{k}"])
+    # the per-query form gives the same numbers
+    per = [query_metrics(rank_by_score([f"c{j}" for j in range(60)], scores[q]),
+                         {f"c{j}": 1 for j in np.flatnonzero(relevant[q])}, ks=(10,), k=10) for q in keep]
+    assert retrieval_metrics(scores, relevant, k=10)["map"] == pytest.approx(np.mean([p["mAP@10"] for p in per]))
+    perfect = retrieval_metrics(relevant.astype(float), relevant, k=60)
+    assert perfect["recall"] == pytest.approx(1.0) and perfect["map"] == pytest.approx(1.0)
+    assert retrieval_metrics(scores, np.zeros_like(relevant), k=5)["n"] == 0
 
 
 def test_suite_round_trip_and_errors(tmp_path):

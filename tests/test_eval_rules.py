@@ -88,3 +88,11 @@ def test_training_vocabulary_flags_seen_words(loaded_embedded_store):
     assert not unseen_ok("melancholic piano", vocab)  # attribute names are training words
     assert unseen_ok("lugubrious pianoforte", vocab)
     assert not unseen_ok("music", vocab)  # nothing descriptive at all
+
+
+def test_artist_names_use_the_graph_name_normaliser(facts):
+    """Case, accents and spacing do not matter, as in the graph's own name look-up."""
+    want = resolve(Rule(artist="dvorak"), facts)
+    assert want
+    for spelling in ("Antonín Dvořák", "antonin   dvorak", "ANTONIN DVORAK"):
+        assert resolve(Rule(artist=spelling), facts) == want

@@ -1,5 +1,6 @@
 """End-to-end: a small generated suite through ``run_eval`` / ``kgjemb eval`` on the
-session bundle (real engine, FAISS, text model, audio features for the linear baseline)."""
+session bundle (real engine, FAISS, text model, audio features for the linear baseline),
+at two mask rates with every system and the engine's paired tests."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from kgjemb.eval.rules import Rule
 from kgjemb.eval.suite import KINDS, SuiteRow
 
 METRICS = ("R@1", "R@5", "R@10", "P@10", "mAP@10", "nDCG@10", "MRR")
+SYSTEMS = ["engine", "no-graph", "graph-train-only", "graph-query-only", "entity-only", "linear-metric", "random"]
 
 
 @pytest.fixture(scope="module")
@@ -31,48 +33,77 @@ def tiny_suite(ci_export, bundle_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def result(tiny_suite, bundle_dir, tmp_path_factory):
     from kgjemb.eval.linear import LinearConfig
-    from kgjemb.eval.runner import run_eval
+    from kgjemb.eval.runner import RunConfig, run_eval
 
     out = tmp_path_factory.mktemp("eval")
     quick = LinearConfig(steps=100, max_seconds=4.0)
-    return run_eval([tiny_suite], bundle_dir, out=out, baselines=True, seed=0, linear_config=quick), out
+    # the session bundle stands in for the text-only bundle: it exercises the mechanism,
+    # and makes graph-query-only identical to engine (a check of the paired test's wiring)
+    res = run_eval([tiny_suite], bundle_dir, out=out, baselines=True, text_only_bundle=bundle_dir, seed=0,
+                   linear_config=quick, config=RunConfig(masks=(1.0, 0.0), n_permutations=500))
+    return res, out
 
 
 def test_metrics_in_range_and_schema(result):
     res, out = result
-    assert set(res["systems"]) >= {"engine", "entity-only", "linear-metric", "random"}
-    assert "text-only" in res["meta"]["baselines skipped"]
+    assert res["masks"] == ["0", "1"] and set(res["by_mask"]) == {"0", "1"}
     assert len(res["unresolved"]) == 1 and "no-such-track" in res["unresolved"][0]
-    assert "rows left out" in " ".join(res["meta"])
-    for name, s in res["systems"].items():
-        assert s["overall"]["n"] == res["n"] > 0
-        for m in METRICS:
-            assert 0.0 <= s["overall"][m] <= 1.0, (name, m)
-        for kind, km in s["by_kind"].items():
-            assert kind in KINDS and all(0.0 <= km[m] <= 1.0 for m in METRICS)
-        assert sum(km["n"] + km["n_empty"] for km in s["by_kind"].values()) == res["n_queries"]
-        assert all(0.0 <= v <= 1.0 for v in s["curve"].values())
+    assert "rows left out" in " ".join(res["meta"]) and "baselines skipped" not in res["meta"]
+    for mask, level in res["by_mask"].items():
+        assert list(level["systems"]) == SYSTEMS
+        for name, s in level["systems"].items():
+            assert s["overall"]["n"] == res["n"] > 0
+            for m in METRICS:
+                assert 0.0 <= s["overall"][m] <= 1.0, (mask, name, m)
+            for kind, km in s["by_kind"].items():
+                assert kind in KINDS and all(0.0 <= km[m] <= 1.0 for m in METRICS)
+            assert sum(km["n"] + km["n_empty"] for km in s["by_kind"].values()) == res["n_queries"]
+            assert all(0.0 <= v <= 1.0 for v in s["curve"].values())
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) >= {"overall", "by_kind", "n", "systems"}
-    assert summary["overall"] == res["systems"]["engine"]["overall"]
-    for png in ("by_kind_ndcg.png", "by_kind_recall.png", "recall_at_k.png"):
+    assert set(summary) >= {"overall", "by_kind", "n", "systems", "significance", "by_mask"}
+    assert summary["overall"] == res["by_mask"]["0"]["systems"]["engine"]["overall"]
+    for png in ("by_kind_ndcg.png", "by_kind_recall.png", "recall_at_k.png", "ndcg_vs_mask.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     report = (out / "report.md").read_text()
-    assert "| engine | overall |" in report and "recall_at_k.png" in report
+    assert "| 0 | engine | overall |" in report and "| 1 | no-graph | overall |" in report
+    assert "ndcg_vs_mask.png" in report and "Hidden edges" in report
+
+
+def test_mask_hides_edges_but_not_relevance(result):
+    res, _ = result
+    zero, one = res["by_mask"]["0"], res["by_mask"]["1"]
+    assert set(zero["hidden"].values()) == {0} and one["hidden"]["Track-HAS-Attribute"] > 0
+    for name in SYSTEMS:
+        rel0 = [(q["id"], q["n_relevant"]) for q in zero["systems"][name]["per_query"]]
+        rel1 = [(q["id"], q["n_relevant"]) for q in one["systems"][name]["per_query"]]
+        assert rel0 == rel1, name  # judged on the full graph at every rate
+
+
+def test_paired_tests_against_every_baseline(result):
+    res, _ = result
+    for level in res["by_mask"].values():
+        sig = level["significance"]
+        assert set(sig) == set(SYSTEMS) - {"engine"}
+        for name, t in sig.items():
+            assert 0.0 < t["overall"]["p_value"] <= 1.0 and t["overall"]["n"] == res["n"]
+            e, s = level["systems"]["engine"]["overall"]["nDCG@10"], level["systems"][name]["overall"]["nDCG@10"]
+            assert t["overall"]["diff"] == pytest.approx(e - s)
+        # the same bundle with the same weights ranks identically: no difference, p = 1
+        assert sig["graph-query-only"]["overall"]["diff"] == 0.0 and sig["graph-query-only"]["overall"]["p_value"] == 1.0
 
 
 def test_engine_metrics_match_a_direct_recomputation(result, tiny_suite, bundle_dir, engine):
-    from kgjemb.eval.metrics import query_metrics
     from kgjemb.eval.rules import GraphFacts
     from kgjemb.eval.runner import held_out_ids, relevance
     from kgjemb.eval.suite import load_suite
+    from kgjemb.metrics import query_metrics
 
     res, _ = result
     rows = load_suite(tiny_suite)
     pool = set(held_out_ids(Path(bundle_dir) / "model"))
     facts = GraphFacts.from_export(engine.bundle.export)
-    per = {q["id"]: q for q in res["systems"]["engine"]["per_query"]}
+    per = {q["id"]: q for q in res["by_mask"]["0"]["systems"]["engine"]["per_query"]}
     for row in rows[::4]:
         hits = engine.search(row.query, k=len(engine.track_ids)).hits
         ranked = [h.track_id for h in hits if h.track_id in pool]
@@ -93,5 +124,22 @@ def test_cli_json(tiny_suite, bundle_dir):
     assert r.exit_code == 0, r.output
     data = json.loads(r.output[r.output.index("{"):])
     assert data["n"] > 0 and 0.0 <= data["overall"]["nDCG@10"] <= 1.0 and "systems" not in data
-    bad = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--format", "xml"])
-    assert bad.exit_code == 2
+    for bad in (["--format", "xml"], ["--mask", "1.5"], ["--pool", "some"]):
+        out = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), *bad])
+        assert out.exit_code == 2, (bad, out.output)
+    missing = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir.parent / "no-bundle")])
+    assert missing.exit_code == 1 and "Error" in missing.output
+
+
+def test_cli_text_without_a_text_only_bundle_reports_the_skipped_systems(tiny_suite, bundle_dir):
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+
+    r = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--baselines", "--no-linear",
+                                 "--mask", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert "no-graph (no --text-only-bundle given)" in r.output and "graph-query-only (no --text-only-bundle" in r.output
+    table = [line.split() for line in r.output.splitlines() if line.startswith("0.5 ")]
+    assert {row[1] for row in table} == {"engine", "graph-train-only", "entity-only", "random"}
+    assert {len(row) for row in table if row[1] != "engine"} == {13} and {len(row) for row in table if row[1] == "engine"} == {11}

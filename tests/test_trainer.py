@@ -155,39 +155,6 @@ def test_effective_rank_bounds():
     assert effective_rank(two) == pytest.approx(1.0, abs=1e-6)
 
 
-def _slow_metrics(scores, relevant, k):
-    recalls, aps = [], []
-    for s, r in zip(scores, relevant):
-        if not r.any():
-            continue
-        order = sorted(range(len(s)), key=lambda j: (-s[j], j))[:k]
-        hits, prec_sum = 0, 0.0
-        for i, j in enumerate(order, 1):
-            if r[j]:
-                hits += 1
-                prec_sum += hits / i
-        denom = min(k, int(r.sum()))
-        recalls.append(hits / denom)
-        aps.append(prec_sum / denom)
-    return float(np.mean(recalls)), float(np.mean(aps)), len(recalls)
-
-
-def test_retrieval_metrics_match_a_slow_reference():
-    from kgjemb.train.evaluate import retrieval_metrics
-
-    rng = np.random.default_rng(0)
-    scores = rng.standard_normal((40, 60)).round(1)  # rounding makes ties
-    relevant = rng.random((40, 60)) < 0.1
-    relevant[3] = False
-    for k in (1, 5, 10):
-        m = retrieval_metrics(scores, relevant, k=k)
-        r, ap, n = _slow_metrics(scores, relevant, k)
-        assert m["n"] == n == 39
-        assert m["recall"] == pytest.approx(r) and m["map"] == pytest.approx(ap)
-    perfect = retrieval_metrics(relevant.astype(float), relevant, k=10)
-    assert perfect["recall"] == pytest.approx(1.0) and perfect["map"] == pytest.approx(1.0)
-
-
 def test_cli_train_writes_a_model(ci_graph_home, tmp_path):
     from typer.testing import CliRunner
 

@@ -1,58 +1,69 @@
-"""``kgjemb eval``: score query suites against a bundle (and baselines)."""
+"""``kgjemb eval``: score query suites against a bundle (and baselines), optionally with a
+share of the evaluated tracks' metadata hidden (``--mask R``)."""
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Home, setup_logging
+from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, Format, Home, OutputFormat, setup_logging
+
+
+class Pool(str, Enum):
+    """Which tracks are evaluated: the model's held-out tracks, or every indexed one."""
+
+    held_out = "held-out"
+    all = "all"
 
 
 def eval_cmd(
     suites: Annotated[list[Path], typer.Argument(help="Query suite files (JSONL, see queries/README.md).")],
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory (default: HOME/bundle).")] = None,
     home: Home = None,
-    fmt: Annotated[str, typer.Option("--format", help="Output: text or json.")] = "text",
+    fmt: Format = OutputFormat.text,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write result.json, summary.json, table.txt, PNG plots and report.md here.")] = None,
-    baselines: Annotated[bool, typer.Option("--baselines", help="Also score random, entity-only, text-only and linear-metric baselines.")] = False,
-    text_only_bundle: Annotated[Optional[Path], typer.Option("--text-only-bundle", help="Bundle of the model trained with --no-graph-positives (text-only baseline).")] = None,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Also score no-graph, graph-train-only, graph-query-only, entity-only, linear-metric and random, with paired significance of the engine against each.")] = False,
+    text_only_bundle: Annotated[Optional[Path], typer.Option("--text-only-bundle", help="Bundle of the model trained with --no-graph-positives (needed by no-graph and graph-query-only).")] = None,
+    masks: Annotated[Optional[list[float]], typer.Option("--mask", help="Hide a seeded share R in [0, 1] of the evaluated tracks' HAS and VERSION_OF edges from every system's query-time snapshot; repeat for several rates (e.g. --mask 0 --mask 0.5 --mask 1).")] = None,
     no_linear: Annotated[bool, typer.Option("--no-linear", help="Skip the linear metric-learning baseline (it extracts audio features).")] = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Cut-off of P/mAP/nDCG.")] = 10,
-    pool: Annotated[str, typer.Option("--pool", help="held-out (the model's validation tracks) or all.")] = "held-out",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random / linear baselines.")] = 0,
+    pool: Annotated[Pool, typer.Option("--pool", case_sensitive=False, help="held-out: the model's validation tracks; all: every indexed track.")] = Pool.held_out,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the masks, the random / linear baselines and the permutation tests.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Evaluate query suites: R@1/5/10, P@k, mAP@k, nDCG@k and MRR overall and per query kind.
+    """Evaluate query suites: R@1/5/10 (recall), P@k, mAP@k, nDCG@k and MRR overall and per query kind.
 
     Rankings and relevant sets are restricted to the model's held-out tracks (--pool
-    held-out, default). With --baselines the same suites are scored for random,
-    entity-only, text-only (needs --text-only-bundle) and linear-metric systems.
+    held-out, default). With --mask R (repeatable) every system queries a snapshot in which
+    a seeded share R of those tracks' attribute and version edges is hidden; relevance is
+    still judged on the full graph. With --baselines the same suites are scored for the
+    ablations and baselines, each with the engine's paired randomisation test on nDCG@k.
 
-    Example: kgjemb eval queries/handwritten.jsonl queries/demo-generated.jsonl --home .kgjemb --baselines --out runs/eval
+    Example: kgjemb eval queries/handwritten.jsonl queries/demo-generated.jsonl --baselines --text-only-bundle data/eval/home-textonly/bundle --mask 0 --mask 0.5 --mask 1 --out runs/eval
     """
     from kgjemb.errors import KgjembError
     from kgjemb.eval.report import summary_json, text_table
     from kgjemb.eval.runner import RunConfig, run_eval
     from kgjemb.paths import bundle_dir
 
-    if fmt not in ("text", "json"):
-        typer.echo(f"Error: unknown --format {fmt!r}; choose from ['json', 'text']", err=True)
-        raise typer.Exit(2)
-    if pool not in ("held-out", "all"):
-        typer.echo(f"Error: unknown --pool {pool!r}; choose from ['all', 'held-out']", err=True)
-        raise typer.Exit(2)
-    setup_logging(verbose) if verbose else None
+    try:
+        config = RunConfig(k=k, ks=tuple(sorted({1, 5, 10, k})), masks=tuple(masks or ()))
+    except ValueError as err:
+        typer.echo(f"Error: --mask: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
+    if verbose:
+        setup_logging(verbose)
     path = bundle or bundle_dir(home)
-    ks = tuple(sorted({1, 5, 10, k})) if k not in (1, 5, 10) else (1, 5, 10)
     try:
         result = run_eval(suites, path, out=out, baselines=baselines, text_only_bundle=text_only_bundle,
-                          linear=not no_linear, pool=pool, config=RunConfig(k=k, ks=ks), seed=seed)
+                          linear=not no_linear, pool=pool.value, config=config, seed=seed, progress=verbose)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(2) from err
-    if fmt == "json":
+        raise typer.Exit(EXIT_INVALID) from err
+    if fmt is OutputFormat.json:
         typer.echo(json.dumps(summary_json(result), indent=1, default=float))
     else:
         typer.echo(text_table(result))

@@ -28,6 +28,7 @@ import numpy as np
 from kgjemb.eval.rules import GraphFacts, Rule, resolve
 from kgjemb.eval.suite import KINDS, SuiteRow
 from kgjemb.graph.base import GraphExport
+from kgjemb.train.views import TextViews, caption, tag_line, track_facts
 
 __all__ = ["GenerateConfig", "generate_suite", "training_vocabulary", "descriptive_words", "SYNONYMS", "unseen_ok"]
 
@@ -77,8 +78,6 @@ def training_vocabulary(export: GraphExport, *, draws: int = 30, seed: int = 0) 
     """Every word the trainer's text views can contain: all node names (attributes,
     artists, albums, tracks), full captions and tag lines of every track, and ``draws``
     seeded samples of every view style per track (templates, metadata sentences)."""
-    from kgjemb.train.views import TextViews, caption, tag_line, track_facts
-
     words: set[str] = set()
     for label, col in (("Attribute", "name"), ("Attribute", "id"), ("Artist", "name"), ("Artist", "aliases"),
                        ("Album", "title"), ("Track", "title")):

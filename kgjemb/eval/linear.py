@@ -11,11 +11,15 @@ d(a,p) − d(a,n)) + ``pull`` · mean d(a,p) with squared distances of the mappe
 
 There is no text tower. A query is parsed with the bundle's parser and scored as a sum of
 cosines in the mapped space: a linked track anchor uses its own features; an artist or
-album anchor the mean of its training tracks; an attribute phrase (matched to graph
-attributes by name, :class:`~kgjemb.query.explain.AttributeMatcher`) the mean of the
-training tracks having the attribute; negated phrases are subtracted (weight 0.5); parsed
-filters are applied. A phrase naming no attribute (paraphrases, unseen words) gives no
-signal; a query with no signal ranks tracks by id.
+album anchor the mean of its training tracks; an attribute the parser links (an
+``Attribute`` entity of the parse) the mean of the training tracks having it; excluded
+(negated) attributes are subtracted (weight 0.5); parsed filters are applied. A phrase
+naming no attribute (paraphrases, unseen words) gives no signal; a query with no signal
+ranks tracks by id.
+
+Graph facts (positives, attribute prototypes, entity tracks) come from the ``export`` the
+system is given, the same query-time snapshot the engine systems see (masked or not); the
+audio features are extracted once and reused across snapshots (``features=``).
 """
 from __future__ import annotations
 
@@ -23,7 +27,16 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+import librosa
 import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kgjemb.audio.io import load_audio
+from kgjemb.graph.base import GraphExport
+from kgjemb.metrics import rank_by_score
+from kgjemb.query.engine import Engine
+from kgjemb.train.positives import GraphIndex
 
 __all__ = ["LinearConfig", "LinearMetricSystem", "handcrafted_features"]
 
@@ -46,10 +59,6 @@ class LinearConfig:
 
 def handcrafted_features(path: str, max_seconds: float = 30.0, sr: int = 22050) -> np.ndarray:
     """(145,) float32 feature vector of one audio file (see module docstring)."""
-    import librosa
-
-    from kgjemb.audio.io import load_audio
-
     y = load_audio(path, sample_rate=sr, max_seconds=max_seconds)
     if y.size < 2048:
         y = np.pad(y, (0, 2048 - y.size))
@@ -65,14 +74,15 @@ def handcrafted_features(path: str, max_seconds: float = 30.0, sr: int = 22050) 
 class LinearMetricSystem:
     """See module docstring. Build with :meth:`fit`."""
 
-    def __init__(self, engine, track_ids: list[str], mapped: np.ndarray, train_mask: np.ndarray, name: str = "linear-metric") -> None:
+    def __init__(self, engine: Engine, track_ids: list[str], mapped: np.ndarray, train_mask: np.ndarray, *,
+                 export: GraphExport, features: np.ndarray, name: str = "linear-metric") -> None:
         self.engine = engine
         self.track_ids = track_ids
         self.row = {t: i for i, t in enumerate(track_ids)}
         self.z = mapped  # (n_tracks, dim), L2-normalised
         self.train_mask = train_mask  # (n_tracks,)
+        self.features = features  # (n_tracks, 145), raw, reusable by another fit
         self.name = name
-        export = engine.bundle.export
         has = export.edges[("Track", "HAS", "Attribute")]
         self.attr_tracks: dict[str, list[int]] = {}
         for s, d in zip(has["src"], has["dst"]):
@@ -86,19 +96,21 @@ class LinearMetricSystem:
                     self.entity_tracks.setdefault(f"{key[2]}:{d}", []).append(self.row[s])
 
     @classmethod
-    def fit(cls, engine, held_out: Sequence[str], config: LinearConfig = LinearConfig(), seed: int = 0,
+    def fit(cls, engine: Engine, held_out: Sequence[str], *, export: GraphExport | None = None,
+            features: np.ndarray | None = None, config: LinearConfig = LinearConfig(), seed: int = 0,
             progress: bool = False) -> "LinearMetricSystem":
-        """Extract features of every indexed track, train the map on the non-held-out ones."""
-        import torch
-        from tqdm.auto import tqdm
-
-        from kgjemb.train.positives import GraphIndex
-
-        export = engine.bundle.export
+        """Train the map on the non-held-out indexed tracks with the graph positives of
+        ``export`` (None: the engine's bundle snapshot). ``features``: the raw features of
+        ``engine.track_ids`` from an earlier fit (None: extract them from the audio)."""
+        export = engine.bundle.export if export is None else export
         ids = list(engine.track_ids)
-        paths = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["audio_path"]))
-        feats = np.stack([handcrafted_features(paths[t], config.max_seconds)
-                          for t in tqdm(ids, desc="linear baseline features", disable=not progress)])  # (n, 145)
+        if features is None:
+            paths = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["audio_path"]))
+            features = np.stack([handcrafted_features(paths[t], config.max_seconds)
+                                 for t in tqdm(ids, desc="linear baseline features", disable=not progress)])  # (n, 145)
+        elif features.shape[0] != len(ids):
+            raise ValueError(f"features have {features.shape[0]} rows but the engine indexes {len(ids)} tracks")
+        feats = features
         held = set(held_out)
         train = np.array([t not in held for t in ids])  # (n,)
         mu = feats[train].mean(0)
@@ -138,7 +150,7 @@ class LinearMetricSystem:
             logger.warning("linear baseline: no graph positives among training tracks; map left random")
         z = (torch.from_numpy(x) @ w).detach().numpy()  # (n, dim)
         z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-        return cls(engine, ids, z.astype(np.float32), train)
+        return cls(engine, ids, z.astype(np.float32), train, export=export, features=features)
 
     def _proto(self, rows: list[int]) -> np.ndarray | None:
         if not rows:
@@ -148,14 +160,17 @@ class LinearMetricSystem:
         return v / nv if nv > 0 else None
 
     def rank_batch(self, queries: Sequence[str], k: int) -> list[list[str]]:
-        from kgjemb.eval.metrics import rank_by_score
-
         parsed = self.engine.parser.parse_batch(list(queries))
         out = []
         for p in parsed:
             sigs: list[tuple[float, np.ndarray]] = []
             exclude: list[int] = []
             for ent in p.entities:
+                if ent.id is not None and ent.label == "Attribute" and ent.role in ("like", "exclude"):
+                    v = self._proto(self.attr_tracks.get(ent.id, []))
+                    if v is not None:
+                        sigs.append((-0.5 if ent.role == "exclude" else 1.0, v))
+                    continue
                 if ent.role != "like" or ent.id is None or ent.label not in ("Track", "Artist", "Album"):
                     continue
                 if ent.label == "Track" and ent.id in self.row:
@@ -165,16 +180,6 @@ class LinearMetricSystem:
                     v = self._proto(self.entity_tracks.get(f"{ent.label}:{ent.id}", []))
                     if v is not None:
                         sigs.append((1.0, v))
-            for phrase in p.phrases:
-                for a in sorted(self.engine.attributes.find([phrase])):
-                    v = self._proto(self.attr_tracks.get(a, []))
-                    if v is not None:
-                        sigs.append((1.0, v))
-            for phrase in p.negations:
-                for a in sorted(self.engine.attributes.find([phrase])):
-                    v = self._proto(self.attr_tracks.get(a, []))
-                    if v is not None:
-                        sigs.append((-0.5, v))
             scores = np.zeros(len(self.track_ids), dtype=np.float64)  # (n,)
             for wgt, v in sigs:
                 scores += wgt * (self.z @ v)

@@ -1,4 +1,9 @@
-"""PNG plots of an evaluation result: per-kind bars comparing systems, R@k curves."""
+"""PNG plots of an evaluation result: per-kind bars comparing systems, R@k curves, and
+nDCG@k against the mask rate.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot), so plotting
+never changes the process-wide matplotlib backend or state.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,15 +11,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["plot_by_kind", "plot_recall_curves", "write_plots"]
+__all__ = ["plot_by_kind", "plot_recall_curves", "plot_metric_vs_mask", "write_plots"]
 
 logger = logging.getLogger(__name__)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     os.replace(tmp, path)
@@ -23,15 +29,11 @@ def _save(fig, path: Path) -> Path:
 
 def plot_by_kind(result: dict, path: Path, metric: str = "nDCG@10") -> Path:
     """Grouped bars: one group per query kind (+ overall), one bar per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     systems = list(result["systems"])
     kinds = [k for k in KINDS if any(k in s["by_kind"] for s in result["systems"].values())] + ["overall"]
     width = 0.8 / max(len(systems), 1)
-    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(kinds)), 4.5))
+    fig = Figure(figsize=(max(8, 1.3 * len(kinds)), 4.5))
+    ax = fig.subplots()
     x = np.arange(len(kinds))
     for i, name in enumerate(systems):
         s = result["systems"][name]
@@ -45,42 +47,76 @@ def plot_by_kind(result: dict, path: Path, metric: str = "nDCG@10") -> Path:
     ax.set_title(f"{metric} by query kind")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=min(len(systems), 5), loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_recall_curves(result: dict, path: Path) -> Path:
     """Mean R@k against k, one line per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    ks: list[int] = []
     for name, s in result["systems"].items():
         ks = [int(k) for k in s["curve"]]
         ax.plot(ks, [s["curve"][str(k)] if s["curve"][str(k)] is not None else np.nan for k in ks], marker="o", label=name)
     ax.set_xscale("log")
-    ax.set_xticks(ks, [str(k) for k in ks]) if result["systems"] else None
+    if ks:
+        ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("k")
-    ax.set_ylabel("mean R@k")
+    ax.set_ylabel("mean R@k (recall)")
     ax.set_title(f"Recall at k (n={result.get('n', 0)} queries, pool {result.get('pool_size')} tracks)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
+
+
+def plot_metric_vs_mask(result: dict, path: Path, metric: str = "nDCG@10") -> Path:
+    """``metric`` against the mask rate R, one line per system: one panel overall, then
+    one per query kind."""
+    levels = result["by_mask"]
+    rates = [float(m) for m in levels]
+    systems = list(next(iter(levels.values()))["systems"])
+    kinds = [k for k in KINDS if any(k in s["by_kind"] for lv in levels.values() for s in lv["systems"].values())]
+    panels = ["overall", *kinds]
+    cols = min(4, len(panels))
+    n_rows = (len(panels) + cols - 1) // cols
+    fig = Figure(figsize=(3.4 * cols, 3.0 * n_rows))
+    axes = np.atleast_1d(fig.subplots(n_rows, cols, squeeze=False).ravel())
+    for ax, panel in zip(axes, panels):
+        for name in systems:
+            vals = []
+            for lv in levels.values():
+                s = lv["systems"].get(name)
+                m = (s["overall"] if panel == "overall" else s["by_kind"].get(panel, {})) if s else {}
+                vals.append(m.get(metric, np.nan))
+            ax.plot(rates, vals, marker="o", label=name)
+        ax.set_title(panel, fontsize=10, fontweight="bold" if panel == "overall" else "normal")
+        ax.set_ylim(0, 1)
+        ax.set_xticks(rates)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel(metric)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=min(len(systems), 7), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.04))
+    fig.supxlabel("mask rate R: share of the evaluated tracks' HAS / VERSION_OF edges hidden", fontsize=9, y=0.02)
+    fig.suptitle(f"{metric} against the mask rate")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, path)
 
 
 def write_plots(result: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write by_kind_ndcg.png, by_kind_recall.png and recall_at_k.png into ``out_dir``."""
+    """Write by_kind_ndcg.png, by_kind_recall.png and recall_at_k.png (the first mask rate)
+    into ``out_dir``, and ndcg_vs_mask.png when the result has several mask rates."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     k = result.get("k", 10)
-    return [
+    files = [
         plot_by_kind(result, out / "by_kind_ndcg.png", f"nDCG@{k}"),
         plot_by_kind(result, out / "by_kind_recall.png", f"R@{k}" if k in (1, 5, 10) else "R@10"),
         plot_recall_curves(result, out / "recall_at_k.png"),
     ]
+    if len(result.get("by_mask") or {}) > 1:
+        files.append(plot_metric_vs_mask(result, out / "ndcg_vs_mask.png", f"nDCG@{k}"))
+    return files

@@ -8,26 +8,38 @@ from pathlib import Path
 
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["table_rows", "text_table", "markdown_report", "write_json", "weakest_kinds"]
+__all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "weakest_kinds"]
 
 logger = logging.getLogger(__name__)
 
 
+def _levels(result: dict) -> dict[str, dict]:
+    """``{mask key: evaluate_systems result}``; a result without levels is one level "0"."""
+    return result.get("by_mask") or {"0": result}
+
+
 def _metric_cols(result: dict) -> list[str]:
-    for s in result["systems"].values():
-        cols = [c for c in s["overall"] if c not in ("n", "n_empty")]
-        if cols:
-            return cols
+    for level in _levels(result).values():
+        for s in level["systems"].values():
+            cols = [c for c in s["overall"] if c not in ("n", "n_empty")]
+            if cols:
+                return cols
     return []
 
 
 def table_rows(result: dict) -> list[dict]:
-    """One row per (system, kind) plus (system, overall)."""
+    """One row per (mask rate, system, kind) plus (mask rate, system, overall), with the
+    engine's paired test against that system on nDCG@k (``Δ`` = engine − system, ``p``)."""
     rows = []
-    for name, s in result["systems"].items():
-        for kind in [*[k for k in KINDS if k in s["by_kind"]], "overall"]:
-            m = s["overall"] if kind == "overall" else s["by_kind"][kind]
-            rows.append({"system": name, "kind": kind, **m})
+    for mask, level in _levels(result).items():
+        sig = level.get("significance") or {}
+        for name, s in level["systems"].items():
+            for kind in [*[k for k in KINDS if k in s["by_kind"]], "overall"]:
+                m = s["overall"] if kind == "overall" else s["by_kind"][kind]
+                t = sig.get(name, {})
+                t = t.get("overall") if kind == "overall" else t.get("by_kind", {}).get(kind)
+                extra = {"Δ": t["diff"], "p": t["p_value"]} if t else {}
+                rows.append({"mask": mask, "system": name, "kind": kind, **m, **extra})
     return rows
 
 
@@ -36,28 +48,41 @@ def _fmt(v) -> str:
 
 
 def text_table(result: dict, *, markdown: bool = False) -> str:
-    """Aligned plain-text (or Markdown) table of :func:`table_rows`."""
-    cols = ["system", "kind", *_metric_cols(result), "n"]
-    rows = [[_fmt(r.get(c, "")) for c in cols] for r in table_rows(result)]
+    """Aligned plain-text (or Markdown) table of :func:`table_rows`: every system at every
+    mask rate, overall and per query kind."""
+    rows_ = table_rows(result)
+    cols = ["mask", "system", "kind", *_metric_cols(result), "n"]
+    if any("p" in r for r in rows_):
+        cols += ["Δ", "p"]
+    rows = [[_fmt(r.get(c, "")) for c in cols] for r in rows_]
     if markdown:
         lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.rjust(w) if i > 1 else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))  # noqa: E731
+    line = lambda vals: "  ".join(v.rjust(w) if i > 2 else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def summary_json(result: dict) -> dict:
-    """The JSON printed by ``kgjemb eval --format json``: with one system
-    ``{"overall", "by_kind", "n"}``; with several, also ``"systems": {name: {...}}``
-    (top-level fields = the first system, the full engine)."""
-    systems = {n: {"overall": s["overall"], "by_kind": s["by_kind"], "n": s["overall"]["n"], "recall_curve": s["curve"]}
-               for n, s in result["systems"].items()}
+    """The JSON printed by ``kgjemb eval --format json``: the first mask rate's (or the
+    unmasked) first system, the full engine, as ``{"overall", "by_kind", "n"}``; with
+    several systems also ``"systems": {name: {...}}`` and ``"significance"``; with several
+    mask rates also ``"by_mask": {rate: {"systems", "significance", "hidden"}}``."""
+    def systems_of(level: dict) -> dict:
+        return {n: {"overall": s["overall"], "by_kind": s["by_kind"], "n": s["overall"]["n"], "recall_curve": s["curve"]}
+                for n, s in level["systems"].items()}
+
+    systems = systems_of(result)
     first = next(iter(systems.values()), {"overall": {}, "by_kind": {}, "n": 0})
     out = {"overall": first["overall"], "by_kind": first["by_kind"], "n": first["n"],
            "n_queries": result["n_queries"], "pool_size": result["pool_size"], "k": result["k"]}
     if len(systems) > 1:
         out["systems"] = systems
+        out["significance"] = result.get("significance", {})
+    levels = _levels(result)
+    if len(levels) > 1:
+        out["by_mask"] = {m: {"systems": systems_of(lv), "significance": lv.get("significance", {}),
+                              "hidden": lv.get("hidden", {})} for m, lv in levels.items()}
     return out
 
 
@@ -78,21 +103,34 @@ def weakest_kinds(result: dict, system: str | None = None, metric: str = "nDCG@1
 
 
 def markdown_report(result: dict, *, meta: dict, plots: list[Path]) -> str:
-    """report.md: setup, the table, the plots, weakest kinds, and a few failed queries."""
+    """report.md: setup, the table (every system at every mask rate, with the engine's
+    paired tests), hidden edges per rate, the plots, weakest kinds, and failed queries."""
     k = result["k"]
+    levels = _levels(result)
     lines = [
         "# kgjemb evaluation report", "",
         *(f"- **{key}**: {val}" for key, val in meta.items()),
         f"- **queries**: {result['n_queries']} ({result['n']} with at least one relevant track in the pool)",
         f"- **pool**: {result['pool_size']} tracks", "",
-        "Metrics (queries without a relevant track in the pool are left out): R@k = hits in top k / "
-        f"min(k, #relevant); P@{k}; mAP@{k}; nDCG@{k} (gain 2^grade−1); MRR.", "",
+        "Metrics (`kgjemb.metrics`, the trec_eval / ranx definitions; queries without a relevant track in the "
+        f"pool are left out): R@k = recall = hits in top k / #relevant; P@{k}; mAP@{k} (AP divided by #relevant); "
+        f"nDCG@{k} with linear gain (grade); MRR over the whole ranking. Relevance is judged on the full graph.", "",
+        f"Mask R: a seeded share R of the pool tracks' HAS and track-to-track (VERSION_OF) edges hidden from the "
+        f"query-time snapshot of every system (BY and ON kept). Δ and p: engine − system on per-query nDCG@{k}, "
+        "two-sided paired randomisation test.", "",
         "## Results", "", text_table(result, markdown=True), "",
-        "## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), "",
     ]
+    if any(lv.get("hidden") for lv in levels.values()):
+        rels = sorted({r for lv in levels.values() for r in lv.get("hidden", {})})
+        lines += ["## Hidden edges per mask rate", "", "| mask | " + " | ".join(rels) + " |",
+                  "|---|" + "---|" * len(rels)]
+        lines += [f"| {m} | " + " | ".join(str(lv.get("hidden", {}).get(r, 0)) for r in rels) + " |"
+                  for m, lv in levels.items()]
+        lines += [""]
+    lines += ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), ""]
     name = next(iter(result["systems"]), None)
     if name:
-        lines += [f"## Weakest query kinds ({name}, nDCG@{k})", ""]
+        lines += [f"## Weakest query kinds ({name}, nDCG@{k}, mask {next(iter(levels))})", ""]
         lines += [f"- {kind}: {val:.3f}" for kind, val in weakest_kinds(result, name, f"nDCG@{k}")]
         failed = [q for q in result["systems"][name]["per_query"] if q.get("MRR") == 0.0][:10]
         if failed:

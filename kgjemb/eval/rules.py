@@ -9,7 +9,8 @@ A :class:`Rule` combines constraints (all must hold):
 * ``not_attributes``: the track has none of them;
 * ``same_work_as``: same work as the track (connected over ``VERSION_OF``), itself excluded;
 * ``same_artist_as``: shares a ``BY`` artist with the track, itself excluded;
-* ``artist`` / ``exclude_artist``: by / not by the artist (id or name, case-insensitive).
+* ``artist`` / ``exclude_artist``: by / not by the artist (id, name or alias, compared
+  after :func:`kgjemb.graph.names.normalise_name`: case- and accent-insensitive).
 
 A rule with no positive constraint (only ``not_attributes`` / ``exclude_artist``) is refused:
 it would make almost every track relevant. Resolution works on a
@@ -27,10 +28,13 @@ from typing import Iterable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rapidfuzz import process
 
 from kgjemb.catalog.schema import attribute_id
 from kgjemb.errors import UnknownEntityError
 from kgjemb.graph.base import GraphExport
+from kgjemb.graph.names import normalise_name
+from kgjemb.train.split import work_components
 
 __all__ = ["Rule", "GraphFacts", "resolve"]
 
@@ -77,13 +81,11 @@ class GraphFacts:
     attrs: dict[str, frozenset[str]]  # track -> attribute ids
     artists: dict[str, frozenset[str]]  # track -> artist ids
     work: dict[str, int]  # track -> work component
-    artist_by_name: dict[str, str]  # lower-cased id / name / alias -> artist id
+    artist_by_name: dict[str, str]  # normalised id / name / alias -> artist id
     attribute_ids: frozenset[str]
 
     @classmethod
     def from_export(cls, export: GraphExport) -> "GraphFacts":
-        from kgjemb.train.split import work_components
-
         tracks = export.nodes["Track"]
         ids = tuple(str(t) for t in tracks["id"])
         attrs: dict[str, set] = {t: set() for t in ids}
@@ -96,15 +98,15 @@ class GraphFacts:
         by_name: dict[str, str] = {}
         art = export.nodes["Artist"]
         for i, name, aliases in zip(art["id"], art["name"], art.get("aliases", [None] * len(art))):
-            by_name[str(i).lower()] = i
+            by_name[normalise_name(str(i))] = i
             if isinstance(name, str):
-                by_name.setdefault(name.lower(), i)
+                by_name.setdefault(normalise_name(name), i)
             if isinstance(aliases, str):
                 for a in aliases.split("|"):
-                    by_name.setdefault(a.strip().lower(), i)
+                    by_name.setdefault(normalise_name(a), i)
             elif isinstance(aliases, (list, tuple, np.ndarray)):
                 for a in aliases:
-                    by_name.setdefault(str(a).strip().lower(), i)
+                    by_name.setdefault(normalise_name(str(a)), i)
         return cls(
             track_ids=ids,
             attrs={t: frozenset(v) for t, v in attrs.items()},
@@ -115,18 +117,14 @@ class GraphFacts:
         )
 
     def artist_id(self, name_or_id: str) -> str:
-        key = name_or_id.strip().lower()
+        key = normalise_name(name_or_id)
         if key not in self.artist_by_name:
-            from rapidfuzz import process
-
             close = [m[0] for m in process.extract(key, list(self.artist_by_name), limit=5)]
             raise UnknownEntityError(f"Artist:{name_or_id}", close)
         return self.artist_by_name[key]
 
     def track(self, track_id: str) -> str:
         if track_id not in self.work:
-            from rapidfuzz import process
-
             raise UnknownEntityError(f"Track:{track_id}", [m[0] for m in process.extract(track_id, list(self.work), limit=5)])
         return track_id
 
@@ -134,8 +132,6 @@ class GraphFacts:
         out = [_norm_attr(a) for a in ids]
         unknown = [a for a in out if a not in self.attribute_ids]
         if unknown:
-            from rapidfuzz import process
-
             close = [m[0] for m in process.extract(unknown[0], list(self.attribute_ids), limit=5)]
             raise UnknownEntityError(f"Attribute:{unknown[0]}", close)
         return out

@@ -8,9 +8,9 @@ relation.
   relevant = ``same_artist`` (a shared ``BY`` artist) or ``same_work`` (same connected
   component over ``VERSION_OF``; split by work keeps every version on one side).
 
-``R@k`` is |relevant ∩ top-k| / min(k, |relevant|) and ``AP@k`` the mean of precision@i
-over the relevant hits in the top k divided by min(k, |relevant|) (both 1.0 for a perfect
-ranking). Queries with no relevant candidate are left out; ``n`` says how many counted.
+``R@k`` (recall@k) and ``AP@k`` are :func:`kgjemb.metrics.retrieval_metrics` (the
+definitions shared with ``kgjemb eval``: recall = hits in the top k / |relevant|). Queries
+with no relevant candidate are left out; ``n`` says how many counted.
 Everything is a few matrix products (exact, brute force: evaluation sets are small).
 
 >>> metrics = evaluate_vectors(export, split.val_mask, audio, model.embed_text, k=10)
@@ -24,39 +24,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kgjemb.graph.base import GraphExport
+from kgjemb.metrics import retrieval_metrics
 from kgjemb.train.positives import GraphIndex
 
-__all__ = ["retrieval_metrics", "evaluate_vectors", "random_vectors", "summary_rows"]
+__all__ = ["evaluate_vectors", "random_vectors", "summary_rows"]
 
 logger = logging.getLogger(__name__)
 
 TextEncoder = Callable[[Sequence[str]], np.ndarray]
-
-
-def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, k: int = 10) -> dict[str, float]:
-    """Mean R@k and AP@k over queries with at least one relevant candidate.
-
-    ``scores``: (n_queries, n_candidates), higher is better; ``relevant``: same shape,
-    bool. Exclude a query's own row beforehand (e.g. set its score to -inf).
-    """
-    if scores.shape != relevant.shape:
-        raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} differ in shape")
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    n_rel = relevant.sum(axis=1)  # (n_q,)
-    keep = n_rel > 0
-    if not keep.any():
-        return {"recall": float("nan"), "map": float("nan"), "n": 0}
-    scores, relevant, n_rel = scores[keep], relevant[keep], n_rel[keep]
-    kk = min(k, scores.shape[1])
-    # stable order: ties broken by candidate position, so results never depend on chance
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]  # (n_q, kk)
-    hits = np.take_along_axis(relevant, top, axis=1).astype(np.float64)  # (n_q, kk)
-    denom = np.minimum(n_rel, k).astype(np.float64)  # (n_q,)
-    recall = hits.sum(axis=1) / denom
-    precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)  # (n_q, kk)
-    ap = (precision_at * hits).sum(axis=1) / denom
-    return {"recall": float(recall.mean()), "map": float(ap.mean()), "n": int(keep.sum())}
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
