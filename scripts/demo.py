@@ -40,6 +40,12 @@ QUERIES = [
     ("attribute + negation", "slow melancholic piece, no vocals"),
     ("time filter", "dance tunes from the 1880s"),
     ("unknown name", "songs like Zorblax the Magnificent, slow"),
+    # what the graph knows scores the result: relations, style, attribute facts
+    ("relation (graph)", "music influenced by Haydn"),
+    ("versions (graph)", "other versions of Jesu, meine Freude"),
+    ("attribute facts", "sad slow piano music"),
+    ("anchor + fact", "songs like Chopin but played on accordion"),
+    ("attribute facts", "a lively jig on the flute"),
 ]
 
 
@@ -155,16 +161,25 @@ def stage_queries(bundle: Path, console, args):
     from kgjemb.query.engine import Engine
 
     engine = Engine.open(bundle, config=EngineConfig(threads=1))
-    timings = []
+    timings, results = [], []
     for kind, q in QUERIES:
         start = time.perf_counter()
         result = engine.search(q, k=args.k)
+        results.append(result)
         timings.append(time.perf_counter() - start)
         console.rule(f"[bold]{kind}[/bold]: {q}  ({timings[-1] * 1000:.0f} ms)")
         p = result.parse
-        console.print(f"parse: entities={[(e.text, e.label, e.id, e.role) for e in p.entities]} "
+        console.print(f"parse: entities={[(e.text, e.label, e.id, e.role, e.relation) for e in p.entities]} "
                       f"phrases={p.phrases} negations={p.negations} filters={[(f.kind, f.value) for f in p.filters]}")
         print_table(result, explain=True, console=console)
+    graph_paths = sum("path:" in h.explanation for r in results for h in r.hits)
+    facts = sum("has:" in h.explanation for r in results for h in r.hits)
+    console.print(f"hits credited by a graph path: {graph_paths}; by an attribute fact: {facts}")
+    artists = engine.similar_artists(("Artist", "haydn") if engine.snapshot.has("Artist", "haydn")
+                                     else ("Artist", engine.bundle.export.nodes["Artist"]["id"].iloc[0]), k=args.k)
+    console.rule(f"[bold]artists like[/bold] {artists.query}")
+    for h in artists.hits:
+        console.print(f"{h.score:.3f}  {h.name}  — {h.explanation}")
     artist = engine.bundle.export.nodes["Artist"]["id"].iloc[0]
     start = time.perf_counter()
     sim = engine.similar(("Artist", artist), k=args.k)
