@@ -55,8 +55,9 @@ class DocLinker:
         self.n = len(doc)
         self.low = [t.lower_ for t in doc]
         self.consumed = [False] * self.n
-        self.filters: list[Filter] = []  # time filters first; the reader appends the rest
-        self.time_negations: list[str] = []  # negated time spans no filter can express
+        # time expressions found in the text: (filter, its text, negated?); the reader
+        # turns them into filters or negations, the tokens are consumed here
+        self.times: list[tuple[Filter, str, bool]] = []
         for tm in times:
             span = doc.char_span(tm.start, tm.end, alignment_mode="expand")
             if span is None:
@@ -65,33 +66,13 @@ class DocLinker:
             negated = start > 0 and self.low[start - 1] in TIME_NEGATORS
             for k in range(start - negated, span.end):
                 self.consumed[k] = True
-            if not negated:
-                self.filters.append(tm.filter)
-            else:
-                self._negate_time(tm.filter, span.text)
+            self.times.append((tm.filter, span.text, negated))
         self.starts: dict[int, list] = defaultdict(list)
         for span in doc.spans["kg"]:
             if not any(self.consumed[span.start : span.end]):
                 self.starts[span.start].append(span)
         self.has_pos = doc.has_annotation("POS")
         self.fuzzy_budget = config.max_fuzzy_lookups  # bounds the cost of adversarial queries
-
-    def _negate_time(self, f: Filter, text: str) -> None:
-        """"not before 1800" → ``1800-``; "not from the baroque era" → ``not_attribute``
-        era:baroque (when the graph has it); a negated range ("not from the 1720s") cannot
-        be one filter: it is kept as a negated phrase."""
-        if f.kind == "year_range" and f.value.startswith("-"):
-            self.filters.append(Filter(kind="year_range", value=f"{int(f.value[1:]) + 1}-"))
-        elif f.kind == "year_range" and f.value.endswith("-"):
-            self.filters.append(Filter(kind="year_range", value=f"-{int(f.value[:-1]) - 1}"))
-        elif f.kind == "era" and f.node_id:
-            self.filters.append(Filter(kind="not_attribute", value=f.value, node_id=f.node_id))
-            self.time_negations.append(f.value)
-        else:
-            words = text.split()
-            while len(words) > 1 and words[0].lower() in ("from", "in", "of", "during", "around", "the"):
-                words = words[1:]
-            self.time_negations.append(f.value if f.kind == "era" else " ".join(words))
 
     def fuzzy(self, text: str, **kwargs) -> list[Link]:
         """:meth:`Gazetteer.fuzzy` while this parse's budget of scans lasts, then nothing."""

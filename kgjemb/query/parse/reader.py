@@ -36,12 +36,35 @@ class _Walk(DocLinker):
         super().__init__(gaz, config, doc, times)
         self.entities: list[EntityRef] = []
         self.phrases: list[str] = []
-        self.negations: list[str] = list(self.time_negations)
+        self.negations: list[str] = []
+        self.filters: list[Filter] = []
+        for f, text, negated in self.times:  # time filters first, in text order
+            if negated:
+                self._negate_time(f, text)
+            else:
+                self.filters.append(f)
         self.unknown: list[str] = []
         self.buf: list[int] = []  # token indices of the phrase being read
         self.buf_mode = "plain"  # or "neg"
         self.neg_hard = False  # the current negation cue is "no"/"without"-like
         self.prefer: tuple[str, ...] | None = None  # label order a relation cue asks for
+
+    def _negate_time(self, f: Filter, text: str) -> None:
+        """"not before 1800" → ``1800-``; "not from the baroque era" → ``not_attribute``
+        era:baroque (when the graph has it); a negated range ("not from the 1720s") cannot
+        be one filter: it is kept as a negated phrase."""
+        if f.kind == "year_range" and f.value.startswith("-"):
+            self.filters.append(Filter(kind="year_range", value=f"{int(f.value[1:]) + 1}-"))
+        elif f.kind == "year_range" and f.value.endswith("-"):
+            self.filters.append(Filter(kind="year_range", value=f"-{int(f.value[:-1]) - 1}"))
+        elif f.kind == "era" and f.node_id:
+            self.filters.append(Filter(kind="not_attribute", value=f.value, node_id=f.node_id))
+            self.negations.append(f.value)
+        else:
+            words = text.split()
+            while len(words) > 1 and words[0].lower() in ("from", "in", "of", "during", "around", "the"):
+                words = words[1:]
+            self.negations.append(f.value if f.kind == "era" else " ".join(words))
 
     # -- output -------------------------------------------------------------------------
 
