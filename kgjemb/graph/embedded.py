@@ -225,9 +225,14 @@ class EmbeddedGraphStore:
         for label in nodes:
             _check_label(label)
         start = time.perf_counter()
-        with self._writing():
-            diff = diff_tables(self._nodes, self._edges, {}, {}, delete=nodes)
-            self._apply(diff)
+        nodes = {lb: list(ids) for lb, ids in nodes.items()}
+        if self.path is not None and self._file_stamp() != self._stamp:
+            self._read()
+        diff = diff_tables(self._nodes, self._edges, {}, {}, delete=nodes)
+        if diff:  # nothing to delete: no lock, no write (and no directory created)
+            with self._writing():
+                diff = diff_tables(self._nodes, self._edges, {}, {}, delete=nodes)
+                self._apply(diff)
         return LoadReport(diff=diff, seconds=time.perf_counter() - start)
 
     def _apply(self, diff: GraphDiff) -> None:
