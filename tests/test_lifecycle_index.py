@@ -76,6 +76,7 @@ def test_index_sync_brings_the_bundle_up_to_the_graph(home, bundle_copy):
     assert out["graph"]["nodes"]["Artist"]["changed"] == 1
     after = Bundle.open(bundle_copy)
     assert after.manifest["graph_digest"] == graph_digest(store.export())
+    assert graph_digest(after.export) == after.manifest["graph_digest"]  # the snapshot round-trips exactly
     assert bundle_staleness(after, store) is None
     assert change["gone"] not in after.track_ids and change["new"] in after.track_ids
     assert len(after.index) == len(before.index)  # one out, one in
