@@ -149,4 +149,6 @@ def test_invalid_catalog_gives_no_diff_and_loads_nothing(defects_catalog, tmp_pa
     assert res.exit_code == 1 and "no diff" in res.stdout
     res = invoke("graph", "load", defects_catalog, "--home", home, "--prune", "--no-progress")
     assert res.exit_code == 1 and "nothing written" in res.stdout
+    res = invoke("graph", "load", defects_catalog, "--home", home, "--prune", "--skip-invalid", "--no-progress")
+    assert res.exit_code == 2 and "needs a valid catalog" in res.output
     assert export_diff(before, EmbeddedGraphStore(home / "graph").export()) == []

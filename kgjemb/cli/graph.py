@@ -167,6 +167,10 @@ def load(
     from kgjemb.errors import KgjembError
 
     policy = _prune(prune, prune_source)
+    if policy is not None and skip_invalid:
+        typer.echo("Error: --prune needs a valid catalog: with --skip-invalid a skipped row would delete its node "
+                   "from the graph", err=True)
+        raise typer.Exit(EXIT_USAGE)
     console = Console(stderr=fmt is OutputFormat.json)
     t0 = time.perf_counter()
     out: dict = {}
