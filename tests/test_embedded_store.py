@@ -29,12 +29,14 @@ def test_upsert_counts_and_idempotence(embedded_store, fixture_catalog):
     rows = _rows(fixture_catalog)
     first = embedded_store.upsert(rows, progress=False)
     for label in NODE_LABELS:
-        assert first.nodes_created[label] == len(rows.nodes[label]) and first.nodes_updated[label] == 0
+        assert first.nodes_created[label] == len(rows.nodes[label]) and first.nodes_changed[label] == 0
     assert first.rels_created["BY"] == len(rows.edges[("Track", "BY", "Artist")]) + len(rows.edges[("Album", "BY", "Artist")])
     export1 = embedded_store.export()
     second = embedded_store.upsert(rows, progress=False)
     assert sum(second.nodes_created.values()) == 0 and sum(second.rels_created.values()) == 0
-    assert sum(second.nodes_updated.values()) == sum(len(v) for v in rows.nodes.values())
+    # "changed" means a property really changed: a second identical load changes nothing
+    assert sum(second.nodes_changed.values()) == 0 and sum(second.rels_changed.values()) == 0
+    assert sum(second.nodes_unchanged.values()) == sum(len(v) for v in rows.nodes.values())
     assert export_diff(export1, embedded_store.export()) == []
     stats = embedded_store.stats().to_dict()
     assert stats["nodes"] == {lb: len(rows.nodes[lb]) for lb in NODE_LABELS}
@@ -52,8 +54,10 @@ def test_updated_catalog_updates_properties_and_adds(embedded_store, fixture_cat
                                                     {"src": "satie", "dst": "debussy", "weight": 0.1, "source": "y", "role": None}]},
     )
     report = embedded_store.upsert(changed, progress=False)
-    assert report.nodes_created["Artist"] == 1 and report.nodes_updated["Artist"] == 1
-    assert report.rels_created["SIMILAR_TO"] == 1 and report.rels_updated["SIMILAR_TO"] == 1
+    assert report.nodes_created["Artist"] == 1 and report.nodes_changed["Artist"] == 1
+    assert report.rels_created["SIMILAR_TO"] == 1 and report.rels_changed["SIMILAR_TO"] == 1
+    changes = report.diff.nodes["Artist"].changed["satie"]
+    assert changes[0][4] == "FR" and changes[1][4] == "France"
     assert embedded_store.get_node("Artist", "satie")["country"] == "France"
     edges = embedded_store.export().edges[("Artist", "SIMILAR_TO", "Artist")]
     assert edges.set_index(["src", "dst"]).loc[("satie", "debussy"), "weight"] == 0.1

@@ -71,7 +71,8 @@ def test_dry_run_writes_nothing(fixture_catalog, tmp_path):
     doc = json.loads(result.stdout)
     catalog, _ = validate_catalog(fixture_catalog)
     rows, _ = build_rows(catalog)
-    assert doc["would_write"]["nodes"] == {lb: len(v) for lb, v in rows.nodes.items()}
+    assert doc["report"]["dry_run"] is True
+    assert {lb: c["created"] for lb, c in doc["report"]["nodes"].items()} == {lb: len(v) for lb, v in rows.nodes.items()}
     assert not (tmp_path / "graph").exists()
 
 
@@ -86,15 +87,16 @@ def test_load_stats_and_reload(fixture_catalog, tmp_path):
     assert set(stats["relationships"]) == {"BY", "ON", "HAS", "SIMILAR_TO", "INFLUENCED_BY", "MEMBER_OF", "VERSION_OF"}
     again = invoke("graph", "load", fixture_catalog, "--home", home, "--no-progress", "--format", "json")
     doc = json.loads(again.stdout)
-    assert sum(doc["report"]["nodes_created"].values()) == 0
-    assert sum(doc["report"]["nodes_updated"].values()) == sum(stats["nodes"].values())
+    assert sum(c["created"] + c["changed"] + c["deleted"] for c in doc["report"]["nodes"].values()) == 0
+    assert sum(c["unchanged"] for c in doc["report"]["nodes"].values()) == sum(stats["nodes"].values())
     assert export_diff(export1, EmbeddedGraphStore(home / "graph").export()) == []
     empty = json.loads(invoke("graph", "stats", "--home", tmp_path / "other", "--format", "json").stdout)
     assert set(empty["nodes"]) == set(stats["nodes"]) and sum(empty["nodes"].values()) == 0
 
 
 def test_help_texts_explain():
-    for cmd, words in (("validate", "EVERY problem"), ("load", "--skip-invalid"), ("stats", "relationships")):
+    for cmd, words in (("validate", "EVERY problem"), ("load", "--skip-invalid"), ("stats", "relationships"),
+                       ("diff", "property by property"), ("delete", "--artist")):
         out = invoke("graph", cmd, "--help")
         assert out.exit_code == 0 and words in out.stdout, cmd
 

@@ -70,8 +70,8 @@ def test_load_twice_is_idempotent(neo4j_store, example_rows):
     second = neo4j_store.upsert(example_rows, batch_size=50, progress=False)
     assert export_diff(neo4j_store.export(), export1) == []
     assert sum(second.nodes_created.values()) == 0 and sum(second.rels_created.values()) == 0
-    assert second.nodes_updated == first.nodes_created
-    assert second.rels_updated == first.rels_created
+    assert second.nodes_unchanged == first.nodes_created and sum(second.nodes_changed.values()) == 0
+    assert second.rels_unchanged == first.rels_created and sum(second.rels_changed.values()) == 0
     assert sum(first.nodes_created.values()) == sum(len(v) for v in example_rows.nodes.values())
 
 
@@ -93,6 +93,7 @@ def test_update_changes_properties_adds_rows_and_loses_nothing(neo4j_store, exam
     report = neo4j_store.upsert(changed, batch_size=7, progress=False)
     assert report.nodes_created == {"Artist": 0, "Album": 0, "Track": 1, "Attribute": 0}
     assert report.rels_created["BY"] == 1 and report.rels_created["VERSION_OF"] == 1
+    assert report.nodes_changed == {"Artist": 1, "Album": 0, "Track": 0, "Attribute": 0}
     node = neo4j_store.get_node("Artist", artist["id"])
     assert node["name"].endswith(" (remastered)") and node["country"] is None
     assert neo4j_store.get_node("Track", "t-new-1")["title"] == "A new tune"

@@ -43,12 +43,13 @@ def test_search_table_and_errors(bundle_dir, tmp_path):
     assert res.exit_code == 2 and "choose from" in res.output
 
 
-def test_index_remove_cli(bundle_copy, engine):
+def test_index_remove_cli(bundle_copy, engine, tmp_path):
     victim = engine.track_ids[0]
-    res = runner.invoke(app, ["index", "remove", victim, "--bundle", str(bundle_copy), "--json"])
+    res = runner.invoke(app, ["index", "remove", victim, "--bundle", str(bundle_copy), "--home", str(tmp_path / "empty"),
+                              "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["removed"] == [victim]
+    assert out["removed"] == [victim] and out["removed_from_graph"] == []  # this store never held it
     res = runner.invoke(app, ["search", "--threads", "0", "slow", "-k", "50", "--bundle", str(bundle_copy), "--format", "json"])
     assert victim not in {h["track_id"] for h in json.loads(res.stdout)["hits"]}
 
@@ -64,7 +65,7 @@ def test_index_build_then_add_catalog(ci_graph_home, trained_model_dir, ci_catal
     shutil.copytree(ci_graph_home, home)
     bundle = tmp_path / "bundle"
     res = runner.invoke(app, ["index", "build", "--home", str(home), "--model", str(trained_model_dir),
-                              "--out", str(bundle), "--no-progress", "--json"])
+                              "--out", str(bundle), "--no-progress", "--format", "json"])
     assert res.exit_code == 0, res.output
     built = json.loads(res.stdout)
     assert built["factory"] == "Flat" and built["tracks_indexed"] == len(Bundle.open(bundle).track_ids) > 0
@@ -77,7 +78,7 @@ def test_index_build_then_add_catalog(ci_graph_home, trained_model_dir, ci_catal
     (new / "artists.csv").write_text("id,name\nzz-new,Quentin Newartist\n")
     (new / "tracks.csv").write_text("id,title,artist_id,audio_path\n" + "".join(
         f"zz-t{i},Newartist Study {i},zz-new,audio/n{i}.flac\n" for i in range(len(sources))))
-    res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle), "--no-progress", "--json"])
+    res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle), "--no-progress", "--format", "json"])
     assert res.exit_code == 0, res.output
     assert sorted(json.loads(res.stdout)["added_ids"]) == ["zz-t0", "zz-t1"]
     # the store got them too

@@ -63,7 +63,8 @@ def _sample_nodes(export, per_label: int, seed: int = 7) -> list[tuple[str, str]
 
 def test_load_reports_stats_and_exports_match(loaded_pair):
     embedded, neo, r_emb, r_neo, rows = loaded_pair
-    for field in ("nodes_created", "nodes_updated", "rels_created", "rels_updated"):
+    assert r_neo.diff == r_emb.diff
+    for field in ("nodes_created", "nodes_changed", "rels_created", "rels_changed", "rels_unchanged"):
         assert getattr(r_neo, field) == getattr(r_emb, field), field
     assert sum(r_neo.nodes_created.values()) > 0
     assert neo.stats() == embedded.stats()

@@ -1,4 +1,4 @@
-"""``kgjemb index build|add|remove``: write and update the FAISS index bundle.
+"""``kgjemb index build|add|sync|remove``: write the FAISS index bundle and keep it following the graph.
 
 Exit codes: 0 success, 1 bundle/model/store failure, 2 usage error (bad option, invalid catalog).
 """
@@ -11,23 +11,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Database, Home, Password, Uri, User, store_from_options
+from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, Database, Format, Home, OutputFormat, Password, Uri, User,
+                               store_from_options)
 
 app = typer.Typer(no_args_is_help=True, help="Build and update the FAISS index bundle.")
 
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Trained model directory (default: HOME/model).")]
 BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "--out", help="Bundle directory (default: HOME/bundle).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _fail(err: Exception, code: int = 1) -> None:
+def _fail(err: Exception, code: int = EXIT_INVALID) -> None:
     typer.echo(f"Error: {err}", err=True)
     raise typer.Exit(code) from err
 
 
-def _report(out: dict, as_json: bool) -> None:
-    if as_json:
+def _report(out: dict, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
         typer.echo(json.dumps(out, indent=2))
     else:
         for key, value in out.items():
@@ -47,7 +47,7 @@ def build(
     password: Password = None,
     database: Database = None,
     no_progress: NoProgress = False,
-    as_json: JsonOpt = False,
+    fmt: Format = OutputFormat.text,
 ) -> None:
     """Embed every track with audio, build the FAISS index and entity vectors, and write the
     bundle (manifest with sha256s, index, vectors, graph snapshot, model copy) atomically.
@@ -63,7 +63,7 @@ def build(
         config = BuildConfig(index=IndexConfig(factory=factory, ef_search=ef_search), audio_batch_size=batch_size,
                              progress=not no_progress)
     except ValueError as err:
-        _fail(err, 2)
+        _fail(err, EXIT_USAGE)
     start = time.perf_counter()
     try:
         store = store_from_options(uri, home, user, password, database)
@@ -76,7 +76,7 @@ def build(
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     _report({"bundle": str(path), "tracks_indexed": manifest["counts"]["tracks_indexed"], "factory": manifest["factory"],
-             "dim": manifest["dim"], "seconds": round(time.perf_counter() - start, 2)}, as_json)
+             "dim": manifest["dim"], "seconds": round(time.perf_counter() - start, 2)}, fmt)
 
 
 @app.command()
@@ -89,10 +89,11 @@ def add(
     password: Password = None,
     database: Database = None,
     no_progress: NoProgress = False,
-    as_json: JsonOpt = False,
+    fmt: Format = OutputFormat.text,
 ) -> None:
-    """Load a catalog into the graph store, then embed its new tracks into the existing
-    bundle and recompute entity vectors inductively (no retraining). Atomic rewrite.
+    """Load a catalog into the graph store (created and changed rows; nothing deleted),
+    then sync the bundle with the store: embed its new tracks and recompute entity vectors
+    inductively (no retraining). Atomic rewrite.
 
     Example: kgjemb index add data/new-releases --home .kgjemb
     """
@@ -106,11 +107,11 @@ def add(
     try:
         cat, report = validate_catalog(catalog)
     except KgjembError as err:
-        _fail(err, 2)
+        _fail(err, EXIT_USAGE)
     if not report.valid:
         for p in report.problems:
             typer.echo(str(p), err=True)
-        _fail(ValueError(f"{catalog}: invalid catalog; nothing added"), 2)
+        _fail(ValueError(f"{catalog}: invalid catalog; nothing added"), EXIT_USAGE)
     try:
         store = store_from_options(uri, home, user, password, database)
         try:
@@ -122,18 +123,71 @@ def add(
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     _report({"bundle": str(path), "added": len(change["added"]), "removed": len(change["removed"]),
-             "added_ids": change["added"], "seconds": round(time.perf_counter() - start, 2)}, as_json)
+             "added_ids": change["added"], "graph": change["graph"], "seconds": round(time.perf_counter() - start, 2)},
+            fmt)
+
+
+@app.command()
+def sync(
+    bundle: BundleOpt = None,
+    home: Home = None,
+    uri: Uri = None,
+    user: User = None,
+    password: Password = None,
+    database: Database = None,
+    no_progress: NoProgress = False,
+    fmt: Format = OutputFormat.text,
+) -> None:
+    """Bring a bundle up to the graph store without retraining.
+
+    Tracks deleted from the graph (or that lost their audio) leave the index; new tracks
+    with audio, and tracks whose audio_path changed, are embedded with the bundle's model;
+    the graph snapshot (filters, explanations, gazetteer) is replaced by the store's graph
+    and the entity vectors are recomputed inductively; the manifest records the graph
+    digest the bundle now follows. A bundle already following the graph is not rewritten.
+    Atomic rewrite: a server keeps answering from the old bundle until it reloads
+    (POST /v1/admin/reload or SIGHUP).
+
+    Example: kgjemb index sync --home .kgjemb
+    """
+    from kgjemb.errors import KgjembError
+    from kgjemb.index.builder import BuildConfig, update_bundle
+    from kgjemb.paths import bundle_dir
+
+    start = time.perf_counter()
+    try:
+        store = store_from_options(uri, home, user, password, database)
+        try:
+            export = store.export()
+        finally:
+            store.close()
+        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress))
+    except (KgjembError, OSError, RuntimeError) as err:
+        _fail(err)
+    _report({"bundle": str(path), "up_to_date": change["up_to_date"], "added": change["added"],
+             "removed": change["removed"], "reembedded": change["reembedded"], "graph": change["graph"],
+             "seconds": round(time.perf_counter() - start, 2)}, fmt)
 
 
 @app.command()
 def remove(
-    ids: Annotated[list[str], typer.Argument(help="Track ids to remove from the bundle.")],
+    ids: Annotated[list[str], typer.Argument(help="Track ids to remove.")],
     bundle: BundleOpt = None,
     home: Home = None,
-    as_json: JsonOpt = False,
+    uri: Uri = None,
+    user: User = None,
+    password: Password = None,
+    database: Database = None,
+    bundle_only: Annotated[bool, typer.Option(
+        "--bundle-only", help="Leave the graph store alone (the next `index sync` puts the tracks back).")] = False,
+    fmt: Format = OutputFormat.text,
 ) -> None:
-    """Remove tracks from the bundle (index, vectors and graph snapshot); the graph store is
-    not changed. Entity vectors are recomputed. Atomic rewrite.
+    """Remove tracks from the graph store (with their relationships) and from the bundle
+    (index, vectors, graph snapshot; entity vectors recomputed). Atomic bundle rewrite.
+
+    The graph is the system of record and a bundle follows it: a track removed from the
+    bundle only would come back with the next `kgjemb index sync`, hence both by default.
+    --bundle-only hides tracks from search while the graph keeps them.
 
     Example: kgjemb index remove t_001 t_002 --home .kgjemb
     """
@@ -141,11 +195,20 @@ def remove(
     from kgjemb.index.builder import remove_tracks
     from kgjemb.paths import bundle_dir
 
+    wanted = list(dict.fromkeys(ids))
+    from_graph: list[str] = []
     try:
-        path, removed = remove_tracks(bundle or bundle_dir(home), ids)
+        if not bundle_only:
+            store = store_from_options(uri, home, user, password, database)
+            try:
+                from_graph = sorted(store.delete({"Track": wanted}, progress=False).diff.nodes["Track"].deleted)
+            finally:
+                store.close()
+        path, removed = remove_tracks(bundle or bundle_dir(home), wanted)
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
-    unknown = [i for i in ids if i not in set(removed)]
-    _report({"bundle": str(path), "removed": removed, "unknown": unknown}, as_json)
-    if unknown and not removed:
-        raise typer.Exit(1)
+    unknown = [i for i in wanted if i not in set(removed) and i not in set(from_graph)]
+    _report({"bundle": str(path), "removed": removed, "removed_from_graph": None if bundle_only else from_graph,
+             "unknown": unknown}, fmt)
+    if unknown and not removed and not from_graph:
+        raise typer.Exit(EXIT_INVALID)

@@ -7,7 +7,7 @@ loads one catalog into both and compares everything this interface returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Literal, Mapping, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # torch_geometric is heavy; imported only where HeteroData is
 
 __all__ = [
     "EdgeKey",
+    "GraphDiff",
     "GraphExport",
     "GraphRows",
     "GraphStats",
@@ -26,6 +27,8 @@ __all__ = [
     "LoadReport",
     "NameMatch",
     "NodeRef",
+    "Prune",
+    "TableDiff",
 ]
 
 #: (src_label, rel_type, dst_label), always one of ``schema.REL_TYPES``.
@@ -33,16 +36,99 @@ EdgeKey = tuple[str, str, str]
 
 
 @dataclass
-class LoadReport:
-    """Outcome of one ``upsert``: counts per label / relationship type, and timing."""
+class Prune:
+    """What a pruning load may delete, so that the graph mirrors the catalog.
 
-    nodes_created: dict[str, int] = field(default_factory=dict)
-    nodes_updated: dict[str, int] = field(default_factory=dict)
-    rels_created: dict[str, int] = field(default_factory=dict)
-    rels_updated: dict[str, int] = field(default_factory=dict)
+    Nodes: every node absent from the catalog (with its relationships). Relationships:
+    those absent from the catalog whose ``source`` the catalog speaks for, i.e. the
+    default source ``catalog``, every source that occurs in the catalog's rows, and
+    ``sources`` (curator-named extras); ``all_sources=True`` prunes regardless of source.
+    Curated or derived edges of other sources stay unless asked for. Default: the
+    catalog's own sources only.
+
+    >>> Prune(sources=frozenset({"lastfm"}))
+    Prune(sources=frozenset({'lastfm'}), all_sources=False)
+    """
+
+    sources: frozenset[str] = frozenset()
+    all_sources: bool = False
+
+
+@dataclass
+class TableDiff:
+    """The difference for one label or one relationship key (``EdgeKey``).
+
+    Keys are node ids or ``(src, dst)`` pairs; values are property tuples in
+    ``NODE_PROPERTIES[label]`` / ``EDGE_PROPERTIES`` order. ``changed`` holds
+    ``(old, new)`` only where at least one property really differs (after the export's
+    type normalisation); ``dangling`` counts new relationships left out because an
+    endpoint is not in the graph; ``kept`` holds relationships a pruning load leaves
+    although the rows lack them, because the rows do not speak for their source.
+    """
+
+    created: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
+    unchanged: int = 0
+    deleted: dict = field(default_factory=dict)
+    dangling: int = 0
+    kept: dict = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {"created": len(self.created), "changed": len(self.changed), "unchanged": self.unchanged,
+                "deleted": len(self.deleted)}
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.changed or self.deleted)
+
+
+@dataclass
+class GraphDiff:
+    """What writing some rows (and, with ``pruned``, deleting what they lack) does to a
+    graph: one :class:`TableDiff` per label and per relationship key (every one present).
+    Built by :func:`kgjemb.graph.diff.diff_tables`; both stores build it the same way, so an
+    embedded and a Neo4j graph holding the same data give identical diffs.
+    """
+
+    nodes: dict[str, TableDiff]
+    edges: dict[EdgeKey, TableDiff]
+    pruned: bool = False
+
+    def __bool__(self) -> bool:
+        return any(self.nodes.values()) or any(self.edges.values())
+
+    def counts(self) -> dict:
+        """``{"nodes": {label: {created, changed, unchanged, deleted}}, "relationships": {type: {...}}}``
+        (relationship keys of one type, e.g. Track-BY-Artist and Album-BY-Artist, summed)."""
+        rels: dict[str, dict[str, int]] = {}
+        for (_, rtype, _), table in self.edges.items():
+            acc = rels.setdefault(rtype, dict.fromkeys(("created", "changed", "unchanged", "deleted"), 0))
+            for k, v in table.counts().items():
+                acc[k] += v
+        return {"nodes": {lb: t.counts() for lb, t in self.nodes.items()}, "relationships": dict(sorted(rels.items()))}
+
+
+@dataclass
+class LoadReport:
+    """Outcome of one write (``upsert`` or ``delete``): the :class:`GraphDiff` it applied,
+    counted per label and relationship type as created / changed (a property really
+    changed) / unchanged / deleted, plus timing."""
+
+    diff: GraphDiff
     rows: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+
+    def _count(self, part: str, what: str) -> dict[str, int]:
+        return {name: c[what] for name, c in self.diff.counts()[part].items()}
+
+    nodes_created = property(lambda self: self._count("nodes", "created"))
+    nodes_changed = property(lambda self: self._count("nodes", "changed"))
+    nodes_unchanged = property(lambda self: self._count("nodes", "unchanged"))
+    nodes_deleted = property(lambda self: self._count("nodes", "deleted"))
+    rels_created = property(lambda self: self._count("relationships", "created"))
+    rels_changed = property(lambda self: self._count("relationships", "changed"))
+    rels_unchanged = property(lambda self: self._count("relationships", "unchanged"))
+    rels_deleted = property(lambda self: self._count("relationships", "deleted"))
 
     @property
     def rows_per_s(self) -> float:
@@ -50,10 +136,8 @@ class LoadReport:
 
     def to_dict(self) -> dict:
         return {
-            "nodes_created": self.nodes_created,
-            "nodes_updated": self.nodes_updated,
-            "rels_created": self.rels_created,
-            "rels_updated": self.rels_updated,
+            **self.diff.counts(),
+            "pruned": self.diff.pruned,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
             "rows_per_s": round(self.rows_per_s, 1) if self.seconds > 0 else None,
@@ -151,8 +235,21 @@ class GraphExport:
 class GraphStore(Protocol):
     """A music knowledge graph. Implementations: ``EmbeddedGraphStore``, ``Neo4jGraphStore``."""
 
-    def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
-        """Idempotently create or update the given nodes and relationships."""
+    def upsert(self, rows: GraphRows, *, prune: Prune | None = None, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Idempotently create the new and rewrite the changed nodes and relationships of
+        ``rows`` (equal ones are left alone); with ``prune``, also delete what ``rows`` lack
+        (see :class:`Prune`). The report carries the applied :class:`GraphDiff`."""
+        ...
+
+    def diff(self, rows: GraphRows, *, prune: Prune | None = None) -> GraphDiff:
+        """What ``upsert(rows, prune=prune)`` would do, property by property; writes nothing."""
+        ...
+
+    def delete(self, nodes: Mapping[str, Iterable[str]], *, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Delete the named nodes (``{label: ids}``) with all their relationships;
+        absent ids are ignored (idempotent)."""
         ...
 
     def stats(self) -> GraphStats: ...

@@ -20,23 +20,20 @@ changed it since it was opened, so concurrent loads never drop each other's rows
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import pickle
 import time
-from operator import itemgetter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from tqdm.auto import tqdm
-
 from kgjemb.catalog.rows import gc_paused
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.errors import StoreError, UnknownEntityError
-from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
+from kgjemb.graph.base import EdgeKey, GraphDiff, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef, Prune
+from kgjemb.graph.diff import diff_tables, rows_to_tables
 from kgjemb.graph.frames import build_export_from_columns
 from kgjemb.graph.names import NAME_PROPERTY, NameIndex
 from kgjemb.graph.traverse import Adjacency, bfs
@@ -64,13 +61,6 @@ def check_rel_types(rel_types: Iterable[str] | None) -> frozenset[str]:
     return out
 
 
-_first, _second = itemgetter(0), itemgetter(1)
-
-
-def _tuple_getter(keys: tuple[str, ...]):
-    """C-speed ``row -> tuple(row[k] for k in keys)`` (always a tuple, even for one key)."""
-    get = itemgetter(*keys)
-    return get if len(keys) > 1 else (lambda row: (get(row),))
 
 
 def _check_label(label: str) -> None:
@@ -187,78 +177,73 @@ class EmbeddedGraphStore:
         self._names = None
 
     # -- writing -----------------------------------------------------------------------
-    def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
-        """Create or update the given nodes and relationships, then persist atomically.
+    def upsert(self, rows: GraphRows, *, prune: Prune | None = None, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Create the new and rewrite the changed nodes and relationships of ``rows``
+        (equal ones are left alone); with ``prune``, delete what ``rows`` lack (see
+        :class:`~kgjemb.graph.base.Prune`). Diff and write happen under the writer lock and
+        end in ONE atomic file write: all or nothing.
 
-        A node is identified by (label, id), a relationship by (src, type, dst); upserting
-        an existing one replaces its properties and counts as *updated* (created/updated
-        counts per label and per relationship type). Relationships whose endpoints are not
-        in the graph are left out with a warning. ``batch_size`` (default 5000) only sets
-        the progress granularity here; ``progress=False`` hides the bar.
+        A node is identified by (label, id), a relationship by (src, type, dst); a written
+        one gets exactly the row's properties. Relationships whose endpoints are not in the
+        graph are left out with a warning. ``batch_size`` is only validated here (one
+        write); ``progress`` is accepted for the protocol (the write is one step).
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        bad = [lb for lb in rows.nodes if lb not in NODE_LABELS] + [k for k in rows.edges if tuple(k) not in REL_TYPES]
-        if bad:
-            raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
         start = time.perf_counter()
-        report = LoadReport(rows=len(rows))
-        with gc_paused(), self._writing(), tqdm(total=len(rows), desc="upsert", unit="row", disable=not progress,
-                                   leave=False) as bar:
-            for label in NODE_LABELS:
-                props = NODE_PROPERTIES[label]
-                getter = _tuple_getter(props)
-                table = self._nodes[label]
-                records = rows.nodes.get(label, [])
-                created = updated = 0
-                for lo in range(0, len(records), batch_size):
-                    batch = records[lo:lo + batch_size]
-                    try:
-                        new = {r["id"]: getter(r) for r in batch}
-                    except KeyError as err:
-                        raise ValueError(f"a {label} row lacks {err}; rows need id + {list(props)}") from err
-                    before = len(table)
-                    table.update(new)
-                    fresh = len(table) - before  # O(1) created count
-                    created += fresh
-                    updated += len(new) - fresh
-                    bar.update(len(batch))
-                report.nodes_created[label] = created
-                report.nodes_updated[label] = updated
-            edge_props = _tuple_getter(EDGE_PROPERTIES)
-            for key in REL_TYPES:
-                src_label, rtype, dst_label = key
-                src_ids, dst_ids = self._nodes[src_label], self._nodes[dst_label]
-                table = self._edges[key]
-                records = rows.edges.get(key, [])
-                created = updated = dangling = 0
-                for lo in range(0, len(records), batch_size):
-                    batch = records[lo:lo + batch_size]
-                    try:
-                        new = {(r["src"], r["dst"]): edge_props(r) for r in batch}
-                    except KeyError as err:
-                        raise ValueError(f"a {rtype} row lacks {err}; rows need src, dst + {list(EDGE_PROPERTIES)}") from err
-                    # endpoint check with C-speed set algebra; per-pair only when something is missing
-                    if set(map(_first, new)) - src_ids.keys() or set(map(_second, new)) - dst_ids.keys():
-                        for pair in [p for p in new if p[0] not in src_ids or p[1] not in dst_ids]:
-                            del new[pair]
-                    dangling += len(batch) - len(new)
-                    before = len(table)
-                    table.update(new)
-                    fresh = len(table) - before
-                    created += fresh
-                    updated += len(new) - fresh
-                    bar.update(len(batch))
-                if dangling:
-                    logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph",
-                                   dangling, src_label, rtype, dst_label)
-                report.rels_created[rtype] = report.rels_created.get(rtype, 0) + created
-                report.rels_updated[rtype] = report.rels_updated.get(rtype, 0) + updated
-            self._invalidate()
-            self._write()
-        report.seconds = time.perf_counter() - start
+        with gc_paused(), self._writing():
+            new_nodes, new_edges = rows_to_tables(rows)
+            diff = diff_tables(self._nodes, self._edges, new_nodes, new_edges, prune=prune)
+            self._apply(diff)
+        report = LoadReport(diff=diff, rows=len(rows), seconds=time.perf_counter() - start)
         logger.info("upserted %d rows in %.2fs (%.0f rows/s)", report.rows, report.seconds, report.rows_per_s)
         return report
+
+    def diff(self, rows: GraphRows, *, prune: Prune | None = None) -> GraphDiff:
+        """What :meth:`upsert` with these arguments would do; nothing is written."""
+        if self.path is not None and self._file_stamp() != self._stamp:
+            self._read()  # another process wrote since we read
+        new_nodes, new_edges = rows_to_tables(rows)
+        return diff_tables(self._nodes, self._edges, new_nodes, new_edges, prune=prune)
+
+    def delete(self, nodes: Mapping[str, Iterable[str]], *, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Delete the named nodes (``{label: ids}``) with every relationship touching them,
+        in one atomic write; ids not in the graph are ignored."""
+        for label in nodes:
+            _check_label(label)
+        start = time.perf_counter()
+        nodes = {lb: list(ids) for lb, ids in nodes.items()}
+        if self.path is not None and self._file_stamp() != self._stamp:
+            self._read()
+        diff = diff_tables(self._nodes, self._edges, {}, {}, delete=nodes)
+        if diff:  # nothing to delete: no lock, no write (and no directory created)
+            with self._writing():
+                diff = diff_tables(self._nodes, self._edges, {}, {}, delete=nodes)
+                self._apply(diff)
+        return LoadReport(diff=diff, seconds=time.perf_counter() - start)
+
+    def _apply(self, diff: GraphDiff) -> None:
+        """Apply a diff to the tables and persist (nothing to write: nothing written)."""
+        if not diff:
+            return
+        for label, table in diff.nodes.items():
+            nodes = self._nodes[label]
+            nodes.update(table.created)
+            nodes.update((k, new) for k, (_, new) in table.changed.items())
+            for k in table.deleted:
+                del nodes[k]
+        for key, table in diff.edges.items():
+            edges = self._edges[key]
+            edges.update(table.created)
+            edges.update((k, new) for k, (_, new) in table.changed.items())
+            for k in table.deleted:
+                del edges[k]
+            if table.dangling:
+                logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", table.dangling, *key)
+        self._invalidate()
+        self._write()
 
     def clear(self) -> None:
         """Delete every node and relationship (and persist the empty graph)."""

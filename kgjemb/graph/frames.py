@@ -22,7 +22,7 @@ import pandas as pd
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.graph.base import EdgeKey, GraphExport
 
-__all__ = ["build_export", "build_export_from_columns", "export_diff", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
+__all__ = ["build_export", "build_export_from_columns", "export_diff", "normalise_value", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
 
 INT_PROPERTIES = frozenset({"born", "died", "year"})
 FLOAT_PROPERTIES = frozenset({"duration_s", "weight"})
@@ -43,6 +43,12 @@ def _norm_column(prop: str, values: list) -> list:
     if prop in FLOAT_PROPERTIES:
         return [v if (type(v) is float and v == v) or v is None else (None if _missing(v) else float(v)) for v in values]
     return [v if type(v) is str or v is None else (None if _missing(v) else str(v)) for v in values]
+
+
+def normalise_value(prop: str, value):
+    """One property value as an export holds it (see the module docstring): what the diff
+    compares, so that e.g. ``aliases`` None and ``[]`` or ``year`` 1890.0 and 1890 are equal."""
+    return _norm_column(prop, [value])[0]
 
 
 def _frame(columns: tuple[str, ...], data: Mapping[str, list], sort: list[str]) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.errors import MissingDependencyError, StoreError, UnknownEntityError
-from kgjemb.graph.base import EdgeKey, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef
+from kgjemb.graph.base import EdgeKey, GraphDiff, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef, Prune
+from kgjemb.graph.diff import diff_tables, rows_to_tables, write_rows
 from kgjemb.graph.embedded import check_rel_types
 from kgjemb.graph.frames import build_export
 from kgjemb.graph.names import NameIndex
@@ -172,62 +173,128 @@ class Neo4jGraphStore:
                 self._call(lambda s=statement: session.run(s).consume(), what="create the schema")
 
     # -- writing -----------------------------------------------------------------------
-    def upsert(self, rows: GraphRows, *, batch_size: int = 5000, progress: bool = True) -> LoadReport:
-        """Create or update nodes, then relationships, in batches of ``batch_size`` (default
-        5000) rows, each batch committed in its own transaction (retried on transient
-        errors). A node is (label, id), a relationship (src, type, dst); upserting an
-        existing one replaces its properties and counts as updated. Relationships whose
-        endpoints are absent are left out with a warning. ``progress=False`` hides the bar.
+    def upsert(self, rows: GraphRows, *, prune: Prune | None = None, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Diff ``rows`` against the graph (:meth:`diff`), then write the created and changed
+        nodes, then relationships, in batches of ``batch_size`` (default 5000) rows, and
+        with ``prune`` delete what ``rows`` lack (relationships, then nodes; see
+        :class:`~kgjemb.graph.base.Prune`). Each batch is committed in its own transaction
+        (retried on transient errors), so an interrupted run leaves whole batches and
+        running it again computes the rest of the diff and completes it. A node is
+        (label, id), a relationship (src, type, dst); a written one gets exactly the row's
+        properties. Relationships whose endpoints are absent are left out with a warning.
+        ``progress=False`` hides the bar.
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        bad = [lb for lb in rows.nodes if lb not in NODE_LABELS] + [k for k in rows.edges if tuple(k) not in REL_TYPES]
-        if bad:
-            raise ValueError(f"unknown label(s)/edge key(s) {bad}; choose from {list(NODE_LABELS)} / {list(REL_TYPES)}")
+        start = time.perf_counter()
+        diff = self.diff(rows, prune=prune)
+        for key, table in diff.edges.items():
+            if table.dangling:
+                logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", table.dangling, *key)
+        self._merge(write_rows(diff), batch_size=batch_size, progress=progress)
+        self._delete(diff, batch_size=batch_size, progress=progress)
+        report = LoadReport(diff=diff, rows=len(rows), seconds=time.perf_counter() - start)
+        logger.info("upserted %d rows into %s in %.2fs (%.0f rows/s)", report.rows, self.uri, report.seconds,
+                    report.rows_per_s)
+        return report
+
+    def diff(self, rows: GraphRows, *, prune: Prune | None = None) -> GraphDiff:
+        """What :meth:`upsert` with these arguments would do (the graph is read with the
+        export statements and compared exactly as the embedded store compares); nothing is
+        written. Raises ``ValueError`` for unknown labels or incomplete rows."""
         for label, records in rows.nodes.items():  # refuse bad rows before writing anything
-            _check_keys(records, {"id", *NODE_PROPERTIES[label]}, label)
+            if label in NODE_LABELS:
+                _check_keys(records, {"id", *NODE_PROPERTIES[label]}, label)
         for key, records in rows.edges.items():
             _check_keys(records, _EDGE_KEYS, key[1])
-        statements = cypher_statements("upsert.cypher")
+        new_nodes, new_edges = rows_to_tables(rows)
+        old_nodes, old_edges = self._tables()
+        return diff_tables(old_nodes, old_edges, new_nodes, new_edges, prune=prune)
+
+    def delete(self, nodes: Mapping[str, Iterable[str]], *, batch_size: int = 5000,
+               progress: bool = True) -> LoadReport:
+        """Delete the named nodes (``{label: ids}``) with every relationship touching them:
+        batched, parameterised deletes of the relationships, then ``DETACH DELETE`` of the
+        nodes, each batch its own transaction; absent ids are ignored, so an interrupted
+        run is completed by running it again."""
+        for label in nodes:
+            _check_label(label)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
         start = time.perf_counter()
-        report = LoadReport(rows=len(rows))
+        old_nodes, old_edges = self._tables()
+        diff = diff_tables(old_nodes, old_edges, {}, {}, delete=nodes)
+        self._delete(diff, batch_size=batch_size, progress=progress)
+        return LoadReport(diff=diff, seconds=time.perf_counter() - start)
+
+    def _tables(self) -> tuple[dict, dict]:
+        """The graph as diff tables (``kgjemb.graph.diff``), read with the export statements."""
+        nodes, edges = {}, {}
+        with self._session() as session:
+            for label in NODE_LABELS:
+                rows = self._read(f"export_{label}", what="read nodes", session=session)[0]["rows"]
+                nodes[label] = {row[0]: tuple(row[1:]) for row in rows}
+            for key in REL_TYPES:
+                rows = self._read("export_" + "_".join(key), what="read relationships", session=session)[0]["rows"]
+                edges[key] = {(row[0], row[1]): tuple(row[2:]) for row in rows}
+        return nodes, edges
+
+    def _delete(self, diff: GraphDiff, *, batch_size: int, progress: bool) -> None:
+        """Delete the diff's relationships, then its nodes, ``batch_size`` per transaction."""
+        todo = sum(len(t.deleted) for t in diff.edges.values()) + sum(len(t.deleted) for t in diff.nodes.values())
+        if not todo:
+            return
+        statements = cypher_statements("delete.cypher")
+        self._names = None
+        with self._session() as session, tqdm(total=todo, desc="delete (neo4j)", unit="row", disable=not progress,
+                                              leave=False) as bar:
+            for key, table in diff.edges.items():
+                pairs = [{"src": s, "dst": d} for s, d in sorted(table.deleted)]
+                for lo in range(0, len(pairs), batch_size):
+                    batch = pairs[lo:lo + batch_size]
+                    self._write_param(session, statements["un" + _rel_key(key)], "rows", batch, key[1])
+                    bar.update(len(batch))
+            for label, table in diff.nodes.items():
+                ids = sorted(table.deleted)
+                for lo in range(0, len(ids), batch_size):
+                    batch = ids[lo:lo + batch_size]
+                    self._write_param(session, statements[f"delete_{label}"], "ids", batch, label)
+                    bar.update(len(batch))
+        self._names = None
+
+    def _write_param(self, session, statement: str, name: str, values: list, what: str) -> int:
+        """Run one deletion batch in a managed write transaction; returns what it deleted."""
+
+        def work(tx):
+            return tx.run(statement, {name: values}).single()["deleted"]
+
+        return self._call(session.execute_write, work, what=f"delete a batch of {len(values)} {what}")
+
+    def _merge(self, rows: GraphRows, *, batch_size: int, progress: bool) -> None:
+        """MERGE the given rows, nodes then relationships, one transaction per batch (a
+        relationship whose endpoints vanished meanwhile matches nothing and is logged)."""
+        statements = cypher_statements("upsert.cypher")
         self._names = None
         with self._session() as session, tqdm(total=len(rows), desc="upsert (neo4j)", unit="row",
                                               disable=not progress, leave=False) as bar:
             for label in NODE_LABELS:
                 records = rows.nodes.get(label, [])
-                created = updated = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    # one row per id and batch, the last wins (as in the embedded store)
-                    params = list({r["id"]: r for r in batch}.values())
-                    n_new, _ = self._write(session, statements[f"node_{label}"], params, label)
-                    created += n_new
-                    updated += len(params) - n_new
+                    self._write(session, statements[f"node_{label}"], batch, label)
                     bar.update(len(batch))
-                report.nodes_created[label] = created
-                report.nodes_updated[label] = updated
             for key in REL_TYPES:
-                rtype = key[1]
                 records = rows.edges.get(key, [])
-                created = updated = dangling = 0
+                dangling = 0
                 for lo in range(0, len(records), batch_size):
                     batch = records[lo:lo + batch_size]
-                    params = list({(r["src"], r["dst"]): r for r in batch}.values())
-                    n_new, matched = self._write(session, statements[_rel_key(key)], params, rtype)
-                    created += n_new
-                    updated += matched - n_new
+                    _, matched = self._write(session, statements[_rel_key(key)], batch, key[1])
                     dangling += len(batch) - matched
                     bar.update(len(batch))
                 if dangling:
                     logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", dangling, *key)
-                report.rels_created[rtype] = report.rels_created.get(rtype, 0) + created
-                report.rels_updated[rtype] = report.rels_updated.get(rtype, 0) + updated
         self._names = None
-        report.seconds = time.perf_counter() - start
-        logger.info("upserted %d rows into %s in %.2fs (%.0f rows/s)", report.rows, self.uri, report.seconds,
-                    report.rows_per_s)
-        return report
 
     def _write(self, session, statement: str, rows: list[dict], what: str) -> tuple[int, int]:
         """Run one batch in a managed write transaction; returns (created, matched) where

@@ -3,11 +3,13 @@
 >>> from kgjemb.index import Bundle, FaissIndex, IndexConfig, build_bundle
 """
 from kgjemb.index.base import VectorIndex, as_matrix
-from kgjemb.index.builder import BuildConfig, build_bundle, graph_digest, remove_tracks, update_bundle
+from kgjemb.index.builder import (BuildConfig, build_bundle, bundle_staleness, graph_digest, remove_tracks, snapshot_diff,
+                                  update_bundle)
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
 from kgjemb.index.faiss_index import FaissIndex, IndexConfig, resolve_factory
 
 __all__ = [
     "BuildConfig", "Bundle", "BundleContent", "FaissIndex", "IndexConfig", "VectorIndex", "as_matrix",
-    "build_bundle", "graph_digest", "remove_tracks", "resolve_factory", "update_bundle", "write_bundle",
+    "build_bundle", "bundle_staleness", "graph_digest", "remove_tracks", "resolve_factory", "snapshot_diff",
+    "update_bundle", "write_bundle",
 ]

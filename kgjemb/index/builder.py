@@ -2,7 +2,8 @@
 
 ``build_bundle`` embeds every track that has audio; ``update_bundle`` syncs an existing
 bundle with a newer graph export (embeds only tracks it has not seen, drops tracks that
-left the graph) and ``remove_tracks`` drops tracks by id. Updates recompute the entity
+left the graph, takes the new graph snapshot) and ``remove_tracks`` drops tracks by id;
+``bundle_staleness`` tells whether a bundle is behind the graph of a store. Updates recompute the entity
 vectors with the same model (``embed_entities`` is inductive: new artists get vectors from
 their tracks and neighbours without retraining) and rewrite the bundle atomically.
 
@@ -22,11 +23,13 @@ import numpy as np
 
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.errors import BundleError
-from kgjemb.graph.base import GraphExport
+from kgjemb.graph.base import GraphDiff, GraphExport, GraphStore, Prune
+from kgjemb.graph.diff import diff_tables, export_to_tables
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
 from kgjemb.index.faiss_index import FaissIndex, IndexConfig
 
-__all__ = ["BuildConfig", "build_bundle", "graph_digest", "remove_tracks", "update_bundle", "tracks_with_audio"]
+__all__ = ["BuildConfig", "build_bundle", "bundle_staleness", "graph_digest", "remove_tracks", "snapshot_diff",
+           "update_bundle", "tracks_with_audio"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,31 +146,84 @@ def update_bundle(
     config: BuildConfig = BuildConfig(),
     model=None,
 ) -> tuple[Path, dict]:
-    """Bring the bundle at ``path`` in line with ``export``: embed tracks with audio that it
-    does not index yet, drop indexed tracks that are gone, recompute entity vectors, and
-    rewrite it atomically. Returns (path, {"added": [...], "removed": [...]})."""
+    """Bring the bundle at ``path`` in line with ``export`` (``index sync``/``add``/``remove``)
+    without retraining: embed tracks with audio that it does not index yet (or whose
+    ``audio_path`` changed), drop indexed tracks that are gone or lost their audio, replace
+    the graph snapshot (filters, explanations, gazetteer) with ``export``, recompute the
+    entity vectors inductively, record ``graph_digest(export)`` in the manifest, and rewrite
+    the bundle atomically. A bundle that already follows ``export`` is left untouched.
+
+    Returns (path, change) with change ``{"added": [...], "removed": [...], "reembedded":
+    [...], "graph": GraphDiff counts of snapshot → export, "up_to_date": bool}``.
+    """
     bundle = Bundle.open(path)
-    model = model or bundle.load_model()
+    digest = graph_digest(export)
+    graph = snapshot_diff(bundle.export, export)
     ids, paths = tracks_with_audio(export)
+    if bundle.manifest.get("graph_digest") == digest and not graph and ids == list(bundle.track_ids):
+        logger.info("bundle %s already follows graph %s", bundle.path, digest[:12])
+        return bundle.path, {"added": [], "removed": [], "reembedded": [], "graph": graph.counts(), "up_to_date": True}
+    model = model or bundle.load_model()
     known = dict(zip(bundle.track_ids, range(len(bundle.track_ids))))
-    new = [(t, p) for t, p in zip(ids, paths) if t not in known]
+    frame = bundle.export.nodes["Track"]
+    old_audio = dict(zip(frame["id"].tolist(), frame["audio_path"].tolist()))
+    moved = {t for t, p in zip(ids, paths) if t in known and old_audio.get(t) != p}
+    new = [(t, p) for t, p in zip(ids, paths) if t not in known or t in moved]
     keep = set(ids)
-    gone = [t for t in bundle.track_ids if t not in keep]
+    gone = [t for t in bundle.track_ids if t not in keep or t in moved]
     new_vectors = _embed_audio(model, [p for _, p in new], config)
     index = bundle.index
     if gone:
         index.delete(gone)
     if new:
         index.append([t for t, _ in new], new_vectors)
-    by_id = {t: bundle.track_vectors[i] for t, i in known.items() if t in keep}
+    by_id = {t: bundle.track_vectors[i] for t, i in known.items() if t in keep and t not in moved}
     by_id.update({t: v for (t, _), v in zip(new, new_vectors)})
     order = [t for t in ids if t in by_id]
     vectors = np.stack([by_id[t] for t in order]) if order else np.zeros((0, model.dim), dtype=np.float32)
     content = BundleContent(index, order, vectors, _entities(model, export, order, vectors), export, model.checksum(),
-                            extra={"graph_digest": graph_digest(export)})
+                            extra={"graph_digest": digest})
     out = write_bundle(bundle.path, content, model_dir=None, reuse_model_from=bundle.path)
-    logger.info("bundle update: +%d track(s), -%d track(s)", len(new), len(gone))
-    return out, {"added": [t for t, _ in new], "removed": gone}
+    added = [t for t, _ in new if t not in moved]
+    removed = [t for t in gone if t not in moved]
+    logger.info("bundle update: +%d track(s), -%d track(s), %d re-embedded; graph %s", len(added), len(removed),
+                len(moved), digest[:12])
+    return out, {"added": added, "removed": removed, "reembedded": sorted(moved), "graph": graph.counts(),
+                 "up_to_date": False}
+
+
+def snapshot_diff(old: GraphExport, new: GraphExport) -> GraphDiff:
+    """What changed between two graph exports (e.g. a bundle's snapshot and its store's
+    graph), per label and relationship type, property by property."""
+    old_nodes, old_edges = export_to_tables(old)
+    new_nodes, new_edges = export_to_tables(new)
+    return diff_tables(old_nodes, old_edges, new_nodes, new_edges, prune=Prune(all_sources=True))
+
+
+def bundle_staleness(bundle: Bundle | str | os.PathLike, store: GraphStore) -> str | None:
+    """None when the bundle follows the graph ``store`` holds now, else a one-line warning
+    saying what the bundle misses and how to catch up (``kgjemb index sync``).
+
+    "Follows" means the graph digest recorded in the manifest (or, for a bundle written
+    before digests were recorded, the digest of its snapshot) equals the digest of the
+    store's export. ``Engine.open`` and ``serve`` call it to warn about a stale bundle.
+
+    >>> bundle_staleness(".kgjemb/bundle", open_store(home=".kgjemb"))  # doctest: +SKIP
+    'bundle .kgjemb/bundle is behind its graph (Track: 1 deleted; Artist: 1 changed): run `kgjemb index sync ...`'
+    """
+    if not isinstance(bundle, Bundle):
+        bundle = Bundle.open(bundle, verify=False)
+    current = store.export()
+    followed = bundle.manifest.get("graph_digest") or graph_digest(bundle.export)
+    if followed == graph_digest(current):
+        return None
+    counts = snapshot_diff(bundle.export, current).counts()
+    parts = [f"{name}: " + ", ".join(f"{n} {kind}" for kind, n in c.items() if n and kind != "unchanged")
+             for part in ("nodes", "relationships") for name, c in counts[part].items()
+             if any(n for kind, n in c.items() if kind != "unchanged")]
+    what = "; ".join(parts) if parts else "same content, different digest"
+    return (f"bundle {bundle.path} is behind its graph ({what}): run `kgjemb index sync --bundle {bundle.path}` "
+            f"with the same store options")
 
 
 def drop_tracks(export: GraphExport, track_ids: Iterable[str]) -> GraphExport:
