@@ -121,3 +121,18 @@ def test_batch_with_graph_signals_matches_single(engine, k):
     for a, b in zip(engine.search_batch(qs, k=k), [engine.search(q, k=k) for q in qs]):
         assert [h.track_id for h in a.hits] == [h.track_id for h in b.hits]
         np.testing.assert_allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-4)
+
+
+def test_engine_warns_when_the_bundle_is_behind_its_store(bundle_dir, engine, ci_catalog):
+    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+
+    catalog, report = validate_catalog(ci_catalog)
+    store = EmbeddedGraphStore(None)
+    store.upsert(catalog_to_rows(catalog), progress=False)
+    fresh = Engine.open(bundle_dir, store=store, model=engine.model, parser=engine.parser)
+    assert fresh.stale is None
+    store.delete({"Track": [engine.track_ids[0]]})
+    behind = Engine.open(bundle_dir, store=store, model=engine.model, parser=engine.parser)
+    assert behind.stale and "index sync" in behind.stale
+    assert behind.stale in behind.search("slow", k=1).warnings

@@ -37,6 +37,7 @@ from kgjemb.errors import BundleError, QueryError, UnknownEntityError
 from kgjemb.graph.base import GraphExport
 from kgjemb.graph.names import fuzzy_extract, match_key
 from kgjemb.graph.proximity import WalkResult
+from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.limits import MAX_K
@@ -82,7 +83,9 @@ class Engine:
 
     ``Engine.open(bundle, store=None, config=EngineConfig(), *, export=None)``: ``bundle``
     is a bundle directory (or an open :class:`~kgjemb.index.bundle.Bundle`); ``store`` an
-    optional live :class:`~kgjemb.graph.base.GraphStore` kept for callers; ``export`` the
+    optional live :class:`~kgjemb.graph.base.GraphStore`: when its graph has moved on from
+    the one the bundle follows, :attr:`stale` says so (logged, and added to every result's
+    warnings) until ``kgjemb index sync``; ``export`` the
     graph the query path sees instead of the bundle's snapshot (e.g. with a share of the
     metadata hidden, for honest evaluation).
     """
@@ -102,6 +105,10 @@ class Engine:
         self.entity_vectors = bundle.entities
         self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
         self._id_rank = np.argsort(np.argsort(np.asarray(self.track_ids, dtype=object)))  # (n,) rank by id
+        #: a warning when the live ``store`` holds a newer graph than the bundle follows
+        self.stale: str | None = bundle_staleness(bundle, store) if store is not None else None
+        if self.stale:
+            logger.warning("%s", self.stale)
 
     @classmethod
     def open(cls, bundle: str | os.PathLike | Bundle, store=None, config: EngineConfig = EngineConfig(), *,
@@ -462,6 +469,8 @@ class Engine:
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
         hits = make_hits(rows[order], scores[order], parts[order], plan.signals, snapshot=self.snapshot,
                          walk=plan.walk, facts=plan.facts)
+        if self.stale:
+            plan.warnings.append(self.stale)
         return SearchResult(query=plan.parsed.query, parse=plan.parsed, hits=hits, warnings=plan.warnings)
 
 
