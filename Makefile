@@ -42,6 +42,7 @@ demo: install
 	$(BIN)/python scripts/demo.py --catalog $(DEMO_CATALOG) --home $(DEMO_HOME)
 
 test: install neo4j-launcher
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 clean-demo:
