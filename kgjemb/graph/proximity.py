@@ -115,7 +115,7 @@ class WalkResult:
         return np.where(found, self.mass[pos] if len(self.nodes) else 0.0, 0.0)
 
     def score_of(self, keys: list[str]) -> np.ndarray:
-        return self.score(np.array([self.graph.index.get(k, -1) for k in keys], dtype=np.int64))
+        return self.score(np.array([self.graph.node(k) for k in keys], dtype=np.int64))
 
     def top(self, label: str, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` heaviest nodes of ``label``: (row positions within that label, mass)."""
@@ -135,8 +135,8 @@ class WalkResult:
         """The path that carried most of ``key``'s mass, from ``key`` back to an anchor:
         ``['Track:t2', '-BY->', 'Artist:a', '<-BY-', 'Track:t1']`` (empty if not reached)."""
         g = self.graph
-        node = g.index.get(key)
-        if node is None:
+        node = g.node(key)
+        if node < 0:
             return []
         best_t, best = -1, 0.0
         for t, (nodes, contrib, _, _) in enumerate(self.steps):
@@ -145,7 +145,7 @@ class WalkResult:
                 best_t, best = t, contrib[p]
         if best_t < 0:
             return []
-        out = [g.keys[node]]
+        out = [g.key_of(node)]
         for t in range(best_t, 0, -1):
             nodes, _, parent, edge = self.steps[t]
             p = np.searchsorted(nodes, node)
@@ -153,7 +153,7 @@ class WalkResult:
             rel, forward = g.edge_rel[e], bool(g.edge_fwd[e])
             # the edge goes prev → node; forward means prev is the stored source
             out.append(f"<-{rel}-" if forward else f"-{rel}->")
-            out.append(g.keys[prev])
+            out.append(g.key_of(prev))
             node = prev
         return out
 
@@ -163,22 +163,22 @@ class TypedGraph:
     export order) with a typed, normalised transition matrix for :meth:`walk`, and the
     Track × Attribute incidence for shared-attribute scores.
 
-    ``keys[i]`` is ``"Label:id"``; ``index`` the reverse map; ``offsets[label]`` the global
-    range of a label.
+    :meth:`key_of` gives ``"Label:id"`` of a global index, :meth:`node` the reverse;
+    ``offsets[label]`` is the global range of a label.
     """
 
     def __init__(self, export: GraphExport, weights: RelWeights = RelWeights()) -> None:
         self.weights = weights
         self.offsets: dict[str, tuple[int, int]] = {}
-        self.keys: list[str] = []
+        self._ids: dict[str, pd.Index] = {}
         start = 0
         for label in NODE_LABELS:
-            ids = [str(i) for i in export.nodes[label]["id"].tolist()] if len(export.nodes[label]) else []
+            frame = export.nodes[label]
+            ids = pd.Index(frame["id"].to_numpy(dtype=object) if len(frame) else np.array([], dtype=object))
             self.offsets[label] = (start, start + len(ids))
-            self.keys += [f"{label}:{i}" for i in ids]
+            self._ids[label] = ids
             start += len(ids)
         self.n = start
-        self.index = {k: i for i, k in enumerate(self.keys)}
         self._build_walk(export)
         self._build_attributes(export)
         logger.info("typed graph: %d nodes, %d walk entries", self.n, len(self.indices))
@@ -188,8 +188,30 @@ class TypedGraph:
         return cls(export, weights)
 
     def rows_of(self, label: str, ids) -> np.ndarray:
-        """Global indices of ``ids`` of ``label`` (-1 where unknown)."""
-        return np.array([self.index.get(f"{label}:{i}", -1) for i in ids], dtype=np.int64)
+        """Global indices of ``ids`` of ``label`` (-1 where unknown), vectorised."""
+        pos = self._ids[label].get_indexer(np.asarray(ids, dtype=object))
+        return np.where(pos >= 0, pos + self.offsets[label][0], -1).astype(np.int64)
+
+    def node(self, key: str) -> int:
+        """Global index of ``"Label:id"`` (-1 when unknown)."""
+        label, _, node_id = key.partition(":")
+        ids = self._ids.get(label)
+        if ids is None:
+            return -1
+        pos = ids.get_indexer([node_id])[0]
+        return int(pos + self.offsets[label][0]) if pos >= 0 else -1
+
+    def key_of(self, i: int) -> str:
+        """``"Label:id"`` of global index ``i``."""
+        for label, (lo, hi) in self.offsets.items():
+            if lo <= i < hi:
+                return f"{label}:{self._ids[label][i - lo]}"
+        raise IndexError(f"node index {i} out of range 0..{self.n - 1}")
+
+    @property
+    def keys(self) -> list[str]:
+        """Every node's ``"Label:id"`` in global order (built on demand)."""
+        return [f"{label}:{i}" for label in NODE_LABELS for i in self._ids[label]]
 
     # -- construction -----------------------------------------------------------------------
 
@@ -203,8 +225,8 @@ class TypedGraph:
             frame = export.edges[key]
             if not len(frame):
                 continue
-            s = self.rows_of(s_label, frame["src"].tolist())
-            d = self.rows_of(d_label, frame["dst"].tolist())
+            s = self.rows_of(s_label, frame["src"].to_numpy(dtype=object))
+            d = self.rows_of(d_label, frame["dst"].to_numpy(dtype=object))
             ew = _weights(frame)
             ok = (s >= 0) & (d >= 0) & (ew > 0)
             s, d, ew = s[ok], d[ok], ew[ok]
@@ -254,8 +276,8 @@ class TypedGraph:
             frame = export.edges[key]
             if not len(frame):
                 return sp.csr_matrix((n_s, n_d))
-            s = self.rows_of(s_label, frame["src"].tolist())
-            d = self.rows_of(d_label, frame["dst"].tolist())
+            s = self.rows_of(s_label, frame["src"].to_numpy(dtype=object))
+            d = self.rows_of(d_label, frame["dst"].to_numpy(dtype=object))
             w = _weights(frame)
             ok = (s >= 0) & (d >= 0) & (w > 0)
             s, d, w = s[ok] - s_lo, d[ok] - d_lo, w[ok]
@@ -281,7 +303,7 @@ class TypedGraph:
     def walk(self, seeds: dict[str, float], config: WalkConfig = WalkConfig()) -> WalkResult:
         """Personalised walk from ``seeds`` (``"Label:id"`` → weight; unknown keys ignored,
         weights normalised to sum 1)."""
-        idx = [(self.index[k], float(v)) for k, v in seeds.items() if k in self.index and v > 0]
+        idx = [(i, float(v)) for i, v in ((self.node(k), v) for k, v in seeds.items()) if i >= 0 and v > 0]
         if not idx:
             empty = np.zeros(0, dtype=np.int64)
             return WalkResult(self, empty, np.zeros(0), [])
@@ -335,8 +357,8 @@ class TypedGraph:
         or artist's mean over its tracks (plus the artist's own). L2-normalised; None if
         the anchor has no attributes."""
         label, _, _ = key.partition(":")
-        i = self.index.get(key)
-        if i is None:
+        i = self.node(key)
+        if i < 0:
             return None
         row = i - self.offsets[label][0]
         if label == "Track":
