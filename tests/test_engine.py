@@ -79,13 +79,11 @@ def test_scores_equal_bruteforce_fusion_over_all_tracks(bundle_dir):
                     negative=True) for i, p in enumerate(parsed.negations)]
     # attribute facts, scored by brute force over every track from the snapshot
     attrs = [(e.id, e.role == "exclude", e.score / 100) for e in parsed.entities if e.label == "Attribute"]
-    for neg in (False, True):
-        group = [a for a in attrs if a[1] == neg]
-        for attr, _, conf in group:
-            col = conf * eng.snapshot.fact_scores(np.arange(len(eng.track_ids)), [attr], via_artist=0.5,
-                                                  unknown=0.5)[:, 0]
-            sigs.append(Signal(f"{'not ' if neg else ''}has:{attr}", "fact", w.fact / len(group),
-                               score=lambda rows, col=col: col[rows], negative=neg))
+    spec = dict(zip([a[0] for a in attrs], eng.snapshot.specificity([a[0] for a in attrs])))
+    for attr, neg, conf in attrs:
+        col = eng.snapshot.fact_scores(np.arange(len(eng.track_ids)), [attr], via_artist=0.5, unknown=0.5)[:, 0]
+        sigs.append(Signal(f"{'not ' if neg else ''}has:{attr}", "fact", w.fact * conf * spec[attr],
+                           score=lambda rows, col=col: col[rows], negative=neg))
     rows = np.arange(len(eng.track_ids))
     scores, _ = fuse(raw_scores(eng.vectors, rows, sigs), sigs)
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], eng.track_ids[i]))[:5]

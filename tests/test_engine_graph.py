@@ -136,3 +136,15 @@ def test_engine_warns_when_the_bundle_is_behind_its_store(bundle_dir, engine, ci
     behind = Engine.open(bundle_dir, store=store, model=engine.model, parser=engine.parser)
     assert behind.stale and "index sync" in behind.stale
     assert behind.stale in behind.search("slow", k=1).warnings
+
+
+def test_specific_attribute_outweighs_a_common_one(engine):
+    """"slow violin": violin is rarer than slow in the ci catalog, so its fact weighs more,
+    and the top hits are violin tracks (there are enough of them)."""
+    snap = engine.snapshot
+    spec = dict(zip(["instrument:violin", "tempo:slow"], snap.specificity(["instrument:violin", "tempo:slow"])))
+    assert spec["instrument:violin"] == 1.0 and spec["tempo:slow"] < 1.0
+    res = engine.search("slow violin", k=3)
+    has = engine.bundle.export.edges[("Track", "HAS", "Attribute")]
+    violin = set(has[has["dst"] == "instrument:violin"]["src"])
+    assert all(h.track_id in violin for h in res.hits), [h.explanation for h in res.hits]

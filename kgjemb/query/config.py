@@ -15,7 +15,9 @@ NORMALISATIONS = ("minmax", "zscore", "none")
 @dataclass(frozen=True)
 class SignalWeights:
     """Weight of each kind of signal in the fused score. Several signals of one kind
-    (two "like" anchors, three phrases) share their kind's weight equally.
+    (two "like" anchors, three phrases) share their kind's weight equally; attribute facts
+    are the exception: each weighs ``fact`` × link confidence × specificity (its idf over
+    the query's most specific attribute's), so matching more asked attributes ranks higher.
 
     ``entity``: similarity to a linked artist/album/track's entity vector (1.0);
     ``audio``: similarity to a linked track's own audio vector (0.5); ``text``: similarity

@@ -358,27 +358,27 @@ class Engine:
         plan.extra_rows.append(rows[rows >= 0])
 
     def _add_fact_signals(self, plan: _Plan, facts: list[tuple[str, float, bool]]) -> None:
-        """One signal per attribute the query names: + for asked, − for negated ones; both
-        share the kind's weight (positive and negative separately), graded by link confidence."""
+        """One signal per attribute the query names: + for asked, − for negated ones. Each
+        weighs ``weights.fact`` × its link confidence × its specificity (idf relative to the
+        query's most specific attribute: "piano" outweighs "slow"), so a track matching
+        more of the asked attributes ranks higher."""
         c, snap = self.config, self.snapshot
         if c.weights.fact <= 0:
             return
         facts = [f for f in dict.fromkeys(facts) if f[0] in snap.attr_row]
-        for negative in (False, True):
-            group = [f for f in facts if f[2] == negative]
-            for attr_id, confidence, _ in group:
-                def score(rows, attr_id=attr_id, confidence=confidence):
-                    return confidence * snap.fact_scores(rows, [attr_id], via_artist=c.fact_via_artist,
-                                                         unknown=c.fact_unknown)[:, 0]
+        spec = dict(zip([f[0] for f in facts], snap.specificity([f[0] for f in facts])))
+        for attr_id, confidence, negative in facts:
+            def score(rows, attr_id=attr_id):
+                return snap.fact_scores(rows, [attr_id], via_artist=c.fact_via_artist, unknown=c.fact_unknown)[:, 0]
 
-                shown = f"{'not ' if negative else ''}has:{attr_id}"
-                plan.signals.append(Signal(shown, "fact", c.weights.fact / len(group), score=score, ref=attr_id,
-                                           negative=negative))
-                if not negative:
-                    plan.facts.append(attr_id)
-                    rows = snap.rows_having(attr_id, limit=c.exact_filter_max)
-                    if rows is not None:
-                        plan.extra_rows.append(rows)
+            weight = c.weights.fact * confidence * float(spec[attr_id])
+            shown = f"{'not ' if negative else ''}has:{attr_id}"
+            plan.signals.append(Signal(shown, "fact", weight, score=score, ref=attr_id, negative=negative))
+            if not negative:
+                plan.facts.append(attr_id)
+                rows = snap.rows_having(attr_id, limit=c.exact_filter_max)
+                if rows is not None:
+                    plan.extra_rows.append(rows)
 
     def _encode_texts(self, plans: list[_Plan]) -> None:
         texts = list(dict.fromkeys(t for p in plans for t in p.texts))

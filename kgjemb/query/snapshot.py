@@ -54,6 +54,13 @@ class GraphSnapshot:
         self.attr_row = self.entity_row["Attribute"]
         kinds = self.graph.attr_kind
         self.attrs_of_kind = {k: np.flatnonzero(kinds == k) for k in set(kinds.tolist())}
+        # how many graph tracks HAVE each attribute (directly or through an artist), and its
+        # inverse document frequency: a rare attribute ("jig") says more than a common one
+        g = self.graph
+        having = ((g.track_attr > 0).astype(np.int8) + ((g.track_artist @ g.artist_attr) > 0).astype(np.int8)) > 0
+        self.attr_df = np.asarray(having.sum(axis=0)).ravel()  # (n_attr,)
+        n_tracks = max(g.track_attr.shape[0], 1)
+        self.attr_idf = np.log((n_tracks + 1) / (self.attr_df + 1)) + 1.0  # (n_attr,), smoothed, ≥ 1
 
     def has(self, label: str, node_id: str) -> bool:
         return node_id in self.entity_row.get(label, {})
@@ -95,6 +102,12 @@ class GraphSnapshot:
             out[known, j] = col
         out[~known] = unknown
         return out
+
+    def specificity(self, attr_ids: list[str]) -> np.ndarray:
+        """Each attribute's idf relative to the most specific one in ``attr_ids`` (0..1]:
+        with "sad slow piano", piano (rarer) weighs more than slow."""
+        idf = np.array([self.attr_idf[self.attr_row[a]] if a in self.attr_row else 1.0 for a in attr_ids])
+        return idf / idf.max() if len(idf) else idf
 
     def rows_having(self, attr_id: str, *, limit: int) -> np.ndarray | None:
         """Index rows of the tracks that HAVE ``attr_id`` directly or through an artist,
