@@ -20,6 +20,7 @@ from kgjemb.query.types import ParsedQuery, SearchResult
 from kgjemb.serve.app import create_app
 from kgjemb.serve.auth import tokens_match
 from kgjemb.serve.config import ServeConfig
+from pydantic import ValidationError
 from kgjemb.serve.launch import ServerProcess
 from kgjemb.serve.reload import describe_bundle
 
@@ -41,20 +42,35 @@ def metric(text: str, name: str, **labels) -> float | None:
 # ---------------------------------------------------------------- config, tokens, manifests
 
 
-def test_config_validates_and_reads_env():
-    with pytest.raises(ValueError, match="max_batch"):
+def test_config_validates_and_reads_env(monkeypatch):
+    with pytest.raises(ValidationError, match="max_batch"):
         ServeConfig(max_batch=0)
-    with pytest.raises(ValueError, match="api_token"):
+    with pytest.raises(ValidationError, match="at least 8 characters"):
         ServeConfig(api_token="short")
-    cfg = ServeConfig.from_env(
-        {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "on", "KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ""}
-    )
-    assert (cfg.max_batch, cfg.batching, cfg.api_token, cfg.admin_token) == (16, True, API, None)
+    for name in [n for n in os.environ if n.startswith(("KGJEMB_SERVE_", "KGJEMB_API", "KGJEMB_ADMIN"))]:
+        monkeypatch.delenv(name)
+    for name, value in {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "on", "KGJEMB_API_TOKEN": API,
+                        "KGJEMB_ADMIN_TOKEN": "", "KGJEMB_SERVE_PORT": "9123", "KGJEMB_SERVE_TORCH_THREADS": "none",
+                        "KGJEMB_SERVE_HEADER_TIMEOUT_S": "2.5", "KGJEMB_SERVE_MAX_BODY_BYTES": "4096"}.items():
+        monkeypatch.setenv(name, value)
+    cfg = ServeConfig.from_env(port=None, workers=3)  # None: not given on the command line
+    assert (cfg.max_batch, cfg.batching, cfg.token("api_token"), cfg.admin_token) == (16, True, API, None)
+    assert (cfg.port, cfg.torch_threads, cfg.header_timeout_s, cfg.max_body_bytes, cfg.workers) == (9123, None, 2.5, 4096, 3)
+    assert API not in repr(cfg)  # tokens are secrets
+    monkeypatch.setenv("KGJEMB_SERVE_REQUEST_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match="KGJEMB_SERVE_REQUEST_TIMEOUT_S"):
-        ServeConfig.from_env({"KGJEMB_SERVE_REQUEST_TIMEOUT_S": "soon"})
+        ServeConfig.from_env()
+    monkeypatch.setenv("KGJEMB_API_TOKEN", "short")
+    with pytest.raises(ValueError, match="KGJEMB_API_TOKEN") as err:
+        ServeConfig.from_env(request_timeout_s=1.0)
+    assert "short" not in str(err.value)  # a rejected token is never echoed
+    monkeypatch.delenv("KGJEMB_API_TOKEN")
+    monkeypatch.delenv("KGJEMB_SERVE_REQUEST_TIMEOUT_S")
     for round_trip in (ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN),
-                       ServeConfig(torch_threads=None, engine_threads=3)):
-        assert ServeConfig.from_env(round_trip.to_env()) == round_trip
+                       ServeConfig(torch_threads=None, engine_threads=3, port=1234)):
+        for name, value in round_trip.to_env().items():
+            monkeypatch.setenv(name, value)
+        assert ServeConfig.from_env() == round_trip
 
 
 def test_tokens_match_is_exact():
@@ -238,6 +254,7 @@ def test_real_batch_keeps_order(client, sample):
     assert [h["track_id"] for h in results[1]["hits"]] == [h["track_id"] for h in single["hits"]]
     too_many = client.post("/v1/search/batch", json={"queries": [{"query": "x"}] * 65})
     assert too_many.status_code == 422 and "at most 64" in too_many.json()["detail"][0]["msg"]
+    assert set(too_many.json()["detail"][0]) == {"loc", "msg", "type"}
 
 
 def test_real_similar_and_unknown_id(client, sample):
