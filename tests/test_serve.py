@@ -486,3 +486,23 @@ def test_real_incomplete_request_head_is_closed(strict_server):
     with socket.create_connection((host, port), timeout=30) as idle:  # nothing sent at all
         idle.settimeout(30)
         assert idle.recv(1024) == b""
+
+
+@pytest.mark.slow
+def test_real_workers_share_one_metrics_view(bundle_dir):
+    """``--workers 2``: whichever worker answers /metrics reports the requests of both
+    (Prometheus multiprocess mode set up by the launcher)."""
+    env = {"KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": "", "PROMETHEUS_MULTIPROC_DIR": ""}
+    with ServerProcess(bundle_dir, env=env, args=["--workers", "2", "--log-level", "warning"]) as srv:
+        n = 40
+        for _ in range(n):  # a new connection each: the kernel spreads them over the workers
+            assert httpx.get(srv.url + "/healthz").status_code == 200
+        pids: set[str] = set()
+        for _ in range(600):  # bounded wait until both workers have loaded the bundle
+            text = httpx.get(srv.url + "/metrics").text
+            assert metric(text, "kgjemb_http_requests_total", method="GET", route="/healthz", status="200") == n
+            pids |= set(re.findall(r'kgjemb_bundle_generation\{pid="(\d+)"\}', text))
+            if len(pids) == 2:
+                break
+            time.sleep(0.5)
+        assert len(pids) == 2, text[-2000:]
