@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from kgjemb.cli import eval as eval_cli
 from kgjemb.cli import graph, index, search, serve, train
@@ -27,10 +27,10 @@ class GuardedGroup(TyperGroup):
     error and exit code 3. Click's own exits (usage errors → 2, ``typer.Exit(n)``,
     Ctrl-C) pass through unchanged."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, TyperException, EOFError):  # exits and usage errors
             raise
         except Exception as err:  # noqa: BLE001 - the last line of defence
             logger.error("internal error: %s: %s (a bug; run with --verbose for the traceback)",
