@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from kgjemb.limits import MAX_BATCH_QUERIES, MAX_K, MAX_QUERY_CHARS
 from kgjemb.query.types import Filter, Hit, SearchResult
@@ -55,6 +56,19 @@ def _lone_surrogate(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer``: a number without a fraction (``5`` or ``5.0``), never a
+    boolean or a string (pydantic's lax mode would take ``true`` and ``"5"``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer (a JSON number, not a {kind})",
+                                  {"kind": type(value).__name__ if not isinstance(value, bool) else "boolean"})
+    return value
+
+
+#: an integer as JSON Schema means it (see :func:`_json_integer`)
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class _Request(BaseModel):
     """Base of every request body: unknown fields and lone surrogates are refused."""
 
@@ -84,7 +98,8 @@ class NodeKind(str, Enum):
 
 class SearchRequest(_Request):
     """One search: free text, how many hits, optional graph filters. ``k`` and ``explain``
-    are strict: ``"k": true`` or ``"explain": 0`` are refused, not coerced."""
+    take JSON's types only: ``"k": true``, ``"k": "5"`` or ``"explain": 0`` are refused,
+    not coerced."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -107,7 +122,7 @@ class SearchRequest(_Request):
         pattern=r"\S",
         description=f"free-text query, 1..{MAX_QUERY_CHARS} characters, not blank",
     )
-    k: int = Field(10, ge=1, le=MAX_K, strict=True, description=f"number of hits, 1..{MAX_K}")
+    k: JsonInt = Field(10, ge=1, le=MAX_K, description=f"number of hits, 1..{MAX_K}")
     filters: list[Filter] = Field(
         default_factory=list, max_length=32, description="extra graph constraints, added to those parsed from the query"
     )
