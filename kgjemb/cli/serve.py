@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from kgjemb.cli.common import Home
+from kgjemb.serve.config import env_name
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,6 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _env(field: str) -> str:
-    from kgjemb.serve.config import env_name
-
     return f" [env: {env_name(field)}]"
 
 

@@ -207,7 +207,7 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
     async def healthz() -> HealthResponse:
         return HealthResponse()
 
-    async def readyz(request: Request) -> Any:
+    async def readyz(request: Request) -> ReadyResponse | JSONResponse:
         holder: EngineHolder = request.app.state.holder
         current = holder.current
         if current is None:
