@@ -14,6 +14,7 @@ Reading problems (encoding, empty/headerless files, unknown columns) come from
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -121,7 +122,7 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
     # numeric columns
     work = s.where(~missing, None)
     if not textual and len(s):
-        nonscalar = work.map(lambda v: isinstance(v, (list, dict, np.ndarray, bool, bytes, bytearray))).to_numpy(dtype=bool)
+        nonscalar = work.map(lambda v: isinstance(v, _NOT_NUMBERS)).to_numpy(dtype=bool)
         work = work.where(~nonscalar, "<non-scalar>")
     num = _arrow_float(s) if isinstance(s.dtype, pd.StringDtype) else None
     if num is None:
@@ -139,6 +140,12 @@ def _coerce(raw: RawTable, col: Column, problems: list[Problem]) -> pd.Series:
     frac = ~bad & ~missing & ~big & (num.fillna(0.0) % 1 != 0).to_numpy()
     _emit(problems, raw, frac, col.name, s, lambda v: f"expected an integer, got {shown(v)}")
     return num.where(~(frac | big)).round().astype("Int64")
+
+
+#: JSON/Parquet values a numeric column refuses even where pandas would make a number of
+#: them (True → 1, a timestamp → nanoseconds)
+_NOT_NUMBERS = (list, dict, np.ndarray, bool, np.bool_, bytes, bytearray, datetime.date, datetime.timedelta,
+                np.datetime64, np.timedelta64)
 
 
 def _to_float(s: pd.Series) -> pd.Series:
