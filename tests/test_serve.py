@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from kgjemb.errors import BundleError
 from kgjemb.query.types import ParsedQuery, SearchResult
 from kgjemb.serve.app import create_app
 from kgjemb.serve.auth import tokens_match
 from kgjemb.serve.config import ServeConfig
-from pydantic import ValidationError
 from kgjemb.serve.launch import ServerProcess
 from kgjemb.serve.reload import describe_bundle
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgjemb.limits import MAX_BATCH_QUERIES
@@ -76,8 +76,9 @@ class ServeConfig(BaseSettings):
     batch_max_size: int = Field(32, ge=1)
     engine_threads: int = Field(2, ge=1)
     torch_threads: int | None = Field(1, ge=1)
-    api_token: SecretStr | None = Field(None, validation_alias=AliasChoices("api_token", _TOKEN_ENV["api_token"]))
-    admin_token: SecretStr | None = Field(None, validation_alias=AliasChoices("admin_token", _TOKEN_ENV["admin_token"]))
+    # the alias is the variable's name (no prefix); the field name works as a keyword too
+    api_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["api_token"])
+    admin_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["admin_token"])
     sighup_reload: bool = True
 
     @field_validator("api_token", "admin_token")
