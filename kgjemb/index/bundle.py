@@ -61,10 +61,11 @@ _MODEL_CACHE: dict[tuple, object] = {}  # (sha256 of model.pt, loader) -> model;
 _MODEL_LOCK = threading.Lock()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of the file at ``path``; a symlink is refused (``O_NOFOLLOW``), not followed."""
+def sha256_file(path: Path, chunk: int = 1 << 20, *, follow_symlinks: bool = True) -> str:
+    """sha256 of the file at ``path``; ``follow_symlinks=False`` refuses a symlink
+    (``O_NOFOLLOW``) instead of reading what it points at (bundle verification)."""
     h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)))
     with os.fdopen(fd, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
@@ -286,7 +287,7 @@ class Bundle:
             file = path / name
             if name not in on_disk:
                 raise BundleError(f"{file}: missing from bundle {path}")
-            if checksums and sha256_file(file) != digest:
+            if checksums and sha256_file(file, follow_symlinks=False) != digest:
                 raise BundleError(f"{file}: checksum mismatch (corrupt or modified bundle file)")
         return manifest
 
