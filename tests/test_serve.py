@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from kgjemb.errors import BundleError
 from kgjemb.query.types import ParsedQuery, SearchResult
@@ -41,20 +43,35 @@ def metric(text: str, name: str, **labels) -> float | None:
 # ---------------------------------------------------------------- config, tokens, manifests
 
 
-def test_config_validates_and_reads_env():
-    with pytest.raises(ValueError, match="max_batch"):
+def test_config_validates_and_reads_env(monkeypatch):
+    with pytest.raises(ValidationError, match="max_batch"):
         ServeConfig(max_batch=0)
-    with pytest.raises(ValueError, match="api_token"):
+    with pytest.raises(ValidationError, match="at least 8 characters"):
         ServeConfig(api_token="short")
-    cfg = ServeConfig.from_env(
-        {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "on", "KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ""}
-    )
-    assert (cfg.max_batch, cfg.batching, cfg.api_token, cfg.admin_token) == (16, True, API, None)
+    for name in [n for n in os.environ if n.startswith(("KGJEMB_SERVE_", "KGJEMB_API", "KGJEMB_ADMIN"))]:
+        monkeypatch.delenv(name)
+    for name, value in {"KGJEMB_SERVE_MAX_BATCH": "16", "KGJEMB_SERVE_BATCHING": "on", "KGJEMB_API_TOKEN": API,
+                        "KGJEMB_ADMIN_TOKEN": "", "KGJEMB_SERVE_PORT": "9123", "KGJEMB_SERVE_TORCH_THREADS": "none",
+                        "KGJEMB_SERVE_HEADER_TIMEOUT_S": "2.5", "KGJEMB_SERVE_MAX_BODY_BYTES": "4096"}.items():
+        monkeypatch.setenv(name, value)
+    cfg = ServeConfig.from_env(port=None, workers=3)  # None: not given on the command line
+    assert (cfg.max_batch, cfg.batching, cfg.token("api_token"), cfg.admin_token) == (16, True, API, None)
+    assert (cfg.port, cfg.torch_threads, cfg.header_timeout_s, cfg.max_body_bytes, cfg.workers) == (9123, None, 2.5, 4096, 3)
+    assert API not in repr(cfg)  # tokens are secrets
+    monkeypatch.setenv("KGJEMB_SERVE_REQUEST_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match="KGJEMB_SERVE_REQUEST_TIMEOUT_S"):
-        ServeConfig.from_env({"KGJEMB_SERVE_REQUEST_TIMEOUT_S": "soon"})
+        ServeConfig.from_env()
+    monkeypatch.setenv("KGJEMB_API_TOKEN", "short")
+    with pytest.raises(ValueError, match="KGJEMB_API_TOKEN") as err:
+        ServeConfig.from_env(request_timeout_s=1.0)
+    assert "short" not in str(err.value)  # a rejected token is never echoed
+    monkeypatch.delenv("KGJEMB_API_TOKEN")
+    monkeypatch.delenv("KGJEMB_SERVE_REQUEST_TIMEOUT_S")
     for round_trip in (ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN),
-                       ServeConfig(torch_threads=None, engine_threads=3)):
-        assert ServeConfig.from_env(round_trip.to_env()) == round_trip
+                       ServeConfig(torch_threads=None, engine_threads=3, port=1234)):
+        for name, value in round_trip.to_env().items():
+            monkeypatch.setenv(name, value)
+        assert ServeConfig.from_env() == round_trip
 
 
 def test_tokens_match_is_exact():
@@ -132,6 +149,65 @@ def test_openapi_has_examples_and_routes(empty_client):
     assert spec["components"]["schemas"]["SearchRequest"]["examples"][0]["query"]
 
 
+SURROGATE_BODIES = [
+    b'{"query": "\\ud800"}', b'{"\\ud800": 1}', b'{"query": "x", "k": "\\udfff"}',
+    b'{"query": "x", "explain": "\\ud800"}', b'{"queries": [{"query": "a"}, {"query": "\\ud800"}]}',
+    b'{"query": "x", "filters": [{"kind": "era", "value": "\\ud800"}]}', b'{"query": "\xff\xfe"}',
+]
+
+
+@pytest.mark.parametrize("body", SURROGATE_BODIES)
+def test_undecodable_input_is_422_never_echoed(empty_client, body):
+    """Lone surrogates (valid JSON escapes, not encodable text) and bytes that are not UTF-8:
+    a documented 4xx with the one error shape, never a 500, never the input echoed."""
+    route = "/v1/search/batch" if b"queries" in body else "/v1/search"
+    r = empty_client.post(route, content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), (r.status_code, r.text)
+    doc = json.loads(r.content.decode("utf-8"))  # the body itself is valid UTF-8 JSON
+    if r.status_code == 422:
+        assert all(set(issue) == {"loc", "msg", "type"} for issue in doc["detail"]), doc
+    assert "\ud800" not in r.content.decode("utf-8")
+
+
+def test_strict_types_and_one_422_shape(empty_client):
+    for body in ({"query": "x", "explain": 0}, {"query": "x", "k": True}, {"query": "x", "k": "5"},
+                 {"query": "x", "k": 2.5}, {"query": 5}, {"query": "x", "unknown": 1}, {"query": "\x1c\x1f"}):
+        r = empty_client.post("/v1/search", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert all(set(issue) == {"loc", "msg", "type"} for issue in r.json()["detail"]), r.text
+    r = empty_client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_openapi_states_auth_limits_and_errors(empty_client):
+    spec = empty_client.get("/openapi.json", headers={"Authorization": ""}).json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["apiToken"] == {"type": "http", "scheme": "bearer", "description": schemes["apiToken"]["description"]}
+    assert spec["paths"]["/v1/search"]["post"]["security"] == [{"apiToken": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"] and "head" in spec["paths"]["/healthz"]
+    assert spec["paths"]["/v1/admin/reload"]["post"]["security"] == [{"adminToken": []}]
+    search = spec["paths"]["/v1/search"]["post"]["responses"]
+    assert {"200", "400", "401", "404", "413", "422", "503", "504"} <= set(search)
+    assert search["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ValidationErrorBody")
+    schemas = spec["components"]["schemas"]
+    assert schemas["BatchRequest"]["properties"]["queries"]["maxItems"] == 64  # the server's max_batch
+    assert schemas["SearchRequest"]["properties"]["query"]["maxLength"] == 1000
+    assert schemas["SearchRequest"]["properties"]["k"]["maximum"] == 1000
+    assert "HTTPValidationError" not in schemas
+    assert empty_client.head("/healthz").status_code == 200
+    assert empty_client.head("/readyz").status_code == 503
+
+
+def test_open_server_declares_no_security_and_its_own_batch_limit():
+    app = create_app(None, config=ServeConfig(max_batch=5))
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+        assert "security" not in spec["paths"]["/v1/search"]["post"]
+        assert spec["components"]["schemas"]["BatchRequest"]["properties"]["queries"]["maxItems"] == 5
+        r = client.post("/v1/search/batch", json={"queries": [{"query": "a"}] * 6})
+        assert r.status_code == 422 and "at most 5" in r.json()["detail"][0]["msg"]
+
+
 def test_metrics_use_route_templates(empty_client):
     empty_client.get("/v1/similar/track/some-id-xyz", params={"k": 3})
     text = empty_client.get("/metrics").text
@@ -162,11 +238,14 @@ def servers(bundle_dir):
     """Two ``kgjemb serve`` child processes on the session's real bundle, started together.
 
     ``main``: both tokens set, micro-batching. ``strict``: no tokens (admin disabled),
-    thread-pool dispatch, a timeout far below any real search, batch limit 2."""
+    thread-pool dispatch, a timeout far below any real search, batch limit 2, a 1 s
+    request-head timeout, all set through ``KGJEMB_SERVE_*`` variables."""
     main = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": API, "KGJEMB_ADMIN_TOKEN": ADMIN},
                          args=["--batching", "--log-level", "warning"])
-    strict = ServerProcess(bundle_dir, env={"KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": ""},
-                           args=["--no-batching", "--max-batch", "2", "--timeout", "0.000001", "--log-level", "warning"])
+    strict = ServerProcess(bundle_dir, env={
+        "KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": "", "KGJEMB_SERVE_BATCHING": "off", "KGJEMB_SERVE_MAX_BATCH": "2",
+        "KGJEMB_SERVE_REQUEST_TIMEOUT_S": "0.000001", "KGJEMB_SERVE_HEADER_TIMEOUT_S": "1",
+        "KGJEMB_SERVE_LOG_LEVEL": "warning"})
     try:
         main.launch()
         strict.launch()
@@ -238,6 +317,7 @@ def test_real_batch_keeps_order(client, sample):
     assert [h["track_id"] for h in results[1]["hits"]] == [h["track_id"] for h in single["hits"]]
     too_many = client.post("/v1/search/batch", json={"queries": [{"query": "x"}] * 65})
     assert too_many.status_code == 422 and "at most 64" in too_many.json()["detail"][0]["msg"]
+    assert set(too_many.json()["detail"][0]) == {"loc", "msg", "type"}
 
 
 def test_real_similar_and_unknown_id(client, sample):
@@ -382,3 +462,47 @@ def test_real_admin_disabled_timeout_and_batch_limit(strict_server):
     r = httpx.post(url + "/v1/search/batch", json={"queries": [{"query": "a"}] * 3}, timeout=60)
     assert r.status_code == 422 and "at most 2" in r.json()["detail"][0]["msg"]
     assert httpx.get(url + "/metrics").status_code == 200  # no API token configured: open
+
+
+def test_real_head_health_and_undecodable_input(server, client):
+    assert httpx.head(server.url + "/healthz").status_code == 200
+    assert httpx.head(server.url + "/readyz").status_code == 200
+    for body in SURROGATE_BODIES:
+        route = "/v1/search/batch" if b"queries" in body else "/v1/search"
+        r = client.post(route, content=body, headers={"content-type": "application/json"})
+        assert r.status_code in (400, 422), (body, r.status_code, r.text)
+        json.loads(r.content.decode("utf-8"))
+
+
+def test_real_incomplete_request_head_is_closed(strict_server):
+    """A connection that never completes its request head is closed after the header
+    timeout (1 s here; slow-loris protection) while other requests are answered."""
+    host, port = "127.0.0.1", strict_server.port
+    with socket.create_connection((host, port), timeout=30) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finished
+        assert httpx.get(strict_server.url + "/healthz").status_code == 200
+        slow.settimeout(30)  # bounded wait: the server closes long before
+        assert slow.recv(1024) == b""  # closed by the server
+    with socket.create_connection((host, port), timeout=30) as idle:  # nothing sent at all
+        idle.settimeout(30)
+        assert idle.recv(1024) == b""
+
+
+@pytest.mark.slow
+def test_real_workers_share_one_metrics_view(bundle_dir):
+    """``--workers 2``: whichever worker answers /metrics reports the requests of both
+    (Prometheus multiprocess mode set up by the launcher)."""
+    env = {"KGJEMB_API_TOKEN": "", "KGJEMB_ADMIN_TOKEN": "", "PROMETHEUS_MULTIPROC_DIR": ""}
+    with ServerProcess(bundle_dir, env=env, args=["--workers", "2", "--log-level", "warning"]) as srv:
+        n = 40
+        for _ in range(n):  # a new connection each: the kernel spreads them over the workers
+            assert httpx.get(srv.url + "/healthz").status_code == 200
+        pids: set[str] = set()
+        for _ in range(600):  # bounded wait until both workers have loaded the bundle
+            text = httpx.get(srv.url + "/metrics").text
+            assert metric(text, "kgjemb_http_requests_total", method="GET", route="/healthz", status="200") == n
+            pids |= set(re.findall(r'kgjemb_bundle_generation\{pid="(\d+)"\}', text))
+            if len(pids) == 2:
+                break
+            time.sleep(0.5)
+        assert len(pids) == 2, text[-2000:]

@@ -10,9 +10,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Problem", "ValidationReport"]
+__all__ = ["Problem", "ValidationReport", "shown"]
 
 Severity = Literal["error", "warning"]
+
+#: how much of an offending value a message quotes
+SHOWN_CHARS = 80
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for a message, clipped to ``limit`` characters (a 100,000-character
+    cell is quoted by its start and length, not in full) and safe to print: lone
+    surrogates and control characters come out escaped, as ``repr`` writes them.
+
+    >>> shown("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' (1000 characters)"
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}"[:-1] + f"…' ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
 
 
 class Problem(BaseModel):

@@ -8,20 +8,20 @@ checked by :mod:`kgjemb.catalog.validate`.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kgjemb.catalog.problems import Problem
-from kgjemb.catalog.schema import TABLE_FORMATS, TABLES, TableSpec
+from kgjemb.catalog.problems import Problem, shown
+from kgjemb.catalog.schema import MAX_FIELD_CHARS, MAX_JSON_DEPTH, TABLE_FORMATS, TABLES, TableSpec
 from kgjemb.errors import CatalogError
 
 __all__ = ["RawTable", "find_tables", "read_table", "read_raw_tables"]
@@ -86,6 +86,11 @@ def find_tables(root: Path) -> tuple[dict[str, Path], list[Problem]]:
     return tables, problems
 
 
+#: a line ends with CRLF, LF or a lone CR (old Mac files): the breaks an editor shows
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
 def _decode(data: bytes, file: str) -> tuple[str, list[Problem]]:
     """UTF-8 text of ``data`` (BOM dropped); every line that is not valid UTF-8 is reported
     and decoded with replacement characters so that the rest can still be checked."""
@@ -96,7 +101,7 @@ def _decode(data: bytes, file: str) -> tuple[str, list[Problem]]:
     except UnicodeDecodeError:
         pass
     problems = []
-    for i, raw in enumerate(data.split(b"\n"), start=1):
+    for i, raw in enumerate(_LINE_BREAK_BYTES.split(data), start=1):
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -112,8 +117,8 @@ def _conform(frame: pd.DataFrame, spec: TableSpec, raw: RawTable, first_lines: d
     for col in frame.columns:
         if col not in spec.column_names:
             raw.problems.append(Problem(
-                file=raw.file, line=first_lines.get(col), field=str(col), severity="warning",
-                message=f"unknown column {col!r} is ignored; columns of {spec.name} are {list(spec.column_names)}",
+                file=raw.file, line=first_lines.get(col), field=str(col)[:MAX_SHOWN_NAME], severity="warning",
+                message=f"unknown column {shown(col)} is ignored; columns of {spec.name} are {list(spec.column_names)}",
             ))
     missing = tuple(c for c in spec.required_columns if c not in frame.columns)
     for col in missing:
@@ -130,43 +135,59 @@ def _conform(frame: pd.DataFrame, spec: TableSpec, raw: RawTable, first_lines: d
     raw.missing_columns = missing
 
 
-_BLANK_LINE = re.compile(r"\n[ \t\r]*(?:\n|$)")
+#: longest column name a problem's ``field`` repeats (the message says how long it was)
+MAX_SHOWN_NAME = 200
+
+
+@contextlib.contextmanager
+def _csv_field_limit(n: int):
+    """Let the stdlib csv module read fields of up to ``n`` characters (its default, 131,072,
+    raises ``_csv.Error`` mid-file); the real limit, ``MAX_FIELD_CHARS``, is checked
+    afterwards and reported per cell. The old process-wide value is restored on exit."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, n))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _first_record(text: str) -> list[str]:
+    """The header: the first CSV record (universal newlines)."""
+    return next(csv.reader(io.StringIO(text, newline="")), [])
 
 
 def _read_csv(text: str, raw: RawTable, spec: TableSpec) -> pd.DataFrame | None:
-    body = text[:-1] if text.endswith("\n") else text
-    n_lines = body.count("\n") + 1
-    header_line = body.split("\n", 1)[0].strip("\r")
-    header = next(csv.reader([header_line]), [])
-    header = [h.strip() for h in header]
-    if not any(h in spec.column_names for h in header):
-        raw.problems.append(Problem(
-            file=raw.file, line=1,
-            message=f"no header line: line 1 is {header_line[:80]!r}; the first line must name the columns, "
-            f"e.g. {','.join(spec.column_names)}",
-        ))
-        return None
-    frame = _read_csv_arrow(text, header, n_lines)
-    if frame is not None:
-        return frame
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
-                skip_blank_lines=False, index_col=False,
-            )
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
-        frame = None
-    # The fast path is right only when every record is one physical line.
-    if frame is not None and len(frame) == n_lines - 1:
-        frame.columns = [str(c).strip() for c in frame.columns]
-        frame.index = pd.RangeIndex(2, 2 + len(frame))
-        if _BLANK_LINE.search(body):  # rare: find and drop the blank lines
-            blank = [i + 1 for i, ln in enumerate(body.split("\n")) if i > 0 and not ln.strip()]
-            frame = frame.drop(index=blank)
-        return frame
-    return _read_csv_slow(text, raw, header)
+    """Read a CSV table: pyarrow when every record is one line with the header's field
+    count (LF or CRLF endings), else record by record (multi-line cells, lone-CR line
+    endings, blank lines, rows with too few or too many fields, each reported)."""
+    with _csv_field_limit(len(text) + 1):
+        try:
+            header = [h.strip() for h in _first_record(text)]
+        except csv.Error as err:
+            raw.problems.append(Problem(file=raw.file, line=1, message=f"unreadable header line: {err}"))
+            return None
+        for i, h in enumerate(header, start=1):
+            if len(h) > MAX_FIELD_CHARS:
+                raw.problems.append(Problem(
+                    file=raw.file, line=1, field=h[:MAX_SHOWN_NAME],
+                    message=f"header cell {i} is {len(h)} characters long; the limit is {MAX_FIELD_CHARS}",
+                ))
+        if not any(h in spec.column_names for h in header):
+            first = _LINE_BREAK.split(text, maxsplit=1)[0]
+            raw.problems.append(Problem(
+                file=raw.file, line=1,
+                message=f"no header line: line 1 is {shown(first)}; the first line must name the columns, "
+                f"e.g. {','.join(spec.column_names)}",
+            ))
+            return None
+        lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
+        if not lone_cr:
+            body = text[:-1] if text.endswith("\n") else text
+            frame = _read_csv_arrow(text, header, body.count("\n") + 1)
+            if frame is not None:
+                return frame
+        return _read_csv_slow(text, raw, header)
 
 
 def _read_csv_arrow(text: str, header: list[str], n_lines: int) -> pd.DataFrame | None:
@@ -176,7 +197,7 @@ def _read_csv_arrow(text: str, header: list[str], n_lines: int) -> pd.DataFrame 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if len(set(header)) != len(header) or "\r" in text:
+    if len(set(header)) != len(header):
         return None
     try:
         table = pacsv.read_csv(
@@ -198,14 +219,23 @@ def _read_csv_arrow(text: str, header: list[str], n_lines: int) -> pd.DataFrame 
 
 
 def _read_csv_slow(text: str, raw: RawTable, header: list[str]) -> pd.DataFrame:
-    """Record-by-record CSV reading: exact start lines for multi-line cells, and a problem for
-    every record with the wrong number of fields."""
+    """Record-by-record CSV reading: exact start lines for multi-line cells (universal
+    newlines: LF, CRLF or lone CR), and a problem for every record with the wrong number of
+    fields. Call inside :func:`_csv_field_limit`."""
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)
     rows, index = [], []
     prev_end = reader.line_num
     n = len(header)
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:  # the csv module gives up on the rest of the file
+            raw.problems.append(Problem(
+                file=raw.file, line=prev_end + 1, table=raw.name, message=f"unreadable CSV record: {err}"))
+            break
         start, prev_end = prev_end + 1, reader.line_num
         if not record or (len(record) == 1 and not record[0].strip()):
             continue
@@ -220,15 +250,65 @@ def _read_csv_slow(text: str, raw: RawTable, header: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=header, index=pd.Index(index, dtype=np.int64))
 
 
+#: a JSON escape that may decode to a lone UTF-16 surrogate (paired ones decode to a character)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_depth(line: str) -> int:
+    """Deepest nesting of arrays/objects on ``line`` (brackets inside strings don't count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _lone_surrogate(obj: dict) -> str | None:
+    """The first key whose name or value holds a lone surrogate (not valid Unicode text)."""
+    def bad(v) -> bool:
+        if isinstance(v, str):
+            return _SURROGATE.search(v) is not None
+        if isinstance(v, list):
+            return any(bad(x) for x in v)
+        if isinstance(v, dict):
+            return any(bad(k) or bad(x) for k, x in v.items())
+        return False
+
+    for key, value in obj.items():
+        if bad(key) or bad(value):
+            return key
+    return None
+
+
 def _read_jsonl(text: str, raw: RawTable) -> pd.DataFrame:
     records, index = [], []
     loads = json.loads
-    for i, line in enumerate(text.split("\n"), start=1):
+    for i, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
+            continue
+        # a line can only be nested deeper than the limit if it has that many brackets
+        if line.count("[") + line.count("{") > MAX_JSON_DEPTH and (depth := _json_depth(line)) > MAX_JSON_DEPTH:
+            raw.problems.append(Problem(
+                file=raw.file, line=i, table=raw.name,
+                message=f"JSON nested {depth} levels deep; the limit is {MAX_JSON_DEPTH}"))
             continue
         try:
             obj = loads(line)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raw.problems.append(Problem(file=raw.file, line=i, table=raw.name, message=f"invalid JSON: {err}"))
             continue
         if not isinstance(obj, dict):
@@ -236,6 +316,11 @@ def _read_jsonl(text: str, raw: RawTable) -> pd.DataFrame:
                 file=raw.file, line=i, table=raw.name,
                 message=f"expected a JSON object per line, got {type(obj).__name__}",
             ))
+            continue
+        if _SURROGATE_ESCAPE.search(line) and (key := _lone_surrogate(obj)) is not None:
+            raw.problems.append(Problem(
+                file=raw.file, line=i, table=raw.name, field=shown(key)[1:-1][:MAX_SHOWN_NAME],
+                message="not valid Unicode text: a \\u escape decodes to a lone UTF-16 surrogate"))
             continue
         records.append(obj)
         index.append(i)
@@ -264,7 +349,11 @@ def read_table(name: str, path: Path) -> RawTable:
 
             frame = pq.read_table(path).to_pandas()
             frame.index = pd.RangeIndex(2, 2 + len(frame))
+            for col in frame.columns:  # dictionary-encoded columns: plain values
+                if isinstance(frame[col].dtype, pd.CategoricalDtype):
+                    frame[col] = frame[col].astype(object)
             _conform(frame, spec, raw, {**_first_lines(frame), "__header__": None})
+            _check_sizes(raw, spec)
             return raw
         data = path.read_bytes()
     except Exception as err:  # unreadable or corrupt file: one problem, the table is empty
@@ -285,7 +374,34 @@ def read_table(name: str, path: Path) -> RawTable:
     else:
         frame = _read_jsonl(text, raw)
         _conform(frame, spec, raw, {**_first_lines(frame), "__header__": None})
+    # a JSONL cell lies within one line: short lines cannot hold an over-long cell
+    if fmt == "csv" or max(map(len, _LINE_BREAK.split(text))) > MAX_FIELD_CHARS:
+        _check_sizes(raw, spec)
     return raw
+
+
+def _check_sizes(raw: RawTable, spec: TableSpec) -> None:
+    """One problem per cell longer than ``MAX_FIELD_CHARS`` characters (a list cell: its
+    items together), in every format. The value stays: the row is an error row."""
+    for col in spec.column_names:
+        s = raw.frame[col]
+        if not len(s):
+            continue
+        if isinstance(s.dtype, pd.StringDtype):
+            lengths = s.str.len().to_numpy(dtype=np.float64, na_value=0.0)
+        elif s.dtype == object:
+            lengths = np.fromiter(
+                (len(v) if isinstance(v, str) else sum(len(x) for x in v if isinstance(x, str))
+                 if isinstance(v, (list, tuple, np.ndarray)) else 0 for v in s.tolist()),
+                dtype=np.float64, count=len(s))
+        else:
+            continue
+        lines = raw.frame.index.to_numpy()
+        for pos in np.flatnonzero(lengths > MAX_FIELD_CHARS).tolist():
+            line, n = int(lines[pos]), int(lengths[pos])
+            raw.problems.append(Problem(
+                file=raw.file, line=line, field=col, table=raw.name,
+                message=f"value is {n} characters long; the limit is {MAX_FIELD_CHARS}"))
 
 
 def read_raw_tables(root: Path) -> tuple[dict[str, RawTable], list[Problem]]:

@@ -24,6 +24,11 @@ __all__ = [
     "Column",
     "TableSpec",
     "attribute_id",
+    "MAX_FIELD_CHARS",
+    "MAX_INT",
+    "MAX_JSON_DEPTH",
+    "MAX_PATH_BYTES",
+    "MAX_NAME_BYTES",
 ]
 
 #: Node labels in the graph.
@@ -76,6 +81,20 @@ NODE_PROPERTIES: dict[str, tuple[str, ...]] = {
 
 #: Properties every relationship carries in the graph and in exports.
 EDGE_PROPERTIES: tuple[str, ...] = ("weight", "source", "role")
+
+# Limits on what a catalog cell may hold. Each is checked explicitly and reported as a
+# problem (file, line, field) naming the limit, never left to a library to crash on.
+
+#: longest cell (or header name) in characters, in every format
+MAX_FIELD_CHARS = 65_536
+#: largest magnitude of an integer cell: the largest integer a float64 holds exactly, so
+#: that CSV, JSON and Parquet integers are compared and stored without silent rounding
+MAX_INT = 2**53 - 1
+#: deepest nesting of arrays/objects on one JSONL line (a row needs 2: object → list)
+MAX_JSON_DEPTH = 32
+#: longest ``audio_path`` in bytes (UTF-8), and longest single path component (NAME_MAX)
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
 
 ColumnType = Literal["str", "int", "float", "list"]
 

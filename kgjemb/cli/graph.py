@@ -1,7 +1,8 @@
 """``kgjemb graph validate|diff|load|delete|stats``: the curator's commands.
 
 Exit codes: 0 success (catalog valid / loaded), 1 invalid catalog or store failure (nothing
-written unless ``--skip-invalid``), 2 usage error (missing catalog directory, bad option).
+written unless ``--skip-invalid``), 2 usage error (missing catalog directory, bad option),
+3 internal error (a bug: logged, never a traceback).
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def validate(
     """Check a catalog and report EVERY problem at once (file, line, field, message).
 
     Lines: CSV header is line 1; JSONL lines are 1-based; Parquet rows are index + 2.
-    Exit 0 when valid (warnings allowed), 1 when invalid, 2 on usage errors.
+    Exit 0 when valid (warnings allowed), 1 when invalid, 2 on usage errors, 3 on internal errors.
 
     Example: kgjemb graph validate graph/fixtures/example --format json
     """

@@ -14,6 +14,13 @@ A bundle is written to a temporary sibling directory and renamed into place
 (:func:`write_bundle`), so readers see the old bundle or the new one, never half of one.
 :meth:`Bundle.open` is read-only and raises :class:`~kgjemb.errors.BundleError` naming
 the file when one is missing or its checksum differs.
+
+Nothing in a bundle is trusted until checked (:meth:`Bundle.verify`): the manifest must
+list every file in the directory with its sha256 (an empty or missing ``files`` table is
+refused, so is a file on disk it does not list and any file the reader needs that it
+lacks); every entry must be a plain relative path inside the bundle (no ``..``, no
+absolute paths) and every file a regular file, not a symlink. Nothing outside the bundle
+directory is ever opened.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -36,25 +45,71 @@ import pandas as pd
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
-from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+from kgjemb.index.faiss_index import CONFIG_FILE, IDS_FILE, INDEX_FILE, FaissIndex, IndexConfig
+from kgjemb.model.joint import CONFIG_FILE as MODEL_CONFIG_FILE
+from kgjemb.model.joint import WEIGHTS_FILE
 
-__all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "sha256_file", "write_bundle"]
+__all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "required_files", "sha256_file", "write_bundle"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _MODEL_CACHE: dict[tuple, object] = {}  # (sha256 of model.pt, loader) -> model; see Bundle.load_model
 _MODEL_LOCK = threading.Lock()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 1 << 20, *, follow_symlinks: bool = True) -> str:
+    """sha256 of the file at ``path``; ``follow_symlinks=False`` refuses a symlink
+    (``O_NOFOLLOW``) instead of reading what it points at (bundle verification)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)))
+    with os.fdopen(fd, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def required_files() -> list[str]:
+    """Every file :meth:`Bundle.open` and the engine read: the manifest must list them all."""
+    return sorted([
+        f"index/{INDEX_FILE}", f"index/{IDS_FILE}", f"index/{CONFIG_FILE}",
+        "vectors/tracks.npy", "vectors/track_ids.json",
+        *(f"entities/{lb}.npy" for lb in NODE_LABELS),
+        *(f"graph/nodes/{lb}.parquet" for lb in NODE_LABELS),
+        *(_edge_file(k) for k in REL_TYPES),
+        f"model/{MODEL_CONFIG_FILE}", f"model/{WEIGHTS_FILE}",
+    ])
+
+
+def _check_entry(file: Path, name: object, digest: object) -> str:
+    """A manifest entry must be a plain relative posix path and a sha256 hex digest."""
+    if not isinstance(name, str) or not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise BundleError(f"{file}: bad entry {str(name)[:200]!r} in 'files' (expected a relative path and a sha256)")
+    parts = name.split("/")
+    if (not name or name.startswith("/") or "\\" in name or "\x00" in name
+            or any(p in ("", ".", "..") for p in parts) or re.match(r"^[A-Za-z]:", name)):
+        raise BundleError(f"{file}: entry {name[:200]!r} is not a plain path inside the bundle (no '..', no absolute paths)")
+    return name
+
+
+def _bundle_tree(path: Path) -> set[str]:
+    """Relative names of every file under ``path``; a symlink or special file is refused."""
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        for entry in (*dirnames, *filenames):
+            full = Path(dirpath) / entry
+            mode = os.lstat(full).st_mode
+            rel = full.relative_to(path).as_posix()
+            if stat.S_ISLNK(mode):
+                raise BundleError(f"{full}: symlink in bundle {path} (a bundle holds regular files only)")
+            if stat.S_ISREG(mode):
+                found.add(rel)
+            elif not stat.S_ISDIR(mode):
+                raise BundleError(f"{full}: not a regular file (bundle {path})")
+    return found
 
 
 def _edge_file(key: tuple[str, str, str]) -> str:
@@ -186,44 +241,66 @@ class Bundle:
 
     @staticmethod
     def read_manifest(path: str | os.PathLike) -> dict:
+        """The manifest of the bundle at ``path``, checked for shape: a JSON object with this
+        format version and a non-empty ``files`` table of plain relative paths → sha256."""
         path = Path(path)
         file = path / MANIFEST
         if not path.is_dir():
             raise BundleError(f"{path}: bundle directory not found (build one with `kgjemb index build`)")
         try:
+            if file.is_symlink():
+                raise BundleError(f"{file}: manifest is a symlink (a bundle holds regular files only)")
             manifest = json.loads(file.read_text())
         except FileNotFoundError as err:
             raise BundleError(f"{file}: missing manifest (incomplete bundle?)") from err
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             raise BundleError(f"{file}: unreadable manifest: {err}") from err
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
             raise BundleError(f"{file}: not a bundle manifest (no 'files' table)")
+        if not manifest["files"]:
+            raise BundleError(f"{file}: the 'files' table is empty; a manifest must list every file with its sha256")
         if manifest.get("format_version") != FORMAT_VERSION:
             raise BundleError(f"{file}: format version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        for name, digest in manifest["files"].items():
+            _check_entry(file, name, digest)
         return manifest
 
     @staticmethod
-    def verify(path: str | os.PathLike, manifest: dict | None = None) -> dict:
-        """Check every file's sha256 against the manifest; BundleError names the first bad file."""
-        path = Path(path)
+    def verify(path: str | os.PathLike, manifest: dict | None = None, *, checksums: bool = True) -> dict:
+        """Check the bundle against its manifest; BundleError names the first bad file.
+
+        Every file in the directory must be listed, every listed file present (a regular
+        file, not a symlink) and every file the reader needs (:func:`required_files`)
+        listed; with ``checksums`` (default) each file's sha256 must match.
+        """
+        path = Path(path).resolve()
         manifest = manifest or Bundle.read_manifest(path)
-        for name, digest in sorted(manifest["files"].items()):
+        listed = manifest["files"]
+        on_disk = _bundle_tree(path) - {MANIFEST}
+        unlisted = sorted(on_disk - set(listed))
+        if unlisted:
+            raise BundleError(f"{path / unlisted[0]}: not listed in {MANIFEST} (every bundle file must be, with its sha256)")
+        needed = sorted(set(required_files()) - set(listed))
+        if needed:
+            raise BundleError(f"{path / needed[0]}: not listed in {MANIFEST}, but the bundle reader needs it")
+        for name, digest in sorted(listed.items()):
             file = path / name
-            if not file.is_file():
+            if name not in on_disk:
                 raise BundleError(f"{file}: missing from bundle {path}")
-            if sha256_file(file) != digest:
+            if checksums and sha256_file(file, follow_symlinks=False) != digest:
                 raise BundleError(f"{file}: checksum mismatch (corrupt or modified bundle file)")
         return manifest
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None) -> "Bundle":
-        """Open and (by default) verify a bundle. Raises :class:`BundleError` naming the
-        missing/corrupt file; ``index_config`` overrides search settings (e.g. ``ef_search``)."""
+        """Open and verify a bundle. Raises :class:`BundleError` naming the missing, unlisted
+        or corrupt file; ``verify=False`` skips only the sha256 comparison (the listing,
+        path and symlink checks always run); ``index_config`` overrides search settings
+        (e.g. ``ef_search``)."""
         path = Path(path).resolve()
         start = time.perf_counter()
         manifest = cls.read_manifest(path)
-        if verify:
-            cls.verify(path, manifest)
+        cls.verify(path, manifest, checksums=verify)
         try:
             index = FaissIndex.load(path / "index", config=index_config)
             track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())

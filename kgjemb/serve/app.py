@@ -6,10 +6,14 @@
 
 Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``): ``POST /v1/search``,
 ``POST /v1/search/batch``, ``GET /v1/similar/{kind}/{id}``, ``GET /v1/parse``,
-``POST /v1/admin/reload``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
-"""
-from __future__ import annotations
+``POST /v1/admin/reload``, ``GET|HEAD /healthz``, ``GET|HEAD /readyz``, ``GET /metrics``.
 
+Every 422 has one shape, :class:`~kgjemb.serve.schemas.ValidationErrorBody`, and never
+echoes the input; 400, 401, 403, 413, 503 and 504 carry :class:`ErrorBody`; 404
+:class:`NotFoundBody`. The schema states the limits the server enforces (batch size from
+``ServeConfig.max_batch``, query length and ``k`` from :mod:`kgjemb.limits`).
+"""
+# no `from __future__ import annotations`: the batch route's body type is built per app
 import asyncio
 import contextlib
 import functools
@@ -18,8 +22,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,36 +32,49 @@ from fastapi.responses import JSONResponse
 
 import kgjemb
 from kgjemb.errors import BundleError, KgjembError, QueryError, UnknownEntityError
+from kgjemb.limits import MAX_K, MAX_QUERY_CHARS
+from kgjemb.query.engine import Engine
 from kgjemb.query.types import ParsedQuery, SearchResult
-from kgjemb.serve import engine_calls
 from kgjemb.serve.auth import check_admin, check_api
 from kgjemb.serve.batching import MicroBatcher, ThreadDispatcher
-from kgjemb.serve.config import MAX_K, MAX_QUERY_CHARS, ServeConfig
+from kgjemb.serve.config import ServeConfig
 from kgjemb.serve.limits import BodySizeLimitMiddleware
 from kgjemb.serve.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
-from kgjemb.serve.reload import EngineHolder, open_engine
+from kgjemb.serve.reload import BundleInfo, EngineHolder, open_engine
 from kgjemb.serve.schemas import (
-    BatchRequest, BatchResponse, BundleInfoModel, ErrorBody, HealthResponse, NodeKind, NotFoundBody,
-    ReadyResponse, ReloadRequest, ReloadResponse, SearchRequest, SimilarResponse,
+    BatchResponse, BundleInfoModel, ErrorBody, HealthResponse, NodeKind, NotFoundBody, ReadyResponse,
+    ReloadRequest, ReloadResponse, SearchRequest, SimilarResponse, ValidationErrorBody, ValidationIssue,
+    batch_request_model,
 )
 
 __all__ = ["app_from_env", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+T = TypeVar("T")
+Responses = dict[int | str, dict[str, Any]]
+
+_R = {
+    400: {"model": ErrorBody, "description": "unparsable request (body not UTF-8 JSON, invalid Content-Length)"},
     401: {"model": ErrorBody, "description": "missing or invalid bearer token"},
-    413: {"model": ErrorBody, "description": "request body too large"},
-    503: {"model": ErrorBody, "description": "no bundle loaded yet"},
+    403: {"model": ErrorBody, "description": "admin routes are disabled (no KGJEMB_ADMIN_TOKEN)"},
+    404: {"model": NotFoundBody, "description": "unknown id or name; the closest known ones are listed"},
+    413: {"model": ErrorBody, "description": "request body larger than the server's limit (max_body_bytes)"},
+    422: {"model": ValidationErrorBody, "description": "invalid parameters or body; every reason listed, input never echoed"},
+    503: {"model": ErrorBody, "description": "no bundle loaded yet (see /readyz)"},
     504: {"model": ErrorBody, "description": "the engine did not answer within the request timeout"},
 }
+
+
+def _responses(*codes: int) -> Responses:
+    return {code: _R[code] for code in codes}
 
 
 def create_app(
     bundle_path: str | os.PathLike | None,
     *,
-    config: ServeConfig = ServeConfig(),
-    loader: Callable[[Path], Any] | None = None,
+    config: ServeConfig | None = None,
+    loader: Callable[[Path], Engine] | None = None,
 ) -> FastAPI:
     """Build the service for the bundle at ``bundle_path``.
 
@@ -64,10 +82,11 @@ def create_app(
     at once, ``/readyz`` says 503 until the engine is ready); ``bundle_path=None`` starts
     empty until ``POST /v1/admin/reload``. ``loader(path) -> engine`` opens a bundle
     (default :meth:`kgjemb.Engine.open` with ``config.torch_threads``); ``config`` sets limits, batching and tokens
-    (default :class:`ServeConfig()`; :meth:`ServeConfig.from_env` reads the environment).
+    (default: :meth:`ServeConfig.from_env`, the environment).
 
     >>> app = create_app("/srv/kgjemb/bundle", config=ServeConfig.from_env())  # doctest: +SKIP
     """
+    config = config if config is not None else ServeConfig.from_env()
     holder = EngineHolder(loader or functools.partial(open_engine, threads=config.torch_threads))
     metrics = Metrics()
     holder.listeners.append(metrics.set_bundle)
@@ -116,6 +135,7 @@ def create_app(
             if loading is not None:
                 loading.cancel()
             await dispatcher.stop()
+            metrics.close()
 
     app = FastAPI(
         title="kgjemb",
@@ -132,18 +152,18 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
-    _add_routes(app)
+    _add_routes(app, config)
     return app
 
 
-async def _quiet(coro) -> None:
+async def _quiet(coro: Awaitable[Any]) -> None:
     try:
         await coro
     except Exception:  # noqa: BLE001 - a signal has nobody to answer to
         logger.exception("SIGHUP reload failed; still serving the previous bundle")
 
 
-def _install_sighup(callback: Callable[[], Any]) -> bool:
+def _install_sighup(callback: Callable[[], object]) -> bool:
     if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
         return False
     try:
@@ -153,7 +173,7 @@ def _install_sighup(callback: Callable[[], Any]) -> bool:
     return True
 
 
-def _live(request: Request):
+def _live(request: Request) -> tuple[Engine, BundleInfo]:
     """The engine this request uses, taken ONCE: a reload mid-request does not affect it."""
     current = request.app.state.holder.current
     if current is None:
@@ -163,7 +183,7 @@ def _live(request: Request):
     return current
 
 
-async def _bounded(request: Request, awaitable):
+async def _bounded(request: Request, awaitable: Coroutine[Any, Any, T] | asyncio.Future[T]) -> T:
     timeout = request.app.state.config.request_timeout_s
     try:
         return await asyncio.wait_for(awaitable, timeout)
@@ -178,16 +198,16 @@ def _explained(result: SearchResult, explain: bool) -> SearchResult:
     return result.model_copy(update={"hits": hits})
 
 
-def _add_routes(app: FastAPI) -> None:
-    api = [Depends(check_api)]
+def _add_routes(app: FastAPI, config: ServeConfig) -> None:
+    # the API token guards these routes only when one is configured: the schema then
+    # declares the bearer scheme on them, and an open server declares none
+    api = [Depends(check_api)] if config.api_token is not None else []
+    BatchRequest = batch_request_model(config.max_batch)
 
-    @app.get("/healthz", response_model=HealthResponse, tags=["ops"], summary="the process is alive")
     async def healthz() -> HealthResponse:
         return HealthResponse()
 
-    @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], summary="a bundle is loaded",
-             responses={503: {"model": ReadyResponse}})
-    async def readyz(request: Request) -> Any:
+    async def readyz(request: Request) -> ReadyResponse | JSONResponse:
         holder: EngineHolder = request.app.state.holder
         current = holder.current
         if current is None:
@@ -196,13 +216,23 @@ def _add_routes(app: FastAPI) -> None:
             return JSONResponse(body.model_dump(), status_code=503)
         return ReadyResponse(status="ready", bundle=BundleInfoModel(**current[1].as_dict()))
 
+    for method in ("GET", "HEAD"):  # HEAD for load balancers and uptime probes
+        suffix = "" if method == "GET" else "_head"
+        app.add_api_route("/healthz", healthz, methods=[method], response_model=HealthResponse, tags=["ops"],
+                          summary="the process is alive", operation_id="healthz" + suffix)
+        app.add_api_route("/readyz", readyz, methods=[method], response_model=ReadyResponse, tags=["ops"],
+                          summary="a bundle is loaded", operation_id="readyz" + suffix,
+                          responses={503: {"model": ReadyResponse, "description": "not ready"}})
+
     @app.get("/metrics", tags=["ops"], dependencies=api, response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}, 401: _ERRORS[401]})
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                        **_responses(401)})
     async def metrics(request: Request) -> Response:
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/search", response_model=SearchResult, tags=["search"], dependencies=api,
-              responses={**_ERRORS, 404: {"model": NotFoundBody}})
+    search_errors = _responses(400, 401, 404, 413, 422, 503, 504)
+
+    @app.post("/v1/search", response_model=SearchResult, tags=["search"], dependencies=api, responses=search_errors)
     async def search(body: SearchRequest, request: Request, response: Response) -> SearchResult:
         engine, info = _live(request)
         response.headers["X-Bundle-Generation"] = str(info.generation)
@@ -210,14 +240,8 @@ def _add_routes(app: FastAPI) -> None:
         return _explained(result, body.explain)
 
     @app.post("/v1/search/batch", response_model=BatchResponse, tags=["search"], dependencies=api,
-              responses={**_ERRORS, 404: {"model": NotFoundBody}})
+              responses=search_errors, description=f"At most {config.max_batch} queries per request (this server).")
     async def search_batch(body: BatchRequest, request: Request, response: Response) -> BatchResponse:
-        limit = request.app.state.config.max_batch
-        if len(body.queries) > limit:
-            raise RequestValidationError([{
-                "type": "too_long", "loc": ("body", "queries"),
-                "msg": f"at most {limit} queries per batch, got {len(body.queries)}", "input": len(body.queries),
-            }])
         engine, info = _live(request)
         response.headers["X-Bundle-Generation"] = str(info.generation)
         dispatch = request.app.state.dispatcher
@@ -227,7 +251,7 @@ def _add_routes(app: FastAPI) -> None:
         return BatchResponse(results=[_explained(r, q.explain) for r, q in zip(results, body.queries)])
 
     @app.get("/v1/similar/{kind}/{id}", response_model=SimilarResponse, tags=["search"], dependencies=api,
-             responses={**_ERRORS, 404: {"model": NotFoundBody}})
+             responses=_responses(401, 404, 422, 503, 504))
     async def similar(
         request: Request,
         kind: NodeKind,
@@ -235,22 +259,26 @@ def _add_routes(app: FastAPI) -> None:
         k: Annotated[int, Query(ge=1, le=MAX_K, description=f"number of neighbours, 1..{MAX_K}")] = 10,
     ) -> SimilarResponse:
         engine, _ = _live(request)
-        hits = await _bounded(request, request.app.state.dispatcher.call(engine_calls.similar, engine, kind.label, id, k))
-        return SimilarResponse(kind=kind, id=id, hits=hits)
+        result = await _bounded(request, request.app.state.dispatcher.call(
+            lambda: engine.similar(id, k=k, label=kind.label)))
+        return SimilarResponse(kind=kind, id=id, hits=list(result.hits))
 
-    @app.get("/v1/parse", response_model=ParsedQuery, tags=["search"], dependencies=api, responses=_ERRORS)
+    @app.get("/v1/parse", response_model=ParsedQuery, tags=["search"], dependencies=api,
+             responses=_responses(401, 422, 503, 504))
     async def parse(
         request: Request,
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="query text")],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
+                                description=f"query text, 1..{MAX_QUERY_CHARS} characters, not blank")],
     ) -> ParsedQuery:
         if not q.strip():
             raise RequestValidationError([{"type": "value_error", "loc": ("query", "q"),
-                                           "msg": "query is empty after stripping whitespace", "input": q}])
+                                           "msg": "query is empty after stripping whitespace"}])
         engine, _ = _live(request)
-        return await _bounded(request, request.app.state.dispatcher.call(engine.parse, q.strip()))
+        text = q.strip()
+        return await _bounded(request, request.app.state.dispatcher.call(lambda: engine.parse(text)))
 
     @app.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"], dependencies=[Depends(check_admin)],
-              responses={400: {"model": ErrorBody}, 401: _ERRORS[401], 403: {"model": ErrorBody}})
+              responses=_responses(400, 401, 403, 413, 422))
     async def admin_reload(request: Request, body: ReloadRequest | None = None) -> ReloadResponse:
         target = Path(body.bundle) if body is not None and body.bundle else None
         try:
@@ -259,28 +287,57 @@ def _add_routes(app: FastAPI) -> None:
             raise HTTPException(status_code=400, detail=str(err)) from err
 
 
+def _text(value: object, limit: int = 200) -> str:
+    """A string safe to put in a JSON response: clipped, lone surrogates escaped."""
+    text = value if isinstance(value, str) else str(value)
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _issues(errors: list[dict[str, Any]]) -> list[ValidationIssue]:
+    """Validation errors without their ``input``/``ctx`` (which may hold anything a client
+    sent), as :class:`ValidationIssue`; JSON syntax errors keep their parser message."""
+    out = []
+    for e in errors:
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "json_invalid" and isinstance(e.get("ctx"), dict) and "error" in e["ctx"]:
+            msg = f"{msg}: {e['ctx']['error']}"
+        loc = [x if isinstance(x, int) else _text(x) for x in e.get("loc", ())]
+        out.append(ValidationIssue(loc=loc, msg=_text(msg, 500), type=_text(e.get("type", "value_error"))))
+    return out
+
+
+def _unprocessable(issues: list[ValidationIssue]) -> JSONResponse:
+    return JSONResponse(ValidationErrorBody(detail=issues).model_dump(), status_code=422)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return _unprocessable(_issues(list(err.errors())))
+
     @app.exception_handler(UnknownEntityError)
     async def _unknown(request: Request, err: UnknownEntityError) -> JSONResponse:
-        body = NotFoundBody(detail=str(err), name=str(err.name), candidates=[str(c) for c in err.candidates])
+        body = NotFoundBody(detail=_text(err, 1000), name=_text(err.name, 1000),
+                            candidates=[_text(c) for c in err.candidates])
         return JSONResponse(body.model_dump(), status_code=404)
 
     @app.exception_handler(QueryError)
     async def _bad_query(request: Request, err: QueryError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        where = ["body", "query"] if request.method == "POST" else ["query", "q"]
+        return _unprocessable([ValidationIssue(loc=where, msg=_text(err, 500), type="query_error")])
 
     @app.exception_handler(BundleError)
     async def _bundle(request: Request, err: BundleError) -> JSONResponse:
         logger.error("bundle error while serving %s: %s", request.url.path, err)
-        return JSONResponse({"detail": f"bundle error: {err}"}, status_code=503)
+        return JSONResponse({"detail": f"bundle error: {_text(err, 1000)}"}, status_code=503)
 
     @app.exception_handler(KgjembError)
     async def _other(request: Request, err: KgjembError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=400)
+        return JSONResponse({"detail": _text(err, 1000)}, status_code=400)
 
 
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory kgjemb.serve.app:app_from_env`` (and ``--workers``):
-    the bundle comes from ``KGJEMB_SERVE_BUNDLE``, settings from :meth:`ServeConfig.from_env`."""
-    bundle = os.environ.get("KGJEMB_SERVE_BUNDLE") or None
-    return create_app(bundle, config=ServeConfig.from_env())
+    the bundle (``KGJEMB_SERVE_BUNDLE``) and settings from :meth:`ServeConfig.from_env`."""
+    config = ServeConfig.from_env()
+    return create_app(config.bundle, config=config)

@@ -15,49 +15,42 @@ or better (``scripts/bench_serve.py --modes batching,threads``), so it is the de
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TypeVar
 
+from kgjemb.query.engine import Engine
 from kgjemb.query.types import Filter, SearchResult
 
 __all__ = ["MicroBatcher", "ThreadDispatcher", "run_search", "run_search_batch"]
 
 logger = logging.getLogger(__name__)
 
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+T = TypeVar("T")
+Outcome = SearchResult | Exception
 
 
-def run_search(engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
-    """One search on ``engine``; filters are passed only when there are some."""
-    if filters:
-        return engine.search(query, k=k, filters=filters)
-    return engine.search(query, k=k)
+def run_search(engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+    """One search on ``engine`` (no filters: None, the engine's default)."""
+    return engine.search(query, k=k, filters=filters or None)
 
 
-def run_search_batch(engine, queries: list[str], k: int, filters: list[Filter]) -> list[Any]:
+def run_search_batch(engine: Engine, queries: list[str], k: int, filters: list[Filter]) -> list[Outcome]:
     """``engine.search_batch`` for a group sharing ``k`` and ``filters``; results or
     exceptions, one per query. A failing batch is retried query by query so that one bad
     query fails alone."""
-    batch = getattr(engine, "search_batch", None)
-    if batch is not None and len(queries) > 1 and (not filters or _accepts(batch, "filters")):
+    if len(queries) > 1:
         try:
-            results = batch(queries, k=k, filters=filters) if filters else batch(queries, k=k)
+            results = engine.search_batch(queries, k=k, filters=filters or None)
             if len(results) == len(queries):
                 return list(results)
             logger.error("search_batch returned %d results for %d queries", len(results), len(queries))
         except Exception:  # noqa: BLE001 - isolate the culprit below
             logger.debug("search_batch failed; retrying %d queries one by one", len(queries), exc_info=True)
-    out: list[Any] = []
+    out: list[Outcome] = []
     for q in queries:
         try:
             out.append(run_search(engine, q, k, filters))
@@ -82,18 +75,18 @@ class ThreadDispatcher:
     async def stop(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def search(self, engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, run_search, engine, query, k, filters)
 
-    async def call(self, fn: Callable, *args) -> Any:
-        """Any other engine call (parse, similar) on the same pool."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Any other engine call (parse, similar), as a closure, on the same pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
 
 @dataclass
 class _Item:
-    engine: Any
+    engine: Engine
     query: str
     k: int
     filters: list[Filter]
@@ -144,7 +137,7 @@ class MicroBatcher(ThreadDispatcher):
             t.cancel()
         await super().stop()
 
-    async def search(self, engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
         if self._queue is None:
             raise RuntimeError("MicroBatcher.search called before start()")
         future = asyncio.get_running_loop().create_future()
@@ -200,7 +193,7 @@ class MicroBatcher(ThreadDispatcher):
             self._slots.release()
 
     @staticmethod
-    def _work(groups: list[list[_Item]]) -> list[tuple[list[_Item], list[Any]]]:
+    def _work(groups: list[list[_Item]]) -> list[tuple[list[_Item], list[Outcome]]]:
         out = []
         for items in groups:
             first = items[0]

@@ -1,124 +1,121 @@
-"""Settings of the HTTP service: limits, timeouts, batching and tokens.
+"""Settings of the HTTP service: network, limits, timeouts, batching and tokens.
 
-One frozen dataclass, built from defaults, from keyword arguments, or from the
-environment (:meth:`ServeConfig.from_env`), so that ``uvicorn --workers N`` processes
-all see the same settings.
+One frozen pydantic-settings model. Every field reads the environment variable
+``KGJEMB_SERVE_<FIELD>`` (e.g. ``KGJEMB_SERVE_MAX_BATCH=16``, ``KGJEMB_SERVE_PORT=9000``,
+``KGJEMB_SERVE_BATCHING=on``); the two tokens read ``KGJEMB_API_TOKEN`` and
+``KGJEMB_ADMIN_TOKEN``. Keyword arguments (the CLI's options) win over the environment;
+empty variables count as unset; ``none`` sets an optional field to None. ``uvicorn
+--workers N`` processes rebuild the same settings from :meth:`ServeConfig.to_env`.
+
+Query limits (text length, ``k``, batch ceiling) live in :mod:`kgjemb.limits`, once.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
 
-__all__ = ["ServeConfig", "MAX_K", "MAX_QUERY_CHARS", "HARD_MAX_BATCH"]
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: largest ``k`` any request may ask for (part of the published schema)
-MAX_K = 1000
-#: longest query text in characters (part of the published schema)
-MAX_QUERY_CHARS = 1000
-#: the schema's ceiling on a batch; the configured ``max_batch`` (≤ this) is enforced too
-HARD_MAX_BATCH = 1024
+from kgjemb.limits import MAX_BATCH_QUERIES
 
-_ENV_PREFIX = "KGJEMB_SERVE_"
+__all__ = ["ServeConfig", "ENV_PREFIX", "MIN_TOKEN_CHARS", "env_name"]
+
+ENV_PREFIX = "KGJEMB_SERVE_"
+#: shortest accepted bearer token (the server refuses to start with a shorter one)
+MIN_TOKEN_CHARS = 8
+_TOKEN_ENV = {"api_token": "KGJEMB_API_TOKEN", "admin_token": "KGJEMB_ADMIN_TOKEN"}
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+def env_name(field: str) -> str:
+    """The environment variable a setting reads: ``max_batch`` → ``KGJEMB_SERVE_MAX_BATCH``."""
+    return _TOKEN_ENV.get(field, ENV_PREFIX + field.upper())
+
+
+class ServeConfig(BaseSettings):
     """How the service behaves. Defaults suit one process on a small machine.
 
-    ``max_batch``: queries per ``POST /v1/search/batch`` (64); ``max_body_bytes``: request
-    bodies above this get 413 (1 MiB); ``request_timeout_s``: an engine call that takes
-    longer answers 504 (10 s); ``batching``: collect concurrent searches into one
-    ``engine.search_batch`` call (True) instead of one thread-pool call per request (False,
-    the default: measured better on the shared 2-core box, see ``scripts/bench_serve.py``);
-    ``batch_wait_ms``: how long the collector waits for more queries after the first (2 ms);
-    ``batch_max_size``: most queries per engine batch (32); ``engine_threads``: threads that
-    run engine calls (2); ``torch_threads``: intra-op threads of torch and FAISS in the
-    process (1: parallelism comes from ``engine_threads`` and batching; on a shared 2-core
-    machine 2 intra-op threads made a single search ~10x slower; None: library default);
-    ``api_token``: bearer token for every non-health route (None:
-    open; env ``KGJEMB_API_TOKEN``); ``admin_token``: bearer token for ``/v1/admin/*``
-    (None: admin routes disabled; env ``KGJEMB_ADMIN_TOKEN``); ``sighup_reload``: reload
-    the current bundle on SIGHUP (True).
+    Network: ``host`` (127.0.0.1), ``port`` (8000), ``workers`` (1; >1 runs uvicorn worker
+    processes with Prometheus multiprocess metrics), ``keep_alive_s`` (30: longer than
+    clients' pool expiry avoids resets on reuse), ``header_timeout_s`` (10: a connection
+    that has not sent a complete request head by then is closed), ``max_header_bytes``
+    (16 KiB of request head), ``log_level`` (info).
+    Limits: ``max_batch`` queries per ``POST /v1/search/batch`` (64, at most
+    ``kgjemb.limits.MAX_BATCH_QUERIES``; the OpenAPI schema states it); ``max_body_bytes``
+    (1 MiB, else 413); ``request_timeout_s`` (10: an engine call that takes longer answers
+    504). Dispatch: ``batching`` (False: one thread-pool call per request measured better on
+    the shared 2-core box, see ``scripts/bench_serve.py``), ``batch_wait_ms`` (2),
+    ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1; None: library
+    default). Tokens (at least 8 characters): ``api_token`` guards every route but
+    ``/healthz``, ``/readyz`` and the API description (None: open); ``admin_token`` enables
+    ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
+    bundle on SIGHUP. ``bundle``: the bundle directory (``KGJEMB_SERVE_BUNDLE``).
 
     >>> ServeConfig(max_batch=16).max_batch
     16
     """
 
-    max_batch: int = 64
-    max_body_bytes: int = 1 << 20
-    request_timeout_s: float = 10.0
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", env_ignore_empty=True, env_parse_none_str="none",
+        validate_by_name=True, validate_by_alias=True, hide_input_in_errors=True,
+    )
+
+    bundle: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    keep_alive_s: float = Field(30.0, gt=0)
+    header_timeout_s: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    max_batch: int = Field(64, ge=1, le=MAX_BATCH_QUERIES)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    request_timeout_s: float = Field(10.0, gt=0)
     batching: bool = False
-    batch_wait_ms: float = 2.0
-    batch_max_size: int = 32
-    engine_threads: int = 2
-    torch_threads: int | None = 1
-    api_token: str | None = None
-    admin_token: str | None = None
+    batch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    batch_max_size: int = Field(32, ge=1)
+    engine_threads: int = Field(2, ge=1)
+    torch_threads: int | None = Field(1, ge=1)
+    # the alias is the variable's name (no prefix); the field name works as a keyword too
+    api_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["api_token"])
+    admin_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["admin_token"])
     sighup_reload: bool = True
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_batch <= HARD_MAX_BATCH:
-            raise ValueError(f"max_batch must be in 1..{HARD_MAX_BATCH}, got {self.max_batch}")
-        if self.max_body_bytes < 1024:
-            raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
-        if self.request_timeout_s <= 0:
-            raise ValueError(f"request_timeout_s must be positive, got {self.request_timeout_s}")
-        if not 0 <= self.batch_wait_ms <= 1000:
-            raise ValueError(f"batch_wait_ms must be in 0..1000, got {self.batch_wait_ms}")
-        if self.batch_max_size < 1:
-            raise ValueError(f"batch_max_size must be positive, got {self.batch_max_size}")
-        if self.engine_threads < 1:
-            raise ValueError(f"engine_threads must be positive, got {self.engine_threads}")
-        if self.torch_threads is not None and self.torch_threads < 1:
-            raise ValueError(f"torch_threads must be positive or None, got {self.torch_threads}")
-        for name in ("api_token", "admin_token"):
-            value = getattr(self, name)
-            if value is not None and len(value) < 8:
-                raise ValueError(f"{name} must be at least 8 characters long")
+    @field_validator("api_token", "admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters long")
+        return value
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "ServeConfig":
-        """Read ``KGJEMB_API_TOKEN``, ``KGJEMB_ADMIN_TOKEN`` and ``KGJEMB_SERVE_<FIELD>``
-        (e.g. ``KGJEMB_SERVE_MAX_BATCH=16``, ``KGJEMB_SERVE_BATCHING=0``); keyword
-        overrides win. Empty token variables count as unset."""
-        env = os.environ if environ is None else environ
-        values: dict = {
-            "api_token": env.get("KGJEMB_API_TOKEN") or None,
-            "admin_token": env.get("KGJEMB_ADMIN_TOKEN") or None,
-        }
-        for f in fields(cls):
-            raw = env.get(_ENV_PREFIX + f.name.upper())
-            if raw is None or f.name in ("api_token", "admin_token"):
-                continue
-            values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_env(cls, **overrides) -> "ServeConfig":
+        """Settings from the environment, with ``overrides`` (keyword arguments that are not
+        None) winning. Raises ValueError naming the setting and its variable."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as err:
+            raise ValueError("; ".join(
+                f"{e['loc'][0]} ({env_name(str(e['loc'][0]))}): {e['msg']}" if e["loc"] else e["msg"]
+                for e in err.errors())) from None
+
+    def token(self, name: Literal["api_token", "admin_token"]) -> str | None:
+        """The plain text of a token, or None when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes :meth:`from_env` rebuild this config (worker processes)."""
-        env = {_ENV_PREFIX + f.name.upper(): str(int(v) if isinstance(v, bool) else v)
-               for f in fields(self) if (v := getattr(self, f.name)) is not None
-               and f.name not in ("api_token", "admin_token")}
-        if self.torch_threads is None:
-            env[_ENV_PREFIX + "TORCH_THREADS"] = "none"
-        if self.api_token:
-            env["KGJEMB_API_TOKEN"] = self.api_token
-        if self.admin_token:
-            env["KGJEMB_ADMIN_TOKEN"] = self.admin_token
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:  # empty counts as unset (a token, the bundle); "none" for the rest
+                value = "" if name in _TOKEN_ENV or name == "bundle" else "none"
+            env[env_name(name)] = str(int(value)) if isinstance(value, bool) else str(value)
         return env
 
     def with_(self, **changes) -> "ServeConfig":
-        return replace(self, **changes)
-
-
-def _parse(name: str, raw: str, kind: type):
-    try:
-        if raw.strip().lower() in ("", "none", "default") and name == "torch_threads":
-            return None
-        if kind is bool:
-            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(raw)
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        return kind(raw)
-    except ValueError as err:
-        raise ValueError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from err
+        """A validated copy with ``changes``."""
+        return type(self).model_validate({**{k: getattr(self, k) for k in type(self).model_fields}, **changes})

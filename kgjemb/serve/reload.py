@@ -13,10 +13,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kgjemb.errors import BundleError
+from kgjemb.query.engine import Engine, EngineConfig
 
 __all__ = ["BundleInfo", "EngineHolder", "describe_bundle", "open_engine"]
 
@@ -51,11 +53,13 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     path = Path(path)
     manifest_path = path / "manifest.json"
     try:
+        if manifest_path.is_symlink():
+            raise BundleError(f"{manifest_path}: manifest is a symlink (a bundle holds regular files only)")
         raw = manifest_path.read_bytes()
         manifest = json.loads(raw)
     except FileNotFoundError as err:
         raise BundleError(f"{manifest_path}: no manifest.json (is {path} a bundle directory?)") from err
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise BundleError(f"{manifest_path}: unreadable manifest: {err}") from err
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: manifest is not a JSON object")
@@ -76,11 +80,10 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     )
 
 
-def open_engine(path: str | Path, *, threads: int | None = None):
-    """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path``; ``threads``
-    sets torch/FAISS intra-op threads (``EngineConfig.threads``; None: library default)."""
-    from kgjemb.query.engine import Engine, EngineConfig
-
+def open_engine(path: str | Path, *, threads: int | None = None) -> Engine:
+    """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path`` (which verifies
+    the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets torch/FAISS
+    intra-op threads (``EngineConfig.threads``; None: library default)."""
     return Engine.open(path, config=EngineConfig(threads=threads))
 
 
@@ -96,9 +99,9 @@ class EngineHolder:
     >>> engine, info = holder.current                  # doctest: +SKIP
     """
 
-    def __init__(self, loader: Callable[[Path], Any] = open_engine) -> None:
+    def __init__(self, loader: Callable[[Path], Engine] = open_engine) -> None:
         self._loader = loader
-        self._current: tuple[Any, BundleInfo] | None = None
+        self._current: tuple[Engine, BundleInfo] | None = None
         self._lock = asyncio.Lock()
         self._generation = 0
         self.last_error: str | None = None
@@ -106,7 +109,7 @@ class EngineHolder:
         self.listeners: list[Callable[[BundleInfo], None]] = []
 
     @property
-    def current(self) -> tuple[Any, BundleInfo] | None:
+    def current(self) -> tuple[Engine, BundleInfo] | None:
         """The live pair, or None before the first successful load. Read it once per request."""
         return self._current
 

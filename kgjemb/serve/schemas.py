@@ -5,12 +5,15 @@ and the Python API carry the same fields.
 """
 from __future__ import annotations
 
+import re
 from enum import Enum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from kgjemb.limits import MAX_BATCH_QUERIES, MAX_K, MAX_QUERY_CHARS
 from kgjemb.query.types import Filter, Hit, SearchResult
-from kgjemb.serve.config import HARD_MAX_BATCH, MAX_K, MAX_QUERY_CHARS
 
 __all__ = [
     "BatchRequest",
@@ -25,7 +28,59 @@ __all__ = [
     "ReloadResponse",
     "SearchRequest",
     "SimilarResponse",
+    "ValidationErrorBody",
+    "ValidationIssue",
+    "batch_request_model",
 ]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """Path of the first string (key or value) holding a lone UTF-16 surrogate: JSON's
+    ``\\ud800`` escape decodes to one, and it is not text anything downstream can encode."""
+    if isinstance(value, str):
+        return where or "body" if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and _SURROGATE.search(k):
+                return (where + "." if where else "") + "<key>"
+            found = _lone_surrogate(v, (where + "." if where else "") + str(k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _lone_surrogate(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer``: a number without a fraction (``5`` or ``5.0``), never a
+    boolean or a string (pydantic's lax mode would take ``true`` and ``"5"``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer (a JSON number, not a {kind})",
+                                  {"kind": type(value).__name__ if not isinstance(value, bool) else "boolean"})
+    return value
+
+
+#: an integer as JSON Schema means it (see :func:`_json_integer`)
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+class _Request(BaseModel):
+    """Base of every request body: unknown fields and lone surrogates are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"text must be valid Unicode: a lone UTF-16 surrogate in {where.split('.')[-1][:100]}")
+        return data
 
 
 class NodeKind(str, Enum):
@@ -41,8 +96,10 @@ class NodeKind(str, Enum):
         return self.value.capitalize()
 
 
-class SearchRequest(BaseModel):
-    """One search: free text, how many hits, optional graph filters."""
+class SearchRequest(_Request):
+    """One search: free text, how many hits, optional graph filters. ``k`` and ``explain``
+    take JSON's types only: ``"k": true``, ``"k": "5"`` or ``"explain": 0`` are refused,
+    not coerced."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -62,13 +119,14 @@ class SearchRequest(BaseModel):
     query: str = Field(
         min_length=1,
         max_length=MAX_QUERY_CHARS,
+        pattern=r"\S",
         description=f"free-text query, 1..{MAX_QUERY_CHARS} characters, not blank",
     )
-    k: int = Field(10, ge=1, le=MAX_K, description=f"number of hits, 1..{MAX_K}")
+    k: JsonInt = Field(10, ge=1, le=MAX_K, description=f"number of hits, 1..{MAX_K}")
     filters: list[Filter] = Field(
         default_factory=list, max_length=32, description="extra graph constraints, added to those parsed from the query"
     )
-    explain: bool = Field(True, description="include explanations and graph paths in the hits")
+    explain: bool = Field(True, strict=True, description="include explanations and graph paths in the hits")
 
     @field_validator("query")
     @classmethod
@@ -79,8 +137,9 @@ class SearchRequest(BaseModel):
         return value
 
 
-class BatchRequest(BaseModel):
-    """Several searches answered in one round trip (order kept)."""
+class BatchRequest(_Request):
+    """Several searches answered in one round trip (order kept). The server's limit is in
+    its schema (:func:`batch_request_model`)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -90,9 +149,17 @@ class BatchRequest(BaseModel):
     )
 
     queries: list[SearchRequest] = Field(
-        min_length=1,
-        max_length=HARD_MAX_BATCH,
-        description="the searches; the server's configured limit (default 64) applies",
+        min_length=1, max_length=MAX_BATCH_QUERIES, description=f"the searches, 1..{MAX_BATCH_QUERIES}",
+    )
+
+
+def batch_request_model(max_batch: int) -> type[BatchRequest]:
+    """:class:`BatchRequest` with the limit a server enforces (``ServeConfig.max_batch``),
+    so that validation and the published schema agree."""
+    return create_model(
+        "BatchRequest", __base__=BatchRequest, __doc__=BatchRequest.__doc__,
+        queries=(list[SearchRequest], Field(min_length=1, max_length=max_batch,
+                                            description=f"the searches, 1..{max_batch} (this server's limit)")),
     )
 
 
@@ -109,7 +176,23 @@ class SimilarResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every error but 404 and 422: what went wrong, in one sentence."""
+
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One reason a request was refused. Never echoes the input."""
+
+    loc: list[str | int] = Field(description="where: 'body', 'query' or 'path', then the field path")
+    msg: str
+    type: str = Field(description="machine-readable kind, e.g. 'missing', 'too_long', 'int_type'")
+
+
+class ValidationErrorBody(BaseModel):
+    """The one shape of every 422: a request that is well-formed HTTP but not a valid call."""
+
+    detail: list[ValidationIssue]
 
 
 class NotFoundBody(BaseModel):
@@ -141,7 +224,7 @@ class ReadyResponse(BaseModel):
     detail: str | None = None
 
 
-class ReloadRequest(BaseModel):
+class ReloadRequest(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"bundle": "/srv/kgjemb/bundle-2026-11-23"}]})
 
     bundle: str | None = Field(
