@@ -144,7 +144,8 @@ def test_validation_runs_before_readiness(empty_client):
 
 def test_openapi_has_examples_and_routes(empty_client):
     spec = empty_client.get("/openapi.json", headers={"Authorization": ""}).json()
-    assert {"/v1/search", "/v1/search/batch", "/v1/similar/{kind}/{id}", "/v1/parse", "/v1/admin/reload",
+    assert {"/v1/search", "/v1/search/batch", "/v1/similar/{kind}/{id}", "/v1/similar/artist/{id}/artists",
+            "/v1/parse", "/v1/admin/reload",
             "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
     assert spec["components"]["schemas"]["SearchRequest"]["examples"][0]["query"]
 
@@ -340,6 +341,13 @@ def test_real_similar_artist(client, sample):
     r = client.get(f"/v1/similar/artist/{artist['id']}", params={"k": 5})
     assert r.status_code == 200, r.text
     assert 0 < len(r.json()["hits"]) <= 5
+    # artists like the artist: ranked by graph proximity + entity vectors, never itself
+    r = client.get(f"/v1/similar/artist/{artist['id']}/artists", params={"k": 3})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert 0 < len(hits) <= 3 and artist["id"] not in [h["artist_id"] for h in hits]
+    assert all(h["explanation"] and h["signals"] for h in hits)
+    assert client.get("/v1/similar/artist/no-such-artist-xyz/artists").status_code == 404
 
 
 def test_real_parse(client, sample):

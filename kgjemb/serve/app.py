@@ -34,7 +34,7 @@ import kgjemb
 from kgjemb.errors import BundleError, KgjembError, QueryError, UnknownEntityError
 from kgjemb.limits import MAX_K, MAX_QUERY_CHARS
 from kgjemb.query.engine import Engine
-from kgjemb.query.types import ParsedQuery, SearchResult
+from kgjemb.query.types import ArtistResult, ParsedQuery, SearchResult
 from kgjemb.serve.auth import check_admin, check_api
 from kgjemb.serve.batching import MicroBatcher, ThreadDispatcher
 from kgjemb.serve.config import ServeConfig
@@ -262,6 +262,18 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
         result = await _bounded(request, request.app.state.dispatcher.call(
             lambda: engine.similar(id, k=k, label=kind.label)))
         return SimilarResponse(kind=kind, id=id, hits=list(result.hits))
+
+    @app.get("/v1/similar/artist/{id}/artists", response_model=ArtistResult, tags=["search"], dependencies=api,
+             responses=_responses(401, 404, 422, 503, 504),
+             description="Artists like an artist: graph proximity fused with entity vectors, each explained.")
+    async def similar_artists(
+        request: Request,
+        id: Annotated[str, PathParam(min_length=1, max_length=512, description="artist id")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description=f"number of artists, 1..{MAX_K}")] = 10,
+    ) -> ArtistResult:
+        engine, _ = _live(request)
+        return await _bounded(request, request.app.state.dispatcher.call(
+            lambda: engine.similar_artists(("Artist", id), k=k)))
 
     @app.get("/v1/parse", response_model=ParsedQuery, tags=["search"], dependencies=api,
              responses=_responses(401, 422, 503, 504))
