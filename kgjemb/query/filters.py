@@ -22,6 +22,7 @@ from collections import defaultdict
 import numpy as np
 
 from kgjemb.graph.base import GraphExport
+from kgjemb.graph.names import normalise_name
 from kgjemb.query.parse.lexicon import ERA_YEARS
 from kgjemb.query.types import Filter
 
@@ -76,10 +77,10 @@ class TrackTable:
         for ids, names in named:
             for node_id, name in zip(ids, names):
                 if name:
-                    self.by_name.setdefault(str(name).casefold(), node_id)
+                    self.by_name.setdefault(normalise_name(str(name)), node_id)
         for node_id, aliases in zip(_col(artists, "id"), _col(artists, "aliases")):
             for alias in aliases or ():
-                self.by_name.setdefault(str(alias).casefold(), node_id)
+                self.by_name.setdefault(normalise_name(str(alias)), node_id)
 
         # credits: primary first, then other roles, each in edge order
         self.credits: dict[str, list[str]] = defaultdict(list)
@@ -160,7 +161,7 @@ class TrackTable:
         warnings: list[str] = []
         for f in filters:
             if not f.node_id:
-                node = self.by_name.get(f.value.strip().casefold())
+                node = self.by_name.get(normalise_name(f.value))
                 if node is not None and f.kind not in ("era", "year_range"):
                     f = f.model_copy(update={"node_id": node})
             if f.kind in ("by", "not_by", "exclude"):
