@@ -148,3 +148,26 @@ def test_specific_attribute_outweighs_a_common_one(engine):
     has = engine.bundle.export.edges[("Track", "HAS", "Attribute")]
     violin = set(has[has["dst"] == "instrument:violin"]["src"])
     assert all(h.track_id in violin for h in res.hits), [h.explanation for h in res.hits]
+
+
+def test_serve_warns_at_start_when_the_bundle_is_behind(bundle_dir, engine, ci_catalog, tmp_path, caplog):
+    import logging
+
+    from kgjemb.catalog import catalog_to_rows, validate_catalog
+    from kgjemb.cli.serve import _warn_if_stale
+    from kgjemb.graph.embedded import EmbeddedGraphStore
+    from kgjemb.paths import graph_dir
+
+    catalog, _ = validate_catalog(ci_catalog)
+    store = EmbeddedGraphStore(graph_dir(tmp_path))
+    store.upsert(catalog_to_rows(catalog), progress=False)
+    store.close()
+    with caplog.at_level(logging.WARNING):
+        _warn_if_stale(bundle_dir, uri=None, home=tmp_path)
+    assert not [r for r in caplog.records if "behind its graph" in r.getMessage()]
+    store = EmbeddedGraphStore(graph_dir(tmp_path))
+    store.delete({"Track": [engine.track_ids[1]]})
+    store.close()
+    with caplog.at_level(logging.WARNING):
+        _warn_if_stale(bundle_dir, uri=None, home=tmp_path)
+    assert [r for r in caplog.records if "behind its graph" in r.getMessage()]

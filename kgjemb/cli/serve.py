@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Home
+from kgjemb.cli.common import Home, Uri
 from kgjemb.serve.config import env_name
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def serve(
                                      show_default=False)
     ] = None,
     home: Home = None,
+    uri: Uri = None,
     host: Annotated[Optional[str], typer.Option(
         "--host", help="Interface to bind (default 127.0.0.1: loopback unless you say otherwise)." + _env("host"),
         show_default=False)] = None,
@@ -116,6 +117,7 @@ def serve(
     if not (path / "manifest.json").is_file():
         raise typer.BadParameter(f"{path} is not an index bundle (no manifest.json); build one with `kgjemb index build`")
     config = config.with_(bundle=path)
+    _warn_if_stale(path, uri=uri, home=home)
     if config.host not in _LOOPBACK and config.api_token is None:
         logger.warning("binding to %s without KGJEMB_API_TOKEN: the search API is open to the network", config.host)
     # the launcher is the one place that writes the settings into the environment: worker
@@ -136,3 +138,26 @@ def serve(
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _warn_if_stale(bundle: Path, *, uri: str | None, home: Path | None) -> None:
+    """Log a warning at start when the graph store (Neo4j at ``--uri``, else the embedded
+    store under HOME when there is one) has moved on from the graph the bundle follows."""
+    from kgjemb.errors import KgjembError
+    from kgjemb.graph.open import open_store
+    from kgjemb.index.builder import bundle_staleness
+    from kgjemb.paths import graph_dir
+
+    if uri is None and not graph_dir(home).exists():
+        return
+    try:
+        store = open_store(uri, home=home)
+        try:
+            message = bundle_staleness(bundle, store)
+        finally:
+            store.close()
+    except KgjembError as err:  # a store that cannot be read does not stop the service
+        logger.warning("could not compare the bundle with its graph store: %s", err)
+        return
+    if message:
+        logger.warning("%s", message)
