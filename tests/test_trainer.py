@@ -258,7 +258,8 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
     saved = json.loads((out / "triplet-semihard-s0" / "train_config.json").read_text())
     assert saved["track_loss"] == "triplet" and saved["triplet_mining"] == "semi-hard"
     ranks = pd.read_csv(out / "ranks.csv")
-    assert set(ranks["space"]) == {"audio", "text"} and (ranks["effective_rank"] >= 1).all()
+    assert set(ranks["space"]) == {"audio", "text", "track"} and (ranks["effective_rank"] >= 1).all()
+    assert set(ranks[ranks["space"] == "track"]["system"]) == {"full", "triplet-semihard"}
     assert "effective rank" in result.output
     assert table["mAP@10"].between(0, 1).all()
     assert (out / "full-s0" / "model.pt").is_file() and (out / "text-only-s0" / "model.pt").is_file()

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from kgjemb.train.views import caption
+
 __all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics", "diagnose_model"]
 
 logger = logging.getLogger(__name__)
@@ -134,16 +136,19 @@ def write_diagnostics(
     label_kind: str,
     text_labels: Sequence[str] | None = None,
     text_points: np.ndarray | None = None,
+    track: np.ndarray | None = None,
 ) -> dict:
     """Write ``spectrum.png``, ``scatter.png`` and ``diagnostics.json`` into ``out_dir``;
-    return the numbers ``{audio: {effective_rank, dim, n}, text: {…}}``."""
+    return the numbers ``{audio: {effective_rank, dim, n}, text: {…}}`` (and ``track``: the
+    audio vectors in the track head's space, when given)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    matrices = {"audio": audio, "text": text, **({"track": track} if track is not None else {})}
     numbers = {
         name: {"effective_rank": effective_rank(x), "dim": int(x.shape[1]), "n": int(x.shape[0])}
-        for name, x in (("audio", audio), ("text", text))
+        for name, x in matrices.items()
     }
-    plot_spectrum({"audio": audio, "text": text}, out / "spectrum.png")
+    plot_spectrum(matrices, out / "spectrum.png")
     plot_scatter(
         audio, labels, out / "scatter.png", text=text_points, text_labels=text_labels,
         title=f"Audio embeddings (PCA), coloured by {label_kind}",
@@ -159,13 +164,13 @@ def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ense
     """Diagnostics of a trained model over every track with audio: audio vectors
     (``model.embed_audio``), text vectors of each track's full caption, scatter coloured by
     attribute ``kind`` (falls back to the kind covering most tracks when absent), with
-    the text vectors of that kind's most common values drawn as stars."""
-    from kgjemb.train.views import caption
-
+    the text vectors of that kind's most common values drawn as stars; with a track head,
+    the audio vectors in its space too."""
     rows = np.flatnonzero([f is not None for f in data.feats])
     facts = [data.views.facts[i] for i in rows]
     paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
     audio = model.embed_audio(paths, batch_size=32)
+    track = model.embed_audio(paths, batch_size=32, space="track") if model.config.track_head else None
     text = model.embed_text([caption(list(f.attributes)) if f.attributes else f.title for f in facts])
     cover: dict[str, int] = {}
     for f in facts:
@@ -178,5 +183,6 @@ def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ense
     top = [str(v) for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1])][:6]
     stars = model.embed_text(top) if top else None
     return write_diagnostics(
-        out_dir, audio=audio, text=text, labels=labels, label_kind=kind, text_labels=top, text_points=stars
+        out_dir, audio=audio, text=text, labels=labels, label_kind=kind, text_labels=top, text_points=stars,
+        track=track,
     )
