@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
@@ -36,6 +37,7 @@ from kgjemb.model.audio_tower import AudioTower
 from kgjemb.model.config import ModelConfig
 from kgjemb.model.entity_tower import EntityTower, build_graph, node_texts
 from kgjemb.model.text_tower import TextTower, TextVectorStore, encoder_version
+from kgjemb.paths import cache_dir as home_cache
 
 __all__ = ["GraphInputs", "KGJointModel", "load_model", "default_device"]
 
@@ -100,8 +102,6 @@ class KGJointModel(nn.Module):
             self.entity = EntityTower(self.config)
         self.logit_scale = nn.Parameter(torch.tensor(float(self.config.init_logit_scale)))
         if cache_dir is None:
-            from kgjemb.paths import cache_dir as home_cache
-
             cache_dir = home_cache() / "audio"
         self.features = FeatureCache(None if cache_dir is False else cache_dir, self.config.frontend)
         # node-name encoder outputs persist next to the audio features: <cache>/text
@@ -212,8 +212,6 @@ class KGJointModel(nn.Module):
         try:
             starts = range(0, len(paths), batch_size)
             if progress:
-                from tqdm.auto import tqdm
-
                 starts = tqdm(starts, desc="embed audio", unit="batch")
             for start in starts:
                 chunks, owner = self.chunk_batch(paths[start : start + batch_size])
