@@ -4,7 +4,8 @@ A joint space that collapses onto a few directions retrieves poorly however low 
 is; the singular-value spectrum of the (centred) embedding matrix shows it, and the
 entropy-based *effective rank* (Roy & Vetterli, 2007) sums it up in one number in
 [1, dim]: ``exp(H(p))`` with ``p_i = σ_i / Σσ``. The trainer writes ``spectrum.png``,
-``scatter.png`` and the numbers (``diagnostics.json``) into the model directory.
+``scatter.png`` and the numbers (``diagnostics.json``) into the model directory. Plots use
+matplotlib's object API (``Figure``, no pyplot), so no process-wide backend is switched.
 
 >>> effective_rank(np.random.default_rng(0).standard_normal((500, 32)))  # close to 32
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 from kgjemb.train.views import caption
 
@@ -56,13 +59,9 @@ def _atomic_savefig(fig, path: Path) -> None:
 def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     """Log-scale normalised singular-value spectra of several embedding matrices, one line
     each, effective rank in the legend; saved as PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for name, x in matrices.items():
         s = singular_values(x)
         ax.semilogy(np.arange(1, len(s) + 1), s / max(s[0], 1e-12), label=f"{name} (eff. rank {effective_rank(x):.1f})")
@@ -73,7 +72,6 @@ def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> P
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     _atomic_savefig(fig, path)
-    plt.close(fig)
     return path
 
 
@@ -90,11 +88,6 @@ def plot_scatter(
     """2-D PCA of the audio vectors (text vectors, if given, are projected on the same
     axes and drawn as labelled stars),
     points coloured by ``labels`` (the ``max_classes`` most frequent; the rest grey)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     # the basis is fitted on audio only: fitted on both, PC 1 would just be the modality gap
     mean = audio.mean(axis=0, keepdims=True)
@@ -105,11 +98,12 @@ def plot_scatter(
     labels = ["(none)" if lb is None else str(lb) for lb in labels]
     values, counts = np.unique(labels, return_counts=True)
     top = [v for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1]) if v != "(none)"][:max_classes]
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
     lab = np.asarray(labels, dtype=object)
     other = ~np.isin(lab, top)
     ax.scatter(pa[other, 0], pa[other, 1], s=8, c="lightgrey", label="other")
-    cmap = plt.get_cmap("tab10")
+    cmap = colormaps["tab10"]
     for i, value in enumerate(top):
         sel = lab == value
         ax.scatter(pa[sel, 0], pa[sel, 1], s=10, color=cmap(i % 10), label=value)
@@ -123,7 +117,6 @@ def plot_scatter(
     ax.set_ylabel("PC 2")
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
     _atomic_savefig(fig, path)
-    plt.close(fig)
     return path
 
 
