@@ -45,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from tqdm.auto import tqdm
 
 from kgjemb.errors import KgjembError
@@ -197,10 +196,13 @@ class Trainer:
         logger.info("resumed from %s after epoch %d", path, self.start_epoch)
 
     # -- one step -------------------------------------------------------------------------
-    def _batch_rows(self, order: np.ndarray, step: int, rng: np.random.Generator):
+    def _batch_rows(self, order: np.ndarray, step: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Track rows of one step and the number P of anchor/positive pairs: rows are
+        ``[anchors (P), positives (P), hard negatives]`` with graph positives, else a slice
+        of ``order`` (P = 0)."""
         cfg, b = self.config, self.config.batch_size
         if not self.graph:
-            return order[step * b : (step + 1) * b], 0, None
+            return order[step * b : (step + 1) * b], 0
         n_a = max(2, (2 * b) // 5)
         anchors = order[step * n_a : (step + 1) * n_a]
         pos, path = self.data.train_index.sample_track_positives(anchors, rng)
@@ -214,12 +216,12 @@ class Trainer:
         rows = np.concatenate([anchors, pos, hard])
         if len(rows) < 2:
             rows = order[step * n_a : step * n_a + 2]
-            return rows, 0, None
-        return rows, len(anchors), hard
+            return rows, 0
+        return rows, len(anchors)
 
     def step(self, order: np.ndarray, step: int, rng: np.random.Generator, global_step: int) -> dict[str, float]:
         cfg, data, model = self.config, self.data, self.model
-        rows, n_pairs, hard = self._batch_rows(order, step, rng)
+        rows, n_pairs = self._batch_rows(order, step, rng)
         frames = int(rng.uniform(cfg.crop_s_min, cfg.crop_s_max) * data.frames_per_s)
         align = None
         if n_pairs > 0 and cfg.align_versions:  # a same-work positive: the same bars, other instruments
