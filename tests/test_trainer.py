@@ -129,6 +129,21 @@ def test_track_loss_trains_the_track_head_not_the_joint_projection(ci_export, tm
     assert not torch.equal(joint_shared, shared.model.audio.proj.weight)  # without the head it bends the joint space
 
 
+@pytest.mark.parametrize("moves", [False, True])
+def test_entity_term_moves_the_audio_tower_only_when_asked(ci_export, tmp_path, moves):
+    """By default entity vectors follow the audio (the term trains the entity tower, not
+    the audio tower); ``entity_moves_audio`` lets it pull the audio too."""
+    only_entity = {"w_text": 0.0, "w_swap": 0.0, "w_track": 0.0, "entity_moves_audio": moves}
+    tr = _trainer(ci_export, tmp_path / "m", **only_entity)
+    tr.model.train()
+    tr.optim = torch.optim.SGD([p for p in tr.model.parameters() if p.requires_grad], lr=0.1)
+    audio, entity = tr.model.audio.proj.weight.detach().clone(), tr.model.entity.head.weight.detach().clone()
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    assert tr.step(order, 0, np.random.default_rng(0), 0)["entity"] > 0
+    assert not torch.equal(entity, tr.model.entity.head.weight)
+    assert torch.equal(audio, tr.model.audio.proj.weight) is not moves
+
+
 def test_resume_equals_uninterrupted_and_seeds_reproduce(ci_export, tmp_path):
     full = _trainer(ci_export, tmp_path / "full")
     full.fit()

@@ -42,7 +42,10 @@ class TrainConfig:
     ``triplet_margin``), ``graded_negatives`` (a candidate
     is a negative unless linked to the anchor by a path as strong as the positive's, so
     same-artist pairs end up closer than similar-artist ones), ``w_hard`` (graph-aware hard
-    negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks).
+    negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks;
+    ``entity_moves_audio``: whether that term also trains the audio tower (False: entity
+    vectors follow the audio, which only the text and track terms shape — measured to keep
+    text→audio instrument retrieval from paying for artist/album alignment)).
     ``align_versions``: crop a same-work positive at its anchor's position (renditions share
     score and tempo). ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
     or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
@@ -69,6 +72,7 @@ class TrainConfig:
     w_track: float = 1.0
     w_hard: float = 0.5
     w_entity: float = 0.5
+    entity_moves_audio: bool = False
     track_loss: str = "info_nce"
     triplet_mining: str = "semi-hard"
     align_versions: bool = True

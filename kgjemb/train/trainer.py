@@ -18,8 +18,9 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
   same bars on other instruments, so the audio tower must learn what the notes are, not
   only what the instruments sound like.
 * **entity ↔ audio** (``use_graph_positives``): the entity tower runs over the training
-  subgraph (track inputs = a memory bank of audio vectors, the batch's with gradient), and
-  each batch track's artist/album/attribute vector must pick out that track's audio.
+  subgraph (track inputs = a memory bank of audio vectors, the batch's fresh ones), and
+  each batch track's artist/album/attribute vector must pick out that track's audio (the
+  audio side detached unless ``entity_moves_audio``).
 
 Every term is a loss from the registry (:mod:`kgjemb.train.losses`), built from the config
 by :func:`build_objective` and summed with its weight by a :class:`MultiTaskLoss`.
@@ -288,7 +289,10 @@ class Trainer:
     def _entity_inputs(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> dict | None:
         """Inputs of the entity loss: the entities of the batch's tracks must pick out those
         tracks' audio (an entity linked to several batch tracks has them all as positives).
-        None when fewer than two batch tracks have an entity."""
+        None when fewer than two batch tracks have an entity. Unless ``entity_moves_audio``,
+        the audio is detached: entity vectors move to the audio, not the audio to them."""
+        if not self.config.entity_moves_audio:
+            a = a.detach()
         uniq, first = np.unique(rows, return_index=True)
         au = a[torch.from_numpy(first).to(self.device)]  # (U, dim)
         sub_pos = torch.from_numpy(self.sub_pos[uniq]).to(self.device)
