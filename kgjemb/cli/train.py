@@ -79,7 +79,7 @@ def train(
 #: Systems of ``train-compare``: overrides on top of the preset and --override.
 SYSTEMS: dict[str, dict] = {
     "full": {},
-    "full-shared-head": {"model": {"track_head": False}},
+    "full-shared": {"model": {"track_head": False}, "entity_moves_audio": True},
     "triplet-semihard": {"track_loss": "triplet", "triplet_mining": "semi-hard"},
     "text-only": {"use_graph_positives": False},
     "text-only-meta": {"use_graph_positives": False, "metadata_views": True},
@@ -97,7 +97,7 @@ def compare(
     seeds: Annotated[list[int], typer.Option("--seed", help="Seed of one run per system; repeat for several (mean and sd reported).")] = [0],  # noqa: B006 - typer default
     preset: Annotated[str, typer.Option("--preset", help="Packaged preset both systems start from.")] = "default",
     override: Annotated[str, typer.Option("--override", help="JSON TrainConfig overrides for both systems, e.g. '{\"epochs\": 4}'.")] = "{}",
-    systems: Annotated[list[str], typer.Option("--system", help="full, full-shared-head (track↔track loss on the joint projection, as before the track head), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
+    systems: Annotated[list[str], typer.Option("--system", help="full, full-shared (as before the track head: track↔track loss on the joint projection, entity term pulling the audio tower), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Train the full model and the text-only ablation (no graph positives) per seed and compare them on each seed's held-out works.
