@@ -1,4 +1,5 @@
-"""Loss contract (every loss runs the same checks) + fast paths vs brute-force references."""
+"""Loss contract (every registered loss runs the same checks) + fast paths vs brute-force
+references."""
 from __future__ import annotations
 
 import copy
@@ -29,13 +30,6 @@ def _pairs(seed: int = 0, noise: float = 0.3):
     return a, b, ids
 
 
-def _moco():
-    loss = get_loss("moco", dim=D, queue_size=20, learn_temperature=True)
-    g = torch.Generator().manual_seed(5)
-    loss.queue.enqueue(F.normalize(torch.randn(15, D, generator=g), dim=-1), torch.arange(100, 115))
-    return loss
-
-
 class _MultiAdapter(torch.nn.Module):
     """Runs a MultiTaskLoss on one pair so it can share the contract."""
 
@@ -43,22 +37,27 @@ class _MultiAdapter(torch.nn.Module):
         super().__init__()
         self.mt = MultiTaskLoss({"nce": (get_loss("info_nce"), 1.0), "tri": (get_loss("triplet", mining="hard"), 0.5)})
 
-    def forward(self, a, b, ids=None):
-        return self.mt({"nce": dict(a=a, b=b, ids=ids), "tri": dict(a=a, b=b, ids=ids)})
+    def forward(self, a, b, ids=None, **extra):
+        return self.mt({"nce": dict(a=a, b=b, ids=ids, **extra), "tri": dict(a=a, b=b, ids=ids, **extra)})
 
 
 CASES = {
     "info_nce": lambda: get_loss("info_nce"),
+    "info_nce-one-way": lambda: get_loss("info_nce", symmetric=False),
     "triplet-all": lambda: get_loss("triplet", mining="all"),
     "triplet-hard": lambda: get_loss("triplet", mining="hard"),
     "triplet-semi-hard": lambda: get_loss("triplet", mining="semi-hard"),
-    "moco": _moco,
     "multitask": _MultiAdapter,
 }
 
 
+def test_every_registered_loss_is_under_contract():
+    covered = {case.split("-")[0] for case in CASES}
+    assert set(LOSSES) <= covered, sorted(set(LOSSES) - covered)
+
+
 def test_registry_lists_choices():
-    assert {"info_nce", "triplet", "moco"} <= set(LOSSES)
+    assert {"info_nce", "triplet"} <= set(LOSSES)
     with pytest.raises(ValueError, match="info_nce"):
         get_loss("nope")
     with pytest.raises(ValueError, match="semi-hard"):
@@ -67,9 +66,8 @@ def test_registry_lists_choices():
 
 @pytest.mark.parametrize("case", sorted(CASES))
 class TestLossContract:
-    def _run(self, loss, a, b, ids):
-        loss.eval()  # moco: do not enqueue during the contract
-        return loss(a, b, ids=ids)
+    def _run(self, loss, a, b, ids, **extra):
+        return loss(a, b, ids=ids, **extra)
 
     def test_finite_scalar_and_gradients(self, case):
         loss = CASES[case]()
@@ -80,8 +78,7 @@ class TestLossContract:
         assert value.dim() == 0 and torch.isfinite(value)
         value.backward()
         assert a.grad is not None and a.grad.abs().sum() > 0
-        if case != "moco":  # MoCo keys are detached by design
-            assert b.grad is not None and b.grad.abs().sum() > 0
+        assert b.grad is not None and b.grad.abs().sum() > 0
         for name, p in loss.named_parameters():
             if "logit_scale" in name:
                 assert p.grad is not None and p.grad.abs() > 0, name
@@ -99,6 +96,22 @@ class TestLossContract:
         a, b, ids = _pairs(2, noise=0.2)
         shuffled = b[torch.roll(torch.arange(B), 5)]
         assert self._run(loss, a, b, ids) < self._run(loss, a, shuffled, ids)
+
+    def test_extra_negatives(self, case):
+        """Extra negatives marked as positives change nothing; each anchor's own positive
+        offered again as an extra negative never makes the loss smaller."""
+        loss = CASES[case]()
+        a, b, ids = _pairs(12, noise=0.5)
+        base = self._run(loss, a, b, ids)
+        far = -a[:5]  # (5, D)
+        masked = self._run(loss, a, b, ids, extra=far, extra_positives=torch.ones(B, 5, dtype=torch.bool))
+        assert torch.allclose(masked, base, atol=1e-6)
+        assert torch.allclose(self._run(loss, a, b, ids, extra=far[:0]), base, atol=1e-6)  # none at all
+        # not for "all" (a mean over negatives: one more can lower it) nor "semi-hard" (an
+        # anchor with no farther negative switches from its farthest one to the extra)
+        if case not in ("triplet-all", "triplet-semi-hard"):
+            twin = self._run(loss, a, b, ids, extra=b, extra_positives=~torch.eye(B, dtype=torch.bool))
+            assert twin >= base - 1e-6
 
 
 def test_info_nce_matches_cross_entropy_without_ids():
@@ -183,18 +196,6 @@ def test_moco_queue_fifo_and_momentum():
         assert torch.allclose(p_k, 0.9 * p0 + 0.1 * p_on)
 
 
-def test_moco_enqueues_in_training_and_masks_same_id():
-    loss = get_loss("moco", dim=D, queue_size=8)
-    a, b, ids = _pairs(8)
-    loss.train()
-    loss(a[:4], b[:4], ids=ids[:4])
-    assert int(loss.queue.count) == 4
-    # the queue now holds the keys of ids 0..3: same-id entries must not count as negatives
-    masked = loss(a[:4], b[:4], ids=ids[:4], enqueue=False)
-    unmasked = loss(a[:4], b[:4], ids=ids[:4] + 1000, enqueue=False)
-    assert masked < unmasked
-
-
 def test_multitask_parts_and_weights():
     a, b, ids = _pairs(9)
     nce, tri = get_loss("info_nce"), get_loss("triplet")
@@ -206,23 +207,64 @@ def test_multitask_parts_and_weights():
         mt({"other": dict(a=a, b=b)})
 
 
-@pytest.mark.parametrize("name", ["info_nce", "triplet", "moco"])
+@pytest.mark.parametrize("name", ["info_nce", "triplet"])
 def test_explicit_positives_mask_equals_ids(name):
     a, b, ids = _pairs(10)
-    loss = get_loss(name, dim=D, queue_size=0) if name == "moco" else get_loss(name)
-    loss.eval()
+    loss = get_loss(name)
     same = ids[:, None] == ids[None, :]
     assert torch.allclose(loss(a, b, ids=ids), loss(a, b, positives=same), atol=1e-6)
 
 
-def test_info_nce_asymmetric_positives_brute_force():
+def test_info_nce_masked_positives_and_extra_brute_force():
+    """A positive pair off the diagonal is dropped from the softmax (neither target nor
+    negative); extra negatives join the a→b softmax only, less those marked positive."""
     a, b, _ = _pairs(11)
+    g = torch.Generator().manual_seed(12)
+    extra = F.normalize(torch.randn(4, D, generator=g), dim=-1)
     pos = torch.eye(B, dtype=torch.bool)
-    pos[0, 3] = pos[5, 1] = True  # a0 also matches b3; a5 also matches b1
+    pos[0, 3] = pos[5, 1] = True  # b3 is not a negative of a0; b1 not of a5 (nor a5 of b1)
+    extra_pos = torch.zeros(B, 4, dtype=torch.bool)
+    extra_pos[2, 0] = True
     loss = get_loss("info_nce", init_logit_scale=math.log(20.0))
-    logits = 20.0 * a @ b.T
-    ref_a = torch.stack([-logits[i].log_softmax(0)[pos[i]].mean() for i in range(B)]).mean()
-    ref_b = torch.stack([-logits[:, j].log_softmax(0)[pos[:, j]].mean() for j in range(B)]).mean()
-    assert torch.allclose(loss(a, b, positives=pos), (ref_a + ref_b) / 2, atol=1e-5)
+    ref_a, ref_b = [], []
+    for i in range(B):
+        cols = [j for j in range(B) if j == i or not pos[i, j]]
+        logits = torch.cat([20.0 * a[i] @ b[cols].T, 20.0 * a[i] @ extra[~extra_pos[i]].T])
+        ref_a.append(-(logits[cols.index(i)] - torch.logsumexp(logits, 0)))
+        rows = [j for j in range(B) if j == i or not pos[j, i]]
+        logits = 20.0 * b[i] @ a[rows].T
+        ref_b.append(-(logits[rows.index(i)] - torch.logsumexp(logits, 0)))
+    ref = (torch.stack(ref_a).mean() + torch.stack(ref_b).mean()) / 2
+    got = loss(a, b, positives=pos, extra=extra, extra_positives=extra_pos)
+    assert torch.allclose(got, ref, atol=1e-5)
+    one_way = get_loss("info_nce", init_logit_scale=math.log(20.0), symmetric=False)
+    assert torch.allclose(one_way(a, b, positives=pos, extra=extra, extra_positives=extra_pos),
+                          torch.stack(ref_a).mean(), atol=1e-5)
     with pytest.raises(ValueError, match="positives"):
         loss(a, b, positives=pos[:3])
+    with pytest.raises(ValueError, match="extra_positives"):
+        loss(a, b, extra=extra, extra_positives=extra_pos[:, :2])
+
+
+def test_triplet_extra_negatives_brute_force():
+    """Hard mining over in-batch and extra candidates, one way, against a loop."""
+    a, b, ids = _pairs(13, noise=0.6)
+    g = torch.Generator().manual_seed(14)
+    extra = F.normalize(torch.randn(5, D, generator=g), dim=-1)
+    loss = TripletLoss(margin=0.3, mining="hard", symmetric=False)
+    ref = []
+    for i in range(B):
+        d_pos = 1 - a[i] @ b[i]
+        cands = [1 - a[i] @ b[j] for j in range(B) if ids[j] != ids[i]] + [1 - a[i] @ e for e in extra]
+        ref.append(torch.clamp(d_pos - min(cands) + 0.3, min=0))
+    assert torch.allclose(loss(a, b, ids=ids, extra=extra), torch.stack(ref).mean(), atol=1e-6)
+
+
+def test_shared_logit_scale_is_the_owners_parameter():
+    owner = torch.nn.Parameter(torch.tensor(math.log(5.0)))
+    loss = get_loss("info_nce", logit_scale=owner)
+    a, b, _ = _pairs(15)
+    loss(a, b).backward()
+    assert owner.grad is not None and owner.grad != 0
+    with pytest.raises(ValueError, match="scalar"):
+        get_loss("info_nce", logit_scale=torch.nn.Parameter(torch.zeros(2)))

@@ -379,3 +379,59 @@ def test_config_saved_before_chroma_loads_as_log_mel_only():
     assert with_chroma(torch.zeros(2, 64 + 12, 100)).shape == (2, 256)
     with pytest.raises(ValueError, match="12 chroma"):
         with_chroma(torch.zeros(2, 64, 100))  # log-mels alone are not this tower's input
+
+
+def test_track_head_is_its_own_projection_and_trains(clips, tmp_path):
+    """The track↔track objective has its own projection of the audio trunk: a step on the
+    track space moves that head and the trunk, never the joint projection, and the joint
+    audio↔text space keeps its shape."""
+    from kgjemb.train.losses import get_loss
+
+    m = KGJointModel(ModelConfig(**SMALL), cache_dir=tmp_path / "feat", device="cpu")
+    shared = KGJointModel(ModelConfig(**SMALL, track_head=False), cache_dir=False, device="cpu")
+    assert m.audio.track_proj is not None and shared.audio.track_proj is None
+    assert {"audio.track_proj.weight", "audio.track_proj.bias"} <= set(m.trainable_state_dict())
+    chunks, _ = m.chunk_batch(clips[:4])  # (n_chunks, n_features, frames)
+    m.train()
+    joint, track = m.encode_audio_spaces(chunks)
+    assert joint.shape == track.shape == (len(chunks), 64)
+    assert not torch.allclose(joint, track)
+    s_joint, s_track = shared.encode_audio_spaces(chunks)
+    assert torch.equal(s_joint, s_track)  # no head: one space
+    before = {n: p.detach().clone() for n, p in m.audio.named_parameters()}
+    opt = torch.optim.SGD(m.audio.parameters(), lr=0.5)
+    loss = get_loss("triplet", mining="hard")(track[:-1], track[1:])
+    loss.backward()
+    opt.step()
+    moved = {n for n, p in m.audio.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert "track_proj.weight" in moved and any(n.startswith("blocks.") for n in moved)
+    assert not moved & {"proj.weight", "proj.bias"}
+    m.eval()
+    j = m.embed_audio(clips[:2])
+    t = m.embed_audio(clips[:2], space="track")
+    assert j.shape == t.shape == (2, m.dim) and np.allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
+    assert m.embed_text(["a fiddle reel"]).shape == (1, m.dim)
+    with pytest.raises(ValueError, match="no track head"):
+        shared.embed_audio(clips[:1], space="track")
+    with pytest.raises(ValueError, match="joint"):
+        m.embed_audio(clips[:1], space="timbre")
+
+
+def test_model_saved_before_the_track_head_loads_without_one(tmp_path, clips):
+    """A config.json without ``track_head`` (models saved before it existed) rebuilds the
+    one-projection tower its weights fit; its weights load and embed as before."""
+    import json
+
+    old = KGJointModel(ModelConfig(**SMALL, track_head=False), cache_dir=False, device="cpu")
+    old.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    meta["model"].pop("track_head")
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    assert loaded.config.track_head is False and loaded.audio.track_proj is None
+    np.testing.assert_allclose(loaded.embed_audio(clips[:1]), old.embed_audio(clips[:1]), atol=1e-6)
+    # weights of a head-less model under a config that asks for a head: refused, naming the file
+    meta["model"]["track_head"] = True
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="track_proj"):
+        load_model(tmp_path / "m", device="cpu", cache_dir=False)

@@ -51,8 +51,9 @@ def test_ablation_has_only_text_terms_and_queue_fills(ci_export, tmp_path):
     for s in range(2):
         out = tr.step(order, s, np.random.default_rng(s), s)
         assert "track" not in out and "entity" not in out and "text" in out and np.isfinite(out["total"])
-    assert tr.queue_vecs.shape == (12, tr.model.dim) and len(tr.queue_rows) == 12
-    assert set(tr.queue_rows) <= set(order[:16])  # the most recent batches, newest first
+    keys, key_rows = tr.queue.filled()
+    assert keys.shape == (12, tr.model.dim) and len(key_rows) == 12
+    assert set(key_rows.tolist()) <= set(order[:16].tolist())  # the most recent batches
     # the keys come from the momentum encoder: an EMA that trails the online audio tower
     online, key = dict(tr.model.audio.named_parameters()), dict(tr.key_audio.named_parameters())
     assert not any(p.requires_grad for p in key.values())
@@ -63,7 +64,7 @@ def test_ablation_has_only_text_terms_and_queue_fills(ci_export, tmp_path):
     again = _trainer(ci_export, tmp_path / "m", use_graph_positives=False, moco_queue=12)
     again.load_checkpoint()
     assert _same(dict(again.key_audio.state_dict()), dict(tr.key_audio.state_dict()))
-    assert torch.equal(again.queue_vecs, tr.queue_vecs)
+    assert torch.equal(again.queue.filled()[0], keys) and torch.equal(again.queue.filled()[1], key_rows)
     assert _trainer(ci_export, tmp_path / "n", moco_queue=12, moco_momentum=0.0).key_audio is None
 
 
@@ -80,26 +81,67 @@ def test_ablation_text_views_never_name_artist_or_album(ci_export, tmp_path):
     assert naming(_trainer(ci_export, tmp_path / "c", views_per_track=8))  # the full model keeps them
 
 
-def test_masked_info_nce_matches_reference():
-    from kgjemb.train.objectives import hardest_triplet, masked_info_nce
+def test_objective_comes_from_the_loss_registry(ci_export, tmp_path):
+    """Every term the trainer optimises is a registered loss built from the config."""
+    from kgjemb.train.losses import InfoNCELoss, TripletLoss
 
-    g = torch.Generator().manual_seed(0)
-    q = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
-    k = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
-    mask = torch.zeros(6, 6, dtype=torch.bool)
-    mask[0, 1] = mask[2, 3] = mask[4, 4] = True  # the diagonal is never dropped
-    scale = torch.tensor(np.log(10.0))
-    got = masked_info_nce(q, k, scale, mask, symmetric=False)
-    ref = []
-    for i in range(6):
-        cols = [j for j in range(6) if j == i or not mask[i, j]]
-        logits = 10.0 * q[i] @ k[cols].T
-        ref.append(-(logits[cols.index(i)] - torch.logsumexp(logits, 0)))
-    assert torch.allclose(got, torch.stack(ref).mean(), atol=1e-5)
-    assert float(masked_info_nce(q, q, scale)) < float(masked_info_nce(q, k, scale))
-    # triplet: zero once every positive beats every valid negative by the margin
-    assert float(hardest_triplet(q, q, None, margin=0.0)) == 0.0
-    assert float(hardest_triplet(q, k, None, margin=0.2)) > 0.0
+    tr = _trainer(ci_export, tmp_path / "m", track_loss="triplet", triplet_mining="random", triplet_margin=0.3)
+    parts = tr.objective.parts
+    assert set(parts) == {"text", "swap", "track", "entity"}
+    assert all(isinstance(parts[k], InfoNCELoss) for k in ("text", "swap", "entity"))
+    assert isinstance(parts["track"], TripletLoss) and parts["track"].mining == "random" and parts["track"].margin == 0.3
+    assert all(parts[k].logit_scale is tr.model.logit_scale for k in ("text", "swap", "entity"))  # saved with the model
+    assert tr.objective.weights == {"text": 1.0, "swap": 0.5, "track": 1.0, "entity": 0.5}
+    with pytest.raises(ValueError, match="semi-hard"):
+        load_config(preset="ci", overrides={"triplet_mining": "hardest"})
+    with pytest.raises(ValueError, match="info_nce"):
+        load_config(preset="ci", overrides={"track_loss": "moco"})
+
+
+@pytest.mark.parametrize("mining", ["random", "hard", "semi-hard"])
+def test_triplet_mining_choices_train(ci_export, tmp_path, mining):
+    """``track_loss: triplet`` with each mining choice trains: finite track loss, and the
+    track head (where the track loss lives) moves."""
+    tr = _trainer(ci_export, tmp_path / "m", track_loss="triplet", triplet_mining=mining)
+    tr.model.train()
+    head = tr.model.audio.track_proj.weight.detach().clone()
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    outs = [tr.step(order, s, np.random.default_rng(s), s) for s in range(2)]
+    assert all(np.isfinite(o["track"]) and o["track"] >= 0 for o in outs)
+    assert not torch.equal(head, tr.model.audio.track_proj.weight)
+
+
+def test_track_loss_trains_the_track_head_not_the_joint_projection(ci_export, tmp_path):
+    """With ``track_head`` the track↔track term reaches the joint projection no more: with
+    only that term weighted, the joint head stays put while the track head moves."""
+    only_track = {"w_text": 0.0, "w_swap": 0.0, "w_entity": 0.0}
+    tr = _trainer(ci_export, tmp_path / "m", **only_track)
+    shared = _trainer(ci_export, tmp_path / "s", model={"track_head": False}, **only_track)
+    for t in (tr, shared):
+        t.model.train()
+        t.optim = torch.optim.SGD([p for p in t.model.parameters() if p.requires_grad], lr=0.1)
+    joint, head, joint_shared = (tr.model.audio.proj.weight.detach().clone(), tr.model.audio.track_proj.weight.detach().clone(),
+                                 shared.model.audio.proj.weight.detach().clone())
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    assert tr.step(order, 0, np.random.default_rng(0), 0)["track"] > 0
+    shared.step(order, 0, np.random.default_rng(0), 0)
+    assert torch.equal(joint, tr.model.audio.proj.weight) and not torch.equal(head, tr.model.audio.track_proj.weight)
+    assert not torch.equal(joint_shared, shared.model.audio.proj.weight)  # without the head it bends the joint space
+
+
+@pytest.mark.parametrize("moves", [False, True])
+def test_entity_term_moves_the_audio_tower_only_when_asked(ci_export, tmp_path, moves):
+    """By default entity vectors follow the audio (the term trains the entity tower, not
+    the audio tower); ``entity_moves_audio`` lets it pull the audio too."""
+    only_entity = {"w_text": 0.0, "w_swap": 0.0, "w_track": 0.0, "entity_moves_audio": moves}
+    tr = _trainer(ci_export, tmp_path / "m", **only_entity)
+    tr.model.train()
+    tr.optim = torch.optim.SGD([p for p in tr.model.parameters() if p.requires_grad], lr=0.1)
+    audio, entity = tr.model.audio.proj.weight.detach().clone(), tr.model.entity.head.weight.detach().clone()
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    assert tr.step(order, 0, np.random.default_rng(0), 0)["entity"] > 0
+    assert not torch.equal(entity, tr.model.entity.head.weight)
+    assert torch.equal(audio, tr.model.audio.proj.weight) is not moves
 
 
 def test_resume_equals_uninterrupted_and_seeds_reproduce(ci_export, tmp_path):
@@ -187,11 +229,20 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
     out = tmp_path / "quality"
     tiny = json.dumps({**TINY, "epochs": 1, "steps_per_epoch": 1})
     result = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--preset", "ci", "--override", tiny,
-                                      "--out", str(out), "--no-progress"])
+                                      "--out", str(out), "--no-progress", "--system", "full", "--system",
+                                      "triplet-semihard", "--system", "text-only"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "quality.csv")
-    assert set(table["system"]) == {"full", "text-only", "random"}
+    assert set(table["system"]) == {"full", "triplet-semihard", "text-only", "random"}
     assert {"track_track:same_artist", "track_track:same_work", "text_audio:all"} <= set(table["task"])
+    head = table[table["task"] == "track_head:same_work"]
+    assert set(head["system"]) == {"full", "triplet-semihard"}  # the ablation trains no track head
+    saved = json.loads((out / "triplet-semihard-s0" / "train_config.json").read_text())
+    assert saved["track_loss"] == "triplet" and saved["triplet_mining"] == "semi-hard"
+    ranks = pd.read_csv(out / "ranks.csv")
+    assert set(ranks["space"]) == {"audio", "text", "track"} and (ranks["effective_rank"] >= 1).all()
+    assert set(ranks[ranks["space"] == "track"]["system"]) == {"full", "triplet-semihard"}
+    assert "effective rank" in result.output
     assert table["mAP@10"].between(0, 1).all()
     assert (out / "full-s0" / "model.pt").is_file() and (out / "text-only-s0" / "model.pt").is_file()
     assert (out / "quality.md").read_text().startswith("| task | system |")

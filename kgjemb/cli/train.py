@@ -79,6 +79,8 @@ def train(
 #: Systems of ``train-compare``: overrides on top of the preset and --override.
 SYSTEMS: dict[str, dict] = {
     "full": {},
+    "full-shared": {"model": {"track_head": False}, "entity_moves_audio": True},
+    "triplet-semihard": {"track_loss": "triplet", "triplet_mining": "semi-hard"},
     "text-only": {"use_graph_positives": False},
     "text-only-meta": {"use_graph_positives": False, "metadata_views": True},
 }
@@ -91,25 +93,25 @@ def compare(
     user: User = None,
     password: Password = None,
     database: Database = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the models (<system>-s<seed>/) and quality.csv / quality.md.")] = Path("runs/quality"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the models (<system>-s<seed>/), quality.csv / quality.md and ranks.csv.")] = Path("runs/quality"),
     seeds: Annotated[list[int], typer.Option("--seed", help="Seed of one run per system; repeat for several (mean and sd reported).")] = [0],  # noqa: B006 - typer default
     preset: Annotated[str, typer.Option("--preset", help="Packaged preset both systems start from.")] = "default",
     override: Annotated[str, typer.Option("--override", help="JSON TrainConfig overrides for both systems, e.g. '{\"epochs\": 4}'.")] = "{}",
-    systems: Annotated[list[str], typer.Option("--system", help="full, text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
+    systems: Annotated[list[str], typer.Option("--system", help="full, full-shared (as before the track head: track↔track loss on the joint projection, entity term pulling the audio tower), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Train the full model and the text-only ablation (no graph positives) per seed and compare them on each seed's held-out works.
 
     The ablation pairs audio with attribute views only; text-only-meta adds the metadata sentences ("a chorale by Bach"), which name the track's artist and album and so carry track↔entity positives in words.
 
-    Prints one row per (task, system) — text→audio per attribute kind, track→track same artist and same work — with mean R@10 / mAP@10 over the seeds, their sd, and a random baseline; writes quality.csv and quality.md into --out.
+    Prints one row per (task, system) — text→audio per attribute kind, track→track same artist and same work in the joint space (track_track) and in the track head's space (track_head) — with mean R@10 / mAP@10 over the seeds, their sd, and a random baseline; then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
 
     Example: kgjemb train-compare --catalog data/demo-catalog --out runs/quality --seed 0 --seed 1
     """
     from kgjemb.errors import KgjembError
     from kgjemb.paths import cache_dir
     from kgjemb.train.config import load_config
-    from kgjemb.train.evaluate import compare_systems
+    from kgjemb.train.compare import compare_systems, effective_ranks
 
     unknown = sorted(set(systems) - set(SYSTEMS))
     if unknown:
@@ -131,7 +133,11 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "quality.csv", index=False)
     (out / "quality.md").write_text(_markdown(table))
+    ranks = effective_ranks(out, systems, seeds=seeds)
+    ranks.to_csv(out / "ranks.csv", index=False)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo("\neffective rank (mean over seeds)")
+    typer.echo(ranks.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
 def _export(catalog, uri, home, user, password, database):

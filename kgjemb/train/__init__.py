@@ -26,7 +26,8 @@ _EXPORTS = {
     "split_by_work": "kgjemb.train.split",
     "evaluate_vectors": "kgjemb.train.evaluate",
     "retrieval_metrics": "kgjemb.train.evaluate",
-    "compare_systems": "kgjemb.train.evaluate",
+    "compare_systems": "kgjemb.train.compare",
+    "effective_ranks": "kgjemb.train.compare",
     "effective_rank": "kgjemb.train.diagnostics",
 }
 

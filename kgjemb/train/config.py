@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from kgjemb.model.config import ModelConfig
+from kgjemb.train.losses import LOSSES, MINING
 from kgjemb.train.positives import META_PATHS, PositiveConfig
 from kgjemb.train.views import ViewConfig
 
 __all__ = ["TrainConfig", "load_config", "list_presets"]
-
-TRACK_LOSSES = ("info_nce", "triplet")
 
 
 @dataclass(frozen=True)
@@ -38,17 +37,23 @@ class TrainConfig:
     cropped from cached log-mels; val_fraction: held-out tracks (split by work).
     Loss weights: ``w_text`` (InfoNCE audio↔text, learnable temperature), ``w_swap``
     (attribute-swap captions as extra text negatives), ``w_track`` (track↔track graph
-    positives, ``track_loss`` = info_nce or triplet), ``graded_negatives`` (a candidate
+    positives; ``track_loss``: a registered loss, ``info_nce`` (default) or ``triplet``
+    with ``triplet_mining`` random / all / hard / semi-hard (default) and
+    ``triplet_margin``), ``graded_negatives`` (a candidate
     is a negative unless linked to the anchor by a path as strong as the positive's, so
     same-artist pairs end up closer than similar-artist ones), ``w_hard`` (graph-aware hard
-    negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks).
+    negatives in the track loss), ``w_entity`` (entity vectors ↔ audio of their tracks;
+    ``entity_moves_audio``: whether that term also trains the audio tower (False: entity
+    vectors follow the audio, which only the text and track terms shape — measured to keep
+    text→audio instrument retrieval from paying for artist/album alignment)).
     ``align_versions``: crop a same-work positive at its anchor's position (renditions share
     score and tempo). ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
     or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
     track (text-encoder outputs are computed once). ``moco_queue``: size of a queue of
     past audio keys used as extra negatives for text→audio (0 = off); the keys come from
     a momentum encoder, an EMA copy of the audio tower with rate ``moco_momentum``
-    (MoCo; 0 = the online tower's own vectors).
+    (MoCo; 0 = the online tower's own vectors). ``model.track_head`` (default on) gives the
+    track↔track term its own projection; the ablation turns it off (nothing would train it).
     """
 
     epochs: int = 8
@@ -67,7 +72,9 @@ class TrainConfig:
     w_track: float = 1.0
     w_hard: float = 0.5
     w_entity: float = 0.5
+    entity_moves_audio: bool = False
     track_loss: str = "info_nce"
+    triplet_mining: str = "semi-hard"
     align_versions: bool = True
     graded_negatives: bool = True
     triplet_margin: float = 0.2
@@ -92,8 +99,12 @@ class TrainConfig:
             raise ValueError(f"steps_per_epoch must be >= 1 or null, got {self.steps_per_epoch}")
         if not 0 < self.crop_s_min <= self.crop_s_max:
             raise ValueError(f"need 0 < crop_s_min <= crop_s_max, got {self.crop_s_min}, {self.crop_s_max}")
-        if self.track_loss not in TRACK_LOSSES:
-            raise ValueError(f"unknown track_loss {self.track_loss!r}; choose from {list(TRACK_LOSSES)}")
+        if self.track_loss not in LOSSES:
+            raise ValueError(f"unknown track_loss {self.track_loss!r}; choose from {sorted(LOSSES)}")
+        if self.triplet_mining not in MINING:
+            raise ValueError(f"unknown triplet_mining {self.triplet_mining!r}; choose from {list(MINING)}")
+        if self.triplet_margin < 0:
+            raise ValueError(f"triplet_margin must be >= 0, got {self.triplet_margin}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"unknown device {self.device!r}; choose from ['auto', 'cpu', 'cuda']")
         if self.moco_queue < 0:
@@ -102,6 +113,9 @@ class TrainConfig:
             raise ValueError(f"moco_momentum must be in [0, 1), got {self.moco_momentum}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
+        if not self.use_graph_positives and self.model.track_head:
+            # the ablation has no track↔track objective, so no head for it
+            object.__setattr__(self, "model", dataclasses.replace(self.model, track_head=False))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+from tqdm.auto import tqdm
 
 from kgjemb.audio.features import silence_db
+from kgjemb.catalog.schema import attribute_id
+from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
 from kgjemb.train.positives import GraphIndex
 from kgjemb.train.split import Split, split_by_work
@@ -66,8 +69,6 @@ def encode_cached(model, texts: list[str], cache: Path | None, *, progress: bool
         logger.info("encoding %d new text views (%d cached)", len(missing), len(texts) - len(missing))
         batches = range(0, len(missing), 256)
         if progress:
-            from tqdm.auto import tqdm
-
             batches = tqdm(batches, desc="encode text views", unit="batch")
         for start in batches:
             chunk = missing[start : start + 256]
@@ -108,8 +109,6 @@ class TrainData:
     @classmethod
     def build(cls, export: GraphExport, model, config, *, cache_dir: Path | None = None, progress: bool = True) -> "TrainData":
         """Precompute everything for ``config`` (a TrainConfig) from the graph ``export``."""
-        from kgjemb.errors import KgjembError
-
         split = split_by_work(export, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
         facts = track_facts(export)
@@ -121,8 +120,6 @@ class TrainData:
         todo = [i for i, p in enumerate(paths) if isinstance(p, str) and p]
         it = todo
         if progress:
-            from tqdm.auto import tqdm
-
             it = tqdm(todo, desc="audio features", unit="file")
         failed = 0
         for i in it:
@@ -169,8 +166,6 @@ class TrainData:
             j = strings.setdefault(text, len(strings))
             stated.setdefault(j, set()).update(attrs)
             return j
-
-        from kgjemb.catalog.schema import attribute_id
 
         for i in range(n):
             for j in range(v):
@@ -236,8 +231,6 @@ class TrainData:
 
 def _stated_attrs(views: TextViews, i: int, text: str) -> list[str]:
     """Attributes of track ``i`` whose value the text names (whole-word, case-insensitive)."""
-    from kgjemb.catalog.schema import attribute_id
-
     low = f" {text.lower().replace(',', ' ')} "
     return [attribute_id(k, v) for k, v in views.facts[i].attributes if f" {v.lower()} " in low]
 

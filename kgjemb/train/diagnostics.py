@@ -4,7 +4,8 @@ A joint space that collapses onto a few directions retrieves poorly however low 
 is; the singular-value spectrum of the (centred) embedding matrix shows it, and the
 entropy-based *effective rank* (Roy & Vetterli, 2007) sums it up in one number in
 [1, dim]: ``exp(H(p))`` with ``p_i = σ_i / Σσ``. The trainer writes ``spectrum.png``,
-``scatter.png`` and the numbers (``diagnostics.json``) into the model directory.
+``scatter.png`` and the numbers (``diagnostics.json``) into the model directory. Plots use
+matplotlib's object API (``Figure``, no pyplot), so no process-wide backend is switched.
 
 >>> effective_rank(np.random.default_rng(0).standard_normal((500, 32)))  # close to 32
 """
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from kgjemb.train.views import caption
 
 __all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics", "diagnose_model"]
 
@@ -54,13 +59,9 @@ def _atomic_savefig(fig, path: Path) -> None:
 def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     """Log-scale normalised singular-value spectra of several embedding matrices, one line
     each, effective rank in the legend; saved as PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for name, x in matrices.items():
         s = singular_values(x)
         ax.semilogy(np.arange(1, len(s) + 1), s / max(s[0], 1e-12), label=f"{name} (eff. rank {effective_rank(x):.1f})")
@@ -71,7 +72,6 @@ def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> P
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     _atomic_savefig(fig, path)
-    plt.close(fig)
     return path
 
 
@@ -88,11 +88,6 @@ def plot_scatter(
     """2-D PCA of the audio vectors (text vectors, if given, are projected on the same
     axes and drawn as labelled stars),
     points coloured by ``labels`` (the ``max_classes`` most frequent; the rest grey)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     # the basis is fitted on audio only: fitted on both, PC 1 would just be the modality gap
     mean = audio.mean(axis=0, keepdims=True)
@@ -103,11 +98,12 @@ def plot_scatter(
     labels = ["(none)" if lb is None else str(lb) for lb in labels]
     values, counts = np.unique(labels, return_counts=True)
     top = [v for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1]) if v != "(none)"][:max_classes]
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
     lab = np.asarray(labels, dtype=object)
     other = ~np.isin(lab, top)
     ax.scatter(pa[other, 0], pa[other, 1], s=8, c="lightgrey", label="other")
-    cmap = plt.get_cmap("tab10")
+    cmap = colormaps["tab10"]
     for i, value in enumerate(top):
         sel = lab == value
         ax.scatter(pa[sel, 0], pa[sel, 1], s=10, color=cmap(i % 10), label=value)
@@ -121,7 +117,6 @@ def plot_scatter(
     ax.set_ylabel("PC 2")
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
     _atomic_savefig(fig, path)
-    plt.close(fig)
     return path
 
 
@@ -134,16 +129,19 @@ def write_diagnostics(
     label_kind: str,
     text_labels: Sequence[str] | None = None,
     text_points: np.ndarray | None = None,
+    track: np.ndarray | None = None,
 ) -> dict:
     """Write ``spectrum.png``, ``scatter.png`` and ``diagnostics.json`` into ``out_dir``;
-    return the numbers ``{audio: {effective_rank, dim, n}, text: {…}}``."""
+    return the numbers ``{audio: {effective_rank, dim, n}, text: {…}}`` (and ``track``: the
+    audio vectors in the track head's space, when given)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    matrices = {"audio": audio, "text": text, **({"track": track} if track is not None else {})}
     numbers = {
         name: {"effective_rank": effective_rank(x), "dim": int(x.shape[1]), "n": int(x.shape[0])}
-        for name, x in (("audio", audio), ("text", text))
+        for name, x in matrices.items()
     }
-    plot_spectrum({"audio": audio, "text": text}, out / "spectrum.png")
+    plot_spectrum(matrices, out / "spectrum.png")
     plot_scatter(
         audio, labels, out / "scatter.png", text=text_points, text_labels=text_labels,
         title=f"Audio embeddings (PCA), coloured by {label_kind}",
@@ -159,13 +157,13 @@ def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ense
     """Diagnostics of a trained model over every track with audio: audio vectors
     (``model.embed_audio``), text vectors of each track's full caption, scatter coloured by
     attribute ``kind`` (falls back to the kind covering most tracks when absent), with
-    the text vectors of that kind's most common values drawn as stars."""
-    from kgjemb.train.views import caption
-
+    the text vectors of that kind's most common values drawn as stars; with a track head,
+    the audio vectors in its space too."""
     rows = np.flatnonzero([f is not None for f in data.feats])
     facts = [data.views.facts[i] for i in rows]
     paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
     audio = model.embed_audio(paths, batch_size=32)
+    track = model.embed_audio(paths, batch_size=32, space="track") if model.config.track_head else None
     text = model.embed_text([caption(list(f.attributes)) if f.attributes else f.title for f in facts])
     cover: dict[str, int] = {}
     for f in facts:
@@ -178,5 +176,6 @@ def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ense
     top = [str(v) for v, _ in sorted(zip(values, counts), key=lambda vc: -vc[1])][:6]
     stars = model.embed_text(top) if top else None
     return write_diagnostics(
-        out_dir, audio=audio, text=text, labels=labels, label_kind=kind, text_labels=top, text_points=stars
+        out_dir, audio=audio, text=text, labels=labels, label_kind=kind, text_labels=top, text_points=stars,
+        track=track,
     )

@@ -11,13 +11,19 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
 * **track ↔ track** (``use_graph_positives``): ~40 % of the batch are anchors, ~40 % their
   meta-path positives (same artist / album / work, similar artist) drawn from the training
   graph, ~20 % graph-aware hard negatives (most attributes shared, ≥ 1 differs);
-  InfoNCE (or hardest-negative triplet) with graph-linked pairs masked. A same-work
+  InfoNCE or triplet (``track_loss``, ``triplet_mining``) with graph-linked pairs masked,
+  in the audio tower's track head space (``model.track_head``), so that renditions pulled
+  together on other instruments do not bend the joint audio↔text space. A same-work
   (``VERSION_OF``) positive is cropped at the anchor's position (``align_versions``): the
   same bars on other instruments, so the audio tower must learn what the notes are, not
   only what the instruments sound like.
 * **entity ↔ audio** (``use_graph_positives``): the entity tower runs over the training
-  subgraph (track inputs = a memory bank of audio vectors, the batch's with gradient), and
-  each batch track's artist/album/attribute vector must pick out that track's audio.
+  subgraph (track inputs = a memory bank of audio vectors, the batch's fresh ones), and
+  each batch track's artist/album/attribute vector must pick out that track's audio (the
+  audio side detached unless ``entity_moves_audio``).
+
+Every term is a loss from the registry (:mod:`kgjemb.train.losses`), built from the config
+by :func:`build_objective` and summed with its weight by a :class:`MultiTaskLoss`.
 
 Each epoch: validation metrics on the held-out works (:mod:`kgjemb.train.evaluate`),
 ``checkpoint.pt`` + ``metrics.json`` + the model (``KGJointModel.save``) written
@@ -29,6 +35,7 @@ streams are derived from (seed, epoch), so a resumed run equals an uninterrupted
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -39,17 +46,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
+from kgjemb.model import KGJointModel
 from kgjemb.train.config import TrainConfig
 from kgjemb.train.data import TrainData, track_subgraph
+from kgjemb.train.diagnostics import diagnose_model
 from kgjemb.train.evaluate import evaluate_vectors
-from kgjemb.train.losses.moco import update_momentum
-from kgjemb.train.objectives import hardest_triplet, masked_info_nce, swap_margin
+from kgjemb.train.losses import KeyQueue, MultiTaskLoss, get_loss, update_momentum
 from kgjemb.train.positives import META_PATHS
 
-__all__ = ["TrainResult", "Trainer", "check_resumable", "train"]
+__all__ = ["TrainResult", "Trainer", "build_objective", "check_resumable", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +78,24 @@ def _atomic_json(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=float))
     os.replace(tmp, path)
+
+
+def build_objective(config: TrainConfig, logit_scale: torch.nn.Parameter) -> MultiTaskLoss:
+    """The training objective from the loss registry: ``text`` (InfoNCE text↔audio,
+    ``w_text``), ``swap`` (one-way InfoNCE of a caption against its attribute-swap twin,
+    ``w_swap``), ``track`` (``config.track_loss`` over graph positives, ``w_track``) and
+    ``entity`` (InfoNCE entity↔audio, ``w_entity``). The InfoNCE terms share the model's
+    ``logit_scale``, so the learnt temperature is saved with the model."""
+    nce = {"logit_scale": logit_scale}
+    track_kwargs = nce
+    if config.track_loss == "triplet":
+        track_kwargs = {"margin": config.triplet_margin, "mining": config.triplet_mining}
+    return MultiTaskLoss({
+        "text": (get_loss("info_nce", **nce), config.w_text),
+        "swap": (get_loss("info_nce", symmetric=False, **nce), config.w_swap),
+        "track": (get_loss(config.track_loss, **track_kwargs), config.w_track),
+        "entity": (get_loss("info_nce", **nce), config.w_entity),
+    })
 
 
 def _device(name: str) -> torch.device:
@@ -91,8 +118,6 @@ class Trainer:
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
     ) -> None:
-        from kgjemb.model import KGJointModel
-
         self.config = config
         self.out = Path(out)
         self.progress = progress
@@ -103,17 +128,16 @@ class Trainer:
         self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
         self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress)
         self.graph = config.use_graph_positives
+        self.objective = build_objective(config, self.model.logit_scale)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optim = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         n_tracks = len(export.nodes["Track"])
         self.bank = torch.zeros(n_tracks, config.model.dim)  # audio vectors of every Track row
-        self.queue_vecs = torch.zeros(0, config.model.dim)
-        self.key_audio = None  # MoCo key encoder: an EMA copy of the audio tower
+        # MoCo: keys of recent batches (ids = Track rows), from an EMA copy of the audio tower
+        self.queue = KeyQueue(config.model.dim, config.moco_queue).to(self.device)
+        self.key_audio = None
         if config.moco_queue > 0 and config.moco_momentum > 0:
-            import copy
-
             self.key_audio = copy.deepcopy(self.model.audio).eval().requires_grad_(False)
-        self.queue_rows = np.zeros(0, dtype=np.int64)
         self.history: list[dict] = []
         self.start_epoch = 0
         self._paths = np.zeros(0, dtype=np.int64)  # meta-path code of each anchor of the step
@@ -148,8 +172,7 @@ class Trainer:
             "model": self.model.trainable_state_dict(),
             "optim": self.optim.state_dict(),
             "bank": self.bank,
-            "queue_vecs": self.queue_vecs,
-            "queue_rows": torch.from_numpy(self.queue_rows),
+            "queue": self.queue.state_dict(),
             "key_audio": None if self.key_audio is None else self.key_audio.state_dict(),
             "history": json.dumps(self.history, default=float),
         }
@@ -166,8 +189,7 @@ class Trainer:
         self.model.load_state_dict(state["model"], strict=False)
         self.optim.load_state_dict(state["optim"])
         self.bank = state["bank"]
-        self.queue_vecs = state["queue_vecs"]
-        self.queue_rows = state["queue_rows"].numpy()
+        self.queue.load_state_dict(state["queue"])
         if self.key_audio is not None:
             self.key_audio.load_state_dict(state["key_audio"])
         self.history = json.loads(state["history"])
@@ -175,10 +197,13 @@ class Trainer:
         logger.info("resumed from %s after epoch %d", path, self.start_epoch)
 
     # -- one step -------------------------------------------------------------------------
-    def _batch_rows(self, order: np.ndarray, step: int, rng: np.random.Generator):
+    def _batch_rows(self, order: np.ndarray, step: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Track rows of one step and the number P of anchor/positive pairs: rows are
+        ``[anchors (P), positives (P), hard negatives]`` with graph positives, else a slice
+        of ``order`` (P = 0)."""
         cfg, b = self.config, self.config.batch_size
         if not self.graph:
-            return order[step * b : (step + 1) * b], 0, None
+            return order[step * b : (step + 1) * b], 0
         n_a = max(2, (2 * b) // 5)
         anchors = order[step * n_a : (step + 1) * n_a]
         pos, path = self.data.train_index.sample_track_positives(anchors, rng)
@@ -192,12 +217,12 @@ class Trainer:
         rows = np.concatenate([anchors, pos, hard])
         if len(rows) < 2:
             rows = order[step * n_a : step * n_a + 2]
-            return rows, 0, None
-        return rows, len(anchors), hard
+            return rows, 0
+        return rows, len(anchors)
 
     def step(self, order: np.ndarray, step: int, rng: np.random.Generator, global_step: int) -> dict[str, float]:
         cfg, data, model = self.config, self.data, self.model
-        rows, n_pairs, hard = self._batch_rows(order, step, rng)
+        rows, n_pairs = self._batch_rows(order, step, rng)
         frames = int(rng.uniform(cfg.crop_s_min, cfg.crop_s_max) * data.frames_per_s)
         align = None
         if n_pairs > 0 and cfg.align_versions:  # a same-work positive: the same bars, other instruments
@@ -205,47 +230,46 @@ class Trainer:
             same = np.flatnonzero(self._paths == META_PATHS.index("same_work"))
             align[n_pairs + same] = same
         x = data.crops(rows, frames, rng, align=align).to(self.device)  # (R, n_features, frames)
-        a = model.encode_audio_features(x)  # (R, dim)
-        scale = model.logit_scale
-        losses: dict[str, torch.Tensor] = {}
+        a, g = model.encode_audio_spaces(x)  # (R, dim) joint space, (R, dim) track head space
+        dev = self.device
+        inputs: dict[str, dict] = {}
 
         vi = rng.integers(data.pool.view.shape[1], size=len(rows))
         s_idx = data.pool.view[rows, vi]  # (R,)
-        t = model.text.project(data.pool.raw[s_idx].to(self.device))  # (R, dim)
-        rel = data.relevance(s_idx, rows) | (s_idx[:, None] == s_idx[None, :])  # (R, R)
-        extra, extra_mask = None, None
-        if cfg.moco_queue > 0 and len(self.queue_rows):
-            extra = self.queue_vecs.to(self.device)  # (Q, dim)
-            extra_mask = torch.from_numpy(data.relevance(s_idx, self.queue_rows)).to(self.device)
-        losses["text"] = masked_info_nce(
-            t, a, scale, torch.from_numpy(rel).to(self.device), extra_k=extra, extra_mask=extra_mask
-        )
+        t = model.text.project(data.pool.raw[s_idx].to(dev))  # (R, dim)
+        rel = data.relevance(s_idx, rows) | (s_idx[:, None] == s_idx[None, :])  # (R, R) not negatives
+        inputs["text"] = {"a": t, "b": a, "positives": torch.from_numpy(rel).to(dev)}
+        if cfg.moco_queue > 0 and int(self.queue.count):
+            keys, key_rows = self.queue.filled()  # (Q, dim), (Q,)
+            inputs["text"]["extra"] = keys
+            inputs["text"]["extra_positives"] = torch.from_numpy(data.relevance(s_idx, key_rows.cpu().numpy())).to(dev)
         n_idx = data.pool.neg[rows, vi]
         has_neg = n_idx >= 0
         if cfg.w_swap > 0 and has_neg.any():
-            sel = torch.from_numpy(np.flatnonzero(has_neg)).to(self.device)
-            tn = model.text.project(data.pool.raw[n_idx[has_neg]].to(self.device))  # (r, dim)
-            losses["swap"] = swap_margin(a[sel], t[sel], tn, scale)
+            # one-way InfoNCE whose only negative of row i is its own swapped caption
+            sel = torch.from_numpy(np.flatnonzero(has_neg)).to(dev)
+            tn = model.text.project(data.pool.raw[n_idx[has_neg]].to(dev))  # (r, dim)
+            r = len(sel)
+            inputs["swap"] = {
+                "a": a[sel], "b": t[sel], "positives": torch.ones(r, r, dtype=torch.bool, device=dev),
+                "extra": tn, "extra_positives": ~torch.eye(r, dtype=torch.bool, device=dev),
+            }
 
         if self.graph and n_pairs > 0:
-            anc, pos = rows[:n_pairs], rows[n_pairs : 2 * n_pairs]
-            qa, ka = a[:n_pairs], a[n_pairs : 2 * n_pairs]  # (P, dim)
+            anc = rows[:n_pairs]
             graded = self._paths if cfg.graded_negatives else None
-            linked = self.data.train_index.link_mask(anc, pos, graded)  # (P, P)
-            mask = torch.from_numpy(linked).to(self.device)
-            hk = a[2 * n_pairs :] if cfg.w_hard > 0 else None  # (H, dim) hard negatives
-            hmask = None
-            if hk is not None and len(hk):
-                hmask = torch.from_numpy(anc[:, None] == rows[None, 2 * n_pairs :]).to(self.device)
-            if cfg.track_loss == "triplet":
-                losses["track"] = hardest_triplet(qa, ka, mask, margin=cfg.triplet_margin, extra_k=hk)
-            else:
-                losses["track"] = masked_info_nce(qa, ka, scale, mask, extra_k=hk, extra_mask=hmask)
+            linked = self.data.train_index.link_mask(anc, rows[n_pairs : 2 * n_pairs], graded)  # (P, P)
+            inputs["track"] = {"a": g[:n_pairs], "b": g[n_pairs : 2 * n_pairs], "positives": torch.from_numpy(linked).to(dev)}
+            if cfg.w_hard > 0 and len(rows) > 2 * n_pairs:  # graph-aware hard negatives (H, dim)
+                inputs["track"]["extra"] = g[2 * n_pairs :]
+                inputs["track"]["extra_positives"] = torch.from_numpy(anc[:, None] == rows[None, 2 * n_pairs :]).to(dev)
             if cfg.w_entity > 0 and global_step % cfg.entity_every == 0:
-                losses["entity"] = self._entity_loss(rows, a, rng)
+                entity = self._entity_inputs(rows, a, rng)
+                if entity is not None:
+                    inputs["entity"] = entity
 
-        weights = {"text": cfg.w_text, "swap": cfg.w_swap, "track": cfg.w_track, "entity": cfg.w_entity}
-        total = sum(weights[k] * v for k, v in losses.items())
+        losses = self.objective(inputs, output_dict=True)  # {part: scalar, "loss": weighted sum}
+        total = losses.pop("loss")
         self.optim.zero_grad(set_to_none=True)
         total.backward()
         self.optim.step()
@@ -256,15 +280,19 @@ class Trainer:
                 if self.key_audio is not None:  # θ_k ← m·θ_k + (1-m)·θ_q, then this batch's keys
                     update_momentum(model.audio, self.key_audio, cfg.moco_momentum)
                     keys = self.key_audio(x)
-                self.queue_vecs = torch.cat([keys.cpu(), self.queue_vecs])[: cfg.moco_queue]
-                self.queue_rows = np.concatenate([rows, self.queue_rows])[: cfg.moco_queue]
+                self.queue.enqueue(keys, torch.from_numpy(rows).to(dev))
         out = {k: float(v.detach()) for k, v in losses.items()}
         out["total"] = float(total.detach())
         out["pairs"] = float(len(rows) + n_pairs)
         return out
 
-    def _entity_loss(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Entities of the batch's tracks must pick out those tracks' audio (masked InfoNCE)."""
+    def _entity_inputs(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> dict | None:
+        """Inputs of the entity loss: the entities of the batch's tracks must pick out those
+        tracks' audio (an entity linked to several batch tracks has them all as positives).
+        None when fewer than two batch tracks have an entity. Unless ``entity_moves_audio``,
+        the audio is detached: entity vectors move to the audio, not the audio to them."""
+        if not self.config.entity_moves_audio:
+            a = a.detach()
         uniq, first = np.unique(rows, return_index=True)
         au = a[torch.from_numpy(first).to(self.device)]  # (U, dim)
         sub_pos = torch.from_numpy(self.sub_pos[uniq]).to(self.device)
@@ -274,7 +302,7 @@ class Trainer:
         label, erow = self.data.index.sample_entities(uniq, rng)
         ok = label >= 0
         if ok.sum() < 2:
-            return a.sum() * 0.0
+            return None
         uniq, label, erow, au = uniq[ok], label[ok], erow[ok], au[torch.from_numpy(np.flatnonzero(ok)).to(self.device)]
         inc = (self.data.index.track_artist, self.data.index.track_album, self.data.index.track_attr)
         vecs, linked = [], np.zeros((len(uniq), len(uniq)), dtype=bool)
@@ -282,12 +310,13 @@ class Trainer:
             ent_id = self.data.index.entity_ids[LABELS[lb]][r]
             vecs.append(ent[LABELS[lb]][self.sub_index[LABELS[lb]][ent_id]])
             linked[i] = inc[lb][uniq, r].toarray().ravel() > 0  # which batch tracks it links to
-        e = torch.stack(vecs)  # (U, dim)
-        return masked_info_nce(e, au, self.model.logit_scale, torch.from_numpy(linked).to(self.device))
+        return {"a": torch.stack(vecs), "b": au, "positives": torch.from_numpy(linked).to(self.device)}  # (U, dim) each
 
     # -- epochs ---------------------------------------------------------------------------
     def evaluate(self) -> dict:
-        """Validation metrics on held-out tracks with audio (empty dict when there are none)."""
+        """Validation metrics on held-out tracks with audio (empty dict when there are none):
+        :func:`evaluate_vectors` of the joint space, and with a track head also its
+        track→track metrics under ``track_head``."""
         rows = self.data.val_rows
         if len(rows) < 2:
             return {}
@@ -295,9 +324,12 @@ class Trainer:
         audio = self.model.embed_audio(paths, batch_size=32)
         mask = np.zeros(len(self.data.feats), dtype=bool)
         mask[rows] = True
-        return evaluate_vectors(
-            self.data.export, mask, audio, self.model.embed_text, k=self.config.eval_k, index=self.data.index
-        )
+        k, export, index = self.config.eval_k, self.data.export, self.data.index
+        out = evaluate_vectors(export, mask, audio, self.model.embed_text, k=k, index=index)
+        if self.config.model.track_head:
+            track = self.model.embed_audio(paths, batch_size=32, space="track")  # (n_val, dim)
+            out["track_head"] = evaluate_vectors(export, mask, track, None, k=k, index=index)["track_track"]
+        return out
 
     def fit(self, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
         """Run the remaining epochs (all, or ``stop_after`` of them in this call — an
@@ -322,8 +354,6 @@ class Trainer:
             t0 = time.perf_counter()
             it = range(steps)
             if self.progress:
-                from tqdm.auto import tqdm
-
                 it = tqdm(it, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
             for s in it:
                 out = self.step(order, s, rng, epoch * steps + s)
@@ -358,8 +388,6 @@ class Trainer:
         _atomic_json(self.out / METRICS, self.metrics())
         _atomic_json(self.out / TRAIN_CONFIG, self.config.to_dict())
         if final:
-            from kgjemb.train.diagnostics import diagnose_model
-
             diagnose_model(self.model, self.data, self.out, kind=self.config.scatter_kind)
         self.model.save(self.out)
 

@@ -1,11 +1,13 @@
-"""Losses, selected by name: ``get_loss("info_nce" | "triplet" | "moco", **kwargs)``.
+"""Losses, selected by name: ``get_loss("info_nce" | "triplet", **kwargs)``.
 
-All are "features in, scalar out" over paired rows (see :mod:`kgjemb.train.losses.base`);
-:class:`MultiTaskLoss` combines named parts with weights.
+All are "features in, scalar out" over paired rows (see :mod:`kgjemb.train.losses.base`),
+with optional extra negatives; :class:`MultiTaskLoss` combines named parts with weights;
+:class:`KeyQueue` and :func:`update_momentum` supply MoCo-style queued negatives. The
+trainer builds every loss it uses here.
 """
 from kgjemb.train.losses.base import LOSSES, PairLoss, get_loss, positive_mask, register_loss
 from kgjemb.train.losses.info_nce import InfoNCELoss, info_nce
-from kgjemb.train.losses.moco import KeyQueue, MoCoLoss, update_momentum
+from kgjemb.train.losses.moco import KeyQueue, update_momentum
 from kgjemb.train.losses.multitask import MultiTaskLoss
 from kgjemb.train.losses.triplet import MINING, TripletLoss, mine_negatives
 
@@ -14,7 +16,6 @@ __all__ = [
     "MINING",
     "InfoNCELoss",
     "KeyQueue",
-    "MoCoLoss",
     "MultiTaskLoss",
     "PairLoss",
     "TripletLoss",

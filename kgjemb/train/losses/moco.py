@@ -1,28 +1,20 @@
 """MoCo-style negatives: a momentum (EMA) copy of an encoder and a FIFO queue of its keys.
 
 ``update_momentum(online, momentum_encoder, m)`` sets ``θ_k ← m·θ_k + (1-m)·θ_q`` (buffers
-such as BatchNorm statistics are copied). :class:`MoCoLoss` scores each query ``a[i]``
-against its key ``b[i]`` (the positive) and, as negatives, the other in-batch keys plus
-every key in the queue (rows/entries sharing the query's id are masked out), with
-cross-entropy over ``[positive, negatives] / temperature``. Keys are detached: gradients
-flow into the queries only, as in MoCo. ``enqueue=True`` (default) pushes the batch keys
-into the queue after the loss is computed (oldest entries overwritten).
+such as BatchNorm statistics are copied). :class:`KeyQueue` holds the keys of recent
+batches with the id of what each key encodes; the trainer hands them to a registered loss as
+``extra`` negatives (masking the ones that are really positives). Keys carry no gradient.
 
->>> key_encoder = copy.deepcopy(model.audio); key_encoder.requires_grad_(False)  # doctest: +SKIP
->>> loss = moco(q=text_vecs, k=key_encoder(chunks), ids=track_ids)  # doctest: +SKIP
->>> update_momentum(model.audio, key_encoder, 0.99)  # doctest: +SKIP
+>>> key_encoder = copy.deepcopy(model.audio).requires_grad_(False)  # doctest: +SKIP
+>>> loss = get_loss("info_nce")(text, audio, extra=queue.filled()[0])  # doctest: +SKIP
+>>> update_momentum(model.audio, key_encoder, 0.99); queue.enqueue(key_encoder(x), rows)  # doctest: +SKIP
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from kgjemb.train.losses.base import PairLoss, register_loss, weighted_mean
-
-__all__ = ["MoCoLoss", "KeyQueue", "update_momentum"]
+__all__ = ["KeyQueue", "update_momentum"]
 
 
 @torch.no_grad()
@@ -72,44 +64,3 @@ class KeyQueue(nn.Module):
         self.ids[pos] = ids.to(self.ids)
         self.ptr.fill_((int(self.ptr) + len(keys)) % self.size)
         self.count.fill_(min(self.size, int(self.count) + len(keys)))
-
-
-@register_loss("moco")
-class MoCoLoss(PairLoss):
-    """Queries vs (positive key, in-batch keys, queued keys); ``temperature`` 0.07 (learnable
-    with ``learn_temperature=True``), ``queue_size`` 4096, ``dim`` of the features."""
-
-    def __init__(
-        self, *, dim: int = 256, queue_size: int = 4096, temperature: float = 0.07, learn_temperature: bool = False
-    ) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        self.queue = KeyQueue(dim, queue_size)
-        value = torch.tensor(math.log(1.0 / temperature))
-        if learn_temperature:
-            self.logit_scale = nn.Parameter(value)
-        else:
-            self.register_buffer("logit_scale", value)
-
-    def compute(self, a, b, *, pos, ids=None, weights=None, enqueue: bool = True):
-        k = b.detach()  # (B, dim) keys carry no gradient
-        n = a.shape[0]
-        scale = self.logit_scale.clamp(0.0, math.log(100.0)).exp()
-        same = pos  # (B, B) never negatives
-        batch_logits = a @ k.T  # (B, B)
-        pos = batch_logits.diagonal()[:, None]  # (B, 1)
-        q_keys, q_ids = self.queue.filled()  # (Q, dim), (Q,)
-        neg_queue = a @ F.normalize(q_keys, dim=-1).T  # (B, Q)
-        logits = scale * torch.cat([pos, batch_logits, neg_queue], dim=1)  # (B, 1 + B + Q)
-        # mask after scaling: -inf times the scale would give the temperature a NaN gradient
-        masked = torch.zeros_like(logits, dtype=torch.bool)
-        masked[:, 1 : n + 1] = same  # the positive itself and same-id keys in the batch
-        if ids is not None and len(q_ids):
-            masked[:, n + 1 :] = ids[:, None] == q_ids[None, :]
-        logits = logits.masked_fill(masked, float("-inf"))
-        per = -logits.log_softmax(dim=1)[:, 0]  # (B,)
-        loss = weighted_mean(per, weights)
-        if enqueue and self.training:
-            self.queue.enqueue(k, ids)
-        return {"loss": loss, "queued": self.queue.count.detach().clone().float()}

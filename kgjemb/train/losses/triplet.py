@@ -11,7 +11,10 @@ Distance is cosine distance ``1 - a·b`` on unit vectors; per anchor
   than the positive; if there is none, the farthest negative.
 
 ``symmetric=True`` (default) also uses ``b`` as anchors against ``a`` and averages.
-Anchors without any valid negative contribute 0.
+``extra`` negatives (graph hard negatives) are candidates of the ``a → b`` direction only.
+Anchors without any valid negative contribute 0. ``random`` draws from ``generator`` when
+given, else from torch's global RNG (which the trainer seeds per epoch, so a resumed run
+draws what an uninterrupted one would).
 
 >>> TripletLoss(margin=0.2, mining="semi-hard")(audio, text)  # doctest: +SKIP
 """
@@ -32,7 +35,7 @@ def mine_negatives(
     """Chosen negative distance per anchor ``(B,)`` (``nan`` where no negative exists,
     and for ``all`` the per-anchor hinge is computed by the caller instead).
 
-    dist ``(B, B)`` anchor→candidate distances, d_pos ``(B,)``, neg ``(B, B)`` valid-negative mask.
+    dist ``(B, C)`` anchor→candidate distances, d_pos ``(B,)``, neg ``(B, C)`` valid-negative mask.
     """
     inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
     if mining == "hard":
@@ -43,7 +46,7 @@ def mine_negatives(
         farthest = torch.where(neg, dist, -inf).amax(dim=1)  # (B,)
         return torch.where(farther.any(dim=1), closest_farther, farthest)
     if mining == "random":
-        noise = torch.rand(dist.shape, generator=generator, device="cpu").to(dist.device)  # (B, B)
+        noise = torch.rand(dist.shape, generator=generator, device="cpu").to(dist.device)  # (B, C)
         pick = torch.where(neg, noise, -1.0).argmax(dim=1)  # (B,) uniform among valid
         return dist.gather(1, pick[:, None]).squeeze(1)
     raise ValueError(f"unknown mining {mining!r}; choose from {list(MINING)}")
@@ -67,12 +70,15 @@ class TripletLoss(PairLoss):
     def extra_repr(self) -> str:
         return f"margin={self.margin}, mining={self.mining!r}, symmetric={self.symmetric}"
 
-    def _one_way(self, a, b, neg, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    def _one_way(self, a, b, neg, weights, extra=None, extra_pos=None) -> tuple[torch.Tensor, torch.Tensor]:
         dist = 1.0 - a @ b.T  # (B, B)
         d_pos = dist.diagonal()  # (B,)
+        if extra is not None:
+            dist = torch.cat([dist, 1.0 - a @ extra.T], dim=1)  # (B, B + M)
+            neg = torch.cat([neg, ~extra_pos], dim=1)  # (B, B + M)
         has_neg = neg.any(dim=1)  # (B,)
         if self.mining == "all":
-            hinge = (d_pos[:, None] - dist + self.margin).clamp(min=0) * neg  # (B, B)
+            hinge = (d_pos[:, None] - dist + self.margin).clamp(min=0) * neg  # (B, C)
             per = hinge.sum(1) / neg.sum(1).clamp(min=1)  # (B,)
         else:
             d_neg = mine_negatives(dist, d_pos, neg, self.mining, self.generator)  # (B,)
@@ -80,9 +86,9 @@ class TripletLoss(PairLoss):
         active = ((per > 0) & has_neg).float().mean()
         return weighted_mean(per, weights), active
 
-    def compute(self, a, b, *, pos, ids=None, weights=None):
+    def compute(self, a, b, *, pos, ids=None, weights=None, extra=None, extra_pos=None):
         neg = ~pos  # (B, B)
-        a2b, active = self._one_way(a, b, neg, weights)
+        a2b, active = self._one_way(a, b, neg, weights, extra, extra_pos)
         if not self.symmetric:
             return {"loss": a2b, "a2b": a2b, "active": active}
         b2a, active_b = self._one_way(b, a, neg.T, weights)

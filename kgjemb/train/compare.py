@@ -1,0 +1,109 @@
+"""Train several systems per seed and compare them on each seed's held-out works.
+
+The ``kgjemb train-compare`` engine: every system is a :class:`TrainConfig`; each is
+trained once per seed (:func:`kgjemb.train.trainer.train`) and evaluated on that seed's
+held-out split (:func:`kgjemb.train.evaluate.evaluate_vectors`), next to a ``random``
+baseline. Trainer and evaluation metrics stay apart: the trainer reports metrics, this
+module runs trainers.
+
+>>> table = compare_systems(export, {"full": load_config(), "text-only":
+...     load_config(preset="text-only")}, out_root="runs/quality", seeds=(0, 1))
+>>> ranks = effective_ranks("runs/quality", ["full", "text-only"], seeds=(0, 1))
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from kgjemb.graph.base import GraphExport
+from kgjemb.train.config import TrainConfig
+from kgjemb.train.evaluate import evaluate_vectors, random_vectors, summary_rows
+from kgjemb.train.positives import GraphIndex
+from kgjemb.train.split import split_by_work
+from kgjemb.train.trainer import train
+
+__all__ = ["compare_systems", "effective_ranks", "run_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_dir(out_root: str | os.PathLike, name: str, seed: int) -> Path:
+    """Where the model of system ``name`` trained with ``seed`` goes: ``<out_root>/<name>-s<seed>``."""
+    return Path(out_root) / f"{name}-s{seed}"
+
+
+def _rows(name: str, val: dict) -> list[dict]:
+    """Table rows of one run: its joint-space metrics and, with a track head, the head's
+    track→track metrics as ``track_head:<relation>``."""
+    rows = summary_rows(name, val)
+    if val.get("track_head"):
+        head = summary_rows(name, {"k": val.get("k", 10), "track_track": val["track_head"]})
+        rows += [{**r, "task": r["task"].replace("track_track:", "track_head:")} for r in head]
+    return rows
+
+
+def compare_systems(
+    export: GraphExport,
+    configs: dict[str, TrainConfig],
+    *,
+    out_root: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    seeds: Sequence[int] = (0,),
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Train every ``configs[name]`` once per seed on ``export`` and evaluate on the
+    held-out split of that seed, next to the ``random`` baseline.
+
+    Returns one row per (task, system) with mean R@k / mAP@k over the seeds, their sd, and
+    n (queries per seed). Models go to :func:`run_dir`.
+    """
+    rows = []
+    for seed in seeds:
+        n_val, cfg = 0, None
+        for name, cfg in configs.items():
+            cfg = dataclasses.replace(cfg, seed=seed)
+            result = train(export, cfg, out=run_dir(out_root, name, seed), cache_dir=cache_dir, progress=progress)
+            val = result.metrics["epochs"][-1].get("val") or {}
+            rows += [{**r, "seed": seed} for r in _rows(name, val)]
+            n_val = val.get("n_tracks", 0)
+        if n_val and cfg is not None:
+            split = split_by_work(export, val_fraction=cfg.val_fraction, seed=seed)
+            mask = split.val_mask & export.nodes["Track"]["audio_path"].notna().to_numpy()
+            dim = cfg.model.dim
+            rnd = evaluate_vectors(
+                export, mask, random_vectors(int(mask.sum()), dim, seed=seed),
+                lambda texts: random_vectors(len(texts), dim, seed=seed + 1), k=cfg.eval_k,
+                index=GraphIndex.from_export(export),
+            )
+            rows += [{**r, "seed": seed} for r in summary_rows("random", rnd)]
+    frame = pd.DataFrame(rows)
+    metrics = [c for c in frame.columns if c.startswith(("R@", "mAP@"))]
+    agg = frame.groupby(["task", "system"], sort=True).agg(
+        **{m: (m, "mean") for m in metrics}, **{f"{m} sd": (m, "std") for m in metrics}, n=("n", "mean"),
+    )
+    return agg.reset_index()
+
+
+def effective_ranks(out_root: str | os.PathLike, systems: Sequence[str], *, seeds: Sequence[int]) -> pd.DataFrame:
+    """Effective ranks of the trained models' audio and text embeddings (from each run's
+    ``diagnostics.json``): one row per (system, space) with mean, sd over the seeds and dim."""
+    rows = []
+    for name in systems:
+        for seed in seeds:
+            path = run_dir(out_root, name, seed) / "diagnostics.json"
+            if not path.is_file():
+                logger.warning("no diagnostics for %s seed %d at %s", name, seed, path)
+                continue
+            for space, d in json.loads(path.read_text()).items():
+                rows.append({"system": name, "space": space, "seed": seed, "rank": d["effective_rank"], "dim": d["dim"]})
+    frame = pd.DataFrame(rows, columns=["system", "space", "seed", "rank", "dim"])
+    agg = frame.groupby(["space", "system"], sort=True).agg(
+        effective_rank=("rank", "mean"), sd=("rank", "std"), dim=("dim", "first")
+    )
+    return agg.reset_index()
