@@ -2,8 +2,10 @@
 
 Layout (every file's sha256 is in ``manifest.json``)::
 
-    manifest.json            format version, model checksum, dim, factory, counts, sha256s
-    index/                   FAISS index of the tracks' audio vectors (FaissIndex.save)
+    manifest.json            format version, model checksum, dim, factory, index backend
+                             (+ uri, collection for Milvus), counts, sha256s
+    index/                   the tracks' audio vectors and scalar fields (VectorIndex.save):
+                             the FAISS files, or for Milvus how to reconnect to its collection
     vectors/tracks.npy       (n_indexed, dim) audio vectors, rows = vectors/track_ids.json
     entities/<Label>.npy     (n_label, dim) entity vectors, rows = graph/nodes/<Label>.parquet
     graph/nodes/*.parquet    snapshot of the graph export: filters, paths, explanations
@@ -36,13 +38,15 @@ import pandas as pd
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
-from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+from kgjemb.index.backends import load_index
+from kgjemb.index.base import VectorIndex
+from kgjemb.index.faiss_index import IndexConfig
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "sha256_file", "write_bundle"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index scalar fields (filters pushed down), manifest "index" entry
 MANIFEST = "manifest.json"
 
 _MODEL_CACHE: dict[tuple, object] = {}  # (sha256 of model.pt, loader) -> model; see Bundle.load_model
@@ -68,7 +72,7 @@ class BundleContent:
     id under which the index stores it; ``entities[label]`` rows follow
     ``export.nodes[label]``."""
 
-    index: FaissIndex
+    index: VectorIndex
     track_ids: list[str]
     track_vectors: np.ndarray
     entities: dict[str, np.ndarray]
@@ -128,6 +132,7 @@ def write_bundle(
             "model_checksum": content.model_checksum,
             "dim": int(content.index.dim),
             "factory": content.index.factory,
+            "index": content.index.describe(),
             "counts": {
                 "tracks_indexed": len(content.track_ids),
                 "nodes": {lb: int(len(content.export.nodes[lb])) for lb in NODE_LABELS},
@@ -218,14 +223,18 @@ class Bundle:
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None) -> "Bundle":
         """Open and (by default) verify a bundle. Raises :class:`BundleError` naming the
-        missing/corrupt file; ``index_config`` overrides search settings (e.g. ``ef_search``)."""
+        missing/corrupt file; ``index_config`` overrides search settings (e.g. ``ef_search``).
+
+        The index is reopened with the backend the manifest names: FAISS from ``index/``,
+        Milvus by reconnecting to the recorded uri and collection ($KGJEMB_MILVUS_URI
+        overrides the uri)."""
         path = Path(path).resolve()
         start = time.perf_counter()
         manifest = cls.read_manifest(path)
         if verify:
             cls.verify(path, manifest)
         try:
-            index = FaissIndex.load(path / "index", config=index_config)
+            index = load_index(path / "index", faiss=index_config)
             track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())
             vectors = np.load(path / "vectors" / "tracks.npy")
             entities = {lb: np.load(path / "entities" / f"{lb}.npy") for lb in NODE_LABELS}
