@@ -71,7 +71,8 @@ class MilvusConfig:
     ``nprobe`` / ``pq_m``: IVF lists (1024), lists visited (16) and PQ sub-vectors (16);
     ``max_artists`` / ``max_attributes``: ARRAY capacities (64 / 512); ``batch_size``:
     rows per insert or upsert call (5000); ``consistency``: Milvus consistency level of
-    reads ("Strong": a search sees every acknowledged write).
+    reads ("Strong": a search sees every acknowledged write); ``connect_timeout``: seconds
+    to wait for the server (30).
     """
 
     uri: str = "http://127.0.0.1:19530"
@@ -88,6 +89,7 @@ class MilvusConfig:
     max_attributes: int = 512
     batch_size: int = 5000
     consistency: str = "Strong"
+    connect_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.collection):
@@ -197,7 +199,7 @@ class MilvusIndex(VectorIndex):
     def _connect(self) -> None:
         try:
             self.pm.connections.connect(alias=self._alias, uri=self.config.uri, token=self.config.token or None,
-                                        timeout=30)
+                                        timeout=self.config.connect_timeout)
         except Exception as err:  # noqa: BLE001 - pymilvus raises its own MilvusException tree
             raise StoreError(f"cannot reach Milvus at {self.config.uri}: {err} "
                              f"(local server: scripts/milvus-dev start)") from err
