@@ -41,7 +41,7 @@ __all__ = ["MilvusConfig", "MilvusIndex", "filter_expr", "import_pymilvus"]
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-INDEX_TYPES = ("FLAT", "HNSW", "IVF_FLAT", "IVF_PQ")
+INDEX_TYPES = ("AUTO", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ")
 #: Milvus caps ``limit`` (top-k) of one search and the rows of one query result
 MAX_TOPK = 16_384
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -66,7 +66,8 @@ class MilvusConfig:
     ``uri``: the Milvus proxy (``http://127.0.0.1:19530``); ``collection``: its name
     (``kgjemb_tracks``; letters, digits, underscores); ``token``: ``user:password`` or an
     API key when auth is on (never written to the bundle; default ""); ``index_type``: one
-    of FLAT, HNSW (default), IVF_FLAT, IVF_PQ; ``m`` / ``ef_construction`` / ``ef_search``:
+    of FLAT, HNSW, IVF_FLAT, IVF_PQ or AUTO (default: FLAT below ``flat_threshold``, 50,000
+    items, HNSW at or above, like FAISS's ``auto``); ``m`` / ``ef_construction`` / ``ef_search``:
     HNSW graph degree (32), build breadth (64) and search breadth (64); ``nlist`` /
     ``nprobe`` / ``pq_m``: IVF lists (1024), lists visited (16) and PQ sub-vectors (16);
     ``max_artists`` / ``max_attributes``: ARRAY capacities (64 / 512); ``batch_size``:
@@ -78,7 +79,8 @@ class MilvusConfig:
     uri: str = "http://127.0.0.1:19530"
     collection: str = "kgjemb_tracks"
     token: str = ""
-    index_type: str = "HNSW"
+    index_type: str = "AUTO"
+    flat_threshold: int = 50_000
     m: int = 32
     ef_construction: int = 64
     ef_search: int = 64
@@ -100,10 +102,16 @@ class MilvusConfig:
         object.__setattr__(self, "index_type", self.index_type.upper())
         if not self.uri.startswith(("http://", "https://", "tcp://", "grpc://")):
             raise ValueError(f"uri must look like http://HOST:19530, got {self.uri!r}")
-        for name in ("m", "ef_construction", "ef_search", "nlist", "nprobe", "pq_m", "max_artists",
+        for name in ("flat_threshold", "m", "ef_construction", "ef_search", "nlist", "nprobe", "pq_m", "max_artists",
                      "max_attributes", "batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def resolved(self, n: int) -> "MilvusConfig":
+        """This config with AUTO replaced by the index type used for ``n`` items."""
+        if self.index_type != "AUTO":
+            return self
+        return replace(self, index_type="FLAT" if n < self.flat_threshold else "HNSW")
 
     def index_params(self) -> dict:
         params = {"FLAT": {}, "HNSW": {"M": self.m, "efConstruction": self.ef_construction},
@@ -191,6 +199,10 @@ class MilvusIndex(VectorIndex):
         if utility.has_collection(config.collection, using=self._alias):
             self._collection = self.pm.Collection(config.collection, using=self._alias)
             self._check_schema()
+            built = [i.params.get("index_type") for i in self._collection.indexes if i.field_name == "vector"]
+            if built and built[0] in INDEX_TYPES:  # search with the parameters of what was built
+                self.config = replace(self.config, index_type=built[0])
+                self.factory = built[0]
             self._collection.load()
             self._count = self._query_count()
 
@@ -262,7 +274,9 @@ class MilvusIndex(VectorIndex):
     def index(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
         """(Re)create the collection with these items: drops one of the same name first."""
         ids, x, fields = self._prepare(ids, vectors, fields)
-        pm, cfg = self.pm, self.config
+        pm = self.pm
+        cfg = self.config = self.config.resolved(len(ids))
+        self.factory = cfg.index_type
         start = time.perf_counter()
         with self._lock:
             if pm.utility.has_collection(cfg.collection, using=self._alias):
