@@ -72,7 +72,9 @@ class MilvusConfig:
     ``nprobe`` / ``pq_m``: IVF lists (1024), lists visited (16) and PQ sub-vectors (16);
     ``max_artists`` / ``max_attributes``: ARRAY capacities (64 / 512); ``batch_size``:
     rows per insert or upsert call (5000); ``consistency``: Milvus consistency level of
-    reads ("Strong": a search sees every acknowledged write); ``connect_timeout``: seconds
+    reads ("Session", default: a client sees its own writes at once and does not wait for
+    others'; "Strong" makes every search wait for the next time tick, ~200 ms on a
+    default server; "Bounded"/"Eventually" as in Milvus); ``connect_timeout``: seconds
     to wait for the server (30).
     """
 
@@ -90,7 +92,7 @@ class MilvusConfig:
     max_artists: int = 64
     max_attributes: int = 512
     batch_size: int = 5000
-    consistency: str = "Strong"
+    consistency: str = "Session"
     connect_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -331,7 +333,8 @@ class MilvusIndex(VectorIndex):
         if k == 0 or q.shape[0] == 0:
             return np.zeros((q.shape[0], k), dtype=np.float32), [[] for _ in range(q.shape[0])]
         result = self._collection.search(q, "vector", self.config.search_params(k), limit=k,
-                                         expr=filter_expr(filter) or None, output_fields=[])
+                                         expr=filter_expr(filter) or None, output_fields=[],
+                                         consistency_level=self.config.consistency)
         D = np.full((q.shape[0], k), -np.inf, dtype=np.float32)  # (n_queries, k)
         ids: list[list[str]] = []
         for row, hits in enumerate(result):
