@@ -63,7 +63,7 @@ def partition_by_source(rows: list[dict], batch_size: int) -> list[list[dict]]:
     between two sources, so that each source node lies in exactly one batch.
 
     >>> [len(b) for b in partition_by_source([{"src": s, "dst": d} for s, d in ["a1", "a2", "b1", "c1", "c2"]], 2)]
-    [2, 2, 1]
+    [2, 3]
     """
     ordered = sorted(rows, key=lambda r: r["src"])
     batches: list[list[dict]] = []
