@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None  # run from a checkout without install
 
-from kgjemb.index import FaissIndex, IndexConfig, IndexFilter, ItemFields, MilvusConfig, MilvusIndex  # noqa: E402
-from kgjemb.index.faiss_index import import_faiss  # noqa: E402
+from kgjemb.index import FaissIndex, IndexConfig, IndexFilter, ItemFields, MilvusConfig, MilvusIndex
+from kgjemb.index.faiss_index import import_faiss
 
 DIM = 128
 FILTER = IndexFilter(year_min=1700, year_max=1739)  # years are uniform in [1600, 2000): ~10% pass
