@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from kgjemb.index import FaissIndex, IndexConfig, IndexFilter, ItemFields, MilvusConfig, MilvusIndex
 from kgjemb.index.faiss_index import import_faiss
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DIM = 128
 FILTER = IndexFilter(year_min=1700, year_max=1739)  # years are uniform in [1600, 2000): ~10% pass
