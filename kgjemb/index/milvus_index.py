@@ -72,10 +72,12 @@ class MilvusConfig:
     ``nprobe`` / ``pq_m``: IVF lists (1024), lists visited (16) and PQ sub-vectors (16);
     ``max_artists`` / ``max_attributes``: ARRAY capacities (64 / 512); ``batch_size``:
     rows per insert or upsert call (5000); ``consistency``: Milvus consistency level of
-    reads ("Session", default: a client sees its own writes at once and does not wait for
-    others'; "Strong" makes every search wait for the next time tick, ~200 ms on a
-    default server; "Bounded"/"Eventually" as in Milvus); ``connect_timeout``: seconds
-    to wait for the server (30).
+    reads ("Session", default: does not wait for other clients' writes; "Strong" makes
+    every search wait for the next time tick, ~200 ms on a default server;
+    "Bounded"/"Eventually" as in Milvus). Whatever the level, reads of this client run
+    Strong for ``strong_after_write_s`` (1.0) seconds after each of its own writes, so that
+    it reads its writes (deletes included). ``connect_timeout``: seconds to wait for the
+    server (30).
     """
 
     uri: str = "http://127.0.0.1:19530"
@@ -93,6 +95,7 @@ class MilvusConfig:
     max_attributes: int = 512
     batch_size: int = 5000
     consistency: str = "Session"
+    strong_after_write_s: float = 1.0
     connect_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -198,6 +201,7 @@ class MilvusIndex(VectorIndex):
         utility = self.pm.utility
         self._collection = None
         self._count = 0  # items in the collection, refreshed after each write of this client
+        self._strong_until = 0.0  # monotonic time until which reads run Strong (after own writes)
         if utility.has_collection(config.collection, using=self._alias):
             self._collection = self.pm.Collection(config.collection, using=self._alias)
             self._check_schema()
@@ -243,6 +247,17 @@ class MilvusIndex(VectorIndex):
         dim = int(names["vector"].params.get("dim", 0))
         if dim != self.dim:
             raise StoreError(f"Milvus collection {self.config.collection!r} holds {dim}-d vectors, expected {self.dim}")
+
+    def _level(self) -> str:
+        """Consistency level of a read now: Strong shortly after this client wrote."""
+        return "Strong" if time.monotonic() < self._strong_until else self.config.consistency
+
+    def _wrote(self) -> None:
+        self._strong_until = time.monotonic() + self.config.strong_after_write_s
+        self._count = self._query_count()
+
+    def _query(self, expr: str, fields: list[str]) -> list[dict]:
+        return self._collection.query(expr=expr, output_fields=fields, consistency_level=self._level())
 
     def _require(self):
         if self._collection is None:
@@ -292,7 +307,7 @@ class MilvusIndex(VectorIndex):
             inserted = time.perf_counter()
             self._collection.create_index("vector", cfg.index_params())
             self._collection.load()
-            self._count = self._query_count()
+            self._wrote()
         logger.info("Milvus %s/%s: inserted %d×%d in %.2fs, %s index + load in %.2fs", cfg.uri, cfg.collection,
                     len(ids), self.dim, inserted - start, cfg.index_type, time.perf_counter() - inserted)
 
@@ -305,7 +320,7 @@ class MilvusIndex(VectorIndex):
         for lo in range(0, len(ids), self.config.batch_size):
             hi = lo + self.config.batch_size
             self._collection.upsert(self._columns(ids[lo:hi], x[lo:hi], fields[lo:hi]))
-        self._count = self._query_count()
+        self._wrote()
 
     def delete(self, ids: Sequence[str]) -> int:
         collection = self._collection
@@ -314,12 +329,11 @@ class MilvusIndex(VectorIndex):
             return 0
         removed = 0
         for lo in range(0, len(ids), self.config.batch_size):
-            present = [r["id"] for r in collection.query(expr=f"id in {_list(ids[lo:lo + self.config.batch_size])}",
-                                                         output_fields=["id"])]
+            present = [r["id"] for r in self._query(f"id in {_list(ids[lo:lo + self.config.batch_size])}", ["id"])]
             if present:
                 collection.delete(expr=f"id in {_list(present)}")
                 removed += len(present)
-        self._count = self._query_count()
+        self._wrote()
         return removed
 
     # -- reading ------------------------------------------------------------------------
@@ -334,7 +348,7 @@ class MilvusIndex(VectorIndex):
             return np.zeros((q.shape[0], k), dtype=np.float32), [[] for _ in range(q.shape[0])]
         result = self._collection.search(q, "vector", self.config.search_params(k), limit=k,
                                          expr=filter_expr(filter) or None, output_fields=[],
-                                         consistency_level=self.config.consistency)
+                                         consistency_level=self._level())
         D = np.full((q.shape[0], k), -np.inf, dtype=np.float32)  # (n_queries, k)
         ids: list[list[str]] = []
         for row, hits in enumerate(result):
@@ -348,12 +362,12 @@ class MilvusIndex(VectorIndex):
         out = np.zeros((len(ids), self.dim), dtype=np.float32)  # (n, dim)
         if not ids:
             return out
-        collection = self._require()
+        self._require()
         got: dict[str, list[float]] = {}
         unique = list(dict.fromkeys(ids))
         step = min(self.config.batch_size, MAX_TOPK)
         for lo in range(0, len(unique), step):
-            for r in collection.query(expr=f"id in {_list(unique[lo:lo + step])}", output_fields=["vector"]):
+            for r in self._query(f"id in {_list(unique[lo:lo + step])}", ["vector"]):
                 got[str(r["id"])] = r["vector"]
         for n, i in enumerate(ids):
             if i not in got:
@@ -363,8 +377,8 @@ class MilvusIndex(VectorIndex):
 
     def fields(self, item_id: str) -> ItemFields:
         """The scalar fields stored for ``item_id`` (``KeyError`` if unknown)."""
-        rows = self._require().query(expr=f"id == {_literal(item_id)}",
-                                     output_fields=["artists", "album", "attributes", "year", "has_year"])
+        self._require()
+        rows = self._query(f"id == {_literal(item_id)}", ["artists", "album", "attributes", "year", "has_year"])
         if not rows:
             raise KeyError(f"id {item_id!r} is not in Milvus collection {self.config.collection!r}")
         r = rows[0]
@@ -372,7 +386,7 @@ class MilvusIndex(VectorIndex):
                           year=float(r["year"]) if r["has_year"] else None)
 
     def _query_count(self) -> int:
-        return int(self._collection.query(expr="", output_fields=["count(*)"])[0]["count(*)"])
+        return int(self._query("", ["count(*)"])[0]["count(*)"])
 
     def __len__(self) -> int:
         """Items in the collection as of this client's last write or open (no round trip)."""
