@@ -19,7 +19,7 @@ $(BIN)/python:
 # torch is installed first with its exact pin so that nothing resolves an unpinned torch.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[cpu,serve,dev]" "$(TORCH)"
+	$(BIN)/pip install -q -e ".[cpu,serve,milvus,dev]" "$(TORCH)"
 	touch $@
 
 install: sysdeps $(VENV)/.installed

@@ -8,6 +8,10 @@ validate+load rate in catalog rows/s (target >= 200k rows/s).
 
     .venv/bin/python scripts/bench_graph_load.py --tracks 100000
     .venv/bin/python scripts/bench_graph_load.py --tracks 100000 --uri bolt://127.0.0.1:7687
+    .venv/bin/python scripts/bench_graph_load.py --tracks 100000 --uri bolt://127.0.0.1:7687 --no-embedded --bulk off
+
+Neo4j: "upsert (first)" loads into an empty database (the bulk loader's CREATE path when
+``--bulk`` is auto/on), "upsert (again)" re-loads the same rows (parallel MERGE).
 """
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ from kgjemb.catalog.rows import catalog_to_rows
 from kgjemb.catalog.synthetic import write_synthetic_catalog
 from kgjemb.catalog.validate import validate_catalog
 from kgjemb.graph.embedded import EmbeddedGraphStore
+
+
+class _Skip(Exception):
+    """--no-embedded"""
 
 
 class _Clock:
@@ -40,7 +48,7 @@ def _line(phase: str, clock: tuple[float, float], rows: int) -> None:
           f"{rows / wall:>10,.0f} rows/s wall  {rows / max(cpu, 1e-9):>10,.0f} rows/s cpu")
 
 
-def bench(store_factory, name: str, catalog_dir: Path, batch_size: int) -> None:
+def bench(store_factory, name: str, catalog_dir: Path, batch_size: int, **upsert_options) -> None:
     total = _Clock()
     c = _Clock()
     catalog, report = validate_catalog(catalog_dir, check_audio_files=False)
@@ -54,11 +62,11 @@ def bench(store_factory, name: str, catalog_dir: Path, batch_size: int) -> None:
     store = store_factory()
     store.clear()
     c = _Clock()
-    store.upsert(rows, batch_size=batch_size, progress=False)
+    store.upsert(rows, batch_size=batch_size, progress=False, **upsert_options)
     t_up = c.lap()
     t_total = total.lap()
     c = _Clock()
-    store.upsert(rows, batch_size=batch_size, progress=False)
+    store.upsert(rows, batch_size=batch_size, progress=False, **upsert_options)
     t_up2 = c.lap()
     c = _Clock()
     export = store.export()
@@ -81,6 +89,9 @@ def main() -> None:
     ap.add_argument("--password", default=None)
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--catalog", type=Path, default=None, help="catalog dir (default data/bench-catalog-N)")
+    ap.add_argument("--no-embedded", action="store_true", help="skip the embedded store")
+    ap.add_argument("--bulk", choices=["auto", "on", "off"], default="auto",
+                    help="Neo4j: bulk loader (kgjemb.graph.neo4j_bulk) auto (>= 20k rows), always, or never")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -91,19 +102,23 @@ def main() -> None:
         print(f"generated {catalog_dir} in {time.perf_counter() - t:.1f}s: {counts}")
     tmp = Path(tempfile.mkdtemp(prefix="kgjemb-bench-"))
     try:
+        if args.no_embedded:
+            raise _Skip
         bench(lambda: EmbeddedGraphStore(tmp / "graph"), "embedded", catalog_dir, args.batch_size)
         c = _Clock()
         reopened = EmbeddedGraphStore(tmp / "graph")
         _line("reopen (embedded)", c.lap(), sum(reopened.stats().nodes.values()))
         size = (tmp / "graph" / "graph.pkl").stat().st_size
         print(f"embedded graph file: {size / 1e6:.1f} MB")
+    except _Skip:
+        pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.uri:
         from kgjemb.graph.open import open_store
 
-        bench(lambda: open_store(args.uri, user=args.user, password=args.password), "neo4j", catalog_dir,
-              args.batch_size)
+        bench(lambda: open_store(args.uri, user=args.user, password=args.password), f"neo4j (bulk {args.bulk})",
+              catalog_dir, args.batch_size, bulk={"auto": None, "on": True, "off": False}[args.bulk])
 
 
 if __name__ == "__main__":

@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures_demo",
     "tests.fixtures_model",
     "tests.fixtures_bundle",
+    "tests.fixtures_milvus",
 ]

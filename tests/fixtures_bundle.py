@@ -2,7 +2,7 @@
 
 ``ci_export``: the ci catalog loaded into an in-memory embedded store, exported.
 ``bundle_dir``: a real FAISS bundle built from ``trained_model_dir`` and ``ci_export``,
-cached under ``.cache/bundles/<model checksum>-<graph digest>`` (reused while both match
+cached under ``.cache/bundles/v<format>-<model checksum>-<graph digest>`` (reused while both match
 and its checksums verify). ``engine``: an :class:`~kgjemb.query.engine.Engine` on it.
 ``bundle_copy``: a private copy for tests that modify or corrupt a bundle.
 """
@@ -32,11 +32,12 @@ def ci_export(ci_catalog):
 def bundle_dir(trained_model_dir, ci_export) -> Path:
     from kgjemb.errors import BundleError
     from kgjemb.index.builder import BuildConfig, build_bundle, graph_digest
-    from kgjemb.index.bundle import Bundle
+    from kgjemb.index.bundle import FORMAT_VERSION, Bundle
     from kgjemb.model import load_model
 
     model = load_model(trained_model_dir)
-    path = ROOT / ".cache" / "bundles" / f"{model.checksum()[:16]}-{graph_digest(ci_export)[:16]}"
+    name = f"v{FORMAT_VERSION}-{model.checksum()[:16]}-{graph_digest(ci_export)[:16]}"
+    path = ROOT / ".cache" / "bundles" / name
     if (path / "manifest.json").is_file():
         try:
             Bundle.verify(path)

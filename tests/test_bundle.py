@@ -10,13 +10,15 @@ import pytest
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.builder import BuildConfig, remove_tracks, update_bundle
-from kgjemb.index.bundle import Bundle, sha256_file
+from kgjemb.index.bundle import FORMAT_VERSION, Bundle, sha256_file
 from kgjemb.query.engine import Engine
 
 
 def test_manifest_lists_every_file_with_its_sha256(bundle_dir):
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["dim"] > 0 and manifest["model_checksum"]
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["dim"] > 0 and manifest["model_checksum"]
+    assert manifest["index"] == {"backend": "faiss", "factory": manifest["factory"]}
+    assert "index/fields.json" in manifest["files"]
     files = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(manifest["files"]) == files
     for name, digest in manifest["files"].items():

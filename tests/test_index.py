@@ -67,11 +67,11 @@ def test_delete_append_and_replace(factory, tmp_path):
     _, I = idx.search(x[:2], 5)
     assert all("t0" not in row and "t1" not in row for row in I)
     # replacing an id moves it to the new vector
-    idx.append(["t5"], x[7:8])
+    idx.upsert(["t5"], x[7:8])
     assert len(idx) == 298
     _, I = idx.search(x[7:8], 2)
     assert set(I[0]) == {"t5", "t7"}
-    idx.append(["new"], -x[3:4])
+    idx.upsert(["new"], -x[3:4])
     _, I = idx.search(-x[3:4], 1)
     assert I == [["new"]]
     idx.save(tmp_path / "ix")

@@ -19,6 +19,11 @@ app = typer.Typer(no_args_is_help=True, help="Build and update the FAISS index b
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Trained model directory (default: HOME/model).")]
 BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "--out", help="Bundle directory (default: HOME/bundle).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="Vector index backend: faiss (in the bundle) or milvus (a Milvus server/cluster).")]
+IndexUriOpt = Annotated[Optional[str], typer.Option(
+    "--index-uri", "--milvus-uri", envvar="KGJEMB_MILVUS_URI",
+    help="Milvus proxy URI for --backend milvus [default: http://127.0.0.1:19530]. (--uri is the Neo4j store's.)")]
+CollectionOpt = Annotated[str, typer.Option("--collection", help="Milvus collection for --backend milvus (replaced if it exists).")]
 
 
 def _fail(err: Exception, code: int = EXIT_INVALID) -> None:
@@ -41,6 +46,9 @@ def build(
     factory: Annotated[str, typer.Option("--factory", help="FAISS index_factory string, or 'auto' (Flat < 50k tracks, else HNSW32).")] = "auto",
     ef_search: Annotated[int, typer.Option("--ef-search", min=1, help="HNSW search breadth.")] = 64,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Audio files per embedding batch.")] = 16,
+    backend: BackendOpt = "faiss",
+    index_uri: IndexUriOpt = None,
+    collection: CollectionOpt = "kgjemb_tracks",
     home: Home = None,
     uri: Uri = None,
     user: User = None,
@@ -53,15 +61,22 @@ def build(
     bundle (manifest with sha256s, index, vectors, graph snapshot, model copy) atomically.
 
     Example: kgjemb index build --home .kgjemb --factory HNSW32
+    Milvus:  kgjemb index build --home .kgjemb --backend milvus --index-uri http://127.0.0.1:19530 --collection demo
+    (the manifest records backend, uri and collection; add/remove/search/serve reconnect there)
     """
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import BuildConfig, build_bundle
     from kgjemb.index.faiss_index import IndexConfig
+    from kgjemb.index.milvus_index import MilvusConfig
     from kgjemb.paths import bundle_dir, model_dir
 
     try:
-        config = BuildConfig(index=IndexConfig(factory=factory, ef_search=ef_search), audio_batch_size=batch_size,
-                             progress=not no_progress)
+        milvus = MilvusConfig()
+        if backend == "milvus":  # --factory is then a Milvus index type (auto, FLAT, HNSW, IVF_FLAT, IVF_PQ)
+            milvus = MilvusConfig(collection=collection, ef_search=ef_search, index_type=factory,
+                                  **({"uri": index_uri} if index_uri else {}))
+        config = BuildConfig(backend=backend, index=IndexConfig(factory=factory, ef_search=ef_search),
+                             milvus=milvus, audio_batch_size=batch_size, progress=not no_progress)
     except ValueError as err:
         _fail(err, EXIT_USAGE)
     start = time.perf_counter()

@@ -1,20 +1,45 @@
-"""A tiny vector-index contract (txtai-style): ``index``, ``append``, ``delete``, ``search``,
-``save``, ``load``.
+"""The vector-index contract every backend implements, and the filter it pushes down.
 
 Vectors are float32, L2-normalised, compared by inner product (= cosine). Items carry
-string ids (track ids); the backend maps them to its own integer positions. One file per
-backend implements :class:`VectorIndex` (:class:`kgjemb.index.faiss_index.FaissIndex`);
-a Milvus backend is planned behind the same five methods.
+string ids (track ids) and a few scalar fields (:class:`ItemFields`: credited artists,
+album, attributes, year) stored beside each vector, so that graph constraints the engine
+derives run *inside* the backend as an :class:`IndexFilter` instead of as an over-fetch
+loop in Python. One file per backend: :class:`~kgjemb.index.faiss_index.FaissIndex`
+(embedded default) and :class:`~kgjemb.index.milvus_index.MilvusIndex` (a Milvus server
+or cluster over gRPC); :data:`kgjemb.index.backends.BACKENDS` maps their names.
+
+The contract (``index``, ``upsert``, ``delete``, ``search``, ``fetch``, ``save``, ``load``)::
+
+    >>> import numpy as np
+    >>> from kgjemb.index import FaissIndex, IndexFilter, ItemFields
+    >>> idx = FaissIndex(dim=4)
+    >>> idx.index(["a", "b", "c"], np.eye(3, 4, dtype="float32"),
+    ...           fields=[ItemFields(artists=("bach",), year=1725.0), ItemFields(artists=("handel",)),
+    ...                   ItemFields(artists=("bach",), attributes=("genre:chorale",))])
+    >>> q = np.ones((1, 4), dtype="float32")
+    >>> D, I = idx.search(q, k=3, filter=IndexFilter(artists_all=("bach",)))
+    >>> I
+    [['a', 'c']]
+    >>> idx.search(q, k=3, filter=IndexFilter(deny_ids=frozenset({"a"}), year_max=1800.0))[1]
+    [[]]
+    >>> idx.fetch(["c", "a"]).shape  # exact vectors for fusion, in the order asked
+    (2, 4)
+
+A remote backend lets the engine keep no vectors in RAM: ``search`` with the pushed-down
+filter gives candidate ids per signal, ``fetch`` their vectors, and fusion scores them
+exactly.
 """
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["VectorIndex", "as_matrix"]
+__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix"]
 
 
 def as_matrix(vectors, dim: int | None = None, *, normalise: bool = True) -> np.ndarray:
@@ -39,37 +64,158 @@ def as_matrix(vectors, dim: int | None = None, *, normalise: bool = True) -> np.
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class ItemFields:
+    """Scalar fields stored beside one item's vector (what :class:`IndexFilter` tests).
+
+    ``artists``: ids of every credited artist (any role); ``album``: the album id or None;
+    ``attributes``: attribute ids the track HAS directly or through a credited artist;
+    ``year``: the track's effective year (its own, else its album's, else the middle of the
+    primary artist's working life) or None when unknown. Built from the graph export by
+    :func:`kgjemb.index.fields.fields_from_export`; the defaults mean "nothing known".
+    """
+
+    artists: tuple[str, ...] = ()
+    album: str | None = None
+    attributes: tuple[str, ...] = ()
+    year: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "artists", tuple(map(str, self.artists)))
+        object.__setattr__(self, "attributes", tuple(map(str, self.attributes)))
+        if self.year is not None:
+            year = float(self.year)
+            if not math.isfinite(year):
+                raise ValueError(f"year must be finite or None, got {self.year!r}")
+            object.__setattr__(self, "year", year)
+
+
+def _ids(value) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError(f"expected a collection of ids, got the string {value!r}")
+    return frozenset(map(str, value))
+
+
+@dataclass(frozen=True)
+class IndexFilter:
+    """A conjunction of constraints on :class:`ItemFields`, evaluated by the backend.
+
+    An item passes when every given constraint holds (None / empty = no constraint):
+
+    - ``allow_ids``: its id is one of these; ``deny_ids``: it is none of these;
+    - ``artists_all``: every one of these artists is credited; ``artists_none``: none is;
+    - ``albums_all`` / ``albums_none``: the same on its album (one album per track);
+    - ``attributes_all``: it HAS every one; ``attributes_none``: it has none of them;
+    - ``year_min`` / ``year_max``: its year lies in the closed range (unknown year fails).
+
+    This maps one to one on the engine's filters (``by``/``not_by``/``exclude`` on an
+    artist, album or track; ``attribute``/``not_attribute``/``era``; ``year_range``) and on
+    a Milvus boolean expression. ``IndexFilter()`` passes everything.
+
+    >>> IndexFilter(artists_none={"bach"}, year_min=1700).artists_none
+    frozenset({'bach'})
+    """
+
+    allow_ids: frozenset[str] | None = None
+    deny_ids: frozenset[str] = field(default_factory=frozenset)
+    artists_all: frozenset[str] = field(default_factory=frozenset)
+    artists_none: frozenset[str] = field(default_factory=frozenset)
+    albums_all: frozenset[str] = field(default_factory=frozenset)
+    albums_none: frozenset[str] = field(default_factory=frozenset)
+    attributes_all: frozenset[str] = field(default_factory=frozenset)
+    attributes_none: frozenset[str] = field(default_factory=frozenset)
+    year_min: float | None = None
+    year_max: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_ids", _ids(self.allow_ids))
+        for name in ("deny_ids", "artists_all", "artists_none", "albums_all", "albums_none",
+                     "attributes_all", "attributes_none"):
+            object.__setattr__(self, name, _ids(getattr(self, name)) or frozenset())
+        for name in ("year_min", "year_max"):
+            value = getattr(self, name)
+            if value is not None:
+                value = float(value)
+                if math.isnan(value):
+                    raise ValueError(f"{name} must be a number, got NaN")
+                object.__setattr__(self, name, None if math.isinf(value) else value)
+
+    @property
+    def empty(self) -> bool:
+        """True when the filter passes every item."""
+        return self == IndexFilter()
+
+    def passes(self, item_id: str, fields: ItemFields) -> bool:
+        """The reference semantics, one item at a time (backends evaluate it in bulk)."""
+        if self.allow_ids is not None and item_id not in self.allow_ids:
+            return False
+        if item_id in self.deny_ids:
+            return False
+        artists, attributes = set(fields.artists), set(fields.attributes)
+        album = {fields.album} if fields.album is not None else set()
+        if not (self.artists_all <= artists and self.albums_all <= album and self.attributes_all <= attributes):
+            return False
+        if artists & self.artists_none or album & self.albums_none or attributes & self.attributes_none:
+            return False
+        if self.year_min is not None or self.year_max is not None:
+            if fields.year is None:
+                return False
+            if self.year_min is not None and fields.year < self.year_min:
+                return False
+            if self.year_max is not None and fields.year > self.year_max:
+                return False
+        return True
+
+
 class VectorIndex(ABC):
-    """Nearest-neighbour search over string-identified vectors by inner product."""
+    """Nearest-neighbour search over string-identified vectors by inner product, with
+    scalar fields per item for pushed-down filters. See the module docstring for an example."""
 
     #: dimension of the vectors
     dim: int
+    #: registry name of the backend (a key of ``kgjemb.index.backends.BACKENDS``)
+    backend: str = ""
 
     @abstractmethod
-    def index(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Build from scratch, replacing whatever was there."""
+    def index(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
+        """Build from scratch, replacing whatever was there. ``fields[i]`` belongs to
+        ``ids[i]`` (default: empty fields, which only id filters can select)."""
 
     @abstractmethod
-    def append(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Add new items (an id already present is replaced)."""
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
+        """Insert items, replacing the vector and fields of an id already present."""
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> int:
         """Remove items by id; returns how many were present. Unknown ids are ignored."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[list[str]]]:
-        """Top ``k`` per query: ``(D, I)`` with ``D`` the ``(n_queries, k')`` scores and ``I``
-        the ids per query, best first (``k' = min(k, len(self))``)."""
+    def search(self, queries: np.ndarray, k: int, *, filter: IndexFilter | None = None
+               ) -> tuple[np.ndarray, list[list[str]]]:
+        """Top ``k`` per query among the items passing ``filter``: ``(D, I)`` with ``D`` the
+        ``(n_queries, k')`` scores (``-inf`` padding) and ``I`` the ids per query, best
+        first. ``k' = min(k, len(self))``; fewer ids come back only when fewer items pass."""
+
+    @abstractmethod
+    def fetch(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of ``ids``, ``(len(ids), dim)`` in the order given; raises
+        ``KeyError`` naming the first id that is not in the index."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What the bundle manifest records about the index: ``{"backend": ..., ...}``
+        (for a remote backend where to reconnect; never a secret)."""
 
     @abstractmethod
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to ``path`` (a directory it creates)."""
+        """Write the index (or, for a remote backend, how to reach it) to directory ``path``."""
 
     @classmethod
     @abstractmethod
     def load(cls, path: str | os.PathLike) -> "VectorIndex":
-        """Read an index written by :meth:`save`."""
+        """Read (reconnect to) an index written by :meth:`save`."""
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -77,4 +223,7 @@ class VectorIndex(ABC):
     @property
     @abstractmethod
     def ids(self) -> list[str]:
-        """Ids in the index, in insertion order."""
+        """Ids in the index (FAISS: insertion order; remote backends: sorted)."""
+
+    def close(self) -> None:
+        """Release connections (remote backends); a no-op for in-process ones."""

@@ -1,9 +1,12 @@
-"""Build and update index bundles: embed tracks' audio, build FAISS, compute entity vectors.
+"""Build and update index bundles: embed tracks' audio, build the vector index (FAISS or
+Milvus, with each track's filter fields), compute entity vectors.
 
 ``build_bundle`` embeds every track that has audio; ``update_bundle`` syncs an existing
 bundle with a newer graph export (embeds only tracks it has not seen, drops tracks that
-left the graph, takes the new graph snapshot) and ``remove_tracks`` drops tracks by id;
-``bundle_staleness`` tells whether a bundle is behind the graph of a store. Updates recompute the entity
+left the graph, re-embeds tracks whose audio moved, re-sends the filter fields of tracks
+whose credits, attributes or year changed, takes the new graph snapshot) and
+``remove_tracks`` drops tracks by id; ``bundle_staleness`` tells whether a bundle is behind
+the graph of a store. Updates recompute the entity
 vectors with the same model (``embed_entities`` is inductive: new artists get vectors from
 their tracks and neighbours without retraining) and rewrite the bundle atomically.
 
@@ -25,8 +28,11 @@ from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphDiff, GraphExport, GraphStore, Prune
 from kgjemb.graph.diff import diff_tables, export_to_tables
+from kgjemb.index.backends import BACKENDS, new_index
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
-from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+from kgjemb.index.faiss_index import IndexConfig
+from kgjemb.index.fields import fields_from_export
+from kgjemb.index.milvus_index import MilvusConfig
 
 __all__ = ["BuildConfig", "build_bundle", "bundle_staleness", "graph_digest", "remove_tracks", "snapshot_diff",
            "update_bundle", "tracks_with_audio"]
@@ -36,12 +42,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """``index``: FAISS settings (factory ``auto``: Flat below 50k tracks, HNSW32 above);
-    ``audio_batch_size``: files per ``embed_audio`` batch (16); ``progress``: progress bars (True)."""
+    """``backend``: vector index backend, a key of ``BACKENDS`` ("faiss", default, or
+    "milvus"); ``index``: FAISS settings (factory ``auto``: Flat below 50k tracks, HNSW32
+    above); ``milvus``: where and how the Milvus collection is built (uri, collection,
+    index type); ``audio_batch_size``: files per ``embed_audio`` batch (16);
+    ``progress``: progress bars (True)."""
 
+    backend: str = "faiss"
     index: IndexConfig = field(default_factory=IndexConfig)
+    milvus: MilvusConfig = field(default_factory=MilvusConfig)
     audio_batch_size: int = 16
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown index backend {self.backend!r}; choose from {sorted(BACKENDS)}")
 
 
 def graph_digest(export: GraphExport) -> str:
@@ -132,8 +147,8 @@ def build_bundle(
     if not ids:
         raise BundleError("no track has a readable audio file: nothing to index")
     vectors = _embed_audio(model, paths, config)
-    index = FaissIndex(model.dim, config.index)
-    index.index(ids, vectors)
+    index = new_index(config.backend, dim=model.dim, faiss=config.index, milvus=config.milvus)
+    index.index(ids, vectors, fields=fields_from_export(export, ids))
     content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum(),
                             extra={"graph_digest": graph_digest(export)})
     return write_bundle(out, content, model_dir=model_dir)
@@ -175,10 +190,17 @@ def update_bundle(
     index = bundle.index
     if gone:
         index.delete(gone)
-    if new:
-        index.append([t for t, _ in new], new_vectors)
     by_id = {t: bundle.track_vectors[i] for t, i in known.items() if t in keep and t not in moved}
     by_id.update({t: v for (t, _), v in zip(new, new_vectors)})
+    # new tracks, and kept tracks whose filter fields changed (credits, attributes, year)
+    kept = [t for t in bundle.track_ids if t in keep]
+    old_fields = dict(zip(kept, fields_from_export(bundle.export, kept)))
+    send = [t for t, _ in new] + [t for t in kept if t in by_id]
+    send_fields = fields_from_export(export, send)
+    fresh = {t for t, _ in new}  # new and re-embedded tracks (deleted above) are always sent
+    changed = [(t, f) for t, f in zip(send, send_fields) if t in fresh or old_fields.get(t) != f]
+    if changed:
+        index.upsert([t for t, _ in changed], np.stack([by_id[t] for t, _ in changed]), fields=[f for _, f in changed])
     order = [t for t in ids if t in by_id]
     vectors = np.stack([by_id[t] for t in order]) if order else np.zeros((0, model.dim), dtype=np.float32)
     content = BundleContent(index, order, vectors, _entities(model, export, order, vectors), export, model.checksum(),

@@ -2,8 +2,10 @@
 
 Layout (every file's sha256 is in ``manifest.json``)::
 
-    manifest.json            format version, model checksum, dim, factory, counts, sha256s
-    index/                   FAISS index of the tracks' audio vectors (FaissIndex.save)
+    manifest.json            format version, model checksum, dim, factory, index backend
+                             (+ uri, collection for Milvus), counts, sha256s
+    index/                   the tracks' audio vectors and scalar fields (VectorIndex.save):
+                             the FAISS files, or for Milvus how to reconnect to its collection
     vectors/tracks.npy       (n_indexed, dim) audio vectors, rows = vectors/track_ids.json
     entities/<Label>.npy     (n_label, dim) entity vectors, rows = graph/nodes/<Label>.parquet
     graph/nodes/*.parquet    snapshot of the graph export: filters, paths, explanations
@@ -45,7 +47,9 @@ import pandas as pd
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
-from kgjemb.index.faiss_index import CONFIG_FILE, IDS_FILE, INDEX_FILE, FaissIndex, IndexConfig
+from kgjemb.index.backends import load_index
+from kgjemb.index.base import VectorIndex
+from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE, IndexConfig
 from kgjemb.model.joint import CONFIG_FILE as MODEL_CONFIG_FILE
 from kgjemb.model.joint import WEIGHTS_FILE
 
@@ -53,7 +57,7 @@ __all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "required_files", "sha25
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index scalar fields (filters pushed down), manifest "index" entry
 MANIFEST = "manifest.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -72,10 +76,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20, *, follow_symlinks: bool = Tru
     return h.hexdigest()
 
 
-def required_files() -> list[str]:
-    """Every file :meth:`Bundle.open` and the engine read: the manifest must list them all."""
+def required_files(backend: str = "faiss") -> list[str]:
+    """Every file :meth:`Bundle.open` and the engine read for a bundle of ``backend``: the
+    manifest must list them all (a Milvus bundle keeps only its connection config under
+    ``index/``; the vectors live in the collection)."""
+    index_files = [f"index/{CONFIG_FILE}"]
+    if backend == "faiss":
+        index_files += [f"index/{INDEX_FILE}", f"index/{IDS_FILE}", f"index/{FIELDS_FILE}"]
     return sorted([
-        f"index/{INDEX_FILE}", f"index/{IDS_FILE}", f"index/{CONFIG_FILE}",
+        *index_files,
         "vectors/tracks.npy", "vectors/track_ids.json",
         *(f"entities/{lb}.npy" for lb in NODE_LABELS),
         *(f"graph/nodes/{lb}.parquet" for lb in NODE_LABELS),
@@ -123,7 +132,7 @@ class BundleContent:
     id under which the index stores it; ``entities[label]`` rows follow
     ``export.nodes[label]``."""
 
-    index: FaissIndex
+    index: VectorIndex
     track_ids: list[str]
     track_vectors: np.ndarray
     entities: dict[str, np.ndarray]
@@ -183,6 +192,7 @@ def write_bundle(
             "model_checksum": content.model_checksum,
             "dim": int(content.index.dim),
             "factory": content.index.factory,
+            "index": content.index.describe(),
             "counts": {
                 "tracks_indexed": len(content.track_ids),
                 "nodes": {lb: int(len(content.export.nodes[lb])) for lb in NODE_LABELS},
@@ -280,7 +290,8 @@ class Bundle:
         unlisted = sorted(on_disk - set(listed))
         if unlisted:
             raise BundleError(f"{path / unlisted[0]}: not listed in {MANIFEST} (every bundle file must be, with its sha256)")
-        needed = sorted(set(required_files()) - set(listed))
+        backend = (manifest.get("index") or {}).get("backend", "faiss") if isinstance(manifest.get("index"), dict) else "faiss"
+        needed = sorted(set(required_files(str(backend))) - set(listed))
         if needed:
             raise BundleError(f"{path / needed[0]}: not listed in {MANIFEST}, but the bundle reader needs it")
         for name, digest in sorted(listed.items()):
@@ -296,13 +307,17 @@ class Bundle:
         """Open and verify a bundle. Raises :class:`BundleError` naming the missing, unlisted
         or corrupt file; ``verify=False`` skips only the sha256 comparison (the listing,
         path and symlink checks always run); ``index_config`` overrides search settings
-        (e.g. ``ef_search``)."""
+        (e.g. ``ef_search``).
+
+        The index is reopened with the backend the manifest names: FAISS from ``index/``,
+        Milvus by reconnecting to the recorded uri and collection ($KGJEMB_MILVUS_URI
+        overrides the uri)."""
         path = Path(path).resolve()
         start = time.perf_counter()
         manifest = cls.read_manifest(path)
         cls.verify(path, manifest, checksums=verify)
         try:
-            index = FaissIndex.load(path / "index", config=index_config)
+            index = load_index(path / "index", faiss=index_config)
             track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())
             vectors = np.load(path / "vectors" / "tracks.npy")
             entities = {lb: np.load(path / "entities" / f"{lb}.npy") for lb in NODE_LABELS}

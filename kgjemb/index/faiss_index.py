@@ -2,9 +2,16 @@
 vectors, string ids, exact search for small collections and HNSW above.
 
 The FAISS index is wrapped in ``IndexIDMap2`` so items keep stable integer keys across
-deletes; index types that cannot remove items (HNSW) are rebuilt from their stored vectors
-on delete. With ``faiss-gpu`` installed and a GPU visible, Flat/IVF indexes search on the
-GPU (HNSW stays on the CPU: FAISS has no GPU HNSW).
+deletes; index types that cannot renumber on removal (HNSW, IVF) are rebuilt from their
+stored vectors on delete. With ``faiss-gpu`` installed and a GPU visible, Flat/IVF indexes
+search on the GPU (HNSW stays on the CPU: FAISS has no GPU HNSW).
+
+Filters: each item's :class:`~kgjemb.index.base.ItemFields` are kept in memory with
+inverted maps (artist/album/attribute → keys, year per key); an
+:class:`~kgjemb.index.base.IndexFilter` becomes a bitmap over the keys, handed to FAISS as
+an ``IDSelectorBitmap`` in the search parameters, so the index only ever returns allowed
+items. When few items pass (``IndexConfig.exact_filter_max``) or an approximate index
+finds fewer than ``k`` of them, the allowed items are scored exactly instead.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from kgjemb.errors import MissingDependencyError
-from kgjemb.index.base import VectorIndex, as_matrix
+from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix
 
 __all__ = ["FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
 
@@ -28,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
+FIELDS_FILE = "fields.json"
 CONFIG_FILE = "config.json"
 
 
@@ -52,10 +60,11 @@ class IndexConfig:
     ``"HNSW32"`` at or above. ``ef_search``: HNSW search breadth (64; recall ≥ 0.99 on
     clustered data); ``ef_construction``: HNSW build breadth (40, FAISS's default);
     ``nprobe``: IVF lists visited (16); ``gpu``: search on GPU when one is visible (None =
-    auto, False = never).
+    auto, False = never); ``exact_filter_max``: a filtered search scores the allowed items
+    exactly when at most this many pass (4096), where graph-based ANN loses recall.
 
     >>> IndexConfig(factory="HNSW32", ef_search=128)
-    IndexConfig(factory='HNSW32', flat_threshold=50000, ef_search=128, ef_construction=40, nprobe=16, gpu=None)
+    IndexConfig(factory='HNSW32', flat_threshold=50000, ef_search=128, ef_construction=40, nprobe=16, gpu=None, exact_filter_max=4096)
     """
 
     factory: str = "auto"
@@ -64,11 +73,12 @@ class IndexConfig:
     ef_construction: int = 40
     nprobe: int = 16
     gpu: bool | None = None
+    exact_filter_max: int = 4096
 
     def __post_init__(self) -> None:
         if not isinstance(self.factory, str) or not self.factory.strip():
             raise ValueError("factory must be a FAISS index_factory string or 'auto'")
-        for name in ("flat_threshold", "ef_search", "ef_construction", "nprobe"):
+        for name in ("flat_threshold", "ef_search", "ef_construction", "nprobe", "exact_filter_max"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -86,7 +96,7 @@ def resolve_factory(config: IndexConfig, n: int) -> str:
 
 class FaissIndex(VectorIndex):
     """String-keyed FAISS index. Searches are safe from many threads at once; writes
-    (``index``/``append``/``delete``) must not overlap searches (the bundle rebuilds and
+    (``index``/``upsert``/``delete``) must not overlap searches (the bundle rebuilds and
     swaps instead of writing under readers).
 
     >>> idx = FaissIndex(dim=4)
@@ -95,6 +105,8 @@ class FaissIndex(VectorIndex):
     >>> I
     [['a']]
     """
+
+    backend = "faiss"
 
     def __init__(self, dim: int, config: IndexConfig = IndexConfig()) -> None:
         if int(dim) <= 0:
@@ -108,6 +120,9 @@ class FaissIndex(VectorIndex):
         self._keys: dict[str, int] = {}  # id -> faiss key
         self._ids: dict[int, str] = {}  # faiss key -> id
         self._next_key = 0
+        self._fields: dict[int, ItemFields] = {}  # faiss key -> scalar fields (absent = empty)
+        self._inverted: _Inverted | None = None  # built on the first filtered search after a write
+        self._kind = "plain"  # which SearchParameters subclass the index takes: plain, hnsw, ivf
         self._write_lock = threading.Lock()
 
     # -- building -------------------------------------------------------------------------
@@ -124,12 +139,19 @@ class FaissIndex(VectorIndex):
         """Apply search-time parameters and (re)make the GPU clone."""
         faiss = self.faiss
         inner = faiss.downcast_index(self._index.index)
+        self._kind = "plain"
+        self._inverted = None
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = self.config.ef_search
+            self._kind = "hnsw"
         try:
-            faiss.extract_index_ivf(inner).nprobe = self.config.nprobe
+            ivf = faiss.extract_index_ivf(inner)
         except (RuntimeError, AttributeError):
-            pass  # not an IVF index
+            ivf = None  # not an IVF index
+        if ivf is not None:
+            ivf.nprobe = self.config.nprobe
+            ivf.make_direct_map(True)  # reconstruct by key for fetch(); deletes rebuild (see delete)
+            self._kind = "ivf"
         self._searcher = self._index
         use_gpu = self.config.gpu if self.config.gpu is not None else True
         if use_gpu and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
@@ -139,10 +161,12 @@ class FaissIndex(VectorIndex):
             except (RuntimeError, AttributeError) as err:  # e.g. HNSW has no GPU version
                 logger.info("index %s stays on CPU: %s", self.factory, err)
 
-    def index(self, ids: Sequence[str], vectors: np.ndarray, *, factory: str | None = None) -> None:
+    def index(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None,
+              factory: str | None = None) -> None:
         """Build from scratch with ``factory`` (default: the config's, resolved for the size)."""
         ids = [str(i) for i in ids]
         x = as_matrix(vectors, self.dim)  # (n, dim)
+        fields = _check_fields(ids, fields)
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
         if len(set(ids)) != len(ids):
@@ -161,17 +185,20 @@ class FaissIndex(VectorIndex):
             self._index = index
             self._keys = {i: int(k) for i, k in zip(ids, keys)}
             self._ids = {int(k): i for i, k in zip(ids, keys)}
+            self._fields = {int(k): f for k, f in zip(keys, fields) if f != ItemFields()}
             self._next_key = len(ids)
             self._tune()
             logger.info("built %s over %d×%d in %.2fs", self.factory, len(ids), self.dim, time.perf_counter() - start)
 
-    def append(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
+        """Add items; an id already present gets the new vector and fields (new key)."""
         ids = [str(i) for i in ids]
         x = as_matrix(vectors, self.dim)  # (n, dim)
+        fields = _check_fields(ids, fields)
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
         if self._index is None:
-            self.index(ids, x)
+            self.index(ids, x, fields=fields)
             return
         if len(set(ids)) != len(ids):
             raise ValueError("ids must be unique")
@@ -182,9 +209,11 @@ class FaissIndex(VectorIndex):
             keys = np.arange(self._next_key, self._next_key + len(ids), dtype=np.int64)
             self._index.add_with_ids(x, keys)
             self._next_key += len(ids)
-            for i, k in zip(ids, keys):
+            for i, k, f in zip(ids, keys, fields):
                 self._keys[i] = int(k)
                 self._ids[int(k)] = i
+                if f != ItemFields():
+                    self._fields[int(k)] = f
             self._tune()
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -194,17 +223,19 @@ class FaissIndex(VectorIndex):
         if len(keys) == 0:
             return 0
         with self._write_lock:
-            try:
+            if self._kind == "plain" and isinstance(self.faiss.downcast_index(self._index.index), self.faiss.IndexFlat):
                 removed = int(self._index.remove_ids(self.faiss.IDSelectorBatch(keys)))
-            except RuntimeError:
+            else:  # HNSW cannot remove; IVF under IndexIDMap2 would not renumber its internal ids
                 removed = self._rebuild_without(keys)
             for k in keys.tolist():
                 self._keys.pop(self._ids.pop(k), None)
+                self._fields.pop(k, None)
             self._tune()
         return removed
 
     def _rebuild_without(self, keys: np.ndarray) -> int:
-        """Indexes without ``remove_ids`` (HNSW): rebuild from the stored vectors."""
+        """Indexes that cannot remove in place (HNSW, IVF): rebuild from the stored vectors
+        (for PQ codes these are the decoded approximations)."""
         drop = set(keys.tolist())
         all_keys = self.faiss.vector_to_array(self._index.id_map).astype(np.int64)
         keep = np.array([k not in drop for k in all_keys.tolist()], dtype=bool)
@@ -220,24 +251,107 @@ class FaissIndex(VectorIndex):
 
     # -- searching ------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[list[str]]]:
-        """Top ``k`` per query. ``D`` is ``(n_queries, min(k, len))`` with ``-inf`` where an
-        approximate index found fewer; ``I`` lists only the ids found."""
+    def search(self, queries: np.ndarray, k: int, *, filter: IndexFilter | None = None
+               ) -> tuple[np.ndarray, list[list[str]]]:
+        """Top ``k`` per query among the items passing ``filter``. ``D`` is ``(n_queries,
+        min(k, len))`` with ``-inf`` where fewer were found; ``I`` lists only the ids found."""
         if int(k) <= 0:
             raise ValueError(f"k must be positive, got {k}")
         q = as_matrix(queries, self.dim)  # (n_queries, dim)
         n = len(self)
+        k = min(int(k), n)
         if n == 0 or q.shape[0] == 0:
-            return np.zeros((q.shape[0], 0), dtype=np.float32), [[] for _ in range(q.shape[0])]
-        D, keys = self._searcher.search(q, min(int(k), n))  # (n_queries, k')
+            return np.zeros((q.shape[0], k), dtype=np.float32), [[] for _ in range(q.shape[0])]
+        if filter is None or filter.empty:
+            D, keys = self._searcher.search(q, k)  # (n_queries, k)
+        else:
+            D, keys = self._filtered(q, k, self._mask(filter))
         D = np.where(keys >= 0, D, -np.inf).astype(np.float32)
         ids = self._ids
         return D, [[ids[key] for key in row if key >= 0] for row in keys.tolist()]
 
+    def _filtered(self, q: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Search restricted to the keys set in ``mask`` (bool over ``[0, next_key)``)."""
+        allowed = np.flatnonzero(mask)  # (n_allowed,) keys
+        if len(allowed) <= self.config.exact_filter_max:
+            return self._exact(q, k, allowed)
+        faiss = self.faiss
+        bitmap = np.packbits(mask, bitorder="little")  # bit i of byte i // 8 = key i, as IDSelectorBitmap reads it
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        if self._kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=self.config.ef_search)
+        elif self._kind == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.config.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        D, keys = self._index.search(q, k, params=params)  # (n_queries, k), CPU: selectors are CPU-only
+        short = np.flatnonzero((keys >= 0).sum(axis=1) < min(k, len(allowed)))
+        if len(short):  # the ANN walk ran out of allowed items: score them exactly
+            D[short], keys[short] = self._exact(q[short], k, allowed)
+        return D, keys
+
+    def _exact(self, q: np.ndarray, k: int, keys: np.ndarray, chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` of ``q`` over the stored vectors of ``keys``, in chunks."""
+        D = np.full((q.shape[0], k), -np.inf, dtype=np.float32)  # (n_queries, k)
+        K = np.full((q.shape[0], k), -1, dtype=np.int64)
+        for lo in range(0, len(keys), chunk):
+            part = keys[lo: lo + chunk]
+            scores = q @ self._index.reconstruct_batch(part).T  # (n_queries, len(part))
+            D2 = np.concatenate([D, scores], axis=1)
+            K2 = np.concatenate([K, np.broadcast_to(part, scores.shape)], axis=1)
+            top = np.argsort(-D2, axis=1, kind="stable")[:, :k]
+            D, K = np.take_along_axis(D2, top, axis=1), np.take_along_axis(K2, top, axis=1)
+        K[~np.isfinite(D)] = -1
+        return D, K
+
+    def _mask(self, f: IndexFilter) -> np.ndarray:
+        """Boolean mask over faiss keys of the items passing ``f``."""
+        inv = self._inverted
+        if inv is None:
+            inv = self._inverted = _Inverted(self._next_key, self._ids, self._fields)
+        mask = inv.present.copy()  # (next_key,)
+        if f.allow_ids is not None:
+            mask &= inv.member(np.array([self._keys[i] for i in f.allow_ids if i in self._keys], dtype=np.int64))
+        if f.deny_ids:
+            mask &= ~inv.member(np.array([self._keys[i] for i in f.deny_ids if i in self._keys], dtype=np.int64))
+        for table, every, none in ((inv.artists, f.artists_all, f.artists_none), (inv.albums, f.albums_all, f.albums_none),
+                                   (inv.attributes, f.attributes_all, f.attributes_none)):
+            for value in every:
+                mask &= inv.member(table.get(value))
+            for value in none:
+                mask &= ~inv.member(table.get(value))
+        if f.year_min is not None or f.year_max is not None:
+            lo = -np.inf if f.year_min is None else f.year_min
+            hi = np.inf if f.year_max is None else f.year_max
+            mask &= (inv.years >= lo) & (inv.years <= hi)  # NaN (unknown) compares False
+        return mask  # (next_key,)
+
+    def fetch(self, ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors of ``ids`` (``(len(ids), dim)``, in order); exact for Flat/HNSW,
+        the decoded approximation for PQ codes. ``KeyError`` names an unknown id."""
+        keys = np.empty(len(ids), dtype=np.int64)
+        for n, i in enumerate(ids):
+            try:
+                keys[n] = self._keys[str(i)]
+            except KeyError:
+                raise KeyError(f"id {i!r} is not in the index") from None
+        if len(keys) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(keys)  # (n, dim)
+
+    def fields(self, item_id: str) -> ItemFields:
+        """The scalar fields stored for ``item_id`` (``KeyError`` if unknown)."""
+        return self._fields.get(self._keys[str(item_id)], ItemFields())
+
     # -- persistence ----------------------------------------------------------------------
 
+    def describe(self) -> dict:
+        """What the bundle manifest records about this index."""
+        return {"backend": self.backend, "factory": self.factory}
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``index.faiss``, ``ids.json`` (key → id) and ``config.json`` into ``path``."""
+        """Write ``index.faiss``, ``ids.json`` (key → id), ``fields.json`` (key → scalar
+        fields, non-empty ones only) and ``config.json`` into ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self._index is None:
@@ -245,20 +359,29 @@ class FaissIndex(VectorIndex):
         self.faiss.write_index(self._index, str(path / INDEX_FILE))
         keys = sorted(self._ids)
         (path / IDS_FILE).write_text(json.dumps({"keys": keys, "ids": [self._ids[k] for k in keys], "next_key": self._next_key}))
-        (path / CONFIG_FILE).write_text(json.dumps({"dim": self.dim, "factory": self.factory, "config": asdict(self.config)}, indent=2))
+        fkeys = sorted(self._fields)
+        (path / FIELDS_FILE).write_text(json.dumps({"keys": fkeys, **{
+            name: [getattr(self._fields[k], name) for k in fkeys] for name in ("artists", "album", "attributes", "year")}}))
+        (path / CONFIG_FILE).write_text(json.dumps({"backend": self.backend, "dim": self.dim, "factory": self.factory,
+                                                    "config": asdict(self.config)}, indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, config: IndexConfig | None = None) -> "FaissIndex":
         """Read an index saved by :meth:`save`; ``config`` overrides the saved search settings."""
         path = Path(path)
         meta = json.loads((path / CONFIG_FILE).read_text())
-        self = cls(meta["dim"], config or IndexConfig(**meta["config"]))
+        self = cls(meta["dim"], config or IndexConfig(**{k: v for k, v in meta["config"].items()
+                                                         if k in IndexConfig.__dataclass_fields__}))
         self.factory = meta["factory"]
         self._index = self.faiss.read_index(str(path / INDEX_FILE))
         mapping = json.loads((path / IDS_FILE).read_text())
         self._ids = {int(k): i for k, i in zip(mapping["keys"], mapping["ids"])}
         self._keys = {i: k for k, i in self._ids.items()}
         self._next_key = int(mapping["next_key"])
+        if (path / FIELDS_FILE).is_file():
+            table = json.loads((path / FIELDS_FILE).read_text())
+            self._fields = {int(k): ItemFields(artists=ar, album=al, attributes=at, year=y) for k, ar, al, at, y in
+                            zip(table["keys"], table["artists"], table["album"], table["attributes"], table["year"])}
         if self._index.ntotal != len(self._ids):
             raise ValueError(f"{path / INDEX_FILE} holds {self._index.ntotal} vectors but {path / IDS_FILE} {len(self._ids)} ids")
         self._tune()
@@ -273,3 +396,45 @@ class FaissIndex(VectorIndex):
 
     def __contains__(self, item: str) -> bool:
         return item in self._keys
+
+
+def _check_fields(ids: list[str], fields: Sequence[ItemFields] | None) -> list[ItemFields]:
+    if fields is None:
+        return [ItemFields()] * len(ids)
+    fields = list(fields)
+    if len(fields) != len(ids):
+        raise ValueError(f"{len(fields)} fields for {len(ids)} ids")
+    for i, f in zip(ids, fields):
+        if not isinstance(f, ItemFields):
+            raise TypeError(f"fields of {i!r} must be an ItemFields, got {type(f).__name__}")
+    return fields
+
+
+class _Inverted:
+    """Inverted maps of the scalar fields over faiss keys, rebuilt after each write."""
+
+    def __init__(self, n: int, ids: dict[int, str], fields: dict[int, ItemFields]) -> None:
+        self.n = n
+        self.present = np.zeros(n, dtype=bool)  # (next_key,) keys in the index
+        self.present[np.fromiter(ids, dtype=np.int64, count=len(ids))] = True
+        self.years = np.full(n, np.nan)  # (next_key,) NaN = unknown
+        artists: dict[str, list[int]] = {}
+        albums: dict[str, list[int]] = {}
+        attributes: dict[str, list[int]] = {}
+        for key, f in fields.items():
+            for a in f.artists:
+                artists.setdefault(a, []).append(key)
+            if f.album is not None:
+                albums.setdefault(f.album, []).append(key)
+            for a in f.attributes:
+                attributes.setdefault(a, []).append(key)
+            if f.year is not None:
+                self.years[key] = f.year
+        as_arrays = lambda d: {v: np.asarray(keys, dtype=np.int64) for v, keys in d.items()}  # noqa: E731
+        self.artists, self.albums, self.attributes = as_arrays(artists), as_arrays(albums), as_arrays(attributes)
+
+    def member(self, keys: np.ndarray | None) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        if keys is not None and len(keys):
+            out[keys] = True
+        return out
