@@ -24,7 +24,7 @@ def test_index_build_milvus_then_search_add_remove(ci_graph_home, trained_model_
     name = f"kgjemb_test_cli_{uuid.uuid4().hex[:8]}"
     res = runner.invoke(app, ["index", "build", "--home", str(home), "--model", str(trained_model_dir), "--out", str(bundle),
                               "--backend", "milvus", "--index-uri", milvus_uri, "--collection", name,
-                              "--no-progress", "--json"])
+                              "--no-progress", "--format", "json"])
     assert res.exit_code == 0, res.output
     built = json.loads(res.stdout)
     opened = Bundle.open(bundle)
@@ -49,7 +49,7 @@ def test_index_build_milvus_then_search_add_remove(ci_graph_home, trained_model_
         (new / "artists.csv").write_text("id,name\nzz-new,Quentin Newartist\n")
         (new / "tracks.csv").write_text("id,title,artist_id,year,audio_path\n" + "".join(
             f"zz-t{i},Newartist Study {i},zz-new,1901,audio/n{i}.flac\n" for i in range(len(sources))))
-        res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle), "--no-progress", "--json"])
+        res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle), "--no-progress", "--format", "json"])
         assert res.exit_code == 0, res.output
         assert sorted(json.loads(res.stdout)["added_ids"]) == ["zz-t0", "zz-t1"]
         after = Bundle.open(bundle)
@@ -58,7 +58,7 @@ def test_index_build_milvus_then_search_add_remove(ci_graph_home, trained_model_
 
         # index remove: gone from the collection
         victim = opened.track_ids[0]
-        res = runner.invoke(app, ["index", "remove", victim, "zz-t1", "--bundle", str(bundle), "--json"])
+        res = runner.invoke(app, ["index", "remove", victim, "zz-t1", "--home", str(home), "--bundle", str(bundle), "--format", "json"])
         assert res.exit_code == 0, res.output
         final = Bundle.open(bundle)
         assert len(final.index) == len(opened.track_ids)
