@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Home, setup_logging
+from kgjemb.cli.common import DeviceOpt, Home, setup_logging, use_device
+from kgjemb.device import Device
 
 
 def eval_cmd(
@@ -23,6 +24,7 @@ def eval_cmd(
     pool: Annotated[str, typer.Option("--pool", help="held-out (the model's validation tracks) or all.")] = "held-out",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random / linear baselines.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Evaluate query suites: R@1/5/10, P@k, mAP@k, nDCG@k and MRR overall and per query kind.
 
@@ -44,6 +46,7 @@ def eval_cmd(
         typer.echo(f"Error: unknown --pool {pool!r}; choose from ['all', 'held-out']", err=True)
         raise typer.Exit(2)
     setup_logging(verbose) if verbose else None
+    use_device(device)
     path = bundle or bundle_dir(home)
     ks = tuple(sorted({1, 5, 10, k})) if k not in (1, 5, 10) else (1, 5, 10)
     try:

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Database, Home, Password, Uri, User, store_from_options
+from kgjemb.cli.common import Database, DeviceOpt, Home, Password, Uri, User, store_from_options, use_device
+from kgjemb.device import Device
 
 app = typer.Typer(no_args_is_help=True, help="Build and update the FAISS index bundle.")
 
@@ -48,6 +49,7 @@ def build(
     database: Database = None,
     no_progress: NoProgress = False,
     as_json: JsonOpt = False,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Embed every track with audio, build the FAISS index and entity vectors, and write the
     bundle (manifest with sha256s, index, vectors, graph snapshot, model copy) atomically.
@@ -57,8 +59,9 @@ def build(
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import BuildConfig, build_bundle
     from kgjemb.index.faiss_index import IndexConfig
-    from kgjemb.paths import bundle_dir, model_dir
+    from kgjemb.paths import bundle_dir, cache_dir, model_dir
 
+    use_device(device)
     try:
         config = BuildConfig(index=IndexConfig(factory=factory, ef_search=ef_search), audio_batch_size=batch_size,
                              progress=not no_progress)
@@ -71,7 +74,8 @@ def build(
             export = store.export()
         finally:
             store.close()
-        path = build_bundle(out or bundle_dir(home), model_dir=model or model_dir(home), export=export, config=config)
+        path = build_bundle(out or bundle_dir(home), model_dir=model or model_dir(home), export=export, config=config,
+                            cache_dir=cache_dir(home))
         manifest = json.loads((path / "manifest.json").read_text())
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
@@ -90,6 +94,7 @@ def add(
     database: Database = None,
     no_progress: NoProgress = False,
     as_json: JsonOpt = False,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Load a catalog into the graph store, then embed its new tracks into the existing
     bundle and recompute entity vectors inductively (no retraining). Atomic rewrite.
@@ -100,8 +105,9 @@ def add(
     from kgjemb.catalog.validate import validate_catalog
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import BuildConfig, update_bundle
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
+    use_device(device)
     start = time.perf_counter()
     try:
         cat, report = validate_catalog(catalog)
@@ -118,7 +124,8 @@ def add(
             export = store.export()
         finally:
             store.close()
-        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress))
+        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress),
+                                     cache_dir=cache_dir(home))
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     _report({"bundle": str(path), "added": len(change["added"]), "removed": len(change["removed"]),
@@ -139,10 +146,10 @@ def remove(
     """
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import remove_tracks
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
     try:
-        path, removed = remove_tracks(bundle or bundle_dir(home), ids)
+        path, removed = remove_tracks(bundle or bundle_dir(home), ids, cache_dir=cache_dir(home))
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     unknown = [i for i in ids if i not in set(removed)]

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Home
+from kgjemb.cli.common import DeviceOpt, Home, use_device
+from kgjemb.device import Device
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def serve(
                             "longer than the clients' pool expiry avoids resets on reuse).")
     ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Serve an index bundle over HTTP (FastAPI on uvicorn), for recommendation backends.
 
@@ -70,6 +72,7 @@ def serve(
     from kgjemb.serve.app import create_app
     from kgjemb.serve.config import ServeConfig
 
+    use_device(device)  # the process default: engine, FAISS and worker processes follow it
     if bundle_arg is not None and bundle is not None and bundle_arg.resolve() != bundle.resolve():
         raise typer.BadParameter(f"two different bundles given: {bundle_arg} and --bundle {bundle}")
     path = (bundle_arg or bundle or bundle_dir(home)).expanduser().resolve()

@@ -11,6 +11,7 @@ their tracks and neighbours without retraining) and rewrite the bundle atomicall
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
 from kgjemb.index.faiss_index import FaissIndex, IndexConfig
+from kgjemb.paths import cache_dir as home_cache_dir
 
 __all__ = ["BuildConfig", "build_bundle", "graph_digest", "remove_tracks", "update_bundle", "tracks_with_audio"]
 
@@ -34,11 +36,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BuildConfig:
     """``index``: FAISS settings (factory ``auto``: Flat below 50k tracks, HNSW32 above);
-    ``audio_batch_size``: files per ``embed_audio`` batch (16); ``progress``: progress bars (True)."""
+    ``audio_batch_size``: files per ``embed_audio`` batch (16); ``progress``: progress bars (True);
+    ``export_text``: also export the model's query-time text path into the cache (True),
+    so that the first query does not pay the ~5-20 s export."""
 
     index: IndexConfig = field(default_factory=IndexConfig)
     audio_batch_size: int = 16
     progress: bool = True
+    export_text: bool = True
 
 
 def graph_digest(export: GraphExport) -> str:
@@ -102,15 +107,34 @@ def _entities(model, export: GraphExport, ids: list[str], vectors: np.ndarray) -
     return entities
 
 
-def _load_model(model_dir: Path, model=None):
+def _load_model(model_dir: Path, model=None, *, cache_dir: Path, device: str | None):
     if model is not None:
         return model
-    from kgjemb.model import load_model
+    from kgjemb.model import load_model  # the training stack: building needs every tower
 
     try:
-        return load_model(model_dir)
+        return load_model(model_dir, cache_dir=cache_dir / "audio", device=device)
     except Exception as err:  # noqa: BLE001
         raise BundleError(f"{model_dir}: cannot load model: {err}") from err
+
+
+def _export_text(model, cache_dir: Path) -> None:
+    """Export the model's query-time text path now (it has the PyTorch model in hand), so
+    that the first query does not pay for it. An export that fails only costs that time."""
+    from kgjemb.device import default_device
+    from kgjemb.model.text_onnx import onnx_file
+
+    quantized = default_device() == "cpu"
+    path = onnx_file(cache_dir, model.config, model.checksum(), quantized=quantized)
+    if path.is_file():
+        return
+    start = time.perf_counter()
+    try:
+        model.text.export_onnx(path, quantize=quantized)
+    except (OSError, RuntimeError) as err:
+        logger.warning("text path not exported to %s (%s): the first query will export it", path, err)
+        return
+    logger.info("exported the text path for queries in %.1fs", time.perf_counter() - start)
 
 
 def build_bundle(
@@ -120,11 +144,18 @@ def build_bundle(
     export: GraphExport,
     config: BuildConfig = BuildConfig(),
     model=None,
+    cache_dir: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> Path:
     """Embed every track with audio in ``export`` with the model in ``model_dir``, build the
-    index and entity vectors, and write the bundle to ``out`` (atomically replacing one)."""
+    index and entity vectors, and write the bundle to ``out`` (atomically replacing one).
+
+    ``cache_dir``: audio features, node-name vectors and the exported query-time text path
+    live here (None: ``<home>/cache``); ``device``: ``cpu``/``cuda``/``auto`` for the model
+    (None: the process default, :mod:`kgjemb.device`)."""
     model_dir = Path(model_dir)
-    model = _load_model(model_dir, model)
+    cache_dir = Path(cache_dir) if cache_dir is not None else home_cache_dir()
+    model = _load_model(model_dir, model, cache_dir=cache_dir, device=device)
     ids, paths = tracks_with_audio(export)
     if not ids:
         raise BundleError("no track has a readable audio file: nothing to index")
@@ -133,7 +164,10 @@ def build_bundle(
     index.index(ids, vectors)
     content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum(),
                             extra={"graph_digest": graph_digest(export)})
-    return write_bundle(out, content, model_dir=model_dir)
+    path = write_bundle(out, content, model_dir=model_dir)
+    if config.export_text and hasattr(model, "text"):
+        _export_text(model, cache_dir)
+    return path
 
 
 def update_bundle(
@@ -142,12 +176,18 @@ def update_bundle(
     *,
     config: BuildConfig = BuildConfig(),
     model=None,
+    cache_dir: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> tuple[Path, dict]:
     """Bring the bundle at ``path`` in line with ``export``: embed tracks with audio that it
     does not index yet, drop indexed tracks that are gone, recompute entity vectors, and
-    rewrite it atomically. Returns (path, {"added": [...], "removed": [...]})."""
-    bundle = Bundle.open(path)
-    model = model or bundle.load_model()
+    rewrite it atomically. Returns (path, {"added": [...], "removed": [...]}).
+    ``cache_dir`` and ``device`` as in :func:`build_bundle`."""
+    bundle = Bundle.open(path, cache_dir=cache_dir)
+    if model is None:
+        from kgjemb.model import load_model  # the training stack: new audio and entities need it
+
+        model = bundle.load_model(loader=functools.partial(load_model, cache_dir=bundle.cache_dir / "audio", device=device))
     ids, paths = tracks_with_audio(export)
     known = dict(zip(bundle.track_ids, range(len(bundle.track_ids))))
     new = [(t, p) for t, p in zip(ids, paths) if t not in known]
@@ -187,7 +227,8 @@ def drop_tracks(export: GraphExport, track_ids: Iterable[str]) -> GraphExport:
     return GraphExport(nodes=nodes, edges=edges)
 
 
-def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: BuildConfig = BuildConfig()) -> tuple[Path, list[str]]:
+def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: BuildConfig = BuildConfig(),
+                  cache_dir: str | os.PathLike | None = None, device: str | None = None) -> tuple[Path, list[str]]:
     """Remove tracks (by id) from the bundle's index and graph snapshot; returns the ids
     that were present. Unknown ids are reported in the log and otherwise ignored."""
     bundle = Bundle.open(path)
@@ -199,5 +240,5 @@ def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: 
         logger.warning("not in the bundle (ignored): %s", ", ".join(unknown))
     if not found:
         return bundle.path, []
-    out, _ = update_bundle(bundle.path, drop_tracks(bundle.export, found), config=config)
+    out, _ = update_bundle(bundle.path, drop_tracks(bundle.export, found), config=config, cache_dir=cache_dir, device=device)
     return out, found
