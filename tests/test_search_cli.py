@@ -155,3 +155,32 @@ def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, mo
     res = runner.invoke(app, ["search", "--threads", "0", "slow and sad", "--home", str(home), "--format", "json"])
     assert res.exit_code == 0, res.output
     assert os.listdir(cwd) == [] and {p for p in (home / "cache").rglob("*") if p.is_file()} == set(caches)
+
+
+def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
+    """A `kgjemb search` process imports neither torch-geometric, transformers, the trainer
+    nor the full model (audio CNN, graph network): the text path runs on ONNX Runtime.
+    The first process exports the text path into the home's cache; the second is checked."""
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from typer.testing import CliRunner
+from kgjemb.cli import app
+res = CliRunner().invoke(app, ["search", "--threads", "0", "slow and sad", "--bundle", sys.argv[1], "--home", sys.argv[2],
+                               "--format", "json"])
+assert res.exit_code == 0, res.output
+heavy = ("torch_geometric", "transformers", "kgjemb.train", "kgjemb.model.joint", "kgjemb.model.entity_tower",
+         "kgjemb.model.audio_tower")
+print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
+                  "heavy": sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy)))}))
+"""
+    home = tmp_path / "home"
+    for attempt in range(2):
+        res = subprocess.run([sys.executable, "-c", code, str(bundle_dir), str(home)], capture_output=True, text=True,
+                             timeout=600, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["hits"] == 10 and out["heavy"] == []
+    assert len(list((home / "cache" / "text-onnx").glob("*.onnx"))) == 1

@@ -131,8 +131,21 @@ class TextModel:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         with self._lock:
-            vecs, hits = cached_encode(self._cache, texts, self.encoder,
-                                       max_size=self.config.text_cache_size, batch_size=batch_size)
+            missing = sorted({t for t in texts if t not in self._cache}, key=len)  # shortest first: less padding
+        # encode outside the lock: concurrent engine threads (serve) encode side by side
+        fresh = {}
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            fresh.update(zip(batch, self.encoder(batch)))
+
+        def encode(batch: list[str]) -> list[np.ndarray]:
+            todo = [t for t in batch if t not in fresh]  # evicted meanwhile by another thread
+            fresh.update(zip(todo, self.encoder(todo)) if todo else ())
+            return [fresh[t] for t in batch]
+
+        with self._lock:
+            vecs, hits = cached_encode(self._cache, texts, encode, max_size=self.config.text_cache_size,
+                                       batch_size=batch_size)
             self.cache_hits += hits
         return np.stack(vecs) if vecs else np.zeros((0, self.dim), dtype=np.float32)  # (n, dim)
 
