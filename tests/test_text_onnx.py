@@ -74,3 +74,12 @@ def test_text_model_surface(model_dir, tmp_path):
         model.embed_text("slow")
     with pytest.raises(TypeError, match=r"texts\[1\]"):
         model.embed_text(["slow", 3])
+
+
+def test_int8_on_the_trained_ci_model(trained_model_dir, tmp_path):
+    """The same floor for a trained projection head (the CI model), the one queries use."""
+    queries = suite_queries()
+    reference = load_model(trained_model_dir, device="cpu", cache_dir=False).embed_text(queries)  # (n, dim)
+    vectors = load_text_model(trained_model_dir, cache_dir=tmp_path, device="cpu").embed_text(queries)
+    cosine = (vectors * reference).sum(1)
+    assert cosine.min() >= 0.99, f"{queries[int(cosine.argmin())]!r}: cosine {cosine.min():.5f}"
