@@ -21,7 +21,9 @@ from typing import Iterable
 
 import numpy as np
 
+import kgjemb.model as models  # lazy package: each model module loads on first use
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.device import default_device
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
@@ -110,10 +112,8 @@ def _entities(model, export: GraphExport, ids: list[str], vectors: np.ndarray) -
 def _load_model(model_dir: Path, model=None, *, cache_dir: Path, device: str | None):
     if model is not None:
         return model
-    from kgjemb.model import load_model  # the training stack: building needs every tower
-
     try:
-        return load_model(model_dir, cache_dir=cache_dir / "audio", device=device)
+        return models.load_model(model_dir, cache_dir=cache_dir / "audio", device=device)
     except Exception as err:  # noqa: BLE001
         raise BundleError(f"{model_dir}: cannot load model: {err}") from err
 
@@ -121,11 +121,8 @@ def _load_model(model_dir: Path, model=None, *, cache_dir: Path, device: str | N
 def _export_text(model, cache_dir: Path) -> None:
     """Export the model's query-time text path now (it has the PyTorch model in hand), so
     that the first query does not pay for it. An export that fails only costs that time."""
-    from kgjemb.device import default_device
-    from kgjemb.model.text_onnx import onnx_file
-
     quantized = default_device() == "cpu"
-    path = onnx_file(cache_dir, model.config, model.checksum(), quantized=quantized)
+    path = models.onnx_file(cache_dir, model.config, model.checksum(), quantized=quantized)
     if path.is_file():
         return
     start = time.perf_counter()
@@ -185,9 +182,7 @@ def update_bundle(
     ``cache_dir`` and ``device`` as in :func:`build_bundle`."""
     bundle = Bundle.open(path, cache_dir=cache_dir)
     if model is None:
-        from kgjemb.model import load_model  # the training stack: new audio and entities need it
-
-        model = bundle.load_model(loader=functools.partial(load_model, cache_dir=bundle.cache_dir / "audio", device=device))
+        model = bundle.load_model(loader=functools.partial(models.load_model, cache_dir=bundle.cache_dir / "audio", device=device))
     ids, paths = tracks_with_audio(export)
     known = dict(zip(bundle.track_ids, range(len(bundle.track_ids))))
     new = [(t, p) for t, p in zip(ids, paths) if t not in known]

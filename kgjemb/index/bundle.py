@@ -34,7 +34,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+import kgjemb.model as models  # lazy package: each model module loads on first use
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.faiss_index import FaissIndex, IndexConfig
@@ -265,9 +267,7 @@ class Bundle:
         """
         if self._model is None:
             if loader is None:
-                from kgjemb.model import load_model  # the training stack: only when asked for
-
-                loader = functools.partial(load_model, cache_dir=self.cache_dir / "audio")
+                loader = functools.partial(models.load_model, cache_dir=self.cache_dir / "audio")
             self._model = self._shared(("full", repr(loader)), lambda: loader(self.model_dir))
         return self._model
 
@@ -278,13 +278,10 @@ class Bundle:
         ``embed_text`` and ``checksum``: all the engine asks of a model. ``device``: None =
         the process default (:mod:`kgjemb.device`)."""
         if self._text_model is None:
-            from kgjemb.device import resolve_device
-            from kgjemb.model.text_onnx import load_text_model
-
             device = resolve_device(device)
             self._text_model = self._shared(
                 ("text", device, str(self.cache_dir)),
-                lambda: load_text_model(self.model_dir, cache_dir=self.cache_dir, device=device),
+                lambda: models.load_text_model(self.model_dir, cache_dir=self.cache_dir, device=device),
             )
         return self._text_model
 

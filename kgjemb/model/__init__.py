@@ -21,6 +21,7 @@ __all__ = [
     "default_device",
     "load_model",
     "load_text_model",
+    "onnx_file",
 ]
 
 _HOME = {
@@ -33,6 +34,7 @@ _HOME = {
     "load_model": "kgjemb.model.joint",
     "TextModel": "kgjemb.model.text_onnx",
     "load_text_model": "kgjemb.model.text_onnx",
+    "onnx_file": "kgjemb.model.text_onnx",
 }
 
 

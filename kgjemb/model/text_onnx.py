@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from tokenizers import Tokenizer
 
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError, MissingDependencyError
 from kgjemb.model.config import ModelConfig
-from kgjemb.model.text_tower import cached_encode, encoder_path, encoder_version
+from kgjemb.model.text_tower import TextTower, cached_encode, encoder_path, encoder_version
 
 __all__ = ["OnnxTextEncoder", "TextModel", "load_text_model", "onnx_file"]
 
@@ -73,8 +75,6 @@ class OnnxTextEncoder:
 
     def __init__(self, path: str | os.PathLike, *, encoder_package: str, max_length: int, device: str = "cpu",
                  threads: int = 1) -> None:
-        from tokenizers import Tokenizer
-
         ort = _ort()
         self.path = Path(path)
         self.tokenizer = Tokenizer.from_file(str(Path(encoder_path(encoder_package)) / "tokenizer.json"))
@@ -197,10 +197,6 @@ def load_text_model(
 
 def _export(model_dir: Path, config: ModelConfig, path: Path, *, quantized: bool) -> Path:
     """Build the model's PyTorch text tower from ``model.pt`` and export it to ``path``."""
-    import torch  # the training stack: only when a model's text path is not exported yet
-
-    from kgjemb.model.text_tower import TextTower
-
     start = time.perf_counter()
     weights = model_dir / WEIGHTS_FILE
     try:
