@@ -4,6 +4,7 @@ from __future__ import annotations
 __all__ = [
     "BundleError",
     "CatalogError",
+    "DeviceError",
     "KgjembError",
     "MissingDependencyError",
     "QueryError",
@@ -27,6 +28,10 @@ class ValidationFailed(KgjembError):
     def __init__(self, problems: list) -> None:
         self.problems = problems
         super().__init__(f"catalog is invalid: {len(problems)} problem(s)")
+
+
+class DeviceError(KgjembError, ValueError):
+    """A ``--device`` cannot be used: an unknown name, or CUDA asked for where there is none."""
 
 
 class StoreError(KgjembError):

@@ -6,10 +6,15 @@ overhead as a ratio (engine time / (FAISS + text encoder time)).
     .venv/bin/python scripts/bench_query.py --bundle .kgjemb/bundle              # demo + 1M synthetic
     .venv/bin/python scripts/bench_query.py --synthetic 200000 --factory HNSW32  # smaller synthetic
     .venv/bin/python scripts/bench_query.py --synthetic 0                        # demo bundle only
+    .venv/bin/python scripts/bench_query.py --encoder torch                      # PyTorch text tower
 
 The synthetic index holds clustered unit vectors of the model's dimension (uniform random
 vectors would make HNSW look far worse than on real embeddings) with a synthetic graph of
 artists (one BY edge per track), so filters and paths run over the same engine code.
+``--encoder onnx`` (default) answers with the model's text path on ONNX Runtime (what
+``kgjemb search`` and ``Bundle.load_text_model`` use; int8 on the CPU), ``--encoder torch``
+with the PyTorch text tower of the full model. Per query type the breakdown is printed:
+parser alone, text encoder alone, raw FAISS alone, and the engine end to end.
 Prints figures; asserts nothing.
 """
 from __future__ import annotations
@@ -62,10 +67,12 @@ def query_sets(engine, n: int, rng: np.random.Generator, *, titles: bool = True)
 
 
 def cold(model) -> None:
-    """Empty the text tower's output cache (when the model has one) so that every phase
-    below encodes its phrases for real; otherwise whichever phase runs second measures
-    cache hits."""
-    cache = getattr(getattr(model, "text", None), "_cache", None)
+    """Empty the text model's phrase cache so that every phase below encodes its phrases
+    for real; otherwise whichever phase runs second measures cache hits."""
+    if hasattr(model, "clear_cache"):  # the ONNX text model
+        model.clear_cache()
+        return
+    cache = getattr(getattr(model, "text", None), "_cache", None)  # the PyTorch tower
     if cache is not None:
         cache.clear()
 
@@ -173,18 +180,29 @@ def main() -> None:
     ap.add_argument("--ef-search", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch/FAISS threads while querying (0: library default); index builds use the default")
+    ap.add_argument("--encoder", choices=["onnx", "torch"], default="onnx",
+                    help="text encoder: the ONNX text path (default) or the PyTorch tower")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="text encoder and FAISS device")
+    ap.add_argument("--home", default=None, help="kgjemb home whose cache holds the exported text path")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
+    from kgjemb.device import set_default_device
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.paths import cache_dir
     from kgjemb.query.engine import Engine, set_threads
 
+    device = set_default_device(args.device)
     default_threads = torch.get_num_threads()
     query_threads = args.threads or default_threads
-    print(f"threads: {default_threads} for index builds, {query_threads} while querying")
+    print(f"threads: {default_threads} for index builds, {query_threads} while querying; device {device}")
     t = time.perf_counter()
-    engine = Engine.open(args.bundle)
-    print(f"opened {args.bundle} in {time.perf_counter() - t:.1f}s")
+    bundle = Bundle.open(args.bundle, cache_dir=cache_dir(args.home))
+    model = bundle.load_text_model() if args.encoder == "onnx" else bundle.load_model()
+    engine = Engine.open(bundle, model=model)
+    kind = f"ONNX Runtime ({model.encoder.path.name})" if args.encoder == "onnx" else "PyTorch text tower"
+    print(f"opened {args.bundle} in {time.perf_counter() - t:.1f}s; text encoder: {kind}")
     set_threads(query_threads)
     bench_engine(engine, "demo bundle", args.queries, args.batch)
     if args.synthetic > 0:

@@ -40,7 +40,32 @@ def test_search_table_and_errors(bundle_dir, tmp_path):
     res = runner.invoke(app, ["search", "--threads", "0", "slow", "--bundle", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "missing" in res.output
     res = runner.invoke(app, ["search", "--threads", "0", "slow", "--bundle", str(bundle_dir), "--format", "xml"])
-    assert res.exit_code == 2 and "choose from" in res.output
+    assert res.exit_code == 2 and "'xml' is not one of" in res.output
+    res = runner.invoke(app, ["search", "--threads", "0", "--bundle", str(bundle_dir)])
+    assert res.exit_code == 2 and "give one QUERY or --queries" in res.output
+
+
+def test_search_many_queries_one_start(bundle_dir, tmp_path):
+    """--queries: text lines and suite-style JSON lines answered in order as JSON lines; an
+    unreadable line is named on stderr (exit 1) and the others are still answered."""
+    lines = ["slow and sad", "", '{"id": "q-2", "query": "fast dance, not slow"}', '{"id": "q-3"}', "{broken", "bright solo"]
+    file = tmp_path / "queries.txt"
+    file.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["search", "--threads", "0", "--queries", str(file), "-k", "2", "--bundle", str(bundle_dir),
+                              "--format", "json"])
+    assert res.exit_code == 1
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [o["query"] for o in out] == ["slow and sad", "fast dance, not slow", "bright solo"]
+    assert out[1]["id"] == "q-2" and "id" not in out[0] and all(len(o["hits"]) == 2 for o in out)
+    assert f"{file}:4: field \"query\"" in res.stderr and f"{file}:5: not valid JSON" in res.stderr
+    # the same query alone gives the same hits; standard input works too
+    one = runner.invoke(app, ["search", "--threads", "0", "slow and sad", "-k", "2", "--bundle", str(bundle_dir), "--format", "json"])
+    assert [h["track_id"] for h in json.loads(one.stdout)["hits"]] == [h["track_id"] for h in out[0]["hits"]]
+    res = runner.invoke(app, ["search", "--threads", "0", "--queries", "-", "-k", "1", "--bundle", str(bundle_dir)],
+                        input="slow and sad\nbright solo\n")
+    assert res.exit_code == 0 and "slow and sad" in res.stdout and "bright solo" in res.stdout
+    res = runner.invoke(app, ["search", "--queries", str(tmp_path / "nope.txt"), "--bundle", str(bundle_dir)])
+    assert res.exit_code == 2 and "no such file" in res.output
 
 
 def test_index_remove_cli(bundle_copy, engine, tmp_path):
@@ -100,3 +125,63 @@ def test_index_build_then_add_catalog(ci_graph_home, trained_model_dir, ci_catal
     res = runner.invoke(app, ["index", "add", str(new), "--home", str(home), "--bundle", str(bundle)])
     assert res.exit_code == 2
     assert "zz-t9" not in Bundle.open(bundle).track_ids
+
+
+def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, monkeypatch):
+    """`index build --home X` keeps every cache under X (audio features, node-name vectors,
+    the exported text path), writes nothing into the working directory, and a second build
+    reuses X's caches: no cache file is written again."""
+    import os
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(ci_graph_home, home)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("KGJEMB_HOME", raising=False)
+    args = ["index", "build", "--home", str(home), "--model", str(trained_model_dir), "--no-progress", "--json",
+            "--device", "cpu"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["bundle"] == str(home / "bundle")
+    assert os.listdir(cwd) == []
+    caches = {p: p.stat().st_mtime_ns for p in (home / "cache").rglob("*") if p.is_file()}
+    assert {p.relative_to(home / "cache").parts[0] for p in caches} >= {"audio", "text", "text-onnx"}
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert os.listdir(cwd) == []
+    assert {p: p.stat().st_mtime_ns for p in (home / "cache").rglob("*") if p.is_file()} == caches
+    # and a search from elsewhere finds the exported text path under that home
+    res = runner.invoke(app, ["search", "--threads", "0", "slow and sad", "--home", str(home), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert os.listdir(cwd) == [] and {p for p in (home / "cache").rglob("*") if p.is_file()} == set(caches)
+
+
+def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
+    """A `kgjemb search` process imports neither torch-geometric, transformers, the trainer
+    nor the full model (audio CNN, graph network): the text path runs on ONNX Runtime.
+    The first process exports the text path into the home's cache; the second is checked."""
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from typer.testing import CliRunner
+from kgjemb.cli import app
+res = CliRunner().invoke(app, ["search", "--threads", "0", "slow and sad", "--bundle", sys.argv[1], "--home", sys.argv[2],
+                               "--format", "json"])
+assert res.exit_code == 0, res.output
+heavy = ("torch_geometric", "transformers", "kgjemb.train", "kgjemb.model.joint", "kgjemb.model.entity_tower",
+         "kgjemb.model.audio_tower")
+print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
+                  "heavy": sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy)))}))
+"""
+    home = tmp_path / "home"
+    for attempt in range(2):
+        res = subprocess.run([sys.executable, "-c", code, str(bundle_dir), str(home)], capture_output=True, text=True,
+                             timeout=600, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["hits"] == 10 and out["heavy"] == []
+    assert len(list((home / "cache" / "text-onnx").glob("*.onnx"))) == 1

@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-__all__ = ["Home", "Uri", "User", "Password", "Database", "Format", "OutputFormat", "EXIT_OK", "EXIT_INVALID",
-           "EXIT_USAGE", "EXIT_INTERNAL", "store_from_options", "setup_logging"]
+from kgjemb.device import Device
+
+__all__ = ["Home", "Uri", "User", "Password", "Database", "DeviceOpt", "Format", "OutputFormat", "EXIT_OK", "EXIT_INVALID",
+           "EXIT_USAGE", "EXIT_INTERNAL", "store_from_options", "setup_logging", "use_device"]
 
 #: exit codes of every command: 0 ok/valid, 1 invalid input (reported), 2 usage, 3 internal error
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -36,6 +38,24 @@ Password = Annotated[
 ]
 Database = Annotated[Optional[str], typer.Option("--database", envvar="NEO4J_DATABASE", help="Neo4j database [default: neo4j].")]
 Format = Annotated[OutputFormat, typer.Option("--format", case_sensitive=False, help="Output format.")]
+DeviceOpt = Annotated[
+    Device,
+    typer.Option("--device", envvar="KGJEMB_DEVICE", case_sensitive=False,
+                 help="Where models and FAISS compute: auto (CUDA when a GPU is visible), cpu or cuda."),
+]
+
+
+def use_device(choice: Device) -> str:
+    """Resolve ``--device`` once and make it the process default (worker processes inherit
+    it); returns ``cpu`` or ``cuda``. CUDA asked for where there is none: usage error, exit 2."""
+    from kgjemb.device import set_default_device
+    from kgjemb.errors import DeviceError
+
+    try:
+        return set_default_device(choice)
+    except DeviceError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
 
 
 def store_from_options(uri, home, user, password, database):

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, Format, Home, OutputFormat, setup_logging
+from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, setup_logging, use_device
+from kgjemb.device import Device
 
 
 class Pool(str, Enum):
@@ -33,6 +34,7 @@ def eval_cmd(
     pool: Annotated[Pool, typer.Option("--pool", case_sensitive=False, help="held-out: the model's validation tracks; all: every indexed track.")] = Pool.held_out,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the masks, the random / linear baselines and the permutation tests.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Evaluate query suites: R@1/5/10 (recall), P@k, mAP@k, nDCG@k and MRR overall and per query kind.
 
@@ -56,6 +58,7 @@ def eval_cmd(
         raise typer.Exit(EXIT_USAGE) from err
     if verbose:
         setup_logging(verbose)
+    use_device(device)
     path = bundle or bundle_dir(home)
     try:
         result = run_eval(suites, path, out=out, baselines=baselines, text_only_bundle=text_only_bundle,

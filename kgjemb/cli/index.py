@@ -11,8 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, Database, Format, Home, OutputFormat, Password, Uri, User,
-                               store_from_options)
+from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, Database, DeviceOpt, Format, Home, OutputFormat, Password, Uri,
+                               User, store_from_options, use_device)
+from kgjemb.device import Device
 
 app = typer.Typer(no_args_is_help=True, help="Build and update the FAISS index bundle.")
 
@@ -56,6 +57,7 @@ def build(
     database: Database = None,
     no_progress: NoProgress = False,
     fmt: Format = OutputFormat.text,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Embed every track with audio, build the FAISS index and entity vectors, and write the
     bundle (manifest with sha256s, index, vectors, graph snapshot, model copy) atomically.
@@ -68,8 +70,9 @@ def build(
     from kgjemb.index.builder import BuildConfig, build_bundle
     from kgjemb.index.faiss_index import IndexConfig
     from kgjemb.index.milvus_index import MilvusConfig
-    from kgjemb.paths import bundle_dir, model_dir
+    from kgjemb.paths import bundle_dir, cache_dir, model_dir
 
+    use_device(device)
     try:
         milvus = MilvusConfig()
         if backend == "milvus":  # --factory is then a Milvus index type (auto, FLAT, HNSW, IVF_FLAT, IVF_PQ)
@@ -86,7 +89,8 @@ def build(
             export = store.export()
         finally:
             store.close()
-        path = build_bundle(out or bundle_dir(home), model_dir=model or model_dir(home), export=export, config=config)
+        path = build_bundle(out or bundle_dir(home), model_dir=model or model_dir(home), export=export, config=config,
+                            cache_dir=cache_dir(home))
         manifest = json.loads((path / "manifest.json").read_text())
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
@@ -105,6 +109,7 @@ def add(
     database: Database = None,
     no_progress: NoProgress = False,
     fmt: Format = OutputFormat.text,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Load a catalog into the graph store (created and changed rows; nothing deleted),
     then sync the bundle with the store: embed its new tracks and recompute entity vectors
@@ -116,8 +121,9 @@ def add(
     from kgjemb.catalog.validate import validate_catalog
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import BuildConfig, update_bundle
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
+    use_device(device)
     start = time.perf_counter()
     try:
         cat, report = validate_catalog(catalog)
@@ -134,7 +140,8 @@ def add(
             export = store.export()
         finally:
             store.close()
-        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress))
+        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress),
+                                     cache_dir=cache_dir(home))
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     _report({"bundle": str(path), "added": len(change["added"]), "removed": len(change["removed"]),
@@ -167,7 +174,7 @@ def sync(
     """
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import BuildConfig, update_bundle
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
     start = time.perf_counter()
     try:
@@ -176,7 +183,8 @@ def sync(
             export = store.export()
         finally:
             store.close()
-        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress))
+        path, change = update_bundle(bundle or bundle_dir(home), export, config=BuildConfig(progress=not no_progress),
+                                     cache_dir=cache_dir(home))
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     _report({"bundle": str(path), "up_to_date": change["up_to_date"], "added": change["added"],
@@ -208,7 +216,7 @@ def remove(
     """
     from kgjemb.errors import KgjembError
     from kgjemb.index.builder import remove_tracks
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
     wanted = list(dict.fromkeys(ids))
     from_graph: list[str] = []
@@ -219,7 +227,7 @@ def remove(
                 from_graph = sorted(store.delete({"Track": wanted}, progress=False).diff.nodes["Track"].deleted)
             finally:
                 store.close()
-        path, removed = remove_tracks(bundle or bundle_dir(home), wanted)
+        path, removed = remove_tracks(bundle or bundle_dir(home), wanted, cache_dir=cache_dir(home))
     except (KgjembError, OSError, RuntimeError) as err:
         _fail(err)
     unknown = [i for i in wanted if i not in set(removed) and i not in set(from_graph)]

@@ -1,15 +1,21 @@
-"""``kgjemb search "QUERY"``: query a bundle from the command line (table or JSON)."""
+"""``kgjemb search "QUERY"`` or ``kgjemb search --queries FILE|-``: query a bundle from the
+command line, one query or many for one start-up (``--format text|json``).
+
+A one-shot search loads only what a query needs: the bundle, the parser and the model's
+text path on ONNX Runtime (:meth:`~kgjemb.index.bundle.Bundle.load_text_model`), never the
+audio CNN, the graph network or torch-geometric.
+"""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
-from kgjemb.cli.common import Home
-
-FORMATS = ("table", "json")
+from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, use_device
+from kgjemb.device import Device
 
 
 def result_json(result) -> dict:
@@ -39,47 +45,113 @@ def print_table(result, *, explain: bool = False, console=None) -> None:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
+def read_queries(source: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    """Queries from a file (``-``: standard input), one a line: plain text, or a JSON object
+    with a string ``"query"`` (and optionally ``"id"``; the suites' format). Yields
+    (line number, id, query, problem); blank lines are skipped; a line that cannot be
+    read gives a problem naming its field instead of a query."""
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    try:
+        for number, line in enumerate(stream, 1):
+            text = line.strip()
+            if not text:
+                continue
+            if not text.startswith("{"):
+                yield number, None, text, None
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError as err:
+                yield number, None, None, f"not valid JSON: {err}"
+                continue
+            query, rid = record.get("query") if isinstance(record, dict) else None, None
+            if not isinstance(query, str):
+                yield number, None, None, 'field "query": missing or not a string'
+                continue
+            rid = record.get("id")
+            yield number, None if rid is None else str(rid), query, None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
 def search(
-    query: Annotated[str, typer.Argument(help='Free text, e.g. "pieces like Jesu, meine Freude but on strings, not slow".')],
+    query: Annotated[Optional[str], typer.Argument(help='Free text, e.g. "pieces like Jesu, meine Freude but on strings, not slow".', show_default=False)] = None,
+    queries: Annotated[Optional[str], typer.Option("--queries", metavar="FILE|-", help="Answer every query in FILE (- : standard input), one a line: text, or JSON with a \"query\" field; JSON output is then one line per query.", show_default=False)] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of hits.")] = 10,
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory (default: HOME/bundle).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Output: table or json.")] = "table",
-    explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (table).")] = False,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory (default: HOME/bundle).", show_default=False)] = None,
+    fmt: Format = OutputFormat.text,
+    explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (text).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch/FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
     home: Home = None,
+    device: DeviceOpt = Device.auto,
 ) -> None:
-    """Search the index bundle with a free-text music query.
+    """Search the index bundle with a free-text music query, or with many (--queries).
 
     Entity references ("like X", "similar to X") use entity embeddings, attribute phrases the
     text tower, "not/without Z" subtracts, "not by X" / "from the 1720s" filter.
-    Exit 0 on success, 1 on a bundle error, 2 on a bad query or option.
+    Exit 0 on success, 1 on a bundle error or an unreadable --queries line (the others are
+    answered), 2 on a bad query or option.
 
     Example: kgjemb search "fast reel on fiddle" -k 5 --format json
+    Example: kgjemb search --queries queries/handwritten.jsonl --format json > hits.jsonl
     """
     from kgjemb.errors import BundleError, KgjembError, QueryError
-    from kgjemb.paths import bundle_dir
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.paths import bundle_dir, cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
 
-    if fmt not in FORMATS:
-        typer.echo(f"Error: unknown --format {fmt!r}; choose from {list(FORMATS)}", err=True)
-        raise typer.Exit(2)
+    if (query is None) == (queries is None):
+        typer.echo("Error: give one QUERY or --queries FILE|-", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if queries is not None and queries != "-" and not Path(queries).is_file():
+        typer.echo(f"Error: --queries {queries}: no such file", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    use_device(device)
     try:
         config = EngineConfig(fusion=fusion, threads=threads or None)
     except ValueError as err:
         typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(2) from err
+        raise typer.Exit(EXIT_USAGE) from err
     try:
-        engine = Engine.open(bundle or bundle_dir(home), config=config)
-        result = engine.search(query, k=k)
-    except QueryError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(2) from err
-    except (BundleError, KgjembError) as err:
+        opened = Bundle.open(bundle or bundle_dir(home), cache_dir=cache_dir(home))
+        engine = Engine.open(opened, config=config, model=opened.load_text_model())
+    except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err
-    if fmt == "json":
-        typer.echo(json.dumps(result_json(result), indent=2, ensure_ascii=False))
-    else:
-        print_table(result, explain=explain)
+
+    if query is not None:
+        try:
+            result = engine.search(query, k=k)
+        except QueryError as err:
+            typer.echo(f"Error: {err}", err=True)
+            raise typer.Exit(EXIT_USAGE) from err
+        except (BundleError, KgjembError) as err:
+            typer.echo(f"Error: {err}", err=True)
+            raise typer.Exit(1) from err
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(result_json(result), indent=2, ensure_ascii=False))
+        else:
+            print_table(result, explain=explain)
+        return
+
+    failed = 0
+    for number, rid, text, problem in read_queries(queries):
+        if problem is None:
+            try:
+                result = engine.search(text, k=k)
+            except KgjembError as err:
+                problem = str(err)
+        if problem is not None:
+            failed += 1
+            typer.echo(f"Error: {queries}:{number}: {problem}", err=True)
+            continue
+        if fmt is OutputFormat.json:
+            out = result_json(result)
+            typer.echo(json.dumps({"id": rid, **out} if rid is not None else out, ensure_ascii=False))
+        else:
+            print_table(result, explain=explain)
+    if failed:
+        raise typer.Exit(EXIT_INVALID)

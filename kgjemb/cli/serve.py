@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Home, Uri
+from kgjemb.cli.common import DeviceOpt, Home, Uri, use_device
+from kgjemb.device import Device
 from kgjemb.serve.config import env_name
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def serve(
     ] = None,
     log_level: Annotated[Optional[str], typer.Option("--log-level", help="uvicorn log level (default info)."
                                                      + _env("log_level"), show_default=False)] = None,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Serve an index bundle over HTTP (FastAPI on uvicorn), for recommendation backends.
 
@@ -102,6 +104,7 @@ def serve(
     from kgjemb.serve.config import ServeConfig
     from kgjemb.serve.metrics import MULTIPROC_ENV
 
+    use_device(device)  # the process default: engine, FAISS and worker processes follow it
     if bundle_arg is not None and bundle is not None and bundle_arg.resolve() != bundle.resolve():
         raise typer.BadParameter(f"two different bundles given: {bundle_arg} and --bundle {bundle}")
     try:

@@ -15,6 +15,7 @@ their tracks and neighbours without retraining) and rewrite the bundle atomicall
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -24,7 +25,9 @@ from typing import Iterable
 
 import numpy as np
 
+import kgjemb.model as models  # lazy package: each model module loads on first use
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.device import default_device
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphDiff, GraphExport, GraphStore, Prune
 from kgjemb.graph.diff import diff_tables, export_to_tables
@@ -33,6 +36,7 @@ from kgjemb.index.bundle import Bundle, BundleContent, write_bundle
 from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.index.fields import fields_from_export
 from kgjemb.index.milvus_index import MilvusConfig
+from kgjemb.paths import cache_dir as home_cache_dir
 
 __all__ = ["BuildConfig", "build_bundle", "bundle_staleness", "graph_digest", "remove_tracks", "snapshot_diff",
            "update_bundle", "tracks_with_audio"]
@@ -46,13 +50,16 @@ class BuildConfig:
     "milvus"); ``index``: FAISS settings (factory ``auto``: Flat below 50k tracks, HNSW32
     above); ``milvus``: where and how the Milvus collection is built (uri, collection,
     index type); ``audio_batch_size``: files per ``embed_audio`` batch (16);
-    ``progress``: progress bars (True)."""
+    ``progress``: progress bars (True).
+    ``export_text``: also export the model's query-time text path into the cache (True),
+    so that the first query does not pay the ~5-20 s export."""
 
     backend: str = "faiss"
     index: IndexConfig = field(default_factory=IndexConfig)
     milvus: MilvusConfig = field(default_factory=MilvusConfig)
     audio_batch_size: int = 16
     progress: bool = True
+    export_text: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -120,15 +127,29 @@ def _entities(model, export: GraphExport, ids: list[str], vectors: np.ndarray) -
     return entities
 
 
-def _load_model(model_dir: Path, model=None):
+def _load_model(model_dir: Path, model=None, *, cache_dir: Path, device: str | None):
     if model is not None:
         return model
-    from kgjemb.model import load_model
-
     try:
-        return load_model(model_dir)
+        return models.load_model(model_dir, cache_dir=cache_dir / "audio", device=device)
     except Exception as err:  # noqa: BLE001
         raise BundleError(f"{model_dir}: cannot load model: {err}") from err
+
+
+def _export_text(model, cache_dir: Path) -> None:
+    """Export the model's query-time text path now (it has the PyTorch model in hand), so
+    that the first query does not pay for it. An export that fails only costs that time."""
+    quantized = default_device() == "cpu"
+    path = models.onnx_file(cache_dir, model.config, model.checksum(), quantized=quantized)
+    if path.is_file():
+        return
+    start = time.perf_counter()
+    try:
+        model.text.export_onnx(path, quantize=quantized)
+    except (OSError, RuntimeError) as err:
+        logger.warning("text path not exported to %s (%s): the first query will export it", path, err)
+        return
+    logger.info("exported the text path for queries in %.1fs", time.perf_counter() - start)
 
 
 def build_bundle(
@@ -138,11 +159,18 @@ def build_bundle(
     export: GraphExport,
     config: BuildConfig = BuildConfig(),
     model=None,
+    cache_dir: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> Path:
     """Embed every track with audio in ``export`` with the model in ``model_dir``, build the
-    index and entity vectors, and write the bundle to ``out`` (atomically replacing one)."""
+    index and entity vectors, and write the bundle to ``out`` (atomically replacing one).
+
+    ``cache_dir``: audio features, node-name vectors and the exported query-time text path
+    live here (None: ``<home>/cache``); ``device``: ``cpu``/``cuda``/``auto`` for the model
+    (None: the process default, :mod:`kgjemb.device`)."""
     model_dir = Path(model_dir)
-    model = _load_model(model_dir, model)
+    cache_dir = Path(cache_dir) if cache_dir is not None else home_cache_dir()
+    model = _load_model(model_dir, model, cache_dir=cache_dir, device=device)
     ids, paths = tracks_with_audio(export)
     if not ids:
         raise BundleError("no track has a readable audio file: nothing to index")
@@ -151,7 +179,10 @@ def build_bundle(
     index.index(ids, vectors, fields=fields_from_export(export, ids))
     content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum(),
                             extra={"graph_digest": graph_digest(export)})
-    return write_bundle(out, content, model_dir=model_dir)
+    path = write_bundle(out, content, model_dir=model_dir)
+    if config.export_text and hasattr(model, "text"):
+        _export_text(model, cache_dir)
+    return path
 
 
 def update_bundle(
@@ -160,6 +191,8 @@ def update_bundle(
     *,
     config: BuildConfig = BuildConfig(),
     model=None,
+    cache_dir: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> tuple[Path, dict]:
     """Bring the bundle at ``path`` in line with ``export`` (``index sync``/``add``/``remove``)
     without retraining: embed tracks with audio that it does not index yet (or whose
@@ -170,15 +203,17 @@ def update_bundle(
 
     Returns (path, change) with change ``{"added": [...], "removed": [...], "reembedded":
     [...], "graph": GraphDiff counts of snapshot → export, "up_to_date": bool}``.
+    ``cache_dir`` and ``device`` as in :func:`build_bundle`.
     """
-    bundle = Bundle.open(path)
+    bundle = Bundle.open(path, cache_dir=cache_dir)
     digest = graph_digest(export)
     graph = snapshot_diff(bundle.export, export)
     ids, paths = tracks_with_audio(export)
     if bundle.manifest.get("graph_digest") == digest and not graph and ids == list(bundle.track_ids):
         logger.info("bundle %s already follows graph %s", bundle.path, digest[:12])
         return bundle.path, {"added": [], "removed": [], "reembedded": [], "graph": graph.counts(), "up_to_date": True}
-    model = model or bundle.load_model()
+    if model is None:
+        model = bundle.load_model(loader=functools.partial(models.load_model, cache_dir=bundle.cache_dir / "audio", device=device))
     known = dict(zip(bundle.track_ids, range(len(bundle.track_ids))))
     frame = bundle.export.nodes["Track"]
     old_audio = dict(zip(frame["id"].tolist(), frame["audio_path"].tolist()))
@@ -265,7 +300,8 @@ def drop_tracks(export: GraphExport, track_ids: Iterable[str]) -> GraphExport:
     return GraphExport(nodes=nodes, edges=edges)
 
 
-def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: BuildConfig = BuildConfig()) -> tuple[Path, list[str]]:
+def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: BuildConfig = BuildConfig(),
+                  cache_dir: str | os.PathLike | None = None, device: str | None = None) -> tuple[Path, list[str]]:
     """Remove tracks (by id) from the bundle's index and graph snapshot; returns the ids
     that were present. Unknown ids are reported in the log and otherwise ignored."""
     bundle = Bundle.open(path)
@@ -277,5 +313,5 @@ def remove_tracks(path: str | os.PathLike, track_ids: Iterable[str], *, config: 
         logger.warning("not in the bundle (ignored): %s", ", ".join(unknown))
     if not found:
         return bundle.path, []
-    out, _ = update_bundle(bundle.path, drop_tracks(bundle.export, found), config=config)
+    out, _ = update_bundle(bundle.path, drop_tracks(bundle.export, found), config=config, cache_dir=cache_dir, device=device)
     return out, found

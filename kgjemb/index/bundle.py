@@ -26,6 +26,7 @@ directory is ever opened.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -44,7 +45,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+import kgjemb.model as models  # lazy package: each model module loads on first use
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.backends import load_index
@@ -52,6 +55,7 @@ from kgjemb.index.base import VectorIndex
 from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE, IndexConfig
 from kgjemb.model.joint import CONFIG_FILE as MODEL_CONFIG_FILE
 from kgjemb.model.joint import WEIGHTS_FILE
+from kgjemb.paths import cache_dir as home_cache_dir
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "required_files", "sha256_file", "write_bundle"]
 
@@ -234,11 +238,14 @@ class Bundle:
     >>> bundle.manifest["counts"]["tracks_indexed"], bundle.dim  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, manifest: dict, content: BundleContent) -> None:
+    def __init__(self, path: Path, manifest: dict, content: BundleContent, *,
+                 cache_dir: str | os.PathLike | None = None) -> None:
         self.path = path
         self.manifest = manifest
         self.content = content
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else home_cache_dir()
         self._model = None
+        self._text_model = None
 
     # conveniences
     index = property(lambda self: self.content.index)
@@ -303,11 +310,13 @@ class Bundle:
         return manifest
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None) -> "Bundle":
+    def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None,
+             cache_dir: str | os.PathLike | None = None) -> "Bundle":
         """Open and verify a bundle. Raises :class:`BundleError` naming the missing, unlisted
         or corrupt file; ``verify=False`` skips only the sha256 comparison (the listing,
         path and symlink checks always run); ``index_config`` overrides search settings
-        (e.g. ``ef_search``).
+        (e.g. ``ef_search``); ``cache_dir``: where its model caches audio features and
+        exported text graphs (None: ``<home>/cache``, see :mod:`kgjemb.paths`).
 
         The index is reopened with the backend the manifest names: FAISS from ``index/``,
         Milvus by reconnecting to the recorded uri and collection ($KGJEMB_MILVUS_URI
@@ -335,32 +344,54 @@ class Bundle:
                                   f"{len(export.nodes[lb])} {lb} nodes")
         content = BundleContent(index, track_ids, vectors, entities, export, manifest.get("model_checksum", ""))
         logger.info("opened bundle %s (%d tracks) in %.2fs", path, len(track_ids), time.perf_counter() - start)
-        return cls(path, manifest, content)
+        return cls(path, manifest, content, cache_dir=cache_dir)
 
     def load_model(self, loader: Callable | None = None):
-        """The bundle's model (``kgjemb.model.load_model`` on ``model/``), loaded once.
+        """The bundle's full model (``kgjemb.model.load_model`` on ``model/``, features cached
+        under ``cache_dir``), loaded once: what embeds new audio and entities
+        (``index add``). Answering queries needs only :meth:`load_text_model`.
 
         Models are shared between bundles of one process that carry the same weights (same
         sha256 of ``model/model.pt``, already verified): a re-opened or updated bundle, a
         hot reload or a CLI test does not pay the ~2-15 s model load again. Inference does
-        not mutate a model, so sharing is safe; the cache keeps the last two models.
+        not mutate a model, so sharing is safe; the cache keeps the last four (full and text models).
         """
         if self._model is None:
             if loader is None:
-                from kgjemb.model import load_model as loader
-            digest = self.manifest.get("files", {}).get("model/model.pt")
-            key = (digest, getattr(loader, "__qualname__", repr(loader)))
-            with _MODEL_LOCK:
-                cached = _MODEL_CACHE.get(key) if digest else None
-            if cached is None:
-                try:
-                    cached = loader(self.model_dir)
-                except Exception as err:  # noqa: BLE001
-                    raise BundleError(f"{self.model_dir}: cannot load model: {err}") from err
-                if digest:
-                    with _MODEL_LOCK:
-                        _MODEL_CACHE[key] = cached
-                        while len(_MODEL_CACHE) > 2:
-                            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-            self._model = cached
+                loader = functools.partial(models.load_model, cache_dir=self.cache_dir / "audio")
+            self._model = self._shared(("full", repr(loader)), lambda: loader(self.model_dir))
         return self._model
+
+    def load_text_model(self, *, device: str | None = None):
+        """The query-time text path of the bundle's model
+        (:func:`kgjemb.model.text_onnx.load_text_model`: ONNX Runtime, exported into
+        ``cache_dir`` on first use), loaded once and shared like :meth:`load_model`. It has
+        ``embed_text`` and ``checksum``: all the engine asks of a model. ``device``: None =
+        the process default (:mod:`kgjemb.device`)."""
+        if self._text_model is None:
+            device = resolve_device(device)
+            self._text_model = self._shared(
+                ("text", device, str(self.cache_dir)),
+                lambda: models.load_text_model(self.model_dir, cache_dir=self.cache_dir, device=device),
+            )
+        return self._text_model
+
+    def _shared(self, kind: tuple, make: Callable):
+        """``make()``, or the model already made for the same weights and ``kind``."""
+        digest = self.manifest.get("files", {}).get("model/model.pt")
+        key = (digest, *kind)
+        with _MODEL_LOCK:
+            cached = _MODEL_CACHE.get(key) if digest else None
+        if cached is None:
+            try:
+                cached = make()
+            except BundleError:
+                raise
+            except Exception as err:  # noqa: BLE001
+                raise BundleError(f"{self.model_dir}: cannot load model: {err}") from err
+            if digest:
+                with _MODEL_LOCK:
+                    _MODEL_CACHE[key] = cached
+                    while len(_MODEL_CACHE) > 4:
+                        _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        return cached

@@ -3,15 +3,20 @@ vectors, string ids, exact search for small collections and HNSW above.
 
 The FAISS index is wrapped in ``IndexIDMap2`` so items keep stable integer keys across
 deletes; index types that cannot renumber on removal (HNSW, IVF) are rebuilt from their
-stored vectors on delete. With ``faiss-gpu`` installed and a GPU visible, Flat/IVF indexes
-search on the GPU (HNSW stays on the CPU: FAISS has no GPU HNSW).
-
+stored vectors on delete. 
 Filters: each item's :class:`~kgjemb.index.base.ItemFields` are kept in memory with
 inverted maps (artist/album/attribute → keys, year per key); an
 :class:`~kgjemb.index.base.IndexFilter` becomes a bitmap over the keys, handed to FAISS as
 an ``IDSelectorBitmap`` in the search parameters, so the index only ever returns allowed
 items. When few items pass (``IndexConfig.exact_filter_max``) or an approximate index
 finds fewer than ``k`` of them, the allowed items are scored exactly instead.
+deletes; index types that cannot remove items (HNSW) are rebuilt from their stored vectors
+on delete. With ``faiss-gpu`` installed and the device resolving to ``cuda``
+(:mod:`kgjemb.device`), Flat/IVF indexes also search on a GPU copy (HNSW stays on the CPU:
+FAISS has no GPU HNSW). A GPU search returns at most ``GPU_MAX_K`` (2,048) neighbours, so a
+larger ``k`` — the engine widens its fetch up to the whole index when filters are strict —
+searches the CPU master copy instead; GPU searches hold a lock, since FAISS does not
+document GPU indexes as safe under concurrent searches (``serve`` runs engine threads).
 """
 from __future__ import annotations
 
@@ -26,10 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
+from kgjemb.device import default_device
 from kgjemb.errors import MissingDependencyError
 from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix
 
-__all__ = ["FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
+__all__ = ["GPU_MAX_K", "FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,8 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
 FIELDS_FILE = "fields.json"
 CONFIG_FILE = "config.json"
+#: most neighbours one FAISS GPU search returns (GPU_MAX_SELECTION_K in faiss/gpu)
+GPU_MAX_K = 2048
 
 
 def import_faiss():
@@ -59,9 +67,11 @@ class IndexConfig:
     or ``"auto"`` (default): exact ``"Flat"`` below ``flat_threshold`` (50,000) vectors,
     ``"HNSW32"`` at or above. ``ef_search``: HNSW search breadth (64; recall ≥ 0.99 on
     clustered data); ``ef_construction``: HNSW build breadth (40, FAISS's default);
-    ``nprobe``: IVF lists visited (16); ``gpu``: search on GPU when one is visible (None =
-    auto, False = never); ``exact_filter_max``: a filtered search scores the allowed items
-    exactly when at most this many pass (4096), where graph-based ANN loses recall.
+    ``nprobe``: IVF lists visited (16); ``gpu``: also search on a GPU copy (None = when the
+    process device, :func:`kgjemb.device.default_device`, is ``cuda``; True = whenever
+    FAISS sees a GPU; False = never).
+    ``exact_filter_max``: a filtered search scores the allowed items exactly when at most
+    this many pass (4096), where graph-based ANN loses recall.
 
     >>> IndexConfig(factory="HNSW32", ef_search=128)
     IndexConfig(factory='HNSW32', flat_threshold=50000, ef_search=128, ef_construction=40, nprobe=16, gpu=None, exact_filter_max=4096)
@@ -116,7 +126,7 @@ class FaissIndex(VectorIndex):
         self.config = config
         self.factory: str | None = None
         self._index = None  # IndexIDMap2 around the factory index (CPU master copy)
-        self._searcher = None  # what search() uses: the CPU index or its GPU clone
+        self._gpu: _GpuSearcher | None = None  # GPU copy for k <= its cap, else None
         self._keys: dict[str, int] = {}  # id -> faiss key
         self._ids: dict[int, str] = {}  # faiss key -> id
         self._next_key = 0
@@ -152,14 +162,18 @@ class FaissIndex(VectorIndex):
             ivf.nprobe = self.config.nprobe
             ivf.make_direct_map(True)  # reconstruct by key for fetch(); deletes rebuild (see delete)
             self._kind = "ivf"
-        self._searcher = self._index
-        use_gpu = self.config.gpu if self.config.gpu is not None else True
-        if use_gpu and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
-            try:
-                self._searcher = faiss.index_cpu_to_all_gpus(self._index)
-                logger.info("searching %s on %d GPU(s)", self.factory, faiss.get_num_gpus())
-            except (RuntimeError, AttributeError) as err:  # e.g. HNSW has no GPU version
-                logger.info("index %s stays on CPU: %s", self.factory, err)
+        self._gpu = None
+        use_gpu = self.config.gpu if self.config.gpu is not None else default_device() == "cuda"
+        if not use_gpu:
+            return
+        if not (hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0):
+            logger.info("FAISS sees no GPU (faiss-cpu installed? pip install 'kgjemb[gpu]'): searching on the CPU")
+            return
+        try:
+            self._gpu = _GpuSearcher(faiss.index_cpu_to_all_gpus(self._index), max_k=GPU_MAX_K)
+            logger.info("searching %s on %d GPU(s), k <= %d", self.factory, faiss.get_num_gpus(), GPU_MAX_K)
+        except (RuntimeError, AttributeError) as err:  # e.g. HNSW has no GPU version
+            logger.info("index %s stays on CPU: %s", self.factory, err)
 
     def index(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None,
               factory: str | None = None) -> None:
@@ -261,9 +275,13 @@ class FaissIndex(VectorIndex):
         n = len(self)
         k = min(int(k), n)
         if n == 0 or q.shape[0] == 0:
-            return np.zeros((q.shape[0], k), dtype=np.float32), [[] for _ in range(q.shape[0])]
+            return np.zeros((q.shape[0], 0), dtype=np.float32), [[] for _ in range(q.shape[0])]
         if filter is None or filter.empty:
-            D, keys = self._searcher.search(q, k)  # (n_queries, k)
+            gpu = self._gpu
+            if gpu is not None and k <= gpu.max_k:
+                D, keys = gpu.search(q, k)  # (n_queries, k)
+            else:  # no GPU copy, or more neighbours than a GPU search returns: the CPU master
+                D, keys = self._index.search(q, k)  # (n_queries, k)
         else:
             D, keys = self._filtered(q, k, self._mask(filter))
         D = np.where(keys >= 0, D, -np.inf).astype(np.float32)
@@ -438,3 +456,22 @@ class _Inverted:
         if keys is not None and len(keys):
             out[keys] = True
         return out
+
+
+class _GpuSearcher:
+    """The GPU copy of an index: one search at a time (a lock: FAISS does not document GPU
+    indexes as safe under concurrent searches), at most ``max_k`` neighbours (FAISS's GPU
+    selection limit; asking for more is a ValueError, never a silent truncation)."""
+
+    def __init__(self, index, *, max_k: int) -> None:
+        self.index = index
+        self.max_k = int(max_k)
+        self.searches = 0
+        self._lock = threading.Lock()
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k > self.max_k:
+            raise ValueError(f"a GPU search returns at most {self.max_k} neighbours, asked for {k}")
+        with self._lock:
+            self.searches += 1
+            return self.index.search(queries, k)  # (n_queries, k)

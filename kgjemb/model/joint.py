@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
+from kgjemb.device import default_device as device_default
 from kgjemb.errors import BundleError
 from kgjemb.model.audio_tower import AudioTower
 from kgjemb.model.config import ModelConfig
@@ -52,8 +53,8 @@ MAX_CHUNKS_PER_FORWARD = 64
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The process default (``--device``; else CUDA when available, else CPU): see :mod:`kgjemb.device`."""
+    return torch.device(device_default())
 
 
 @dataclass

@@ -22,7 +22,8 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from torch.nn import functional as F
 from kgjemb.errors import MissingDependencyError
 from kgjemb.model.config import ModelConfig
 
-__all__ = ["TextTower", "TextVectorStore", "encoder_path", "encoder_version"]
+__all__ = ["TextTower", "TextVectorStore", "cached_encode", "encoder_path", "encoder_version", "mean_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,24 +118,13 @@ class TextTower(nn.Module):
             return self._encode_cached(texts, device, batch_size, progress)
 
     def _encode_cached(self, texts: list[str], device, batch_size: int, progress: bool) -> torch.Tensor:
-        missing = sorted(dict.fromkeys(t for t in texts if t not in self._cache), key=len)  # less padding
-        self.cache_hits += len(texts) - len(missing)
-        starts = range(0, len(missing), batch_size)
-        if progress and len(missing) > batch_size:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="encode text", unit="batch")
         with torch.no_grad():
-            for start in starts:
-                batch = missing[start : start + batch_size]
-                vecs = self._encode(batch, device).cpu()  # (b, 384)
-                for text, vec in zip(batch, vecs):
-                    self._cache[text] = vec
-        out = torch.stack([self._cache[t] for t in texts]) if texts else torch.zeros(0, ENCODER_DIM)
-        for text in texts:  # most recently used last; evict from the front
-            self._cache.move_to_end(text)
-        while len(self._cache) > self.cfg.text_cache_size:
-            self._cache.popitem(last=False)
+            vecs, hits = cached_encode(
+                self._cache, texts, lambda batch: self._encode(batch, device).cpu(),  # (b, 384)
+                max_size=self.cfg.text_cache_size, batch_size=batch_size, progress=progress,
+            )
+        self.cache_hits += hits
+        out = torch.stack(vecs) if texts else torch.zeros(0, ENCODER_DIM)
         return out.to(device)  # (n, 384)
 
     def _encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
@@ -145,9 +135,7 @@ class TextTower(nn.Module):
             texts, padding=True, truncation=True, max_length=self.cfg.text_max_length, return_tensors="pt"
         ).to(enc_device)
         states = self.encoder(**tok).last_hidden_state  # (b, tokens, 384)
-        mask = tok["attention_mask"].unsqueeze(-1).to(states.dtype)  # (b, tokens, 1)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, 384)
-        return F.normalize(pooled, dim=-1).to(device)
+        return mean_pool(states, tok["attention_mask"]).to(device)
 
     def project(self, raw: torch.Tensor) -> torch.Tensor:
         """``(n, 384)`` encoder vectors → ``(n, dim)`` joint-space unit vectors."""
@@ -155,6 +143,96 @@ class TextTower(nn.Module):
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         return self.project(self.encode_raw(texts))  # (n, dim)
+
+    def export_onnx(self, path: str | os.PathLike, *, quantize: bool = False) -> Path:
+        """Write the whole query-time text path (encoder, mean pooling, projection head, both
+        L2 normalisations) as one ONNX graph: inputs ``input_ids``, ``attention_mask``,
+        ``token_type_ids`` ``(batch, tokens)`` int64, output ``vectors`` ``(batch, dim)``.
+
+        ``quantize``: int8 dynamic quantisation of the MatMul weights, per channel (about
+        2.5× faster on a CPU; cosine to the float model ≥ 0.99, pinned by a test). Written
+        to a temp file and renamed: readers see the old file or the new one. Needs the
+        ``onnx`` package (a dependency). Returns ``path``.
+        """
+        import tempfile
+        import warnings
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        module = _OnnxTextPath(self).cpu().eval()
+        dummy = self.tokenizer(["a b", "c"], padding=True, return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the TorchScript exporter's tracer chatter
+                torch.onnx.export(
+                    module, tuple(dummy[n] for n in names), tmp, dynamo=False, opset_version=17,
+                    input_names=names, output_names=["vectors"],
+                    dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "vectors": {0: "batch"}},
+                )
+            if quantize:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                quantize_dynamic(tmp, tmp + ".int8", weight_type=QuantType.QInt8, per_channel=True)
+                os.replace(tmp + ".int8", tmp)
+            os.replace(tmp, path)
+        finally:
+            for leftover in (tmp, tmp + ".int8"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+        logger.info("exported the text tower to %s (%s)", path, "int8" if quantize else "fp32")
+        return path
+
+
+class _OnnxTextPath(nn.Module):
+    """Token ids → joint-space unit vectors: what :meth:`TextTower.export_onnx` traces.
+    A deep copy, so exporting never moves or changes the (shared) encoder."""
+
+    def __init__(self, tower: TextTower) -> None:
+        super().__init__()
+        self.encoder = copy.deepcopy(tower.encoder)
+        self.proj = copy.deepcopy(tower.proj)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state  # (b, tokens, 384)
+        return F.normalize(self.proj(mean_pool(states, attention_mask)), dim=-1)  # (b, dim)
+
+
+def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Sentence vectors as sentence-transformers makes them for MiniLM: the mean of the token
+    states ``(b, tokens, 384)`` over the mask ``(b, tokens)``, L2-normalised → ``(b, 384)``."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (b, tokens, 1)
+    pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, 384)
+    return F.normalize(pooled, dim=-1)
+
+
+def cached_encode(cache: OrderedDict, texts: list[str], encode: Callable[[list[str]], Sequence], *,
+                  max_size: int, batch_size: int, progress: bool = False) -> tuple[list, int]:
+    """The one LRU of encoded strings, shared by the PyTorch tower and the ONNX text model:
+    look ``texts`` up in ``cache`` (str → vector, least recently used first), encode the
+    missing ones with ``encode(batch) → rows`` in batches of ``batch_size`` (shortest
+    first: less padding), mark all of ``texts`` as just used, evict beyond ``max_size``.
+    Returns (the vectors in the order of ``texts``, how many were cache hits). The caller
+    holds the cache's lock; ``progress`` shows a bar when more than one batch is encoded."""
+    missing = sorted(dict.fromkeys(t for t in texts if t not in cache), key=len)
+    starts = range(0, len(missing), batch_size)
+    if progress and len(missing) > batch_size:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="encode text", unit="batch")
+    for start in starts:
+        batch = missing[start : start + batch_size]
+        for text, vec in zip(batch, encode(batch)):
+            cache[text] = vec
+    out = [cache[t] for t in texts]
+    for text in texts:  # most recently used last; evict from the front
+        cache.move_to_end(text)
+    while len(cache) > max_size:
+        cache.popitem(last=False)
+    return out, len(texts) - len(missing)
 
 
 class TextVectorStore:
@@ -168,8 +246,6 @@ class TextVectorStore:
     """
 
     def __init__(self, directory: str | os.PathLike, cfg: ModelConfig) -> None:
-        from pathlib import Path
-
         version = encoder_version(cfg.text_encoder) or "unknown"
         self.directory = Path(directory) / f"{cfg.text_encoder}-{version}-{cfg.text_max_length}"
         self._loaded: set[str] = set()
