@@ -185,3 +185,20 @@ print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["hits"] == 10 and out["heavy"] == []
     assert len(list((home / "cache" / "text-onnx").glob("*.onnx"))) == 1
+
+
+def test_search_artists_like_an_artist(bundle_dir, tmp_path):
+    """--artists: artists ranked by graph proximity + entity vectors (ci graph: Mozart and
+    Chopin INFLUENCED_BY Bach), by name or by id, as JSON or a table."""
+    res = runner.invoke(app, ["search", "--threads", "0", "--artists", "Bach", "-k", "3", "--bundle", str(bundle_dir), "--format", "json",
+                              "--home", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    ids = [h["artist_id"] for h in body["hits"]]
+    assert "bach" not in ids and set(ids[:2]) == {"mozart", "chopin"}
+    res = runner.invoke(app, ["search", "--threads", "0", "--artists", "Artist:bach", "-k", "2", "--bundle", str(bundle_dir), "--explain",
+                              "--home", str(tmp_path)])
+    assert res.exit_code == 0 and "INFLUENCED_BY" in res.output, res.output
+    res = runner.invoke(app, ["search", "--threads", "0", "--artists", "Artist:nobody-at-all", "--bundle", str(bundle_dir),
+                              "--home", str(tmp_path)])
+    assert res.exit_code == 1 and "Error" in res.output

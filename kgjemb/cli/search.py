@@ -84,6 +84,7 @@ def search(
     explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (text).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch/FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
+    artists: Annotated[bool, typer.Option("--artists", help="QUERY names an artist (id, 'Artist:id' or name): list the artists like it, by graph proximity and entity vectors.")] = False,
     home: Home = None,
     device: DeviceOpt = Device.auto,
 ) -> None:
@@ -96,6 +97,7 @@ def search(
 
     Example: kgjemb search "fast reel on fiddle" -k 5 --format json
     Example: kgjemb search --queries queries/handwritten.jsonl --format json > hits.jsonl
+    Example: kgjemb search --artists "Joseph Haydn" -k 5 --explain
     """
     from kgjemb.errors import BundleError, KgjembError, QueryError
     from kgjemb.index.bundle import Bundle
@@ -121,6 +123,13 @@ def search(
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err
+
+    if artists:
+        if query is None:
+            typer.echo("Error: --artists takes one QUERY (an artist)", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        _print_artists(engine, query, k=k, fmt=fmt, explain=explain)
+        return
 
     if query is not None:
         try:
@@ -155,3 +164,33 @@ def search(
             print_table(result, explain=explain)
     if failed:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _print_artists(engine, query: str, *, k: int, fmt: OutputFormat, explain: bool) -> None:
+    """``--artists``: the artist named by ``query`` (an id, ``Artist:id``, or a name the parser
+    links), then :meth:`Engine.similar_artists`."""
+    from kgjemb.errors import KgjembError
+
+    node = query if ":" in query or query in engine.snapshot.entity_row["Artist"] else None
+    if node is None:
+        linked = [e for e in engine.parse(query).entities if e.label == "Artist" and e.id]
+        node = f"Artist:{linked[0].id}" if linked else query
+    try:
+        result = engine.similar_artists(node, k=k)
+    except KgjembError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(EXIT_INVALID) from err
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(result.model_dump(), indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=result.query, title_justify="left", show_lines=explain)
+    for col in ("#", "score", "artist"):
+        table.add_column(col)
+    if explain:
+        table.add_column("why", overflow="fold")
+    for rank, h in enumerate(result.hits, 1):
+        table.add_row(str(rank), f"{h.score:.3f}", h.name, *([h.explanation] if explain else []))
+    Console().print(table)

@@ -40,7 +40,6 @@ from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.faiss_index import IndexConfig
-from kgjemb.limits import MAX_K
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
 from kgjemb.query.hits import make_artist_hits, make_hits
@@ -130,7 +129,7 @@ class Engine:
         if config.threads is not None:
             set_threads(config.threads)
         if model is None:
-            model = bundle.load_model()
+            model = bundle.load_text_model()  # ONNX Runtime: the query path needs the text tower only
         elif model.checksum() != bundle.manifest.get("model_checksum"):
             raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
         graph = export if export is not None else bundle.export
@@ -237,8 +236,6 @@ class Engine:
     def _check_k(k) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise QueryError(f"k must be a positive integer, got {k!r}")
-        if k > MAX_K:
-            raise QueryError(f"k is {k}; the limit is {MAX_K}")
         return int(k)
 
     def _resolve_node(self, node, label: str | None) -> tuple[str, str]:
@@ -283,12 +280,22 @@ class Engine:
             key = node_key(ent.label, ent.id)
             if ent.relation:
                 targets = self.snapshot.related(ent.relation, key)
+                if not targets:  # another node of the same words may have what was asked for
+                    for cand in ent.candidates:
+                        other = cand.split(" ", 1)[0]
+                        found = self.snapshot.related(ent.relation, other) if ":" in other else []
+                        if found:
+                            plan.warnings.append(f"{ent.text!r} read as {cand}, the one with {_RELATION_WORDS[ent.relation]} "
+                                                 f"it in the graph (not {ent.label}:{ent.id})")
+                            key, targets = other, found
+                            ent = ent.model_copy(update={"name": self.snapshot.names.get(other, other)})
+                            break
                 what = f"{_RELATION_WORDS[ent.relation]} {ent.name}"
                 if targets:
                     shown = ", ".join(self.snapshot.names.get(t, t) for t in targets[:5])
                     plan.warnings.append(f"{what}: {shown}{' …' if len(targets) > 5 else ''} (from the graph)")
                     anchors += [t for t in targets if t not in anchors]
-                    if ent.label == "Track":
+                    if key.startswith("Track:"):
                         plan.excluded.append(key)
                     continue
                 plan.warnings.append(f"the graph knows no {what}; searching like {ent.name} instead")
