@@ -61,7 +61,8 @@ class EngineConfig:
     (:class:`~kgjemb.graph.proximity.RelWeights`: VERSION_OF 4, ON/BY/SIMILAR_TO/MEMBER_OF 1,
     INFLUENCED_BY 0.7, shared attributes 0.1); ``walk``: restart (0.3), steps (4, also the
     longest explanation path) and frontier cap of the walk; ``proximity_scale``: walk mass
-    is read as log(1 + mass / scale) / log(1 + 1 / scale) (1e-5), so that a track two hops
+    is read as log(1 + mass / scale) / log(1 + 1 / scale) (1e-3; 1e-5 and a graph weight of 2 measured
+    slightly lower on the demo suites), so that a track two hops
     away still scores clearly above an unreachable one; ``graph_candidates``: tracks the
     walk adds to the candidate union (200); ``fact_via_artist``: weight of an attribute a
     track has only through its artist (0.5); ``fact_unknown``: fact score of a track with no
@@ -85,7 +86,7 @@ class EngineConfig:
     exclude_anchors: bool = True
     rel_weights: RelWeights = field(default_factory=RelWeights)
     walk: WalkConfig = field(default_factory=WalkConfig)
-    proximity_scale: float = 1e-5
+    proximity_scale: float = 1e-3
     graph_candidates: int = 200
     fact_via_artist: float = 0.5
     fact_unknown: float = 0.5
