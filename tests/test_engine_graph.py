@@ -171,3 +171,19 @@ def test_serve_warns_at_start_when_the_bundle_is_behind(bundle_dir, engine, ci_c
     with caplog.at_level(logging.WARNING):
         _warn_if_stale(bundle_dir, uri=None, home=tmp_path)
     assert [r for r in caplog.records if "behind its graph" in r.getMessage()]
+
+
+def test_other_versions_of_a_title(engine):
+    """"other versions of <title>": the graph's VERSION_OF renditions of the linked track,
+    the track itself left out."""
+    export = engine.bundle.export
+    ver = export.edges[("Track", "VERSION_OF", "Track")]
+    titles = dict(zip(export.nodes["Track"]["id"], export.nodes["Track"]["title"]))
+    indexed = set(engine.track_ids)
+    src, dst = next((s, d) for s, d in zip(ver["src"], ver["dst"]) if s in indexed and d in indexed)
+    res = engine.search(f"other versions of {titles[dst]}", k=3)
+    rel = [e for e in res.parse.entities if e.relation == "versions"]
+    assert rel and rel[0].label == "Track", res.parse.entities
+    assert res.hits[0].track_id in {src, dst} - {rel[0].id}
+    assert rel[0].id not in [h.track_id for h in res.hits]
+    assert any("other versions of" in w for w in res.warnings)

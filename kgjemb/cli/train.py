@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import Database, Home, Password, Uri, User, store_from_options
+from kgjemb.cli.common import Database, Format, Home, OutputFormat, Password, Uri, User, store_from_options
 
 
 def train(
@@ -25,6 +25,7 @@ def train(
     no_graph_positives: Annotated[bool, typer.Option("--no-graph-positives", help="Ablation: text↔audio pairs only (no track↔track, hard-negative or entity losses).")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda.")] = None,
+    fmt: Format = OutputFormat.json,
 ) -> None:
     """Train the audio-text-entity joint embedding with knowledge-graph positives.
 
@@ -73,7 +74,10 @@ def train(
         "val_same_artist_map@10": val.get("track_track", {}).get("same_artist", {}).get("map"),
         "val_same_work_map@10": val.get("track_track", {}).get("same_work", {}).get("map"),
     }
-    typer.echo(json.dumps(summary, indent=2))
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo("\n".join(f"{k}: {v}" for k, v in summary.items()))
 
 
 #: Systems of ``train-compare``: overrides on top of the preset and --override.
@@ -99,6 +103,7 @@ def compare(
     override: Annotated[str, typer.Option("--override", help="JSON TrainConfig overrides for both systems, e.g. '{\"epochs\": 4}'.")] = "{}",
     systems: Annotated[list[str], typer.Option("--system", help="full, full-shared (as before the track head: track↔track loss on the joint projection, entity term pulling the audio tower), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    fmt: Format = OutputFormat.text,
 ) -> None:
     """Train the full model and the text-only ablation (no graph positives) per seed and compare them on each seed's held-out works.
 
@@ -135,6 +140,10 @@ def compare(
     (out / "quality.md").write_text(_markdown(table))
     ranks = effective_ranks(out, systems, seeds=seeds)
     ranks.to_csv(out / "ranks.csv", index=False)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps({"quality": table.to_dict(orient="records"), "ranks": ranks.to_dict(orient="records")},
+                              indent=2, default=str))
+        return
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo("\neffective rank (mean over seeds)")
     typer.echo(ranks.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -322,15 +322,14 @@ def _shared_encoder(package: str, max_length: int):
 
 def _load_shared(key: tuple[str, int]):
     package, _ = key
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     path = encoder_path(package)
     hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    encoder = AutoModel.from_pretrained(path)
+    # a local model directory, never the hub (no process-wide HF_HUB_OFFLINE needed)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    encoder = AutoModel.from_pretrained(path, local_files_only=True)
     encoder.requires_grad_(False)
     encoder.eval()
     _SHARED[key] = (tokenizer, encoder, OrderedDict())
