@@ -140,7 +140,7 @@ def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, mo
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("KGJEMB_HOME", raising=False)
-    args = ["index", "build", "--home", str(home), "--model", str(trained_model_dir), "--no-progress", "--json",
+    args = ["index", "build", "--home", str(home), "--model", str(trained_model_dir), "--no-progress", "--format", "json",
             "--device", "cpu"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output

@@ -53,8 +53,8 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.index.backends import load_index
 from kgjemb.index.base import VectorIndex
 from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE, IndexConfig
-from kgjemb.model.joint import CONFIG_FILE as MODEL_CONFIG_FILE
-from kgjemb.model.joint import WEIGHTS_FILE
+from kgjemb.model.files import CONFIG_FILE as MODEL_CONFIG_FILE
+from kgjemb.model.files import WEIGHTS_FILE
 from kgjemb.paths import cache_dir as home_cache_dir
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "required_files", "sha256_file", "write_bundle"]

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
 from kgjemb.device import default_device as device_default
@@ -44,7 +45,6 @@ __all__ = ["GraphInputs", "KGJointModel", "load_model", "default_device"]
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"
 FORMAT_VERSION = 1
 #: the audio spaces :meth:`KGJointModel.embed_audio` can return
 AUDIO_SPACES = ("joint", "track")

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError, MissingDependencyError
 from kgjemb.model.config import ModelConfig
@@ -45,7 +46,6 @@ __all__ = ["OnnxTextEncoder", "TextModel", "load_text_model", "onnx_file"]
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"  # the model directory's files (kgjemb.model.joint)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 

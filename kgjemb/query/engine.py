@@ -266,6 +266,7 @@ class Engine:
     def _route(self, parsed: ParsedQuery, extra_filters: list[Filter]) -> _Plan:
         plan = _Plan(parsed=parsed, filters=list(parsed.filters) + extra_filters)
         anchors: list[str] = []
+        related: set[str] = set()  # anchors that answer a relation query
         facts: list[tuple[str, float, bool]] = []
         for ent in parsed.entities:
             if ent.id is None:
@@ -295,6 +296,7 @@ class Engine:
                     shown = ", ".join(self.snapshot.names.get(t, t) for t in targets[:5])
                     plan.warnings.append(f"{what}: {shown}{' …' if len(targets) > 5 else ''} (from the graph)")
                     anchors += [t for t in targets if t not in anchors]
+                    related.update(targets)
                     if key.startswith("Track:"):
                         plan.excluded.append(key)
                     continue
@@ -305,6 +307,8 @@ class Engine:
                 plan.warnings.append(f"{ent.text!r} read as {ent.label}:{ent.id} ({ent.name}); "
                                      f"could also be: {', '.join(ent.candidates[:3])}")
         self._add_anchor_signals(plan, anchors)
+        # a relation's answers ("other versions of X") are results, not anchors to leave out
+        plan.excluded = [k for k in plan.excluded if k not in related]
         self._add_fact_signals(plan, facts)
         plan.texts = list(dict.fromkeys(parsed.phrases)) + list(dict.fromkeys(parsed.negations))
         if not plan.signals and not plan.texts and not plan.filters:
