@@ -28,12 +28,11 @@ from typing import Iterable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rapidfuzz import process
 
 from kgjemb.catalog.schema import attribute_id
 from kgjemb.errors import UnknownEntityError
 from kgjemb.graph.base import GraphExport
-from kgjemb.graph.names import normalise_name
+from kgjemb.graph.names import fuzzy_extract, normalise_name
 from kgjemb.train.split import work_components
 
 __all__ = ["Rule", "GraphFacts", "resolve"]
@@ -119,20 +118,20 @@ class GraphFacts:
     def artist_id(self, name_or_id: str) -> str:
         key = normalise_name(name_or_id)
         if key not in self.artist_by_name:
-            close = [m[0] for m in process.extract(key, list(self.artist_by_name), limit=5)]
+            close = [m[0] for m in fuzzy_extract(key, list(self.artist_by_name), cutoff=0, limit=5, scorer="wratio")]
             raise UnknownEntityError(f"Artist:{name_or_id}", close)
         return self.artist_by_name[key]
 
     def track(self, track_id: str) -> str:
         if track_id not in self.work:
-            raise UnknownEntityError(f"Track:{track_id}", [m[0] for m in process.extract(track_id, list(self.work), limit=5)])
+            raise UnknownEntityError(f"Track:{track_id}", [m[0] for m in fuzzy_extract(track_id, list(self.work), cutoff=0, limit=5, scorer="wratio")])
         return track_id
 
     def check_attributes(self, ids: Iterable[str]) -> list[str]:
         out = [_norm_attr(a) for a in ids]
         unknown = [a for a in out if a not in self.attribute_ids]
         if unknown:
-            close = [m[0] for m in process.extract(unknown[0], list(self.attribute_ids), limit=5)]
+            close = [m[0] for m in fuzzy_extract(unknown[0], list(self.attribute_ids), cutoff=0, limit=5, scorer="wratio")]
             raise UnknownEntityError(f"Attribute:{unknown[0]}", close)
         return out
 

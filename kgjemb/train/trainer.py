@@ -436,4 +436,10 @@ def train(
     """
     if resume:
         check_resumable(out, config)
-    return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress).fit(resume=resume)
+    # torch's thread count and determinism are process-wide: set for this run, then restored
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress).fit(resume=resume)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
