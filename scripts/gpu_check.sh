@@ -130,7 +130,7 @@ fi
 
 # -- 3. index -------------------------------------------------------------------------------
 say "index build --device $DEVICE"
-t0=$(now); kgjemb index build --home "$HOME_DIR" --device "$DEVICE" --no-progress --json > "$WORK/index.json"; t1=$(now)
+t0=$(now); kgjemb index build --home "$HOME_DIR" --device "$DEVICE" --no-progress --format json > "$WORK/index.json"; t1=$(now)
 figure "index build s ($DEVICE)" "$(secs "$t0" "$t1")"
 
 # -- 4. search: one-shot wall time (a fresh process each) -----------------------------------
