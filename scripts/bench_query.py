@@ -138,6 +138,7 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int):
     from kgjemb.index.faiss_index import FaissIndex, IndexConfig
     from kgjemb.query.engine import Engine
     from kgjemb.query.parse import QueryParser
+    from kgjemb.query.snapshot import GraphSnapshot
 
     dim = real.vectors.shape[1]
     n_artists = max(10, n // 100)
@@ -165,7 +166,9 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int):
     bundle = Bundle(Path("<synthetic>"), {"dim": dim}, content)
     # the parser only needs names: artists + attributes (not a million titles)
     names = build_export({"Artist": artists[:2000], "Attribute": attrs}, {})
-    engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), config=real.config)
+    snapshot = GraphSnapshot(export, ids, rel_weights=real.config.rel_weights)
+    engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
+                    config=real.config)
     print(f"[synthetic] graph + engine set-up in {time.perf_counter() - t:.1f}s")
     return engine
 
