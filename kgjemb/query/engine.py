@@ -133,7 +133,8 @@ class Engine:
         elif model.checksum() != bundle.manifest.get("model_checksum"):
             raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
         graph = export if export is not None else bundle.export
-        snapshot = GraphSnapshot(graph, list(bundle.track_ids), rel_weights=config.rel_weights)
+        snapshot = GraphSnapshot(graph, list(bundle.track_ids), rel_weights=config.rel_weights,
+                                 via_artist=config.fact_via_artist)
         if parser is None:
             parser = QueryParser.from_export(graph, config=ParserConfig(max_chars=config.max_query_chars))
         return cls(bundle, model=model, parser=parser, snapshot=snapshot, store=store, config=config)
@@ -352,13 +353,8 @@ class Engine:
             nodes = row_node[rows]
             raw = np.where(nodes >= 0, self._proximity_raw(walk.score(np.maximum(nodes, 0))), 0.0)
             if profile is not None:
-                trows = snap.row_track[rows]
-                ok = trows >= 0
-                if ok.any():
-                    m = snap.graph.track_attributes(trows[ok], via_artist=c.fact_via_artist)  # (k, n_attr)
-                    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-                    cos = (m @ profile) / np.where(norms > 0, norms, 1.0)
-                    raw[ok] += has_w * cos
+                cos = (snap.row_attr[rows] @ profile) / np.where(snap.row_norm[rows] > 0, snap.row_norm[rows], 1.0)
+                raw += has_w * cos  # (n,) shared attributes with the anchors
             return raw
 
         names = ", ".join(str(snap.names.get(a, a)) for a in anchors[:3]) + (" …" if len(anchors) > 3 else "")

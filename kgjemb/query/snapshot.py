@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import scipy.sparse as sp
 
 from kgjemb.catalog.schema import NODE_LABELS
 from kgjemb.graph.base import GraphExport
@@ -30,7 +31,8 @@ def node_key(label: str, node_id: str) -> str:
 class GraphSnapshot:
     """The query-time view of the graph over the indexed tracks ``track_ids``."""
 
-    def __init__(self, export: GraphExport, track_ids: list[str], *, rel_weights: RelWeights = RelWeights()) -> None:
+    def __init__(self, export: GraphExport, track_ids: list[str], *, rel_weights: RelWeights = RelWeights(),
+                 via_artist: float = 0.5) -> None:
         self.export = export
         self.track_ids = track_ids
         self.tracks = TrackTable(export, track_ids)
@@ -61,6 +63,20 @@ class GraphSnapshot:
         self.attr_df = np.asarray(having.sum(axis=0)).ravel()  # (n_attr,)
         n_tracks = max(g.track_attr.shape[0], 1)
         self.attr_idf = np.log((n_tracks + 1) / (self.attr_df + 1)) + 1.0  # (n_attr,), smoothed, ≥ 1
+        # per index row, once: its attribute weights (direct, or via_artist × its artist's),
+        # their norm, and which attribute kinds it has at all (facts: known vs unknown)
+        self.via_artist = via_artist
+        n_rows, n_attr = len(track_ids), g.track_attr.shape[1]
+        ok = np.flatnonzero(self.row_track >= 0)
+        known = g.track_attributes(self.row_track[ok], via_artist=via_artist).tocoo()  # (k, n_attr)
+        self.row_attr = sp.csr_matrix((known.data, (ok[known.row], known.col)), shape=(n_rows, n_attr))
+        self.row_norm = np.sqrt(np.asarray(self.row_attr.multiply(self.row_attr).sum(axis=1)).ravel())  # (n_rows,)
+        self.kind_names = sorted(self.attrs_of_kind)
+        self.kind_of_attr = {k: i for i, k in enumerate(self.kind_names)}
+        kind_col = np.array([self.kind_of_attr[k] for k in kinds.tolist()], dtype=np.int64)  # (n_attr,)
+        coo = self.row_attr.tocoo()
+        self.row_kind = np.zeros((n_rows, max(len(self.kind_names), 1)), dtype=bool)  # (n_rows, n_kinds)
+        self.row_kind[coo.row, kind_col[coo.col]] = True
 
     def has(self, label: str, node_id: str) -> bool:
         return node_id in self.entity_row.get(label, {})
@@ -85,22 +101,28 @@ class GraphSnapshot:
         attribute of the same kind (known otherwise), ``unknown`` when it has none of that
         kind at all."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros((len(rows), len(attr_ids)))
-        cols = [self.attr_row.get(a, -1) for a in attr_ids]
-        trows = self.row_track[rows]
-        known = trows >= 0
-        if not known.any() or not attr_ids:
-            return out
-        m = self.graph.track_attributes(trows[known], via_artist=via_artist)  # (k, n_attr)
-        for j, c in enumerate(cols):
+        out = np.full((len(rows), len(attr_ids)), float(unknown))
+        if not len(rows) or not attr_ids:
+            return np.zeros((len(rows), len(attr_ids)))
+        if via_artist == self.via_artist:
+            m = self.row_attr[rows]  # (n, n_attr), precomputed at build
+            kinds = self.row_kind[rows]  # (n, n_kinds)
+        else:  # another weighting than the snapshot's: compute it for these rows
+            trows = self.row_track[rows]
+            ok = np.flatnonzero(trows >= 0)
+            part = self.graph.track_attributes(trows[ok], via_artist=via_artist).tocoo()
+            m = sp.csr_matrix((part.data, (ok[part.row], part.col)), shape=(len(rows), self.row_attr.shape[1]))
+            kinds = np.zeros((len(rows), self.row_kind.shape[1]), dtype=bool)
+            kind_col = np.array([self.kind_of_attr[k] for k in self.graph.attr_kind.tolist()], dtype=np.int64)
+            kinds[part.row, kind_col[part.col]] = True
+        for j, a in enumerate(attr_ids):
+            c = self.attr_row.get(a, -1)
             if c < 0:
+                out[:, j] = 0.0
                 continue
-            kind_cols = self.attrs_of_kind.get(self.graph.attr_kind[c], np.array([c]))
-            has = np.minimum(np.asarray(m[:, c].todense()).ravel(), 1.0)
-            any_of_kind = np.asarray(m[:, kind_cols].sum(axis=1)).ravel() > 0
-            col = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
-            out[known, j] = col
-        out[~known] = unknown
+            has = np.minimum(m[:, c].toarray().ravel(), 1.0)  # (n,)
+            any_of_kind = kinds[:, self.kind_of_attr[self.graph.attr_kind[c]]]
+            out[:, j] = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
         return out
 
     def specificity(self, attr_ids: list[str]) -> np.ndarray:
