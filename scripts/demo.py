@@ -177,7 +177,7 @@ def stage_queries(bundle: Path, console, args):
     console.print(f"hits credited by a graph path: {graph_paths}; by an attribute fact: {facts}")
     artists = engine.similar_artists(("Artist", "haydn") if engine.snapshot.has("Artist", "haydn")
                                      else ("Artist", engine.bundle.export.nodes["Artist"]["id"].iloc[0]), k=args.k)
-    console.rule(f"[bold]artists like[/bold] {artists.query}")
+    console.rule(f"[bold]{artists.query}[/bold]")
     for h in artists.hits:
         console.print(f"{h.score:.3f}  {h.name}  — {h.explanation}")
     artist = engine.bundle.export.nodes["Artist"]["id"].iloc[0]
