@@ -24,7 +24,6 @@ the graph path that carried most of the proximity score and the attributes they 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from kgjemb.index.bundle import Bundle
 from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
+from kgjemb.query.graph_signals import fact_signals, proximity_raw, proximity_signal
 from kgjemb.query.hits import make_artist_hits, make_hits
 from kgjemb.query.parse import ParserConfig, QueryParser
 from kgjemb.query.snapshot import GraphSnapshot, node_key
@@ -199,22 +199,21 @@ class Engine:
         n_art = a_hi - a_lo
         walk = g.walk({key: 1.0}, c.walk)
         prox = walk.score(np.arange(a_lo, a_hi))  # (n_artists,)
-        signals, raw_cols = [], []
+        signals = []
         if w.graph > 0:
-            signals.append(Signal(f"graph:{key}", "graph", w.graph, score=lambda r: r, ref=key))
-            raw_cols.append(self._proximity_raw(prox))
+            prox_raw = proximity_raw(prox, c.proximity_scale)  # (n_artists,)
+            signals.append(Signal(f"graph:{key}", "graph", w.graph, score=lambda r: prox_raw[r], ref=key))
         vec = self.entity_vectors[label][self.entity_row[label][node_id]]
         arts = np.asarray(self.entity_vectors["Artist"], dtype=np.float32)  # (n_artists, dim)
         if w.entity > 0 and np.linalg.norm(vec) > 0 and len(arts):
             norms = np.linalg.norm(arts, axis=1)
             cos = arts @ _unit(vec) / np.where(norms > 0, norms, 1.0)  # (n_artists,)
-            signals.append(Signal(f"like:{key}", "entity", w.entity, score=lambda r: r, ref=key))
-            raw_cols.append(cos)
+            signals.append(Signal(f"like:{key}", "entity", w.entity, score=lambda r: cos[r], ref=key))
         keep = np.ones(n_art, dtype=bool)
         if label == "Artist":
             keep[self.entity_row["Artist"][node_id]] = False
         rows = np.flatnonzero(keep)
-        raw = np.stack(raw_cols, axis=1)[rows] if raw_cols else np.zeros((len(rows), 0))
+        raw = raw_scores(arts[rows], rows, signals)  # (n_rows, n_signals)
         scores, parts = fuse(raw, signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
         ids = np.asarray(self.snapshot.export.nodes["Artist"]["id"].tolist(), dtype=object)
         order = np.lexsort((ids[rows], -scores))[:k]
@@ -336,56 +335,16 @@ class Engine:
         if anchors and w.graph > 0:
             self._add_graph_signal(plan, anchors)
 
-    def _proximity_raw(self, mass: np.ndarray) -> np.ndarray:
-        tau = self.config.proximity_scale
-        return np.log1p(np.asarray(mass) / tau) / math.log1p(1.0 / tau)
-
     def _add_graph_signal(self, plan: _Plan, anchors: list[str]) -> None:
-        c, snap = self.config, self.snapshot
-        walk = snap.graph.walk({a: 1.0 for a in anchors}, c.walk)
-        plan.walk = walk
-        has_w = c.rel_weights.has
-        profiles = [p for p in (snap.graph.profile(a) for a in anchors) if p is not None] if has_w > 0 else []
-        profile = np.mean(profiles, axis=0) if profiles else None
-        row_node = snap.row_node
-
-        def score(rows: np.ndarray) -> np.ndarray:
-            nodes = row_node[rows]
-            raw = np.where(nodes >= 0, self._proximity_raw(walk.score(np.maximum(nodes, 0))), 0.0)
-            if profile is not None:
-                cos = (snap.row_attr[rows] @ profile) / np.where(snap.row_norm[rows] > 0, snap.row_norm[rows], 1.0)
-                raw += has_w * cos  # (n,) shared attributes with the anchors
-            return raw
-
-        names = ", ".join(str(snap.names.get(a, a)) for a in anchors[:3]) + (" …" if len(anchors) > 3 else "")
-        ref = anchors[0] if len(anchors) == 1 else None
-        plan.signals.append(Signal(f"graph:{names}", "graph", c.weights.graph, score=score, ref=ref))
-        top, _ = walk.top("Track", c.graph_candidates)
-        rows = snap.track_row[top]
-        plan.extra_rows.append(rows[rows >= 0])
+        signal, plan.walk, rows = proximity_signal(self.snapshot, anchors, self.config)
+        plan.signals.append(signal)
+        plan.extra_rows.append(rows)
 
     def _add_fact_signals(self, plan: _Plan, facts: list[tuple[str, float, bool]]) -> None:
-        """One signal per attribute the query names: + for asked, − for negated ones. Each
-        weighs ``weights.fact`` × its link confidence × its specificity (idf relative to the
-        query's most specific attribute: "piano" outweighs "slow"), so a track matching
-        more of the asked attributes ranks higher."""
-        c, snap = self.config, self.snapshot
-        if c.weights.fact <= 0:
-            return
-        facts = [f for f in dict.fromkeys(facts) if f[0] in snap.attr_row]
-        spec = dict(zip([f[0] for f in facts], snap.specificity([f[0] for f in facts])))
-        for attr_id, confidence, negative in facts:
-            def score(rows, attr_id=attr_id):
-                return snap.fact_scores(rows, [attr_id], via_artist=c.fact_via_artist, unknown=c.fact_unknown)[:, 0]
-
-            weight = c.weights.fact * confidence * float(spec[attr_id])
-            shown = f"{'not ' if negative else ''}has:{attr_id}"
-            plan.signals.append(Signal(shown, "fact", weight, score=score, ref=attr_id, negative=negative))
-            if not negative:
-                plan.facts.append(attr_id)
-                rows = snap.rows_having(attr_id, limit=c.exact_filter_max)
-                if rows is not None:
-                    plan.extra_rows.append(rows)
+        signals, asked, rows = fact_signals(self.snapshot, facts, self.config)
+        plan.signals += signals
+        plan.facts += asked
+        plan.extra_rows += rows
 
     def _encode_texts(self, plans: list[_Plan]) -> None:
         texts = list(dict.fromkeys(t for p in plans for t in p.texts))
