@@ -27,7 +27,6 @@ directory is ever opened.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -54,7 +53,7 @@ from kgjemb.index.backends import load_index
 from kgjemb.index.base import VectorIndex
 from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE, IndexConfig
 from kgjemb.model.files import CONFIG_FILE as MODEL_CONFIG_FILE
-from kgjemb.model.files import WEIGHTS_FILE
+from kgjemb.model.files import WEIGHTS_FILE, sha256_file
 from kgjemb.paths import cache_dir as home_cache_dir
 
 __all__ = ["FORMAT_VERSION", "Bundle", "BundleContent", "required_files", "sha256_file", "write_bundle"]
@@ -67,17 +66,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _MODEL_CACHE: dict[tuple, object] = {}  # (sha256 of model.pt, loader) -> model; see Bundle.load_model
 _MODEL_LOCK = threading.Lock()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20, *, follow_symlinks: bool = True) -> str:
-    """sha256 of the file at ``path``; ``follow_symlinks=False`` refuses a symlink
-    (``O_NOFOLLOW``) instead of reading what it points at (bundle verification)."""
-    h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0)))
-    with os.fdopen(fd, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def required_files(backend: str = "faiss") -> list[str]:

@@ -15,7 +15,6 @@ the frozen text encoder) and optionally ``metrics.json`` (written by the trainer
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE
+from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, sha256_file
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
 from kgjemb.device import default_device as device_default
@@ -297,7 +296,7 @@ class KGJointModel(nn.Module):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._checksum = _sha256(target / WEIGHTS_FILE)
+        self._checksum = sha256_file(target / WEIGHTS_FILE)
         logger.info("saved model to %s (sha256 %s)", target, self._checksum[:12])
 
     def checksum(self) -> str:
@@ -347,13 +346,6 @@ def load_model(
         raise BundleError(f"model weights do not match config in {weights_path}: {err}") from err
     model.to(torch.device(device) if device is not None else default_device())
     model.eval()
-    model._checksum = _sha256(weights_path)
+    model._checksum = sha256_file(weights_path)
     return model
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

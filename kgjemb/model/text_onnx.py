@@ -21,7 +21,6 @@ on ONNX Runtime's CUDA provider when the installed ``onnxruntime`` has one.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE
+from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, sha256_file
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError, MissingDependencyError
 from kgjemb.model.config import ModelConfig
@@ -186,7 +185,7 @@ def load_text_model(
         raise BundleError(f"model config unreadable: {cfg_path}: {err}") from err
     device = resolve_device(device)
     quantized = device == "cpu" if quantized is None else quantized
-    checksum = _sha256(weights)
+    checksum = sha256_file(weights)
     path = onnx_file(cache_dir if cache_dir is not None else home_cache(), config, checksum, quantized=quantized)
     if not path.is_file():
         path = _export(root, config, path, quantized=quantized)
@@ -220,10 +219,3 @@ def _export(model_dir: Path, config: ModelConfig, path: Path, *, quantized: bool
     logger.info("text path of %s exported in %.1fs", model_dir, time.perf_counter() - start)
     return path
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
