@@ -120,3 +120,16 @@ def test_frontier_cap_keeps_the_heaviest():
     capped = g.walk({"Track:t1": 1.0}, WalkConfig(steps=3, max_frontier=1))
     assert capped.score_of(["Track:t1"])[0] <= full.score_of(["Track:t1"])[0]
     assert capped.score_of(["Track:t2"])[0] > 0
+
+
+def test_relations_of_the_query_snapshot():
+    """What relation queries ask the graph: influence both ways, versions, the album."""
+    from kgjemb.query.snapshot import GraphSnapshot
+
+    snap = GraphSnapshot(six_nodes(), ["t1", "t2", "t3"])
+    assert snap.related("influenced_by", "Artist:a2") == ["Artist:a1"]
+    assert snap.related("influenced", "Artist:a1") == ["Artist:a2"]
+    assert snap.related("versions", "Track:t1") == ["Track:t2"]
+    assert snap.related("versions", "Track:t2") == ["Track:t1"]
+    assert snap.related("same_album", "Track:t3") == ["Album:b1"]
+    assert snap.related("members", "Artist:a1") == [] and snap.related("similar_artists", "Artist:a1") == []

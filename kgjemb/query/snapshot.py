@@ -157,35 +157,31 @@ class GraphSnapshot:
         label, _, node_id = key.partition(":")
         e = self.export.edges
 
-        def pairs(k):
-            f = e[k]
-            return list(zip(f["src"].tolist(), f["dst"].tolist())) if len(f) else []
+        def ends(rel: tuple[str, str, str], match: str, nodes) -> set[str]:
+            """The other end of every ``rel`` edge whose ``match`` column is in ``nodes``."""
+            f = e[rel]
+            other = "dst" if match == "src" else "src"
+            return set(f.loc[f[match].isin(nodes), other].tolist()) if len(f) else set()
 
-        if relation == "influenced_by" and label == "Artist":
-            return sorted(f"Artist:{s}" for s, d in pairs(("Artist", "INFLUENCED_BY", "Artist")) if d == node_id)
-        if relation == "influenced" and label == "Artist":
-            return sorted(f"Artist:{d}" for s, d in pairs(("Artist", "INFLUENCED_BY", "Artist")) if s == node_id)
-        if relation == "similar_artists" and label == "Artist":
-            sim = pairs(("Artist", "SIMILAR_TO", "Artist"))
-            return sorted({f"Artist:{d}" for s, d in sim if s == node_id} | {f"Artist:{s}" for s, d in sim if d == node_id}
-                          - {key})
-        if relation == "members" and label == "Artist":
-            return sorted(f"Artist:{s}" for s, d in pairs(("Artist", "MEMBER_OF", "Artist")) if d == node_id)
-        if relation == "versions" and label == "Track":
-            links: dict[str, set[str]] = {}
-            for s, d in pairs(("Track", "VERSION_OF", "Track")):
-                links.setdefault(s, set()).add(d)
-                links.setdefault(d, set()).add(s)
-            seen, todo = {node_id}, [node_id]
-            while todo:
-                for nxt in links.get(todo.pop(), ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        todo.append(nxt)
+        influence, similar = ("Artist", "INFLUENCED_BY", "Artist"), ("Artist", "SIMILAR_TO", "Artist")
+        if label == "Artist" and relation in ("influenced_by", "influenced", "similar_artists", "members"):
+            found = {
+                "influenced_by": lambda: ends(influence, "dst", [node_id]),
+                "influenced": lambda: ends(influence, "src", [node_id]),
+                "similar_artists": lambda: (ends(similar, "src", [node_id]) | ends(similar, "dst", [node_id])) - {node_id},
+                "members": lambda: ends(("Artist", "MEMBER_OF", "Artist"), "dst", [node_id]),
+            }[relation]()
+            return sorted(f"Artist:{a}" for a in found)
+        if relation == "versions" and label == "Track":  # VERSION_OF chains, either way, hop by hop
+            version = ("Track", "VERSION_OF", "Track")
+            seen, frontier = {node_id}, {node_id}
+            while frontier:
+                frontier = (ends(version, "src", frontier) | ends(version, "dst", frontier)) - seen
+                seen |= frontier
             return sorted(f"Track:{t}" for t in seen - {node_id})
         if relation == "same_album":
             if label == "Album":
                 return [key]
             if label == "Track":
-                return sorted(f"Album:{d}" for s, d in pairs(("Track", "ON", "Album")) if s == node_id)
+                return sorted(f"Album:{a}" for a in ends(("Track", "ON", "Album"), "src", [node_id]))
         return []
