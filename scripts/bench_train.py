@@ -9,10 +9,13 @@ node names + the hetero GNN), cold and warm text cache.
     .venv/bin/python scripts/bench_train.py audio --threads 1 --clips 16
     .venv/bin/python scripts/bench_train.py entities --catalog data/bench-catalog-10000
     .venv/bin/python scripts/bench_train.py training --catalog data/dev-catalog --steps 10
+    .venv/bin/python scripts/bench_train.py training --catalog CI_CATALOG --preset ci \
+        --override '{"augment": {"enabled": true}, "ssl": true}'      # augmentations + ssl term
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -108,10 +111,11 @@ def bench_entities(*, catalog: str, threads: int = 1, preset: str = "default") -
 
 
 def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", steps: int = 10,
-                   graph: bool = True, device: str = "auto") -> dict:
+                   graph: bool = True, device: str = "auto", override: dict | None = None) -> dict:
     """Trainer throughput on a real catalog: training pairs/s (audio-text pairs + track-track
-    pairs per step) and seconds per step, CPU and wall, after one warm-up step. Setup (feature
-    cache, text-view encoding) is timed separately."""
+    pairs per step, plus the audio↔audio pairs of the ssl term) and seconds per step, CPU and
+    wall, after one warm-up step. Setup (feature cache, text-view encoding) is timed
+    separately. ``override``: TrainConfig overrides on top (e.g. augmentations, ssl)."""
     import torch
 
     from kgjemb.train.config import load_config
@@ -119,7 +123,8 @@ def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", s
     from tests.fixtures_model import export_of_catalog
 
     export = export_of_catalog(catalog)
-    cfg = load_config(preset=preset, overrides={"num_threads": threads, "use_graph_positives": graph, "device": device})
+    cfg = load_config(preset=preset, overrides={"num_threads": threads, "use_graph_positives": graph, "device": device,
+                                                **(override or {})})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         trainer = Trainer(export, cfg, out=Path(tmp) / "model", cache_dir=REPO / ".cache" / "train-cache", progress=False)
@@ -138,7 +143,7 @@ def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", s
         "batch_size": cfg.batch_size, "tracks": len(export.nodes["Track"]), "setup_s": round(setup, 1),
         "s_per_step_wall": round(wall / steps, 3), "s_per_step_cpu": round(cpu / steps, 3),
         "pairs_per_s_wall": round(pairs / wall, 1), "pairs_per_s_cpu": round(pairs / cpu, 1),
-        "torch_threads": torch.get_num_threads(), "device": str(trainer.device),
+        "torch_threads": torch.get_num_threads(), "device": str(trainer.device), "override": override or {},
     }
     print(out)
     return out
@@ -165,6 +170,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="training: timed steps")
     ap.add_argument("--no-graph", action="store_true", help="training: the text-only ablation")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="training: where the trainer runs")
+    ap.add_argument("--override", default="{}", help="training: JSON TrainConfig overrides, e.g. '{\"ssl\": true}'")
     args = ap.parse_args()
     if args.what == "audio":
         bench_audio(clips=args.clips, seconds=args.seconds, threads=args.threads, preset=args.preset)
@@ -172,7 +178,7 @@ def main() -> None:
         bench_entities(catalog=args.catalog, threads=args.threads, preset=args.preset)
     else:
         bench_training(catalog=args.catalog, threads=args.threads, preset=args.preset, steps=args.steps,
-                       graph=not args.no_graph, device=args.device)
+                       graph=not args.no_graph, device=args.device, override=json.loads(args.override))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The self-supervised audio↔audio term and augmented training on the real CI catalog:
 its positives are two crops of one recording, it is a registered loss, and
 ``kgjemb train --unlabelled DIR`` trains on a small folder and rejects a bad one."""
+import dataclasses
 import json
 import shutil
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from kgjemb.train.config import load_config
+from kgjemb.train.ssl import AudioSSL
 from kgjemb.train.trainer import Trainer
 
 TINY = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 8, "views_per_track": 2}
@@ -43,8 +45,8 @@ def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp
     frames = int(1.5 * tr.data.frames_per_s)
     with torch.no_grad():
         x = tr.data.crops(rows, frames, np.random.default_rng(0))
-        ssl = tr._ssl_inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
-        again = tr._ssl_inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
+        ssl = tr.ssl.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
+        again = tr.ssl.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
     n_tracks = len(ci_export.nodes["Track"])
     ids = ssl["ids"].numpy()
     assert list(ids[ids < n_tracks]) == sorted(set(rows.tolist()))  # every track of the step, once
@@ -53,6 +55,14 @@ def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp
     assert inp["a"].shape == inp["b"].shape == (len(ids), cfg.model.dim)
     assert ssl["key_x"].shape == (len(ids), cfg.model.frontend.n_features, frames)
     torch.testing.assert_close(again["key_x"], ssl["key_x"])  # seeded by (seed, step, view)
+    # without augmentation each second view is a window of its own recording's features
+    plain = AudioSSL(dataclasses.replace(cfg, augment=cfg.augment.only()), tr.data, tr.model, tr.device)
+    with torch.no_grad():
+        views = plain.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
+    for rid, view in zip(views["ids"].tolist(), views["key_x"].numpy()):
+        f = (tr.data.feats[rid] if rid < n_tracks else tr.data.unlabelled[rid - n_tracks]).astype(np.float32)
+        starts = np.flatnonzero((f.T == view[:, 0]).all(axis=1))  # frames equal to the view's first
+        assert any(np.array_equal(f[:, s : s + frames], view) for s in starts), rid
     loss = tr.objective.parts["ssl"]
     matched = float(loss(inp["a"], inp["b"], positives=inp["positives"]))
     shuffled = [float(loss(inp["a"], inp["b"][torch.from_numpy(np.random.default_rng(s).permutation(len(ids)))]))
@@ -61,8 +71,8 @@ def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp
     # two steps: the term trains, and its queue fills with keys of the recordings it saw
     outs = [tr.step(order, s, np.random.default_rng(s), s) for s in range(2)]
     assert all(np.isfinite(o["ssl"]) and o["ssl"] > 0 for o in outs)
-    keys, key_ids = tr.ssl_queue.filled()
-    assert keys.shape[0] == min(16, int(tr.ssl_queue.count)) and len(key_ids) and (key_ids >= 0).all()
+    keys, key_ids = tr.ssl.queue.filled()
+    assert keys.shape[0] == min(16, int(tr.ssl.queue.count)) and len(key_ids) and (key_ids >= 0).all()
 
 
 def test_cli_train_unlabelled(ci_graph_home, ci_catalog, tmp_path):

@@ -63,8 +63,9 @@ class TrainConfig:
     compression, noise, gain, pitch shift, time stretch and codec band limiting applied on
     the fly to training crops (``augment.enabled``), each with its own probability and
     range; the draws come from a generator derived from (seed, step, view).
-    ``ssl`` (False): the self-supervised audio↔audio term (weight ``w_ssl``): two crops of
-    one recording, at independent positions and each augmented, are positives; the rest of
+    ``ssl`` (False): the self-supervised audio↔audio term (weight ``w_ssl``,
+    :mod:`kgjemb.train.ssl`): two crops of one recording at independent positions are
+    positives (the second always augmented, the first when ``augment.enabled``); the rest of
     the batch (less graph-linked training tracks) and, with ``moco_queue``, a queue of
     momentum-encoded keys of recent views are negatives (InfoNCE at the fixed temperature
     ``ssl_temperature``), in the ``ssl_space`` (``track``: the track head when the model has

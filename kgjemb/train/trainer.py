@@ -21,11 +21,11 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
   subgraph (track inputs = a memory bank of audio vectors, the batch's fresh ones), and
   each batch track's artist/album/attribute vector must pick out that track's audio (the
   audio side detached unless ``entity_moves_audio``).
-* **audio ↔ audio** (``ssl``): a second crop of each of the step's training tracks (at its
-  own position, augmented) must pick out the first, and so must two augmented crops of each
-  of ``ssl_unlabelled_per_step`` unlabelled recordings (``unlabelled``); the rest of the
-  batch (less graph-linked tracks) and, with ``moco_queue``, a queue of momentum-encoded
-  keys of past second views are the negatives.
+* **audio ↔ audio** (``ssl``, :mod:`kgjemb.train.ssl`): a second crop of each of the step's
+  training tracks (at its own position, augmented) must pick out the first, and so must two
+  augmented crops of each of ``ssl_unlabelled_per_step`` unlabelled recordings
+  (``unlabelled``); the rest of the batch (less graph-linked tracks) and, with
+  ``moco_queue``, a queue of momentum-encoded keys of past second views are the negatives.
 
 With ``augment.enabled`` every training crop first goes through
 :func:`kgjemb.audio.augment.augment_features` (reverb, EQ, compression, noise, gain, pitch,
@@ -69,6 +69,7 @@ from kgjemb.train.diagnostics import diagnose_model
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.losses import KeyQueue, MultiTaskLoss, get_loss, update_momentum
 from kgjemb.train.positives import META_PATHS
+from kgjemb.train.ssl import AudioSSL, view_rng
 
 __all__ = ["TrainResult", "Trainer", "build_objective", "check_resumable", "train"]
 
@@ -152,7 +153,6 @@ class Trainer:
         self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
         self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress,
                                     unlabelled=unlabelled)
-        self.frontend = config.model.frontend
         self.graph = config.use_graph_positives
         self.objective = build_objective(config, self.model.logit_scale)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -161,10 +161,7 @@ class Trainer:
         self.bank = torch.zeros(n_tracks, config.model.dim)  # audio vectors of every Track row
         # MoCo: keys of recent batches (ids = Track rows), from an EMA copy of the audio tower
         self.queue = KeyQueue(config.model.dim, config.moco_queue).to(self.device)
-        # the self-supervised term's queue: keys of past second views (ids: Track rows, then
-        # n_tracks + the unlabelled recording's number)
-        self.ssl_queue = KeyQueue(config.model.dim, config.moco_queue if config.ssl else 0).to(self.device)
-        self._ssl_order = np.arange(len(self.data.unlabelled))
+        self.ssl = AudioSSL(config, self.data, self.model, self.device) if config.ssl else None
         self.key_audio = None
         if config.moco_queue > 0 and config.moco_momentum > 0:
             self.key_audio = copy.deepcopy(self.model.audio).eval().requires_grad_(False)
@@ -203,7 +200,7 @@ class Trainer:
             "optim": self.optim.state_dict(),
             "bank": self.bank,
             "queue": self.queue.state_dict(),
-            "ssl_queue": self.ssl_queue.state_dict(),
+            "ssl_queue": None if self.ssl is None else self.ssl.queue.state_dict(),
             "key_audio": None if self.key_audio is None else self.key_audio.state_dict(),
             "history": json.dumps(self.history, default=float),
         }
@@ -221,8 +218,8 @@ class Trainer:
         self.optim.load_state_dict(state["optim"])
         self.bank = state["bank"]
         self.queue.load_state_dict(state["queue"])
-        if "ssl_queue" in state:
-            self.ssl_queue.load_state_dict(state["ssl_queue"])
+        if self.ssl is not None:
+            self.ssl.queue.load_state_dict(state["ssl_queue"])
         if self.key_audio is not None:
             self.key_audio.load_state_dict(state["key_audio"])
         self.history = json.loads(state["history"])
@@ -266,11 +263,12 @@ class Trainer:
         n_in = input_frames(frames, aug) if aug.enabled else frames  # a stretch reads past the window
         x = data.crops(rows, n_in, rng, align=align).to(self.device)  # (R, n_features, n_in)
         if aug.enabled:
-            x = augment_features(x, frames=frames, config=aug, frontend=self.frontend, rng=self._view_rng(global_step, 0))
+            x = augment_features(x, frames=frames, config=aug, frontend=cfg.model.frontend,
+                                 rng=view_rng(cfg.seed, global_step, 0))
         a, g = model.encode_audio_spaces(x)  # (R, dim) joint space, (R, dim) track head space
         dev = self.device
         inputs: dict[str, dict] = {}
-        ssl = self._ssl_inputs(rows, (a, g), frames, global_step) if cfg.ssl else None
+        ssl = None if self.ssl is None else self.ssl.inputs(rows, (a, g), frames, global_step)
         if ssl is not None:
             inputs["ssl"] = ssl["inputs"]
 
@@ -322,64 +320,11 @@ class Trainer:
                     keys = self.key_audio(x)
                 self.queue.enqueue(keys, torch.from_numpy(rows).to(dev))
                 if ssl is not None:
-                    keys = ssl["inputs"]["b"].detach()
-                    if self.key_audio is not None:
-                        keys = self.key_audio.forward_spaces(ssl["key_x"])[self._ssl_space]
-                    self.ssl_queue.enqueue(keys, ssl["ids"])
+                    self.ssl.enqueue(ssl, self.key_audio)
         out = {k: float(v.detach()) for k, v in losses.items()}
         out["total"] = float(total.detach())
         out["pairs"] = float(len(rows) + n_pairs + (0 if ssl is None else len(ssl["ids"])))
         return out
-
-    def _view_rng(self, global_step: int, view: int) -> np.random.Generator:
-        """The augmentation draws of one step's ``view`` (0: the supervised crops, 1: the
-        self-supervised term's crops): a generator of (seed, global step, view) alone, so
-        they neither shift the step's other draws nor depend on earlier steps."""
-        return np.random.default_rng([self.config.seed, global_step, view, 0xA06])
-
-    @property
-    def _ssl_space(self) -> int:
-        """Index into ``encode_audio_spaces``' (joint, track) pair for the ssl term."""
-        return 1 if self.config.ssl_space == "track" else 0
-
-    def _ssl_inputs(self, rows: np.ndarray, spaces: tuple[torch.Tensor, torch.Tensor], frames: int,
-                    global_step: int) -> dict | None:
-        """Inputs of the audio↔audio term: ``a`` the first views — the step's own crops of
-        its distinct training tracks (``ssl_labelled``) and a crop of each of this step's
-        unlabelled recordings — and ``b`` second crops of the same recordings (own
-        positions, augmented); graph-linked training tracks are not negatives of each
-        other; queued keys of the same recording are not negatives. Also returns the
-        second views' crops (``key_x``, for the momentum encoder) and recording ``ids``.
-        None when fewer than two recordings take part."""
-        cfg, data, model, dev = self.config, self.data, self.model, self.device
-        rng = self._view_rng(global_step, 1)
-        lab, first = (np.unique(rows, return_index=True) if cfg.ssl_labelled
-                      else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
-        n_u = min(cfg.ssl_unlabelled_per_step, len(data.unlabelled))
-        unl = self._ssl_order[(global_step * n_u + np.arange(n_u)) % max(1, len(self._ssl_order))]
-        n_l = len(lab)
-        if n_l + n_u < 2:
-            return None
-        n_in = input_frames(frames, cfg.augment)
-        crops = [data.crops(lab, n_in, rng)] if n_l else []
-        if n_u:  # two crops of each unlabelled recording, at independent positions
-            crops += [data.crops(unl, n_in, rng, source=data.unlabelled) for _ in range(2)]
-        xs = torch.cat(crops).to(dev)  # (n_l + 2 n_u, n_features, n_in)
-        xs = augment_features(xs, frames=frames, config=cfg.augment, frontend=self.frontend, rng=rng)
-        vs = model.encode_audio_spaces(xs)[self._ssl_space]  # (n_l + 2 n_u, dim)
-        own = spaces[self._ssl_space][torch.from_numpy(first).to(dev)]  # (n_l, dim)
-        q = torch.cat([own, vs[n_l : n_l + n_u]])  # (n, dim) first views
-        k = torch.cat([vs[:n_l], vs[n_l + n_u :]])  # (n, dim) second views
-        ids = torch.from_numpy(np.concatenate([lab, len(data.feats) + unl])).to(dev)  # (n,)
-        pos = torch.zeros(n_l + n_u, n_l + n_u, dtype=torch.bool)
-        if n_l:
-            pos[:n_l, :n_l] = torch.from_numpy(data.train_index.link_mask(lab, lab))
-        inputs = {"a": q, "b": k, "positives": pos.to(dev)}
-        if int(self.ssl_queue.count):
-            keys, key_ids = self.ssl_queue.filled()  # (Q, dim), (Q,)
-            inputs["extra"], inputs["extra_positives"] = keys, ids[:, None] == key_ids[None, :]
-        key_x = torch.cat([xs[:n_l], xs[n_l + n_u :]])  # (n, n_features, frames)
-        return {"inputs": inputs, "key_x": key_x, "ids": ids}
 
     def _entity_inputs(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> dict | None:
         """Inputs of the entity loss: the entities of the batch's tracks must pick out those
@@ -440,7 +385,8 @@ class Trainer:
         last = cfg.epochs if stop_after is None else min(cfg.epochs, self.start_epoch + stop_after)
         for epoch in range(self.start_epoch, last):
             rng = np.random.default_rng([cfg.seed, epoch])
-            self._ssl_order = np.random.default_rng([cfg.seed, epoch, 0x551]).permutation(len(self.data.unlabelled))
+            if self.ssl is not None:
+                self.ssl.new_epoch(epoch)
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             random.seed(cfg.seed * 100_003 + epoch)
             self.model.train()
