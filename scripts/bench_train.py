@@ -5,10 +5,13 @@ from the disk cache, CNN only), on 30-s clips built from the fixture audio.
 ``bench_entities``: embed_entities on a synthetic/bench catalog export (text encoding of
 node names + the hetero GNN), cold and warm text cache.
 ``bench_training``: pairs/s of the trainer on a real catalog (setup timed apart).
+``bench_augment``: ms per batch of ``augment_features`` alone (every effect, and each on its
+own) on crops of a catalog's cached features.
 
     .venv/bin/python scripts/bench_train.py audio --threads 1 --clips 16
     .venv/bin/python scripts/bench_train.py entities --catalog data/bench-catalog-10000
     .venv/bin/python scripts/bench_train.py training --catalog data/dev-catalog --steps 10
+    .venv/bin/python scripts/bench_train.py augment --catalog CI_CATALOG --preset default
     .venv/bin/python scripts/bench_train.py training --catalog CI_CATALOG --preset ci \
         --override '{"augment": {"enabled": true}, "ssl": true}'      # augmentations + ssl term
 """
@@ -149,6 +152,47 @@ def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", s
     return out
 
 
+def bench_augment(*, catalog: str, threads: int = 1, preset: str = "default", batch: int = 48, reps: int = 5) -> dict:
+    """CPU ms per batch of ``augment_features`` on ``batch`` crops of ``crop_s_max`` seconds
+    cut from the catalog's (cached) features: all effects at their probabilities, then each
+    effect alone at probability 1."""
+    import dataclasses
+
+    import torch
+
+    from kgjemb.audio.augment import AUGMENTATIONS, AugmentConfig, augment_features, input_frames
+    from kgjemb.audio.cache import FeatureCache
+    from kgjemb.train.config import load_config
+    from tests.fixtures_model import export_of_catalog
+
+    torch.set_num_threads(threads)
+    cfg = load_config(preset=preset)
+    fe = cfg.model.frontend
+    export = export_of_catalog(catalog)
+    cache = FeatureCache(REPO / ".cache" / "train-cache" / "audio", fe)
+    feats = [cache.features(p) for p in export.nodes["Track"]["audio_path"].dropna()[:batch]]
+    frames = int(cfg.crop_s_max * fe.sample_rate / fe.hop_length)
+    aug = AugmentConfig(enabled=True)
+    n_in = input_frames(frames, aug)
+    x = np.full((batch, fe.n_features, n_in), -100.0, dtype=np.float32)
+    for i in range(batch):
+        f = feats[i % len(feats)][:, :n_in]
+        x[i, :, : f.shape[1]] = f
+    x = torch.from_numpy(x)
+
+    def ms(c: AugmentConfig) -> float:
+        augment_features(x, frames=frames, config=c, frontend=fe, rng=np.random.default_rng(0))  # warm-up
+        t0 = time.process_time()
+        for r in range(reps):
+            augment_features(x, frames=frames, config=c, frontend=fe, rng=np.random.default_rng(r))
+        return round(1000 * (time.process_time() - t0) / reps, 1)
+
+    out = {"preset": preset, "batch": batch, "frames": frames, "threads": threads, "all (default p)": ms(aug)}
+    out.update({f"{name} alone": ms(aug.only(name)) for name in AUGMENTATIONS})
+    print(out)
+    return out
+
+
 def _preset_model(name: str):
     from kgjemb.model import ModelConfig
 
@@ -161,7 +205,7 @@ def _preset_model(name: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["audio", "entities", "training"])
+    ap.add_argument("what", choices=["audio", "entities", "training", "augment"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -174,6 +218,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.what == "audio":
         bench_audio(clips=args.clips, seconds=args.seconds, threads=args.threads, preset=args.preset)
+    elif args.what == "augment":
+        bench_augment(catalog=args.catalog, threads=args.threads, preset=args.preset)
     elif args.what == "entities":
         bench_entities(catalog=args.catalog, threads=args.threads, preset=args.preset)
     else:
