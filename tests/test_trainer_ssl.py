@@ -94,3 +94,26 @@ def test_cli_train_unlabelled(ci_graph_home, ci_catalog, tmp_path):
     for bad, says in ((tmp_path / "missing", "does not exist"), (cfg, "not a folder"), (tmp_path / "model", "no audio files")):
         res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m2"), "--unlabelled", str(bad)])
         assert res.exit_code == 1 and says in res.output and "Traceback" not in res.output, res.output
+
+
+def test_augmented_ssl_run_resumes_exactly(ci_export, ci_catalog, tmp_path):
+    """Augmentation and ssl draws derive from (seed, step, view) and the ssl queue is
+    checkpointed: an interrupted-and-resumed run equals an uninterrupted one."""
+    from tests.fixtures_model import TRAIN_CACHE
+
+    folder = tmp_path / "unl"
+    _unlabelled(ci_catalog, folder, n=3)
+    cfg = load_config(preset="ci", overrides={**SSL, "epochs": 2, "steps_per_epoch": 2, "eval_every": 2})
+
+    def trainer(out):
+        return Trainer(ci_export, cfg, out=tmp_path / out, cache_dir=TRAIN_CACHE, progress=False, unlabelled=folder)
+
+    full = trainer("full")
+    full.fit()
+    trainer("part").fit(stop_after=1)
+    resumed = trainer("part")
+    resumed.fit(resume=True)
+    a, b = full.model.trainable_state_dict(), resumed.model.trainable_state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [e["loss"] for e in full.history] == [e["loss"] for e in resumed.history]
+    assert torch.equal(full.ssl.queue.filled()[0], resumed.ssl.queue.filled()[0])
