@@ -53,7 +53,19 @@ from torch.nn import functional as F
 from kgjemb.audio.config import FrontendConfig
 from kgjemb.audio.features import Chroma, _mel_basis, silence_db
 
-__all__ = ["AUGMENTATIONS", "AugmentConfig", "augment_features", "input_frames"]
+__all__ = [
+    "AUGMENTATIONS",
+    "AugmentConfig",
+    "augment_features",
+    "codec",
+    "coloured_noise",
+    "compression_gain",
+    "eq_curve",
+    "input_frames",
+    "pitch_shift",
+    "reverb",
+    "time_stretch",
+]
 
 #: the effects, in the order they are applied
 AUGMENTATIONS = ("stretch", "pitch", "eq", "reverb", "compress", "noise", "codec", "gain")
@@ -195,10 +207,6 @@ def _gather_rows(x: torch.Tensor, pos: torch.Tensor, *, circular: bool) -> torch
     return torch.gather(x, 1, idx(i0)) * (1 - w) + torch.gather(x, 1, idx(i1)) * w
 
 
-def _uniform(rng: np.random.Generator, span: tuple[float, float], n: int) -> np.ndarray:
-    return rng.uniform(span[0], span[1], size=n)
-
-
 def _t(a: np.ndarray, device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
 
@@ -215,6 +223,7 @@ def augment_features(
     ``T_in >= input_frames(frames, config)`` → ``(B, n_mels + n_chroma, frames)`` float32
     on ``x``'s device. Each crop draws which effects run and their strengths from ``rng``
     (see the module table); ``config.enabled`` is not consulted here (the caller decides).
+    Every effect runs batched over the crops it was drawn for.
     """
     fe, cfg = frontend, config
     b, n_rows, t_in = x.shape
@@ -224,113 +233,48 @@ def augment_features(
     if t_in < input_frames(frames, cfg):
         raise ValueError(f"need at least {input_frames(frames, cfg)} input frames for {frames}, got {t_in}")
     dev = x.device
-    x = x.float()
-    pad = silence_db(fe)
-    fps = fe.sample_rate / fe.hop_length
     on = {n: rng.random(b) < getattr(cfg, f"p_{n}") for n in AUGMENTATIONS}  # n → (B,) bool
     gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62)))
-    centres, basis, n_eff_np = _bands(fe)
-    n_eff = _t(n_eff_np, dev)  # (n_mels,)
-    z = _t(np.linspace(0.0, 1.0, nm), dev)  # (n_mels,) band position 0..1
+    draw = lambda span: rng.uniform(span[0], span[1], size=b)  # noqa: E731 - (B,) strengths
+    rate = 1.0 + draw((-cfg.stretch, cfg.stretch))
+    semis = draw((-cfg.pitch_semitones, cfg.pitch_semitones))
+    curve = eq_curve(np.where(on["eq"], 1.0, 0.0)[:, None] * rng.uniform(-cfg.eq_db, cfg.eq_db, size=(b, 3)),
+                     rng.uniform(0, 1, size=(b, 2)), rng.uniform(0.04, 0.2, size=(b, 2)), nm)  # (B, n_mels)
+    rt60, drr = draw(cfg.rt60_s), draw(cfg.drr_db)
+    threshold, ratio = draw(cfg.compress_threshold_db), np.where(on["compress"], draw(cfg.compress_ratio), 1.0)
+    colour, snr = draw(cfg.noise_colour), draw(cfg.snr_db)
+    cutoff, qsnr = draw(cfg.codec_cutoff_hz), draw(cfg.codec_snr_db)
+    gain = np.where(on["gain"], draw(cfg.gain_db), 0.0)
 
-    # time stretch: output frame t reads input frame t·r
-    rate = 1.0 + _uniform(rng, (-cfg.stretch, cfg.stretch), b)
+    x = x.float()
     y = x[:, :, :frames].clone()
-    sel = _subset(on["stretch"], dev)
-    if sel is not None:
-        pos = _t(rate, dev)[sel, None] * torch.arange(frames, device=dev, dtype=torch.float32)  # (b', frames)
-        y[sel] = _gather_time(x[sel], pos)
+    if (sel := _subset(on["stretch"])) is not None:
+        y[sel] = time_stretch(x[sel], rate[sel], frames)
     x = y  # (B, n_rows, frames)
-    mel, chroma = x[:, :nm], x[:, nm:]
-    silent = (mel <= pad + 1e-3).all(dim=1)  # (B, frames) padding / digital silence
-
-    # pitch shift: band b takes what was at f_b · 2^(-s/12); chroma rolls by s classes
-    semis = _uniform(rng, (-cfg.pitch_semitones, cfg.pitch_semitones), b)
-    sel = _subset(on["pitch"], dev)
-    if sel is not None:
-        src = _mel_index(centres[None, :] * 2.0 ** (-semis[on["pitch"], None] / 12.0), fe)  # (b', n_mels)
-        mel, chroma = mel.clone(), chroma.clone()
-        mel[sel] = _gather_rows(mel[sel], _t(src, dev), circular=False)
-        if nc:
-            cls = np.arange(nc)[None, :] - semis[on["pitch"], None] * nc / 12.0  # (b', n_chroma)
-            chroma[sel] = _gather_rows(chroma[sel], _t(cls, dev), circular=True)
+    mel, chroma = x[:, :nm].clone(), x[:, nm:].clone()
+    silent = (mel <= silence_db(fe) + 1e-3).all(dim=1)  # (B, frames) padding / digital silence
+    if (sel := _subset(on["pitch"])) is not None:
+        mel[sel], chroma[sel] = pitch_shift(mel[sel], chroma[sel], semis[sel], fe)
 
     # linear energies in float64 (a 100 dB range: float32 FFTs would bury the quiet bands)
     power = torch.pow(10.0, mel.double() / 10.0)  # (B, n_mels, frames)
-    energy = power.sum(1)  # (B, frames) frame energy before effects
     share = torch.pow(10.0, chroma.double().clamp(min=Chroma.floor_db) / 10.0)  # (B, n_chroma, frames)
-    chroma_e = energy[:, None] * share / share.sum(1, keepdim=True).clamp(min=1e-30)  # (B, n_chroma, frames)
-
-    # EQ: tilt + two bells over the mel axis (dB)
-    eq_on = _t(on["eq"], dev)[:, None]
-    curve = eq_on * _t(_uniform(rng, (-cfg.eq_db, cfg.eq_db), b), dev)[:, None] * (2 * z - 1)[None]  # (B, n_mels)
-    for _ in range(2):
-        a = eq_on * _t(_uniform(rng, (-cfg.eq_db, cfg.eq_db), b), dev)[:, None]
-        c, w = _t(rng.uniform(0, 1, b), dev)[:, None], _t(rng.uniform(0.04, 0.2, b), dev)[:, None]
-        curve = curve + a * torch.exp(-0.5 * ((z[None] - c) / w) ** 2)
-    power = power * torch.pow(10.0, curve.double() / 10.0)[:, :, None]
-
-    # room reverb: direct path + exponentially decaying noise tail, per band, in power
-    rt60, drr = _uniform(rng, cfg.rt60_s, b), _uniform(rng, cfg.drr_db, b)
-    sel = _subset(on["reverb"], dev)
-    if sel is not None:
-        taps = int(math.ceil(1.2 * cfg.rt60_s[1] * fps)) + 1
-        k = torch.arange(taps, device=dev, dtype=torch.float64)  # (K,)
-        rt_band = _t(rt60, dev)[sel, None].double() * (1.2 - 0.6 * z.double())[None]  # (b', n_mels) highs decay faster
-        env = torch.pow(10.0, -6.0 * k[None, None] / (rt_band[:, :, None] * fps))  # (b', n_mels, K)
-        env[:, :, 0] = 0.0
-        tail = env * _fluctuation((len(sel), nm, taps), n_eff, gen, dev).double()
-        level = _t(10.0 ** (-drr / 10.0), dev)[sel, None, None].double()
-        ir = level * tail / env.sum(2, keepdim=True).clamp(min=1e-30)  # (b', n_mels, K)
-        ir[:, :, 0] = 1.0
-        power, chroma_e = power.clone(), chroma_e.clone()
-        power[sel] = _convolve_time(power[sel], ir)
-        if nc:
-            chroma_e[sel] = _convolve_time(chroma_e[sel], ir.mean(1, keepdim=True).expand(-1, nc, -1))
-
-    # compression: gain reduction above a threshold below the loudest smoothed frame
-    loud = 10.0 * torch.log10(power.sum(1).clamp(min=1e-30)).float()  # (B, frames)
-    loud = F.avg_pool1d(loud[:, None], 5, stride=1, padding=2, count_include_pad=False)[:, 0]
-    loud = loud.masked_fill(silent, -1e4)
-    thr = loud.amax(1, keepdim=True) + _t(_uniform(rng, cfg.compress_threshold_db, b), dev)[:, None]
-    ratio = _t(np.where(on["compress"], _uniform(rng, cfg.compress_ratio, b), 1.0), dev)[:, None]
-    cut = torch.pow(10.0, -(loud - thr).clamp(min=0) * (1 - 1 / ratio) / 10.0).double()  # (B, frames)
+    chroma_e = power.sum(1, keepdim=True) * share / share.sum(1, keepdim=True).clamp(min=1e-30)
+    power = power * torch.pow(10.0, _t(curve, dev).double() / 10.0)[:, :, None]
+    if (sel := _subset(on["reverb"])) is not None:
+        power[sel], chroma_e[sel] = reverb(power[sel], chroma_e[sel], rt60[sel], drr[sel], fe, gen=gen)
+    cut = compression_gain(power, silent, threshold, ratio)  # (B, frames)
     power, chroma_e = power * cut[:, None], chroma_e * cut[:, None]
+    if (sel := _subset(on["noise"])) is not None:
+        noise = coloured_noise(power[sel], silent[sel], snr[sel], colour[sel], fe, gen=gen)
+        power[sel] = power[sel] + noise
+        chroma_e[sel] = chroma_e[sel] + noise.sum(1, keepdim=True) / max(nc, 1)
+    if (sel := _subset(on["codec"])) is not None:
+        power[sel], qnoise = codec(power[sel], cutoff[sel], qsnr[sel], fe, gen=gen)
+        chroma_e[sel] = chroma_e[sel] + qnoise.sum(1, keepdim=True) / max(nc, 1)
 
-    # additive noise: coloured, at an SNR against the crop's mean (non-silent) frame energy
-    colour, snr = _uniform(rng, cfg.noise_colour, b), _uniform(rng, cfg.snr_db, b)
-    sel = _subset(on["noise"], dev)
-    if sel is not None:
-        live = (~silent[sel]).double()  # (b', frames)
-        mean_e = (power[sel].sum(1) * live).sum(1) / live.sum(1).clamp(min=1)  # (b',)
-        freqs = np.maximum(np.linspace(0, fe.sample_rate / 2, basis.shape[1]), 20.0)
-        tint = (basis[None] * (freqs[None, None, :] / 1000.0) ** -colour[on["noise"], None, None]).sum(2)  # (b', n_mels)
-        tint = torch.as_tensor(tint / tint.sum(1, keepdims=True), device=dev)
-        level = mean_e * torch.as_tensor(10.0 ** (-snr[on["noise"]] / 10.0), device=dev)
-        noise = level[:, None, None] * tint[:, :, None] * _fluctuation((len(sel), nm, frames), n_eff, gen, dev).double()
-        power = power.index_add(0, sel, noise)
-        if nc:
-            chroma_e = chroma_e.index_add(0, sel, noise.sum(1, keepdim=True).expand(-1, nc, -1) / nc)
-
-    # codec: low-pass, signal-shaped quantisation noise, spectral holes in weak bands
-    cutoff, qsnr = _uniform(rng, cfg.codec_cutoff_hz, b), _uniform(rng, cfg.codec_snr_db, b)
-    sel = _subset(on["codec"], dev)
-    if sel is not None:
-        p, cut_hz = power[sel], _t(cutoff[on["codec"]], dev)[:, None]
-        q = torch.as_tensor(10.0 ** (-qsnr[on["codec"]] / 10.0), device=dev)[:, None, None]  # (b', 1, 1)
-        above = torch.sigmoid((_t(centres, dev)[None] - cut_hz) / (0.02 * cut_hz)).double()  # (b', n_mels)
-        smooth = F.avg_pool2d(p[:, None], 3, stride=1, padding=1, count_include_pad=False)[:, 0]
-        qnoise = smooth * q * _fluctuation((len(sel), nm, frames), n_eff, gen, dev).double()
-        weak = p < p.amax(1, keepdim=True) * q * 1e-2  # 20 dB below the quantisation noise
-        power = power.clone()
-        power[sel] = (p * torch.where(weak, 1e-3, 1.0) + qnoise) * torch.pow(10.0, -8.0 * above)[:, :, None]
-        if nc:
-            chroma_e = chroma_e.index_add(0, sel, qnoise.sum(1, keepdim=True).expand(-1, nc, -1) / nc)
-
-    # gain
-    gain = _t(np.where(on["gain"], _uniform(rng, cfg.gain_db, b), 0.0), dev)[:, None, None]
-    mel = (10.0 * torch.log10(power.clamp(min=fe.amin))).float() + gain
-    out = [mel.clamp(min=pad)]
+    mel = (10.0 * torch.log10(power.clamp(min=fe.amin))).float() + _t(gain, dev)[:, None, None]
+    out = [mel.clamp(min=silence_db(fe))]
     if nc:
         peak = chroma_e.amax(1, keepdim=True).clamp(min=1e-30)
         out.append((10.0 * torch.log10((chroma_e / peak).clamp(min=1e-30))).float().clamp(min=Chroma.floor_db))
@@ -338,10 +282,114 @@ def augment_features(
     return torch.where(silent[:, None], x, y)
 
 
-def _subset(mask: np.ndarray, device) -> torch.Tensor | None:
+def time_stretch(x: torch.Tensor, rate: np.ndarray, frames: int) -> torch.Tensor:
+    """``(B, F, T_in)`` → ``(B, F, frames)``: output frame t reads input frame ``t · rate``
+    (linear interpolation); rate > 1 is faster. Needs ``T_in > (frames - 1) · max(rate)``."""
+    pos = _t(rate, x.device)[:, None] * torch.arange(frames, device=x.device, dtype=torch.float32)  # (B, frames)
+    return _gather_time(x, pos)
+
+
+def pitch_shift(mel: torch.Tensor, chroma: torch.Tensor, semitones: np.ndarray,
+                fe: FrontendConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift by ``semitones`` ``(B,)``: mel band b takes what was at ``f_b · 2^(-s/12)``
+    (interpolated on the mel axis, edge bands repeated); chroma ``(B, n_chroma, T)`` rolls
+    by s classes (fractionally, circularly)."""
+    centres, _, _ = _bands(fe)
+    src = _mel_index(centres[None, :] * 2.0 ** (-semitones[:, None] / 12.0), fe)  # (B, n_mels)
+    mel = _gather_rows(mel, _t(src, mel.device), circular=False)
+    if chroma.shape[1]:
+        nc = chroma.shape[1]
+        cls = np.arange(nc)[None, :] - semitones[:, None] * nc / 12.0  # (B, n_chroma)
+        chroma = _gather_rows(chroma, _t(cls, chroma.device), circular=True)
+    return mel, chroma
+
+
+def eq_curve(amp_db: np.ndarray, centre: np.ndarray, width: np.ndarray, n_mels: int) -> np.ndarray:
+    """EQ gains in dB ``(B, n_mels)``: a tilt of ``amp_db[:, 0]`` (low end -a, high end +a)
+    plus bells of ``amp_db[:, 1:]`` at ``centre`` with ``width`` (fractions of the mel axis)."""
+    z = np.linspace(0.0, 1.0, n_mels)[None, :]  # (1, n_mels)
+    curve = amp_db[:, :1] * (2 * z - 1)
+    for k in range(centre.shape[1]):
+        curve = curve + amp_db[:, k + 1 : k + 2] * np.exp(-0.5 * ((z - centre[:, k : k + 1]) / width[:, k : k + 1]) ** 2)
+    return curve
+
+
+def reverb(power: torch.Tensor, chroma_e: torch.Tensor, rt60_s: np.ndarray, drr_db: np.ndarray,
+           fe: FrontendConfig, *, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Room reverb on mel powers ``(B, n_mels, T)`` and chroma energies ``(B, n_chroma, T)``:
+    each band convolved along time with a synthetic impulse response's power envelope — the
+    direct path (1) plus an exponentially decaying noise tail whose energy sits ``drr_db``
+    below it and which falls 60 dB in ``rt60_s`` (×1.2 in the lowest band down to ×0.6 in
+    the highest: air and walls absorb highs); chroma with the bands' mean response."""
+    _, _, n_eff = _bands(fe)
+    dev, nm = power.device, power.shape[1]
+    fps = fe.sample_rate / fe.hop_length
+    taps = int(math.ceil(1.2 * float(np.max(rt60_s)) * fps)) + 1
+    k = torch.arange(taps, device=dev, dtype=torch.float64)  # (K,)
+    z = torch.linspace(0.0, 1.0, nm, device=dev, dtype=torch.float64)
+    rt_band = torch.as_tensor(rt60_s, device=dev)[:, None] * (1.2 - 0.6 * z)[None]  # (B, n_mels)
+    env = torch.pow(10.0, -6.0 * k[None, None] / (rt_band[:, :, None] * fps))  # (B, n_mels, K)
+    env[:, :, 0] = 0.0
+    tail = env * _fluctuation((len(rt60_s), nm, taps), _t(n_eff, dev), gen, dev).double()
+    level = torch.as_tensor(10.0 ** (-drr_db / 10.0), device=dev)[:, None, None]
+    ir = level * tail / env.sum(2, keepdim=True).clamp(min=1e-30)  # (B, n_mels, K)
+    ir[:, :, 0] = 1.0
+    chroma_ir = ir.mean(1, keepdim=True).expand(-1, chroma_e.shape[1], -1)
+    return _convolve_time(power, ir), _convolve_time(chroma_e, chroma_ir)
+
+
+def compression_gain(power: torch.Tensor, silent: torch.Tensor, threshold_db: np.ndarray,
+                     ratio: np.ndarray) -> torch.Tensor:
+    """Per-frame gain ``(B, T)`` of a compressor: the frame level (dB, smoothed over ~80 ms)
+    above ``threshold_db`` below the crop's loudest frame is divided by ``ratio`` (1: none)."""
+    dev = power.device
+    loud = 10.0 * torch.log10(power.sum(1).clamp(min=1e-30)).float()  # (B, T)
+    loud = F.avg_pool1d(loud[:, None], 5, stride=1, padding=2, count_include_pad=False)[:, 0]
+    loud = loud.masked_fill(silent, -1e4)
+    thr = loud.amax(1, keepdim=True) + _t(threshold_db, dev)[:, None]
+    reduce = (loud - thr).clamp(min=0) * (1 - 1 / _t(ratio, dev)[:, None])  # (B, T) dB
+    return torch.pow(10.0, -reduce / 10.0).double()
+
+
+def coloured_noise(power: torch.Tensor, silent: torch.Tensor, snr_db: np.ndarray, colour: np.ndarray,
+                   fe: FrontendConfig, *, gen: torch.Generator) -> torch.Tensor:
+    """Noise mel powers ``(B, n_mels, T)`` at ``snr_db`` below the crop's mean non-silent
+    frame energy, with spectrum ``f^-colour`` (0 white, 1 pink, 2 brown) through the mel
+    filters, fluctuating per band and frame as a real noise's band power does."""
+    _, basis, n_eff = _bands(fe)
+    dev = power.device
+    live = (~silent).double()  # (B, T)
+    mean_e = (power.sum(1) * live).sum(1) / live.sum(1).clamp(min=1)  # (B,)
+    freqs = np.maximum(np.linspace(0, fe.sample_rate / 2, basis.shape[1]), 20.0)
+    tint = (basis[None] * (freqs[None, None, :] / 1000.0) ** -colour[:, None, None]).sum(2)  # (B, n_mels)
+    tint = torch.as_tensor(tint / tint.sum(1, keepdims=True), device=dev)
+    level = mean_e * torch.as_tensor(10.0 ** (-snr_db / 10.0), device=dev)  # (B,)
+    shake = _fluctuation(tuple(power.shape), _t(n_eff, dev), gen, dev).double()
+    return level[:, None, None] * tint[:, :, None] * shake
+
+
+def codec(power: torch.Tensor, cutoff_hz: np.ndarray, snr_db: np.ndarray, fe: FrontendConfig, *,
+          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A lossy codec on mel powers ``(B, n_mels, T)``: quantisation noise shaped like the
+    (locally smoothed) signal at ``snr_db``, bins 20 dB under that noise dropped (spectral
+    holes), then a low-pass at ``cutoff_hz`` (80 dB down past a ~2 % transition). Returns
+    the coded powers and the quantisation noise."""
+    centres, _, n_eff = _bands(fe)
+    dev = power.device
+    cut = _t(cutoff_hz, dev)[:, None]
+    q = torch.as_tensor(10.0 ** (-snr_db / 10.0), device=dev)[:, None, None]  # (B, 1, 1)
+    above = torch.sigmoid((_t(centres, dev)[None] - cut) / (0.02 * cut)).double()  # (B, n_mels)
+    smooth = F.avg_pool2d(power[:, None], 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+    qnoise = smooth * q * _fluctuation(tuple(power.shape), _t(n_eff, dev), gen, dev).double()
+    weak = power < power.amax(1, keepdim=True) * q * 1e-2
+    coded = (power * torch.where(weak, 1e-3, 1.0) + qnoise) * torch.pow(10.0, -8.0 * above)[:, :, None]
+    return coded, qnoise
+
+
+def _subset(mask: np.ndarray) -> np.ndarray | None:
     """Indices of the crops an effect runs on, or None when it runs on none."""
     idx = np.flatnonzero(mask)
-    return torch.as_tensor(idx, device=device) if len(idx) else None
+    return idx if len(idx) else None
 
 
 def _convolve_time(power: torch.Tensor, ir: torch.Tensor) -> torch.Tensor:
