@@ -5,14 +5,20 @@ from the disk cache, CNN only), on 30-s clips built from the fixture audio.
 ``bench_entities``: embed_entities on a synthetic/bench catalog export (text encoding of
 node names + the hetero GNN), cold and warm text cache.
 ``bench_training``: pairs/s of the trainer on a real catalog (setup timed apart).
+``bench_augment``: ms per batch of ``augment_features`` alone (every effect, and each on its
+own) on crops of a catalog's cached features.
 
     .venv/bin/python scripts/bench_train.py audio --threads 1 --clips 16
     .venv/bin/python scripts/bench_train.py entities --catalog data/bench-catalog-10000
     .venv/bin/python scripts/bench_train.py training --catalog data/dev-catalog --steps 10
+    .venv/bin/python scripts/bench_train.py augment --catalog CI_CATALOG --preset default
+    .venv/bin/python scripts/bench_train.py training --catalog CI_CATALOG --preset ci \
+        --override '{"augment": {"enabled": true}, "ssl": true}'      # augmentations + ssl term
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -108,10 +114,11 @@ def bench_entities(*, catalog: str, threads: int = 1, preset: str = "default") -
 
 
 def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", steps: int = 10,
-                   graph: bool = True, device: str = "auto") -> dict:
+                   graph: bool = True, device: str = "auto", override: dict | None = None) -> dict:
     """Trainer throughput on a real catalog: training pairs/s (audio-text pairs + track-track
-    pairs per step) and seconds per step, CPU and wall, after one warm-up step. Setup (feature
-    cache, text-view encoding) is timed separately."""
+    pairs per step, plus the audio↔audio pairs of the ssl term) and seconds per step, CPU and
+    wall, after one warm-up step. Setup (feature cache, text-view encoding) is timed
+    separately. ``override``: TrainConfig overrides on top (e.g. augmentations, ssl)."""
     import torch
 
     from kgjemb.train.config import load_config
@@ -119,7 +126,8 @@ def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", s
     from tests.fixtures_model import export_of_catalog
 
     export = export_of_catalog(catalog)
-    cfg = load_config(preset=preset, overrides={"num_threads": threads, "use_graph_positives": graph, "device": device})
+    cfg = load_config(preset=preset, overrides={"num_threads": threads, "use_graph_positives": graph, "device": device,
+                                                **(override or {})})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         trainer = Trainer(export, cfg, out=Path(tmp) / "model", cache_dir=REPO / ".cache" / "train-cache", progress=False)
@@ -138,8 +146,49 @@ def bench_training(*, catalog: str, threads: int = 1, preset: str = "default", s
         "batch_size": cfg.batch_size, "tracks": len(export.nodes["Track"]), "setup_s": round(setup, 1),
         "s_per_step_wall": round(wall / steps, 3), "s_per_step_cpu": round(cpu / steps, 3),
         "pairs_per_s_wall": round(pairs / wall, 1), "pairs_per_s_cpu": round(pairs / cpu, 1),
-        "torch_threads": torch.get_num_threads(), "device": str(trainer.device),
+        "torch_threads": torch.get_num_threads(), "device": str(trainer.device), "override": override or {},
     }
+    print(out)
+    return out
+
+
+def bench_augment(*, catalog: str, threads: int = 1, preset: str = "default", batch: int = 48, reps: int = 5) -> dict:
+    """CPU ms per batch of ``augment_features`` on ``batch`` crops of ``crop_s_max`` seconds
+    cut from the catalog's (cached) features: all effects at their probabilities, then each
+    effect alone at probability 1."""
+    import dataclasses
+
+    import torch
+
+    from kgjemb.audio.augment import AUGMENTATIONS, AugmentConfig, augment_features, input_frames
+    from kgjemb.audio.cache import FeatureCache
+    from kgjemb.train.config import load_config
+    from tests.fixtures_model import export_of_catalog
+
+    torch.set_num_threads(threads)
+    cfg = load_config(preset=preset)
+    fe = cfg.model.frontend
+    export = export_of_catalog(catalog)
+    cache = FeatureCache(REPO / ".cache" / "train-cache" / "audio", fe)
+    feats = [cache.features(p) for p in export.nodes["Track"]["audio_path"].dropna()[:batch]]
+    frames = int(cfg.crop_s_max * fe.sample_rate / fe.hop_length)
+    aug = AugmentConfig(enabled=True)
+    n_in = input_frames(frames, aug)
+    x = np.full((batch, fe.n_features, n_in), -100.0, dtype=np.float32)
+    for i in range(batch):
+        f = feats[i % len(feats)][:, :n_in]
+        x[i, :, : f.shape[1]] = f
+    x = torch.from_numpy(x)
+
+    def ms(c: AugmentConfig) -> float:
+        augment_features(x, frames=frames, config=c, frontend=fe, rng=np.random.default_rng(0))  # warm-up
+        t0 = time.process_time()
+        for r in range(reps):
+            augment_features(x, frames=frames, config=c, frontend=fe, rng=np.random.default_rng(r))
+        return round(1000 * (time.process_time() - t0) / reps, 1)
+
+    out = {"preset": preset, "batch": batch, "frames": frames, "threads": threads, "all (default p)": ms(aug)}
+    out.update({f"{name} alone": ms(aug.only(name)) for name in AUGMENTATIONS})
     print(out)
     return out
 
@@ -156,7 +205,7 @@ def _preset_model(name: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["audio", "entities", "training"])
+    ap.add_argument("what", choices=["audio", "entities", "training", "augment"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -165,14 +214,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="training: timed steps")
     ap.add_argument("--no-graph", action="store_true", help="training: the text-only ablation")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="training: where the trainer runs")
+    ap.add_argument("--override", default="{}", help="training: JSON TrainConfig overrides, e.g. '{\"ssl\": true}'")
     args = ap.parse_args()
     if args.what == "audio":
         bench_audio(clips=args.clips, seconds=args.seconds, threads=args.threads, preset=args.preset)
+    elif args.what == "augment":
+        bench_augment(catalog=args.catalog, threads=args.threads, preset=args.preset)
     elif args.what == "entities":
         bench_entities(catalog=args.catalog, threads=args.threads, preset=args.preset)
     else:
         bench_training(catalog=args.catalog, threads=args.threads, preset=args.preset, steps=args.steps,
-                       graph=not args.no_graph, device=args.device)
+                       graph=not args.no_graph, device=args.device, override=json.loads(args.override))
 
 
 if __name__ == "__main__":

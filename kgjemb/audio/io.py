@@ -18,7 +18,10 @@ import numpy as np
 
 from kgjemb.errors import KgjembError
 
-__all__ = ["AudioDecodeError", "load_audio"]
+__all__ = ["AUDIO_SUFFIXES", "AudioDecodeError", "audio_files", "load_audio"]
+
+#: file endings :func:`audio_files` collects (what :func:`load_audio` decodes)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,36 @@ def load_audio(
     if not np.all(np.isfinite(y)):
         raise AudioDecodeError(f"audio {path} decodes to non-finite samples")
     return y
+
+
+def audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files (``AUDIO_SUFFIXES``, any case) under ``folder``, sorted, recursively.
+
+    Only files that really lie under ``folder`` are listed: symlinked folders are not
+    followed and a symlinked file whose target lies outside is skipped (with a warning).
+    Raises :class:`KgjembError` naming the folder when it is missing, not a folder, or
+    holds no audio file.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise KgjembError(f"audio folder {root} does not exist")
+    if not root.is_dir():
+        raise KgjembError(f"{root} is not a folder (give a folder of audio files or a catalog folder)")
+    real_root = root.resolve()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            if not path.resolve().is_relative_to(real_root):
+                logger.warning("skipping %s: it links outside %s", path, root)
+                continue
+            found.append(path)
+    if not found:
+        raise KgjembError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {root}")
+    return found
 
 
 def _read_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:

@@ -17,7 +17,7 @@ def train(
     password: Password = None,
     database: Database = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON file of TrainConfig overrides (applied on top of the preset).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci or text-only.")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci, text-only or real (default + augmentations + self-supervised term).")] = "default",
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Number of epochs (overrides preset/config).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: HOME/model].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice (split, views, batches, init).")] = None,
@@ -25,6 +25,7 @@ def train(
     no_graph_positives: Annotated[bool, typer.Option("--no-graph-positives", help="Ablation: text↔audio pairs only (no track↔track, hard-negative or entity losses).")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda.")] = None,
+    unlabelled: Annotated[Optional[Path], typer.Option("--unlabelled", help="Folder of unlabelled audio (wav/flac/ogg/opus/mp3, recursively; or a catalog folder) for the self-supervised audio↔audio term (turns ssl on).")] = None,
     fmt: Format = OutputFormat.json,
 ) -> None:
     """Train the audio-text-entity joint embedding with knowledge-graph positives.
@@ -33,10 +34,13 @@ def train(
 
     Losses: InfoNCE audio↔text views of each track's attributes (with attribute-swap negatives); track↔track positives along graph meta-paths (same artist / album / work, similar artist) with graph-aware hard negatives; entity↔audio alignment. --no-graph-positives keeps only the text pairs (the ablation).
 
+    --unlabelled DIR adds a self-supervised audio↔audio term: two augmented crops of one recording (a file under DIR, or a training track) are positives, the rest of the batch and the queue negatives; the graph and text terms still apply to the catalog's tracks. Augmentations (reverb, EQ, compression, noise, gain, pitch, stretch, codec) are switched on in the config ("augment": {"enabled": true}) or by the real preset.
+
     Every epoch: R@10 / mAP@10 on the held-out tracks, then model.pt, config.json, metrics.json and checkpoint.pt written into --out; at the end also spectrum.png, scatter.png and diagnostics.json.
 
     Example: kgjemb train --home .kgjemb --preset ci --epochs 2 --seed 1
     """
+    from kgjemb.audio.io import audio_files
     from kgjemb.errors import KgjembError
     from kgjemb.paths import cache_dir, model_dir
     from kgjemb.train.config import load_config
@@ -45,6 +49,8 @@ def train(
     overrides = {"epochs": epochs, "seed": seed, "device": device}
     if no_graph_positives:
         overrides["use_graph_positives"] = False
+    if unlabelled is not None:
+        overrides["ssl"] = True
     try:
         cfg = load_config(preset=preset, file=config, overrides=overrides)
     except ValueError as err:
@@ -52,6 +58,8 @@ def train(
         raise typer.Exit(2) from err
     target = out or model_dir(home)
     try:
+        if unlabelled is not None:
+            audio_files(unlabelled)  # a bad folder fails before the store and the model load
         store = store_from_options(uri, home, user, password, database)
         try:
             export = store.export()
@@ -60,7 +68,8 @@ def train(
         if len(export.nodes["Track"]) == 0:
             typer.echo("Error: the graph has no tracks; load a catalog first (kgjemb graph load CATALOG)", err=True)
             raise typer.Exit(1)
-        result = run(export, cfg, out=target, cache_dir=cache_dir(home), resume=resume, progress=not no_progress)
+        result = run(export, cfg, out=target, cache_dir=cache_dir(home), resume=resume, progress=not no_progress,
+                     unlabelled=unlabelled)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err
@@ -87,6 +96,8 @@ SYSTEMS: dict[str, dict] = {
     "triplet-semihard": {"track_loss": "triplet", "triplet_mining": "semi-hard"},
     "text-only": {"use_graph_positives": False},
     "text-only-meta": {"use_graph_positives": False, "metadata_views": True},
+    "full-aug": {"augment": {"enabled": True}},
+    "full-aug-ssl": {"augment": {"enabled": True}, "ssl": True},
 }
 
 

@@ -2,7 +2,7 @@
 
 Resolution order (later wins): dataclass defaults → preset (``kgjemb/train/presets/
 NAME.json``; default ``default``) → ``--config FILE`` → command-line flags. Nested
-sections (``model``, ``views``, ``positives``) merge key by key.
+sections (``model``, ``views``, ``positives``, ``augment``) merge key by key.
 
 >>> cfg = load_config(preset="ci", overrides={"epochs": 1})
 >>> cfg.epochs, cfg.model.dim
@@ -18,12 +18,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kgjemb.audio.augment import AugmentConfig
 from kgjemb.model.config import ModelConfig
 from kgjemb.train.losses import LOSSES, MINING
 from kgjemb.train.positives import META_PATHS, PositiveConfig
 from kgjemb.train.views import ViewConfig
 
-__all__ = ["TrainConfig", "load_config", "list_presets"]
+__all__ = ["SSL_SPACES", "TrainConfig", "load_config", "list_presets"]
+
+#: audio spaces the self-supervised term can live in
+SSL_SPACES = ("track", "joint")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,20 @@ class TrainConfig:
     a momentum encoder, an EMA copy of the audio tower with rate ``moco_momentum``
     (MoCo; 0 = the online tower's own vectors). ``model.track_head`` (default on) gives the
     track↔track term its own projection; the ablation turns it off (nothing would train it).
+
+    ``augment`` (:class:`~kgjemb.audio.augment.AugmentConfig`, off by default): reverb, EQ,
+    compression, noise, gain, pitch shift, time stretch and codec band limiting applied on
+    the fly to training crops (``augment.enabled``), each with its own probability and
+    range; the draws come from a generator derived from (seed, step, view).
+    ``ssl`` (False): the self-supervised audio↔audio term (weight ``w_ssl``,
+    :mod:`kgjemb.train.ssl`): two crops of one recording at independent positions are
+    positives (the second always augmented, the first when ``augment.enabled``); the rest of
+    the batch (less graph-linked training tracks) and, with ``moco_queue``, a queue of
+    momentum-encoded keys of recent views are negatives (InfoNCE at the fixed temperature
+    ``ssl_temperature``), in the ``ssl_space`` (``track``: the track head when the model has
+    one, else the joint space; or ``joint``). Its recordings: the step's training tracks
+    (``ssl_labelled``) and ``ssl_unlabelled_per_step`` recordings of the unlabelled audio
+    handed to :func:`~kgjemb.train.trainer.train` (``kgjemb train --unlabelled DIR``).
     """
 
     epochs: int = 8
@@ -87,6 +105,13 @@ class TrainConfig:
     num_threads: int = 1
     device: str = "auto"
     scatter_kind: str = "ensemble"
+    ssl: bool = False
+    w_ssl: float = 0.5
+    ssl_temperature: float = 0.1
+    ssl_space: str = "track"
+    ssl_labelled: bool = True
+    ssl_unlabelled_per_step: int = 16
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewConfig = field(default_factory=ViewConfig)
     positives: PositiveConfig = field(default_factory=PositiveConfig)
@@ -111,6 +136,12 @@ class TrainConfig:
             raise ValueError(f"moco_queue must be >= 0, got {self.moco_queue}")
         if not 0.0 <= self.moco_momentum < 1.0:
             raise ValueError(f"moco_momentum must be in [0, 1), got {self.moco_momentum}")
+        if self.w_ssl < 0 or not 0 < self.ssl_temperature <= 1:
+            raise ValueError(f"need w_ssl >= 0 and 0 < ssl_temperature <= 1, got {self.w_ssl}, {self.ssl_temperature}")
+        if self.ssl_space not in SSL_SPACES:
+            raise ValueError(f"unknown ssl_space {self.ssl_space!r}; choose from {list(SSL_SPACES)}")
+        if self.ssl_unlabelled_per_step < 0:
+            raise ValueError(f"ssl_unlabelled_per_step must be >= 0, got {self.ssl_unlabelled_per_step}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
         if not self.use_graph_positives and self.model.track_head:
@@ -139,6 +170,8 @@ def _merge(cfg: TrainConfig, data: dict[str, Any]) -> TrainConfig:
             changes["model"] = ModelConfig.from_dict({**base, **value, "frontend": front})
         elif key == "views":
             changes["views"] = _sub(ViewConfig, cfg.views, value)
+        elif key == "augment":
+            changes["augment"] = _sub(AugmentConfig, cfg.augment, value)
         elif key == "positives":
             base = dataclasses.asdict(cfg.positives)
             if "path_weights" in value:  # a given mapping replaces the weights; missing paths: 0

@@ -4,6 +4,8 @@
   on-disk :class:`~kgjemb.audio.cache.FeatureCache` (decoded once per file, ever) and kept
   in memory as float16; each step crops random windows of ``crop_s_min..crop_s_max``
   seconds from them (:meth:`TrainData.crops`), so no audio is decoded while training.
+* **Unlabelled audio** (optional, for the self-supervised term): the features of every
+  audio file under a folder, read the same way, in ``unlabelled``.
 * **Text**: a pool of ``views_per_track`` views per track, each with its attribute-swap
   negative, drawn once with the seed; their frozen-encoder (MiniLM) vectors are computed
   once (and kept in ``<cache>/text/``), so a step only runs the projection head.
@@ -29,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kgjemb.audio.features import silence_db
+from kgjemb.audio.io import audio_files
 from kgjemb.catalog.schema import attribute_id
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
@@ -92,6 +95,7 @@ class TrainData:
     log-mels (None for tracks without audio). ``train_rows`` / ``val_rows``: rows with
     audio on each side of ``split``. ``index``: the full graph index; ``train_index``:
     the same restricted to training tracks with audio (positives never leak validation).
+    ``unlabelled``: float16 features of the unlabelled recordings (``unlabelled_paths``).
     """
 
     export: GraphExport
@@ -105,10 +109,16 @@ class TrainData:
     val_rows: np.ndarray
     pad_db: float
     frames_per_s: float
+    unlabelled: list[np.ndarray] = dataclasses.field(default_factory=list)
+    unlabelled_paths: list[Path] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def build(cls, export: GraphExport, model, config, *, cache_dir: Path | None = None, progress: bool = True) -> "TrainData":
-        """Precompute everything for ``config`` (a TrainConfig) from the graph ``export``."""
+    def build(cls, export: GraphExport, model, config, *, cache_dir: Path | None = None, progress: bool = True,
+              unlabelled: str | os.PathLike | None = None) -> "TrainData":
+        """Precompute everything for ``config`` (a TrainConfig) from the graph ``export``;
+        ``unlabelled``: a folder whose audio files (recursively, none outside it) feed the
+        self-supervised term."""
+        unl_paths = audio_files(unlabelled) if unlabelled is not None else []  # bad folder: fail first
         split = split_by_work(export, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
         facts = track_facts(export)
@@ -116,18 +126,9 @@ class TrainData:
         views = TextViews(facts, config.views if metadata else dataclasses.replace(config.views, p_metadata=0.0))
 
         paths = list(export.nodes["Track"]["audio_path"])
-        feats: list[np.ndarray | None] = [None] * len(paths)
         todo = [i for i, p in enumerate(paths) if isinstance(p, str) and p]
-        it = todo
-        if progress:
-            it = tqdm(todo, desc="audio features", unit="file")
-        failed = 0
-        for i in it:
-            try:
-                feats[i] = model.features.features(paths[i]).astype(np.float16)  # (n_features, T)
-            except (KgjembError, OSError, ValueError) as err:
-                failed += 1
-                logger.warning("track %s: audio unusable, left out of training (%s)", facts[i].track_id, err)
+        feats = _features(model, paths, todo, [f"track {facts[i].track_id}" for i in todo], progress, "audio features")
+        failed = sum(feats[i] is None for i in todo)
         has_audio = np.array([f is not None and f.shape[1] > 0 for f in feats], dtype=bool)
         if has_audio.sum() < 2:
             raise KgjembError(
@@ -143,6 +144,15 @@ class TrainData:
 
         pool = cls._draw_pool(views, index, config, export, model, cache_dir, progress)
         fe = model.config.frontend
+        unl: list[np.ndarray] = []
+        if unl_paths:
+            got = _features(model, unl_paths, range(len(unl_paths)), [str(p) for p in unl_paths], progress,
+                            "unlabelled audio")
+            keep = [i for i, f in enumerate(got) if f is not None and f.shape[1] > 0]
+            if not keep:
+                raise KgjembError(f"none of the {len(unl_paths)} audio files under {unlabelled} could be read")
+            unl, unl_paths = [got[i] for i in keep], [unl_paths[i] for i in keep]
+            logger.info("unlabelled audio: %d recordings under %s", len(unl), unlabelled)
         logger.info(
             "training data: %d train / %d val tracks with audio (%d without), %d text strings",
             len(train_rows), len(val_rows), int((~has_audio).sum()), len(pool.strings),
@@ -150,7 +160,7 @@ class TrainData:
         return cls(
             export=export, split=split, index=index, train_index=train_index, views=views, pool=pool,
             feats=feats, train_rows=train_rows, val_rows=val_rows, pad_db=silence_db(fe),
-            frames_per_s=fe.sample_rate / fe.hop_length,
+            frames_per_s=fe.sample_rate / fe.hop_length, unlabelled=unl, unlabelled_paths=unl_paths,
         )
 
     @staticmethod
@@ -197,21 +207,23 @@ class TrainData:
 
     # -- per step -------------------------------------------------------------------------
     def crops(self, rows: np.ndarray, frames: int, rng: np.random.Generator, *,
-              align: np.ndarray | None = None) -> torch.Tensor:
+              align: np.ndarray | None = None, source: list[np.ndarray] | None = None) -> torch.Tensor:
         """Random windows of ``frames`` feature frames, one per track row:
         ``(len(rows), n_features, frames)`` float32; short tracks are padded with silence.
+        ``source``: the feature list ``rows`` index (default ``feats``; e.g. ``unlabelled``).
 
         ``align[i] = j`` (>= 0) crops row ``i`` at the same relative position as row ``j``:
         two renditions of one work share score and tempo, so the windows hold the same
         notes on other instruments (-1: independent position)."""
-        first = self.feats[int(rows[0])]
+        feats = self.feats if source is None else source
+        first = feats[int(rows[0])]
         out = np.full((len(rows), first.shape[0], frames), self.pad_db, dtype=np.float32)
         u = rng.random(len(rows))
         if align is not None:
             follow = np.flatnonzero(align >= 0)
             u[follow] = u[align[follow]]
         for b, r in enumerate(rows):
-            f = self.feats[int(r)]
+            f = feats[int(r)]
             total = f.shape[1]
             if total <= frames:
                 out[b, :, :total] = f
@@ -227,6 +239,19 @@ class TrainData:
         need = np.asarray(va.sum(axis=1)).ravel()  # (s,)
         shared = (va @ self.index.track_attr[rows].T).toarray()  # (s, r)
         return (shared >= need[:, None]) & (need[:, None] > 0)
+
+
+def _features(model, paths, todo, names, progress: bool, desc: str) -> list[np.ndarray | None]:
+    """float16 features ``(n_features, T)`` of ``paths[i]`` for ``i`` in ``todo`` through the
+    model's feature cache (None where unusable, with a warning naming ``names``)."""
+    feats: list[np.ndarray | None] = [None] * len(paths)
+    it = tqdm(todo, desc=desc, unit="file") if progress else todo
+    for i, name in zip(it, names):
+        try:
+            feats[i] = model.features.features(paths[i]).astype(np.float16)  # (n_features, T)
+        except (KgjembError, OSError, ValueError) as err:
+            logger.warning("%s: audio unusable, left out of training (%s)", name, err)
+    return feats
 
 
 def _stated_attrs(views: TextViews, i: int, text: str) -> list[str]:

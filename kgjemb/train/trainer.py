@@ -21,6 +21,16 @@ One step (batch of B track rows, random crop length in ``crop_s_min..crop_s_max`
   subgraph (track inputs = a memory bank of audio vectors, the batch's fresh ones), and
   each batch track's artist/album/attribute vector must pick out that track's audio (the
   audio side detached unless ``entity_moves_audio``).
+* **audio ↔ audio** (``ssl``, :mod:`kgjemb.train.ssl`): a second crop of each of the step's
+  training tracks (at its own position, augmented) must pick out the first, and so must two
+  augmented crops of each of ``ssl_unlabelled_per_step`` unlabelled recordings
+  (``unlabelled``); the rest of the batch (less graph-linked tracks) and, with
+  ``moco_queue``, a queue of momentum-encoded keys of past second views are the negatives.
+
+With ``augment.enabled`` every training crop first goes through
+:func:`kgjemb.audio.augment.augment_features` (reverb, EQ, compression, noise, gain, pitch,
+stretch, codec), drawn from a generator derived from (seed, global step, view), so a
+resumed run augments as an uninterrupted one.
 
 Every term is a loss from the registry (:mod:`kgjemb.train.losses`), built from the config
 by :func:`build_objective` and summed with its weight by a :class:`MultiTaskLoss`.
@@ -38,6 +48,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -48,6 +59,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kgjemb.audio.augment import augment_features, input_frames
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
 from kgjemb.model import KGJointModel
@@ -57,6 +69,7 @@ from kgjemb.train.diagnostics import diagnose_model
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.losses import KeyQueue, MultiTaskLoss, get_loss, update_momentum
 from kgjemb.train.positives import META_PATHS
+from kgjemb.train.ssl import AudioSSL, view_rng
 
 __all__ = ["TrainResult", "Trainer", "build_objective", "check_resumable", "train"]
 
@@ -84,18 +97,24 @@ def build_objective(config: TrainConfig, logit_scale: torch.nn.Parameter) -> Mul
     """The training objective from the loss registry: ``text`` (InfoNCE text↔audio,
     ``w_text``), ``swap`` (one-way InfoNCE of a caption against its attribute-swap twin,
     ``w_swap``), ``track`` (``config.track_loss`` over graph positives, ``w_track``) and
-    ``entity`` (InfoNCE entity↔audio, ``w_entity``). The InfoNCE terms share the model's
-    ``logit_scale``, so the learnt temperature is saved with the model."""
+    ``entity`` (InfoNCE entity↔audio, ``w_entity``), and with ``ssl`` also ``ssl``
+    (InfoNCE between two crops of one recording, ``w_ssl``, at the fixed temperature
+    ``ssl_temperature``). The other InfoNCE terms share the model's ``logit_scale``, so the
+    learnt temperature is saved with the model."""
     nce = {"logit_scale": logit_scale}
     track_kwargs = nce
     if config.track_loss == "triplet":
         track_kwargs = {"margin": config.triplet_margin, "mining": config.triplet_mining}
-    return MultiTaskLoss({
+    parts = {
         "text": (get_loss("info_nce", **nce), config.w_text),
         "swap": (get_loss("info_nce", symmetric=False, **nce), config.w_swap),
         "track": (get_loss(config.track_loss, **track_kwargs), config.w_track),
         "entity": (get_loss("info_nce", **nce), config.w_entity),
-    })
+    }
+    if config.ssl:
+        scale = math.log(1.0 / config.ssl_temperature)
+        parts["ssl"] = (get_loss("info_nce", init_logit_scale=scale, learn_temperature=False), config.w_ssl)
+    return MultiTaskLoss(parts)
 
 
 def _device(name: str) -> torch.device:
@@ -117,8 +136,14 @@ class Trainer:
         out: str | os.PathLike,
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
+        unlabelled: str | os.PathLike | None = None,
     ) -> None:
+        if unlabelled is not None and not config.ssl:
+            raise KgjembError("unlabelled audio only feeds the self-supervised term: set ssl: true (kgjemb train --unlabelled does)")
+        if config.ssl and not config.ssl_labelled and (unlabelled is None or config.ssl_unlabelled_per_step < 1):
+            raise KgjembError("ssl is on but has no audio: set ssl_labelled, or give unlabelled audio and ssl_unlabelled_per_step >= 1")
         self.config = config
+        self.unlabelled = None if unlabelled is None else Path(unlabelled)
         self.out = Path(out)
         self.progress = progress
         torch.set_num_threads(config.num_threads)
@@ -126,7 +151,8 @@ class Trainer:
         self.device = _device(config.device)
         audio_cache = Path(cache_dir) / "audio" if cache_dir is not None else False
         self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
-        self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress)
+        self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress,
+                                    unlabelled=unlabelled)
         self.graph = config.use_graph_positives
         self.objective = build_objective(config, self.model.logit_scale)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -135,6 +161,7 @@ class Trainer:
         self.bank = torch.zeros(n_tracks, config.model.dim)  # audio vectors of every Track row
         # MoCo: keys of recent batches (ids = Track rows), from an EMA copy of the audio tower
         self.queue = KeyQueue(config.model.dim, config.moco_queue).to(self.device)
+        self.ssl = AudioSSL(config, self.data, self.model, self.device) if config.ssl else None
         self.key_audio = None
         if config.moco_queue > 0 and config.moco_momentum > 0:
             self.key_audio = copy.deepcopy(self.model.audio).eval().requires_grad_(False)
@@ -173,6 +200,7 @@ class Trainer:
             "optim": self.optim.state_dict(),
             "bank": self.bank,
             "queue": self.queue.state_dict(),
+            "ssl_queue": None if self.ssl is None else self.ssl.queue.state_dict(),
             "key_audio": None if self.key_audio is None else self.key_audio.state_dict(),
             "history": json.dumps(self.history, default=float),
         }
@@ -190,6 +218,8 @@ class Trainer:
         self.optim.load_state_dict(state["optim"])
         self.bank = state["bank"]
         self.queue.load_state_dict(state["queue"])
+        if self.ssl is not None:
+            self.ssl.queue.load_state_dict(state["ssl_queue"])
         if self.key_audio is not None:
             self.key_audio.load_state_dict(state["key_audio"])
         self.history = json.loads(state["history"])
@@ -229,10 +259,18 @@ class Trainer:
             align = np.full(len(rows), -1, dtype=np.int64)
             same = np.flatnonzero(self._paths == META_PATHS.index("same_work"))
             align[n_pairs + same] = same
-        x = data.crops(rows, frames, rng, align=align).to(self.device)  # (R, n_features, frames)
+        aug = cfg.augment
+        n_in = input_frames(frames, aug) if aug.enabled else frames  # a stretch reads past the window
+        x = data.crops(rows, n_in, rng, align=align).to(self.device)  # (R, n_features, n_in)
+        if aug.enabled:
+            x = augment_features(x, frames=frames, config=aug, frontend=cfg.model.frontend,
+                                 rng=view_rng(cfg.seed, global_step, 0))
         a, g = model.encode_audio_spaces(x)  # (R, dim) joint space, (R, dim) track head space
         dev = self.device
         inputs: dict[str, dict] = {}
+        ssl = None if self.ssl is None else self.ssl.inputs(rows, (a, g), frames, global_step)
+        if ssl is not None:
+            inputs["ssl"] = ssl["inputs"]
 
         vi = rng.integers(data.pool.view.shape[1], size=len(rows))
         s_idx = data.pool.view[rows, vi]  # (R,)
@@ -281,9 +319,11 @@ class Trainer:
                     update_momentum(model.audio, self.key_audio, cfg.moco_momentum)
                     keys = self.key_audio(x)
                 self.queue.enqueue(keys, torch.from_numpy(rows).to(dev))
+                if ssl is not None:
+                    self.ssl.enqueue(ssl, self.key_audio)
         out = {k: float(v.detach()) for k, v in losses.items()}
         out["total"] = float(total.detach())
-        out["pairs"] = float(len(rows) + n_pairs)
+        out["pairs"] = float(len(rows) + n_pairs + (0 if ssl is None else len(ssl["ids"])))
         return out
 
     def _entity_inputs(self, rows: np.ndarray, a: torch.Tensor, rng: np.random.Generator) -> dict | None:
@@ -345,6 +385,8 @@ class Trainer:
         last = cfg.epochs if stop_after is None else min(cfg.epochs, self.start_epoch + stop_after)
         for epoch in range(self.start_epoch, last):
             rng = np.random.default_rng([cfg.seed, epoch])
+            if self.ssl is not None:
+                self.ssl.new_epoch(epoch)
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             random.seed(cfg.seed * 100_003 + epoch)
             self.model.train()
@@ -381,7 +423,10 @@ class Trainer:
         return TrainResult(out=self.out, metrics=self.metrics())
 
     def metrics(self) -> dict:
-        return {"epochs": self.history, "split": self.data.split.to_dict(), "config": self.config.to_dict()}
+        out = {"epochs": self.history, "split": self.data.split.to_dict(), "config": self.config.to_dict()}
+        if self.unlabelled is not None:
+            out["unlabelled"] = {"folder": str(self.unlabelled), "recordings": len(self.data.unlabelled)}
+        return out
 
     def _write(self, epoch: int, *, final: bool = False) -> None:
         self.save_checkpoint(epoch)
@@ -425,11 +470,14 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    unlabelled: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train on the graph ``export`` and write the model directory ``out``.
 
     ``cache_dir`` holds audio features and text-encoder outputs (None: no disk cache).
     ``resume`` continues from ``out/checkpoint.pt`` (same config required).
+    ``unlabelled``: a folder of audio files (or a catalog folder: its audio files) for the
+    self-supervised term (needs ``config.ssl``); only files under it are read.
 
     >>> from kgjemb.graph.open import open_store
     >>> result = train(open_store(home=".kgjemb").export(), load_config(), out=".kgjemb/model")
@@ -439,7 +487,8 @@ def train(
     # torch's thread count and determinism are process-wide: set for this run, then restored
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
-        return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress).fit(resume=resume)
+        return Trainer(export, config, out=out, cache_dir=cache_dir, progress=progress,
+                       unlabelled=unlabelled).fit(resume=resume)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
