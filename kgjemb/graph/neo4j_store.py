@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -35,6 +37,7 @@ from kgjemb.graph.diff import diff_tables, rows_to_tables, write_rows
 from kgjemb.graph.embedded import check_rel_types
 from kgjemb.graph.frames import build_export
 from kgjemb.graph.neo4j_bulk import BULK_MIN_ROWS, BulkConfig, bulk_upsert
+from kgjemb.graph.neo4j_import import ImportFiles, write_import_files
 from kgjemb.graph.names import NameIndex
 
 __all__ = ["Neo4jGraphStore", "cypher_statements", "schema_statements"]
@@ -219,8 +222,30 @@ class Neo4jGraphStore:
         for key, records in rows.edges.items():
             _check_keys(records, _EDGE_KEYS, key[1])
         new_nodes, new_edges = rows_to_tables(rows)
-        old_nodes, old_edges = self._tables()
+        # an empty graph (a first load) is not read: nothing to compare with
+        old_nodes, old_edges = ({}, {}) if self.is_empty() else self._tables()
         return diff_tables(old_nodes, old_edges, new_nodes, new_edges, prune=prune)
+
+    def is_empty(self) -> bool:
+        """True when the database holds no node (hence no relationship)."""
+        statement = cypher_statements("bulk.cypher")["graph_node_count"]
+        with self._session() as session:
+            return self._call(lambda: session.run(statement).single()["n"], what="count the nodes") == 0
+
+    def write_import_files(self, rows: GraphRows, folder: Path) -> tuple[GraphDiff, ImportFiles]:
+        """For a first load with Neo4j's own bulk importer: the diff of ``rows`` against
+        this EMPTY graph (what :meth:`upsert` would create) written as importer CSVs under
+        ``folder`` (:mod:`kgjemb.graph.neo4j_import`); ``scripts/neo4j-dev import --files
+        FOLDER`` then loads them into a local dev server. Raises ``StoreError`` when the
+        graph is not empty (the importer replaces the database: use :meth:`upsert`)."""
+        if not self.is_empty():
+            raise StoreError(f"Neo4j at {self.uri!r} already holds a graph; the bulk importer only loads an empty "
+                             "database: use upsert (graph load) instead")
+        diff = self.diff(rows)
+        for key, table in diff.edges.items():
+            if table.dangling:
+                logger.warning("%d %s-%s->%s relationship(s) left out: endpoint not in the graph", table.dangling, *key)
+        return diff, write_import_files(diff, folder)
 
     def delete(self, nodes: Mapping[str, Iterable[str]], *, batch_size: int = 5000,
                progress: bool = True) -> LoadReport:
@@ -238,17 +263,25 @@ class Neo4jGraphStore:
         self._delete(diff, batch_size=batch_size, progress=progress)
         return LoadReport(diff=diff, seconds=time.perf_counter() - start)
 
-    def _tables(self) -> tuple[dict, dict]:
-        """The graph as diff tables (``kgjemb.graph.diff``), read with the export statements."""
-        nodes, edges = {}, {}
-        with self._session() as session:
-            for label in NODE_LABELS:
-                rows = self._read(f"export_{label}", what="read nodes", session=session)[0]["rows"]
-                nodes[label] = {row[0]: tuple(row[1:]) for row in rows}
-            for key in REL_TYPES:
-                rows = self._read("export_" + "_".join(key), what="read relationships", session=session)[0]["rows"]
-                edges[key] = {(row[0], row[1]): tuple(row[2:]) for row in rows}
-        return nodes, edges
+    def _tables(self, *, workers: int = 3) -> tuple[dict, dict]:
+        """The graph as diff tables (``kgjemb.graph.diff``), read with the export statements,
+        ``workers`` (default 3) at a time, so that the server's reading overlaps with this
+        process's decoding (a re-load is mostly this read)."""
+
+        def node_table(label: str) -> dict:
+            rows = self._read(f"export_{label}", what="read nodes")[0]["rows"]
+            return {row[0]: tuple(row[1:]) for row in rows}
+
+        def edge_table(key: EdgeKey) -> dict:
+            rows = self._read("export_" + "_".join(key), what="read relationships")[0]["rows"]
+            return {(row[0], row[1]): tuple(row[2:]) for row in rows}
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neo4j-read") as pool:
+            # the largest tables first, so that the small ones fill the gaps
+            edge_jobs = {key: pool.submit(edge_table, key) for key in REL_TYPES}
+            node_jobs = {label: pool.submit(node_table, label) for label in NODE_LABELS}
+            return ({lb: job.result() for lb, job in node_jobs.items()},
+                    {key: job.result() for key, job in edge_jobs.items()})
 
     def _delete(self, diff: GraphDiff, *, batch_size: int, progress: bool) -> None:
         """Delete the diff's relationships, then its nodes, ``batch_size`` per transaction."""
