@@ -131,7 +131,8 @@ def write_import_files(diff: GraphDiff, folder: Path) -> ImportFiles:
     if any(c in str(folder.resolve()) for c in '"\\\n'):
         raise ValueError(f"importer folder {str(folder)!r}: its path must not hold a quote, backslash or newline")
     args = ["--bad-tolerance=0", "--strict=true", "--multiline-fields=true", "--id-type=string",
-            "--array-delimiter=U+001F", "--overwrite-destination=true"]
+            "--array-delimiter=U+001F", "--overwrite-destination=true",
+            f"--report-file={(folder / 'import.report').resolve()}"]
     count = 0
     for label in NODE_LABELS:
         props = NODE_PROPERTIES[label]
