@@ -171,6 +171,18 @@ class Neo4jGraphStore:
         with self._session() as own:
             return self._call(own.execute_read, work, what=what)
 
+    def _read_rows(self, statement: str, *, what: str) -> list[list]:
+        """The ``rows`` list of a one-record export statement (``collect([...]) AS rows``),
+        as the driver decoded it: ``Result.data()`` would copy every inner list again
+        (4-5x the client CPU on 300k rows)."""
+        text = cypher_statements("read.cypher")[statement]
+
+        def work(tx):
+            return tx.run(text).single()["rows"]
+
+        with self._session() as session:
+            return self._call(session.execute_read, work, what=what)
+
     def _ensure_schema(self) -> None:
         with self._session() as session:
             for statement in schema_statements():  # constraints, indexes, then wait until online
@@ -269,11 +281,11 @@ class Neo4jGraphStore:
         process's decoding (a re-load is mostly this read)."""
 
         def node_table(label: str) -> dict:
-            rows = self._read(f"export_{label}", what="read nodes")[0]["rows"]
+            rows = self._read_rows(f"export_{label}", what="read nodes")
             return {row[0]: tuple(row[1:]) for row in rows}
 
         def edge_table(key: EdgeKey) -> dict:
-            rows = self._read("export_" + "_".join(key), what="read relationships")[0]["rows"]
+            rows = self._read_rows("export_" + "_".join(key), what="read relationships")
             return {(row[0], row[1]): tuple(row[2:]) for row in rows}
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neo4j-read") as pool:
@@ -452,12 +464,12 @@ class Neo4jGraphStore:
         nodes = {}
         for label in NODE_LABELS:
             cols = ("id", *NODE_PROPERTIES[label])
-            rows = self._read(f"export_{label}", what="export nodes")[0]["rows"]
+            rows = self._read_rows(f"export_{label}", what="export nodes")
             nodes[label] = [dict(zip(cols, row)) for row in rows]
         cols = ("src", "dst", *EDGE_PROPERTIES)
         edges = {}
         for key in REL_TYPES:
-            rows = self._read("export_" + "_".join(key), what="export relationships")[0]["rows"]
+            rows = self._read_rows("export_" + "_".join(key), what="export relationships")
             edges[key] = [dict(zip(cols, row)) for row in rows]
         return build_export(nodes, edges)
 
