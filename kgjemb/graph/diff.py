@@ -117,6 +117,8 @@ def diff_tables(
     """What writing the ``new`` tables over the ``old`` ones does (see the module
     docstring). ``prune`` (default None: delete nothing) mirrors the graph to ``new``;
     ``delete`` names nodes (``{label: ids}``) to delete with their relationships."""
+    if not any(old_nodes.values()) and not any(old_edges.values()):
+        return _diff_from_empty(new_nodes, new_edges, pruned=prune is not None)
     nodes: dict[str, TableDiff] = {}
     for label in NODE_LABELS:
         old, new = old_nodes.get(label, {}), new_nodes.get(label, {})
@@ -156,6 +158,20 @@ def diff_tables(
                 elif pair not in table.deleted:
                     table.kept[pair] = old[pair]
     return GraphDiff(nodes=nodes, edges=edges, pruned=prune is not None)
+
+
+def _diff_from_empty(new_nodes: NodeTables, new_edges: EdgeTables, *, pruned: bool) -> GraphDiff:
+    """:func:`diff_tables` against an empty graph (a first load), at C speed: every node is
+    created, every relationship whose endpoints are among the new nodes too, the rest is
+    dangling; nothing to change, delete (prune or ``delete``) or keep."""
+    nodes = {label: TableDiff(created=dict(new_nodes.get(label, {}))) for label in NODE_LABELS}
+    edges: dict[EdgeKey, TableDiff] = {}
+    for key in REL_TYPES:
+        src_ids, dst_ids = nodes[key[0]].created, nodes[key[2]].created
+        new = new_edges.get(key, {})
+        created = {p: v for p, v in new.items() if p[0] in src_ids and p[1] in dst_ids}
+        edges[key] = TableDiff(created=created, dangling=len(new) - len(created))
+    return GraphDiff(nodes=nodes, edges=edges, pruned=pruned)
 
 
 def write_rows(diff: GraphDiff) -> GraphRows:

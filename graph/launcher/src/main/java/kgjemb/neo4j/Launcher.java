@@ -1,9 +1,15 @@
 package kgjemb.neo4j;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
+import org.neo4j.cli.AdminTool;
+import org.neo4j.cli.ExecutionContext;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
@@ -20,8 +26,14 @@ import org.neo4j.io.ByteUnit;
  *
  * <pre>
  * java -cp target/classes:target/lib/* kgjemb.neo4j.Launcher --data DIR [--port 7687]
- *      [--host 127.0.0.1] [--password PW] [--pagecache 96m]
+ *      [--host 127.0.0.1] [--password PW] [--pagecache 96m] [--import ARGS_FILE]
  * </pre>
+ *
+ * With {@code --import}, Neo4j's bulk importer ({@code neo4j-admin database import full},
+ * run in this JVM before the DBMS starts) first replaces the {@code neo4j} database with the
+ * CSVs that ARGS_FILE names (written by {@code kgjemb.graph.neo4j_import}); if it fails, the
+ * partly written database is removed (the next start creates it empty) and the launcher
+ * exits with status 3. Only for an empty database: the caller checks that.
  *
  * Auth is off unless --password is given; then it is on and the {@code neo4j} user's
  * password is set through the system database. Prints "KGJEMB-NEO4J READY bolt://HOST:PORT"
@@ -37,6 +49,7 @@ public final class Launcher {
         int port = 7687;
         String password = null;
         String pageCache = "96m";
+        String importArgs = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
@@ -46,9 +59,10 @@ public final class Launcher {
                 case "--host": host = need(a, v); i++; break;
                 case "--password": password = need(a, v); i++; break;
                 case "--pagecache": pageCache = need(a, v); i++; break;
+                case "--import": importArgs = need(a, v); i++; break;
                 default:
                     System.err.println("unknown argument " + a
-                            + "; choose from --data, --port, --host, --password, --pagecache");
+                            + "; choose from --data, --port, --host, --password, --pagecache, --import");
                     System.exit(2);
             }
         }
@@ -62,6 +76,9 @@ public final class Launcher {
         }
         long t0 = System.nanoTime();
         Path home = Path.of(data).toAbsolutePath();
+        if (importArgs != null) {
+            runImport(home, Path.of(importArgs).toAbsolutePath());
+        }
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress(host, port))
@@ -101,6 +118,44 @@ public final class Launcher {
                 + " auth=" + (password != null));
         System.out.flush();
         stopped.await();
+    }
+
+    /** Bulk-imports into the default database of {@code home}; exits 3 on failure. */
+    private static void runImport(Path home, Path argsFile) throws IOException {
+        long t0 = System.nanoTime();
+        Path conf = home.resolve("conf");
+        Files.createDirectories(conf);
+        if (!Files.exists(conf.resolve("neo4j.conf"))) {
+            Files.createFile(conf.resolve("neo4j.conf"));
+        }
+        int rc;
+        try {
+            rc = AdminTool.execute(new ExecutionContext(home, conf), "database", "import", "full",
+                    GraphDatabaseSettings.DEFAULT_DATABASE_NAME, "@" + argsFile);
+        } catch (RuntimeException e) {
+            e.printStackTrace();
+            rc = -1;
+        }
+        if (rc != 0) {
+            System.err.println("KGJEMB-NEO4J IMPORT FAILED exit=" + rc + "; removing the partly written database");
+            for (String part : new String[] {"databases", "transactions"}) {
+                deleteTree(home.resolve("data").resolve(part).resolve(GraphDatabaseSettings.DEFAULT_DATABASE_NAME));
+            }
+            System.exit(3);
+        }
+        System.out.println("KGJEMB-NEO4J IMPORTED import_ms=" + (System.nanoTime() - t0) / 1_000_000);
+        System.out.flush();
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) walk.sorted(Comparator.reverseOrder())::iterator) {
+                Files.delete(p);
+            }
+        }
     }
 
     private static String need(String flag, String value) {

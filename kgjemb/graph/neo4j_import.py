@@ -1,0 +1,159 @@
+"""Files for Neo4j's own bulk importer (``neo4j-admin database import full``): the fastest
+first load of an EMPTY database, for a DBMS whose data directory is at hand (the dev/test
+server of ``scripts/neo4j-dev``, or an operator running ``neo4j-admin`` next to the server).
+
+:func:`write_import_files` writes one CSV per label and per relationship key, with typed
+headers, plus ``import.args``: the importer's arguments, one per line (picocli reads it as
+``@import.args``). ``scripts/neo4j-dev import --data DIR --files OUT`` then stops the DBMS,
+runs the importer (from the launcher's class path: ``neo4j-import-tool`` already comes with
+``org.neo4j:neo4j``) and starts it again; the store's constraints and indexes are created
+when a :class:`~kgjemb.graph.neo4j_store.Neo4jGraphStore` next opens it (index creation after
+the load, as the importer expects).
+
+What it writes is the store's diff against an empty graph
+(:meth:`~kgjemb.graph.neo4j_store.Neo4jGraphStore.write_import_files`): one row per node id
+and per (src, dst), the last row winning, no dangling relationship. The result is the same graph as the batched MERGE path
+(a parity test compares exports): a None property is simply absent (the MERGE path's SET of
+null removes it), integers are stored as ``long``, floats as ``double``, ``aliases`` as a
+string array. The importer runs with ``--bad-tolerance=0 --strict``: a bad entry aborts it
+and leaves the database empty, never half-written.
+
+>>> files = store.write_import_files(rows, Path("/tmp/kg-import"))      # doctest: +SKIP
+>>> # scripts/neo4j-dev import --data .kgjemb/neo4j-dev --files /tmp/kg-import
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
+from kgjemb.graph.base import GraphDiff
+from kgjemb.graph.frames import FLOAT_PROPERTIES, INT_PROPERTIES, LIST_PROPERTIES
+
+__all__ = ["ARRAY_DELIMITER", "ImportFiles", "write_import_files"]
+
+logger = logging.getLogger(__name__)
+
+#: separator of array elements inside one CSV cell (``aliases``): the ASCII unit separator,
+#: which a name never contains (a value holding it is refused with its node id)
+ARRAY_DELIMITER = "\x1f"
+
+
+@dataclass(frozen=True)
+class ImportFiles:
+    """What :func:`write_import_files` wrote: the folder, the argument file and the rows."""
+
+    folder: Path
+    args_file: Path
+    rows: int
+    seconds: float
+
+
+def _header_type(prop: str) -> str:
+    if prop in INT_PROPERTIES:
+        return f"{prop}:long"
+    if prop in FLOAT_PROPERTIES:
+        return f"{prop}:double"
+    if prop in LIST_PROPERTIES:
+        return f"{prop}:string[]"
+    return prop
+
+
+def _quote(text) -> str:
+    return '"' + str(text).replace('"', '""') + '"'
+
+
+def _text(value) -> str:
+    # quoted, so that an empty string stays one; None unquoted empty: no property
+    return "" if value is None else '"' + str(value).replace('"', '""') + '"'
+
+
+def _int(value) -> str:
+    return "" if value is None else str(int(value))
+
+
+def _float(value) -> str:
+    if value is None or value != value:  # NaN: missing, as the export reads it
+        return ""
+    return repr(float(value))
+
+
+def _list(value) -> str:
+    items = [] if value is None or isinstance(value, float) else [str(v) for v in value]
+    if not items:
+        return ""
+    for item in items:
+        if ARRAY_DELIMITER in item:
+            raise ValueError(f"element {item!r} holds the importer's array delimiter U+001F")
+    return _quote(ARRAY_DELIMITER.join(items))
+
+
+def _formatter(prop: str):
+    if prop in INT_PROPERTIES:
+        return _int
+    if prop in FLOAT_PROPERTIES:
+        return _float
+    if prop in LIST_PROPERTIES:
+        return _list
+    return _text
+
+
+def _write(path: Path, header: list[str], lines: Iterable[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(header) + "\n")
+        fh.writelines(lines)
+
+
+def _lines(keys, values, formats, what: str):
+    """CSV lines of one table: ``keys`` are ids or (src, dst) pairs, ``values`` property tuples."""
+    for key, props in zip(keys, values):
+        ends = (_quote(key),) if isinstance(key, str) else (_quote(key[0]), _quote(key[1]))
+        try:
+            yield ",".join([*ends, *(f(v) for f, v in zip(formats, props))]) + "\n"
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{what} {key!r}: {err}") from err
+
+
+def write_import_files(diff: GraphDiff, folder: Path) -> ImportFiles:
+    """Write the nodes and relationships ``diff`` creates (a diff against an EMPTY graph:
+    created only, dangling relationships already left out) as importer CSVs under
+    ``folder`` (created; existing files replaced), and ``folder/import.args`` naming them.
+    Raises ``ValueError`` when ``diff`` changes or deletes anything, or naming the node and
+    property of a value the CSV cannot carry."""
+    start = time.perf_counter()
+    if any(t.changed or t.deleted for t in (*diff.nodes.values(), *diff.edges.values())):
+        raise ValueError("the importer loads an empty graph: the diff must only create nodes and relationships")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(c in str(folder.resolve()) for c in '"\\\n'):
+        raise ValueError(f"importer folder {str(folder)!r}: its path must not hold a quote, backslash or newline")
+    args = ["--bad-tolerance=0", "--strict=true", "--multiline-fields=true", "--id-type=string",
+            "--array-delimiter=U+001F", "--overwrite-destination=true",
+            f"--report-file={(folder / 'import.report').resolve()}"]
+    count = 0
+    for label in NODE_LABELS:
+        props = NODE_PROPERTIES[label]
+        created = diff.nodes[label].created if label in diff.nodes else {}
+        path = folder / f"nodes_{label}.csv"
+        _write(path, [f"id:ID({label})", *map(_header_type, props)],
+               _lines(created.keys(), created.values(), [_formatter(p) for p in props], label))
+        args.append(f"--nodes={label}={path.resolve()}")
+        count += len(created)
+    edge_formats = [_formatter(p) for p in EDGE_PROPERTIES]
+    for key in REL_TYPES:
+        src_label, rtype, dst_label = key
+        created = diff.edges[key].created if key in diff.edges else {}
+        path = folder / f"rels_{'_'.join(key)}.csv"
+        _write(path, [f":START_ID({src_label})", f":END_ID({dst_label})", *map(_header_type, EDGE_PROPERTIES)],
+               _lines(created.keys(), created.values(), edge_formats, rtype))
+        args.append(f"--relationships={rtype}={path.resolve()}")
+        count += len(created)
+    args_file = folder / "import.args"
+    # quoted, one per line: picocli's @file syntax, so that a path with spaces stays one argument
+    args_file.write_text("".join(f'"{a}"\n' for a in args), encoding="utf-8")
+    seconds = time.perf_counter() - start
+    logger.info("wrote %d rows as importer CSVs under %s in %.2fs", count, folder, seconds)
+    return ImportFiles(folder=folder, args_file=args_file, rows=count, seconds=seconds)

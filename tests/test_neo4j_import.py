@@ -1,0 +1,125 @@
+"""Neo4j's own bulk importer (``neo4j-admin database import full`` through the launcher's
+``--import``, ``scripts/neo4j-dev import``) builds the same graph as the batched MERGE path
+from the same rows — awkward strings, nulls, duplicates and a dangling relationship
+included — and a failed import leaves an empty database, never a half-written one. Also:
+the diff against an empty graph (its C-speed shortcut) equals the general comparison."""
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+
+import pytest
+
+from kgjemb.catalog.rows import catalog_to_rows
+from kgjemb.catalog.validate import validate_catalog
+from kgjemb.errors import StoreError
+from kgjemb.graph.base import GraphDiff, TableDiff
+from kgjemb.graph.diff import diff_tables, rows_to_tables
+from kgjemb.graph.frames import export_diff
+from kgjemb.graph.neo4j_import import write_import_files
+from tests.fixtures_neo4j import NEO4J_DEV, start_neo4j, stop_neo4j
+
+
+@pytest.fixture(scope="module")
+def rows(fixture_catalog):
+    """The fixture catalog's rows plus what a CSV can get wrong: quotes, commas, newlines,
+    non-ASCII, empty and null values, a duplicated id (the last row wins), a relationship
+    to a missing node (left out)."""
+    catalog, report = validate_catalog(fixture_catalog, check_audio_files=False)
+    assert report.valid, report.errors[:5]
+    out = copy.deepcopy(catalog_to_rows(catalog))
+    tracks, artists = out.nodes["Track"], out.nodes["Artist"]
+    tracks[0]["title"] = 'He said "hi", then\nleft; ok | done ü'
+    tracks[1].update(year=None, duration_s=None, audio_path=None)
+    tracks[2]["title"] = ""
+    tracks.append(dict(tracks[3], title="duplicate: last wins"))
+    artists[0]["aliases"] = ['Al "the" Pal', "a, b", "ß|x"]
+    artists[1]["aliases"] = []
+    out.edges[("Track", "BY", "Artist")].append(
+        {"src": tracks[0]["id"], "dst": "no-such-artist", "weight": 1.0, "source": "catalog", "role": None})
+    return out
+
+
+def test_diff_from_an_empty_graph_equals_the_general_comparison(rows):
+    new_nodes, new_edges = rows_to_tables(rows)
+    fast = diff_tables({}, {}, new_nodes, new_edges)
+    # one unrelated node in the old graph forces the general path
+    general = diff_tables({"Attribute": {"zz:unrelated": ("unrelated", "zz")}}, {}, new_nodes, new_edges)
+    assert general.nodes["Attribute"].unchanged == 0
+    for label, table in fast.nodes.items():
+        assert table.created == general.nodes[label].created
+    for key, table in fast.edges.items():
+        assert (table.created, table.dangling) == (general.edges[key].created, general.edges[key].dangling)
+    assert fast.edges[("Track", "BY", "Artist")].dangling == 1
+
+
+def test_import_files_are_typed_csv_and_refuse_what_they_cannot_carry(rows, tmp_path):
+    diff = diff_tables({}, {}, *rows_to_tables(rows))
+    files = write_import_files(diff, tmp_path / "imp")
+    header = (tmp_path / "imp" / "nodes_Track.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "id:ID(Track),title,duration_s:double,year:long,audio_path"
+    args = files.args_file.read_text(encoding="utf-8").splitlines()
+    assert '"--bad-tolerance=0"' in args and any(a.startswith('"--nodes=Artist=') for a in args)
+    assert files.rows == sum(len(t.created) for t in (*diff.nodes.values(), *diff.edges.values()))
+
+    bad = copy.deepcopy(diff)
+    artist_id = next(iter(bad.nodes["Artist"].created))
+    name, _, *rest = bad.nodes["Artist"].created[artist_id]
+    bad.nodes["Artist"].created[artist_id] = (name, ["a\x1fb"], *rest)
+    with pytest.raises(ValueError, match=f"Artist '{artist_id}'.*U\\+001F"):
+        write_import_files(bad, tmp_path / "bad")
+    changed = GraphDiff(nodes={"Track": TableDiff(changed={"t": (("a", None, None, None), ("b", None, None, None))})},
+                        edges={})
+    with pytest.raises(ValueError, match="empty graph"):
+        write_import_files(changed, tmp_path / "changed")
+
+
+
+@pytest.mark.neo4j
+def test_bulk_importer_builds_the_batched_graph_and_fails_clean(neo4j_store, rows, tmp_path):
+    from kgjemb.graph.neo4j_store import Neo4jGraphStore
+
+    batched = neo4j_store.upsert(rows, bulk=False, batch_size=50, progress=False)
+    expected = neo4j_store.export()
+    with pytest.raises(StoreError, match="only loads an empty database"):
+        neo4j_store.write_import_files(rows, tmp_path / "refused")
+
+    data = tmp_path / "import-server"
+    uri = start_neo4j(data)
+    try:
+        with Neo4jGraphStore(uri) as store:
+            diff, files = store.write_import_files(rows, tmp_path / "files")
+        assert diff.counts() == batched.diff.counts()
+
+        # a bad file: the importer aborts (--bad-tolerance=0), the launcher removes the partly
+        # written database and exits; the next start finds an empty graph
+        broken = tmp_path / "broken"
+        shutil.copytree(files.folder, broken)
+        args = files.args_file.read_text(encoding="utf-8").replace(str(files.folder), str(broken))
+        (broken / "import.args").write_text(args, encoding="utf-8")
+        nodes = broken / "nodes_Track.csv"
+        lines = nodes.read_text(encoding="utf-8").splitlines(keepends=True)
+        nodes.write_text("".join([*lines, lines[1]]), encoding="utf-8")  # a duplicate id
+        failed = subprocess.run([str(NEO4J_DEV), "import", "--data", str(data), "--files", str(broken)],
+                                capture_output=True, text=True, timeout=900)
+        assert failed.returncode != 0
+        assert "IMPORT FAILED" in (data / "launcher.log").read_text(errors="replace")
+        uri = start_neo4j(data)
+        with Neo4jGraphStore(uri) as store:
+            assert store.is_empty()
+
+        done = subprocess.run([str(NEO4J_DEV), "import", "--data", str(data), "--files", str(files.folder)],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        uri = done.stdout.strip().splitlines()[-1]
+        with Neo4jGraphStore(uri) as store:  # opening creates the constraints and indexes
+            assert export_diff(expected, store.export()) == []
+            again = store.upsert(rows, progress=False)  # the store sees the imported graph as its own
+            assert all(c["created"] == c["changed"] == 0 for c in again.diff.counts()["nodes"].values())
+            assert all(c["created"] == c["changed"] == 0 for c in again.diff.counts()["relationships"].values())
+            with store._session() as session:  # the uniqueness constraints hold after the import
+                names = {r["name"] for r in session.run("SHOW CONSTRAINTS YIELD name").data()}
+            assert {"artist_id", "album_id", "track_id", "attribute_id"} <= names
+    finally:
+        stop_neo4j(data)
