@@ -294,6 +294,9 @@ class TypedGraph:
         self.track_artist = (by > 0).astype(np.float64).tocsr()  # (n_tracks, n_artists)
         on = incidence(("Track", "ON", "Album"), "Track", "Album", n_t, al_hi - al_lo, t_lo, al_lo)
         self.track_album = (on > 0).astype(np.float64).tocsr()  # (n_tracks, n_albums)
+        # the same incidences by row of the other end: an anchor's tracks without scanning a column
+        self.artist_tracks = self.track_artist.T.tocsr()  # (n_artists, n_tracks)
+        self.album_tracks = self.track_album.T.tocsr()  # (n_albums, n_tracks)
         self.attr_kind = np.array(
             [str(k) for k in export.nodes["Attribute"]["kind"].tolist()] if n_a else [], dtype=object
         )
@@ -364,9 +367,9 @@ class TypedGraph:
         if label == "Track":
             tracks = np.array([row])
         elif label == "Artist":
-            tracks = self.track_artist[:, row].nonzero()[0]
+            tracks = self.artist_tracks[row].indices
         elif label == "Album":
-            tracks = self.track_album[:, row].nonzero()[0]
+            tracks = self.album_tracks[row].indices
         else:
             return None
         vec = np.zeros(self.track_attr.shape[1])
