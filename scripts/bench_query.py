@@ -31,6 +31,7 @@ import argparse
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -292,7 +293,7 @@ def synthetic_graph(ids: list[str], attrs: list[dict], *, seed: int = 1):
     return build_export_from_columns(nodes, edges), artist_of
 
 
-def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | None):
+def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | None, *, config=None):
     """An Engine over n synthetic tracks sharing the real engine's model and parser style:
     clustered vectors, a catalog-shaped graph (:func:`synthetic_graph`), the FAISS index
     with its scalar fields (filters pushed down), kept under ``cache`` between runs."""
@@ -341,9 +342,10 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     bundle = Bundle(Path("<synthetic>"), {"dim": dim}, content)
     # the parser only needs names: artists + attributes (not a million titles)
     names = build_export({"Artist": export.nodes["Artist"].head(2000).to_dict("records"), "Attribute": attrs}, {})
-    snapshot = GraphSnapshot(export, ids, rel_weights=real.config.rel_weights)
+    config = config or real.config
+    snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist)
     engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
-                    config=real.config)
+                    config=config)
     print(f"[synthetic] graph snapshot + engine set-up in {time.perf_counter() - t:.1f}s")
     return engine
 
@@ -363,6 +365,8 @@ def main() -> None:
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="text encoder and FAISS device")
     ap.add_argument("--home", default=None, help="kgjemb home whose cache holds the exported text path")
     ap.add_argument("--skip-demo", action="store_true", help="bench the synthetic index only")
+    ap.add_argument("--walk-min-mass", type=float, default=None,
+                    help="WalkConfig.min_mass of the synthetic engine (default: the engine's, 0 = exact walk)")
     ap.add_argument("--index-cache", default=None,
                     help="directory keeping the synthetic FAISS index between runs (default: build it every run)")
     args = ap.parse_args()
@@ -391,8 +395,12 @@ def main() -> None:
     if args.synthetic > 0:
         set_threads(default_threads)
         t = time.perf_counter()
+        config = engine.config
+        if args.walk_min_mass is not None:
+            config = replace(config, walk=replace(config.walk, min_mass=args.walk_min_mass))
+            print(f"[synthetic] graph walk: {config.walk}")
         big = synthetic_engine(engine, args.synthetic, args.factory, args.ef_search,
-                               Path(args.index_cache) if args.index_cache else None)
+                               Path(args.index_cache) if args.index_cache else None, config=config)
         print(f"[synthetic] ready in {time.perf_counter() - t:.1f}s")
         set_threads(query_threads)
         # its parser knows artist names only (not a million titles): entity queries name artists
