@@ -316,17 +316,17 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     counts = {"-".join(k): len(v) for k, v in export.edges.items() if len(v)}
     print(f"[synthetic] graph in {time.perf_counter() - t:.1f}s: "
           f"{ {lb: len(f) for lb, f in export.nodes.items()} } nodes, {counts} edges")
-    config = IndexConfig(factory=factory, ef_search=ef_search)
+    index_config = IndexConfig(factory=factory, ef_search=ef_search)
     where = cache / f"{n}-{factory}-{dim}" if cache is not None else None
     t = time.perf_counter()
     if where is not None and (where / "config.json").is_file():
-        index = FaissIndex.load(where, config=config)
+        index = FaissIndex.load(where, config=index_config)
         print(f"[synthetic] loaded {index.factory} from {where} in {time.perf_counter() - t:.1f}s")
     else:
         fields = fields_from_export(export, ids)
         print(f"[synthetic] index fields in {time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
-        index = FaissIndex(dim, config)
+        index = FaissIndex(dim, index_config)
         index.index(ids, x, fields=fields)
         print(f"[synthetic] built {index.factory} in {time.perf_counter() - t:.1f}s")
         if where is not None:
