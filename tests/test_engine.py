@@ -85,7 +85,7 @@ def test_scores_equal_bruteforce_fusion_over_all_tracks(bundle_dir):
         sigs.append(Signal(f"{'not ' if neg else ''}has:{attr}", "fact", w.fact * conf * spec[attr],
                            score=lambda rows, col=col: col[rows], negative=neg))
     rows = np.arange(len(eng.track_ids))
-    scores, _ = fuse(raw_scores(eng.vectors, rows, sigs), sigs)
+    scores, _ = fuse(raw_scores(eng.bundle.track_vectors, rows, sigs), sigs)  # the bundle's matrix: the reference
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], eng.track_ids[i]))[:5]
     assert [h.track_id for h in result.hits] == [eng.track_ids[i] for i in order]
     np.testing.assert_allclose([h.score for h in result.hits], scores[order], atol=1e-4)

@@ -1,9 +1,10 @@
-"""Fusion arithmetic against hand computations; filter masks on a tiny graph."""
+"""Fusion arithmetic against hand computations; filters pushed down on a tiny graph."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from kgjemb.index import FaissIndex, fields_from_export
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.filters import TrackTable, parse_year_range
 from kgjemb.query.fusion import Signal, normalise, ranks, raw_scores
@@ -74,14 +75,18 @@ def test_constant_signal_contributes_nothing_and_edge_cases():
         SignalWeights(text=-1)
 
 
-def test_filter_masks_on_tiny_graph():
+def test_filters_pushed_down_on_tiny_graph():
+    """The engine's filters as an IndexFilter, evaluated by a FAISS index holding the
+    tiny graph's fields: the tracks each filter keeps."""
     export = make_export()
     ids = export.nodes["Track"]["id"].tolist()
     table = TrackTable(export, ids)
+    index = FaissIndex(2)
+    index.index(ids, np.ones((len(ids), 2), dtype=np.float32), fields=fields_from_export(export, ids))
 
     def allowed(*filters):
-        mask, warnings = table.mask(list(filters))
-        return {t for t, ok in zip(ids, mask) if ok}, warnings
+        f, warnings = table.index_filter(list(filters))
+        return (set(ids) if f is None else set(index.select(f))), warnings
 
     bach = {"t_jesu", "t_wachet", "t_air"}
     assert allowed(Filter(kind="by", value="Bach", node_id="bach"))[0] == bach

@@ -1,6 +1,6 @@
 """Filters pushed down into FAISS (IDSelectorBitmap) against an exact reference: brute force
 over the items that pass ``IndexFilter.passes``; fields from a graph export against the
-engine's in-memory filter table; fetch/upsert/delete/save keep fields and vectors."""
+engine's filters; select against the reference; fetch/upsert/delete/save keep fields and vectors."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,6 +70,8 @@ def test_filtered_search_matches_exact_reference(data, factory, name):
     for row_got, row_truth in zip(got, truth):
         assert len(row_got) == len(row_truth)  # k results whenever k items pass, none when none pass
         assert all(f is None or f.passes(i, by_id[i]) for i in row_got)
+    if f is not None:  # select lists exactly the items that pass
+        assert sorted(idx.select(f)) == sorted(i for i in ids if f.passes(i, by_id[i]))
     hits = sum(len(set(g) & set(t)) for g, t in zip(got, truth))
     recall = hits / sum(map(len, truth)) if any(truth) else 1.0
     assert recall >= (0.999 if factory == "Flat" else 0.95), f"{factory} {name}: recall@{K} {recall:.3f}"
@@ -112,15 +114,18 @@ def test_filter_validation():
         idx.index(["a", "b"], np.eye(2, 4), fields=[ItemFields()])
 
 
-def test_fields_from_export_select_what_the_engine_filters_select(ci_export):
-    """Per artist, attribute and year range: the tracks a pushed-down filter passes are the
-    tracks the engine's in-memory filter table allows."""
+def test_engine_filters_become_the_index_filters_they_mean(ci_export):
+    """Per artist, attribute and year range: the engine's filter becomes the IndexFilter of
+    the same meaning, and FAISS selects exactly the tracks that pass it by the reference
+    semantics (``IndexFilter.passes`` on fields from the graph export)."""
     from kgjemb.query.filters import TrackTable
     from kgjemb.query.types import Filter
 
     track_ids = ci_export.nodes["Track"]["id"].tolist()
     fields = fields_from_export(ci_export, track_ids)
     table = TrackTable(ci_export, track_ids)
+    index = FaissIndex(4, IndexConfig(factory="Flat"))
+    index.index(track_ids, np.ones((len(track_ids), 4), dtype=np.float32), fields=fields)
     artists = ci_export.nodes["Artist"]["id"].tolist()[:6]
     attributes = ci_export.nodes["Attribute"]["id"].tolist()[:8]
     cases = [(Filter(kind="by", value=a, node_id=a), IndexFilter(artists_all={a})) for a in artists]
@@ -131,9 +136,16 @@ def test_fields_from_export_select_what_the_engine_filters_select(ci_export):
               for v, lo, hi in [("1700-1750", 1700, 1750), ("-1799", None, 1799), ("1800-", 1800, None)]]
     checked = 0
     for engine_filter, index_filter in cases:
-        mask, warnings = table.mask([engine_filter])
-        assert not warnings, warnings
-        ours = np.array([index_filter.passes(t, f) for t, f in zip(track_ids, fields)])
-        assert (ours == mask).all(), (engine_filter, index_filter)
-        checked += int(mask.sum())
+        assert table.index_filter([engine_filter]) == (index_filter, []), engine_filter
+        expected = {t for t, f in zip(track_ids, fields) if index_filter.passes(t, f)}
+        assert set(index.select(index_filter)) == expected, engine_filter
+        if len(expected) > 1:
+            assert index.select(index_filter, limit=len(expected) - 1) is None
+        checked += len(expected)
     assert checked > 0
+    # two constraints of one kind combine: a range open at both ends still drops unknown years
+    both, _ = table.index_filter([Filter(kind="year_range", value="-"), Filter(kind="by", value=artists[0], node_id=artists[0]),
+                                  Filter(kind="exclude", value=artists[1], node_id=artists[1])])
+    assert both.artists_all == {artists[0]} and both.artists_none == {artists[1]} and both.year_min is not None
+    assert set(index.select(both)) == {t for t, f in zip(track_ids, fields) if both.passes(t, f)}
+    assert set(index.select(both.restrict(track_ids[:5]))) == {t for t in track_ids[:5] if both.passes(t, fields[track_ids.index(t)])}

@@ -133,3 +133,17 @@ def test_relations_of_the_query_snapshot():
     assert snap.related("versions", "Track:t2") == ["Track:t1"]
     assert snap.related("same_album", "Track:t3") == ["Album:b1"]
     assert snap.related("members", "Artist:a1") == [] and snap.related("similar_artists", "Artist:a1") == []
+
+
+def test_min_mass_stops_light_nodes_from_pushing():
+    """A node lighter than ``min_mass`` keeps its score but pushes no further: with every
+    node after the seed too light, three steps score like one."""
+    g = TypedGraph.from_export(six_nodes())
+    one = g.walk({"Track:t1": 1.0}, WalkConfig(steps=1))
+    stopped = g.walk({"Track:t1": 1.0}, WalkConfig(steps=3, min_mass=0.99))
+    np.testing.assert_array_equal(stopped.nodes, one.nodes)
+    np.testing.assert_allclose(stopped.mass, one.mass, atol=1e-12)
+    exact = g.walk({"Track:t1": 1.0}, WalkConfig(steps=3))
+    assert len(exact.nodes) > len(one.nodes)
+    with pytest.raises(ValueError, match="min_mass"):
+        WalkConfig(min_mass=1.0)

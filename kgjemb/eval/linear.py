@@ -183,7 +183,7 @@ class LinearMetricSystem:
             scores = np.zeros(len(self.track_ids), dtype=np.float64)  # (n,)
             for wgt, v in sigs:
                 scores += wgt * (self.z @ v)
-            mask, _ = self.engine.table.mask(list(p.filters))
+            mask, _ = self.engine.allowed(list(p.filters))
             allowed = np.ones(len(self.track_ids), dtype=bool) if mask is None else mask.copy()
             allowed[exclude] = False
             keep = np.flatnonzero(allowed)

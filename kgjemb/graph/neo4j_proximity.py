@@ -21,7 +21,8 @@ def walk_in_database(store: Neo4jGraphStore, seeds: dict[str, float], *, weights
                      config: WalkConfig = WalkConfig()) -> dict[str, float]:
     """Walk mass per ``"Label:id"`` from ``seeds`` (``"Label:id"`` → weight, normalised to
     sum 1; unknown nodes ignored), truncated at ``config.steps`` steps with restart
-    ``config.restart``, frontier capped at ``config.max_frontier`` heaviest nodes."""
+    ``config.restart``, frontier capped at ``config.max_frontier`` heaviest nodes holding
+    at least ``config.min_mass``."""
     statements = cypher_statements("proximity.cypher")
     types = [t for t in WALK_TYPES if weights.of(t) > 0]
     type_weights = {t: weights.of(t) for t in types}
@@ -39,7 +40,8 @@ def walk_in_database(store: Neo4jGraphStore, seeds: dict[str, float], *, weights
         for key, m in frontier.values():
             score[key] = score.get(key, 0.0) + a * m
         for _ in range(config.steps):
-            items = sorted(frontier.items(), key=lambda kv: (-kv[1][1], kv[0]))[: config.max_frontier]
+            items = sorted(((eid, km) for eid, km in frontier.items() if km[1] >= config.min_mass),
+                           key=lambda kv: (-kv[1][1], kv[0]))[: config.max_frontier]
             if not items or not types:
                 break
             rows = tx.run(statements["walk_step"], {

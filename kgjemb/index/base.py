@@ -8,7 +8,7 @@ loop in Python. One file per backend: :class:`~kgjemb.index.faiss_index.FaissInd
 (embedded default) and :class:`~kgjemb.index.milvus_index.MilvusIndex` (a Milvus server
 or cluster over gRPC); :data:`kgjemb.index.backends.BACKENDS` maps their names.
 
-The contract (``index``, ``upsert``, ``delete``, ``search``, ``fetch``, ``save``, ``load``)::
+The contract (``index``, ``upsert``, ``delete``, ``search``, ``select``, ``fetch``, ``save``, ``load``)::
 
     >>> import numpy as np
     >>> from kgjemb.index import FaissIndex, IndexFilter, ItemFields
@@ -24,17 +24,21 @@ The contract (``index``, ``upsert``, ``delete``, ``search``, ``fetch``, ``save``
     [[]]
     >>> idx.fetch(["c", "a"]).shape  # exact vectors for fusion, in the order asked
     (2, 4)
+    >>> idx.select(IndexFilter(artists_all=("bach",)), limit=10), idx.select(IndexFilter(), limit=2)
+    (['a', 'c'], None)
 
-A remote backend lets the engine keep no vectors in RAM: ``search`` with the pushed-down
-filter gives candidate ids per signal, ``fetch`` their vectors, and fusion scores them
-exactly.
+The engine keeps no vectors in RAM: it derives one :class:`IndexFilter` per query from its
+graph constraints; ``select`` lists the items passing it when few do (they are all scored)
+and keeps the graph's own candidates that pass; otherwise ``search`` with the filter gives
+candidate ids per signal; ``fetch`` gives the candidates' vectors, and fusion scores them
+exactly. The same calls work in-process (FAISS) and over the network (Milvus).
 """
 from __future__ import annotations
 
 import math
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -147,6 +151,15 @@ class IndexFilter:
         """True when the filter passes every item."""
         return self == IndexFilter()
 
+    def restrict(self, ids) -> "IndexFilter":
+        """This filter, passing only items among ``ids`` as well (``allow_ids`` intersected).
+
+        >>> IndexFilter(allow_ids={"a", "b"}).restrict(["b", "c"]).allow_ids
+        frozenset({'b'})
+        """
+        ids = _ids(ids)
+        return replace(self, allow_ids=ids if self.allow_ids is None else self.allow_ids & ids)
+
     def passes(self, item_id: str, fields: ItemFields) -> bool:
         """The reference semantics, one item at a time (backends evaluate it in bulk)."""
         if self.allow_ids is not None and item_id not in self.allow_ids:
@@ -197,6 +210,12 @@ class VectorIndex(ABC):
         """Top ``k`` per query among the items passing ``filter``: ``(D, I)`` with ``D`` the
         ``(n_queries, k')`` scores (``-inf`` padding) and ``I`` the ids per query, best
         first. ``k' = min(k, len(self))``; fewer ids come back only when fewer items pass."""
+
+    @abstractmethod
+    def select(self, filter: IndexFilter, *, limit: int | None = None) -> list[str] | None:
+        """Ids of every item passing ``filter``, in no set order; None when more than ``limit`` pass
+        (``limit`` None: no limit). What the engine scores exactly when a filter is strict,
+        and how it keeps the graph's candidates that pass (``filter.restrict(ids)``)."""
 
     @abstractmethod
     def fetch(self, ids: Sequence[str]) -> np.ndarray:

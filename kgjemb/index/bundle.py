@@ -7,6 +7,8 @@ Layout (every file's sha256 is in ``manifest.json``)::
     index/                   the tracks' audio vectors and scalar fields (VectorIndex.save):
                              the FAISS files, or for Milvus how to reconnect to its collection
     vectors/tracks.npy       (n_indexed, dim) audio vectors, rows = vectors/track_ids.json
+                             (memory-mapped on open: updates read it; queries fetch
+                             candidate vectors from the index)
     entities/<Label>.npy     (n_label, dim) entity vectors, rows = graph/nodes/<Label>.parquet
     graph/nodes/*.parquet    snapshot of the graph export: filters, paths, explanations
     graph/edges/*.parquet
@@ -316,7 +318,7 @@ class Bundle:
         try:
             index = load_index(path / "index", faiss=index_config)
             track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())
-            vectors = np.load(path / "vectors" / "tracks.npy")
+            vectors = np.load(path / "vectors" / "tracks.npy", mmap_mode="r")  # read on demand: queries never need it
             entities = {lb: np.load(path / "entities" / f"{lb}.npy") for lb in NODE_LABELS}
             export = _read_export(path)
         except BundleError:

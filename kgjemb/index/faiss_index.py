@@ -2,21 +2,24 @@
 vectors, string ids, exact search for small collections and HNSW above.
 
 The FAISS index is wrapped in ``IndexIDMap2`` so items keep stable integer keys across
-deletes; index types that cannot renumber on removal (HNSW, IVF) are rebuilt from their
-stored vectors on delete. 
+deletes; index types that cannot remove items in place (HNSW, IVF) are rebuilt from their
+stored vectors on delete.
+
 Filters: each item's :class:`~kgjemb.index.base.ItemFields` are kept in memory with
 inverted maps (artist/album/attribute → keys, year per key); an
-:class:`~kgjemb.index.base.IndexFilter` becomes a bitmap over the keys, handed to FAISS as
-an ``IDSelectorBitmap`` in the search parameters, so the index only ever returns allowed
-items. When few items pass (``IndexConfig.exact_filter_max``) or an approximate index
+:class:`~kgjemb.index.base.IndexFilter` becomes a bitmap over the keys (the last few are
+kept, so a query's ``select`` and ``search`` share one), handed to FAISS as an
+``IDSelectorBitmap`` in the search parameters, so the index only ever returns allowed
+items; a filter that only denies a few ids uses ``IDSelectorNot(IDSelectorBatch)`` and no
+bitmap. When few items pass (``IndexConfig.exact_filter_max``) or an approximate index
 finds fewer than ``k`` of them, the allowed items are scored exactly instead.
-deletes; index types that cannot remove items (HNSW) are rebuilt from their stored vectors
-on delete. With ``faiss-gpu`` installed and the device resolving to ``cuda``
-(:mod:`kgjemb.device`), Flat/IVF indexes also search on a GPU copy (HNSW stays on the CPU:
-FAISS has no GPU HNSW). A GPU search returns at most ``GPU_MAX_K`` (2,048) neighbours, so a
-larger ``k`` — the engine widens its fetch up to the whole index when filters are strict —
-searches the CPU master copy instead; GPU searches hold a lock, since FAISS does not
-document GPU indexes as safe under concurrent searches (``serve`` runs engine threads).
+
+With ``faiss-gpu`` installed and the device resolving to ``cuda`` (:mod:`kgjemb.device`),
+Flat/IVF indexes also search on a GPU copy (HNSW stays on the CPU: FAISS has no GPU HNSW).
+A GPU search returns at most ``GPU_MAX_K`` (2,048) neighbours, so a larger ``k`` searches
+the CPU master copy instead, as do filtered searches (selectors are CPU-only); GPU searches
+hold a lock, since FAISS does not document GPU indexes as safe under concurrent searches
+(``serve`` runs engine threads).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -45,6 +48,8 @@ FIELDS_FILE = "fields.json"
 CONFIG_FILE = "config.json"
 #: most neighbours one FAISS GPU search returns (GPU_MAX_SELECTION_K in faiss/gpu)
 GPU_MAX_K = 2048
+#: filter masks kept per index (a query's select and search share one)
+_MASKS_KEPT = 16
 
 
 def import_faiss():
@@ -132,6 +137,7 @@ class FaissIndex(VectorIndex):
         self._next_key = 0
         self._fields: dict[int, ItemFields] = {}  # faiss key -> scalar fields (absent = empty)
         self._inverted: _Inverted | None = None  # built on the first filtered search after a write
+        self._masks: dict[IndexFilter, tuple[np.ndarray, int]] = {}  # recent filters' masks (reset on writes)
         self._kind = "plain"  # which SearchParameters subclass the index takes: plain, hnsw, ivf
         self._write_lock = threading.Lock()
 
@@ -151,6 +157,7 @@ class FaissIndex(VectorIndex):
         inner = faiss.downcast_index(self._index.index)
         self._kind = "plain"
         self._inverted = None
+        self._masks = {}
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = self.config.ef_search
             self._kind = "hnsw"
@@ -283,19 +290,28 @@ class FaissIndex(VectorIndex):
             else:  # no GPU copy, or more neighbours than a GPU search returns: the CPU master
                 D, keys = self._index.search(q, k)  # (n_queries, k)
         else:
-            D, keys = self._filtered(q, k, self._mask(filter))
+            D, keys = self._filtered(q, k, filter)
         D = np.where(keys >= 0, D, -np.inf).astype(np.float32)
         ids = self._ids
         return D, [[ids[key] for key in row if key >= 0] for row in keys.tolist()]
 
-    def _filtered(self, q: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Search restricted to the keys set in ``mask`` (bool over ``[0, next_key)``)."""
-        allowed = np.flatnonzero(mask)  # (n_allowed,) keys
-        if len(allowed) <= self.config.exact_filter_max:
-            return self._exact(q, k, allowed)
+    def _filtered(self, q: np.ndarray, k: int, f: IndexFilter) -> tuple[np.ndarray, np.ndarray]:
+        """Search restricted to the items passing ``f``: exactly when few pass, else the
+        ANN walk with an ``IDSelector`` (exact again for queries it leaves short)."""
         faiss = self.faiss
-        bitmap = np.packbits(mask, bitorder="little")  # bit i of byte i // 8 = key i, as IDSelectorBitmap reads it
-        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        denied = np.array([self._keys[i] for i in f.deny_ids if i in self._keys], dtype=np.int64)
+        if f == IndexFilter(deny_ids=f.deny_ids) and len(self) - len(denied) > self.config.exact_filter_max:
+            # e.g. the query's own anchor track: a small deny list, no mask over every key
+            n_allowed, allowed = len(self) - len(denied), None
+            batch = faiss.IDSelectorBatch(denied)  # kept referenced: the Not selector points at it
+            selector = faiss.IDSelectorNot(batch)
+        else:
+            mask, n_allowed = self._mask(f)
+            allowed = np.flatnonzero(mask) if n_allowed <= self.config.exact_filter_max else None
+            if allowed is not None:
+                return self._exact(q, k, allowed)
+            bitmap = np.packbits(mask, bitorder="little")  # bit i of byte i // 8 = key i, as IDSelectorBitmap reads it
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
         if self._kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=self.config.ef_search)
         elif self._kind == "ivf":
@@ -303,8 +319,10 @@ class FaissIndex(VectorIndex):
         else:
             params = faiss.SearchParameters(sel=selector)
         D, keys = self._index.search(q, k, params=params)  # (n_queries, k), CPU: selectors are CPU-only
-        short = np.flatnonzero((keys >= 0).sum(axis=1) < min(k, len(allowed)))
+        short = np.flatnonzero((keys >= 0).sum(axis=1) < min(k, n_allowed))
         if len(short):  # the ANN walk ran out of allowed items: score them exactly
+            if allowed is None:
+                allowed = np.flatnonzero(self._mask(f)[0])
             D[short], keys[short] = self._exact(q[short], k, allowed)
         return D, keys
 
@@ -322,8 +340,32 @@ class FaissIndex(VectorIndex):
         K[~np.isfinite(D)] = -1
         return D, K
 
-    def _mask(self, f: IndexFilter) -> np.ndarray:
-        """Boolean mask over faiss keys of the items passing ``f``."""
+    def select(self, filter: IndexFilter, *, limit: int | None = None) -> list[str] | None:
+        """Ids of the items passing ``filter`` (key order); None when more than ``limit`` do."""
+        if filter.allow_ids is not None:  # few named items: test only those
+            keys = np.array(sorted(self._keys[i] for i in filter.allow_ids if i in self._keys), dtype=np.int64)
+            rest = replace(filter, allow_ids=None)
+            if len(keys) and not rest.empty:
+                keys = keys[self._mask(rest)[0][keys]]
+        else:
+            if limit is not None and filter == IndexFilter(deny_ids=filter.deny_ids):  # count without a mask
+                if len(self) - sum(i in self._keys for i in filter.deny_ids) > limit:
+                    return None
+            mask, count = self._mask(filter)
+            if limit is not None and count > limit:
+                return None
+            keys = np.flatnonzero(mask)
+        if limit is not None and len(keys) > limit:
+            return None
+        ids = self._ids
+        return [ids[key] for key in keys.tolist()]
+
+    def _mask(self, f: IndexFilter) -> tuple[np.ndarray, int]:
+        """Boolean mask over faiss keys of the items passing ``f``, and how many pass.
+        The last few masks are kept: a query asks for the same filter's items and search."""
+        cached = self._masks.get(f)
+        if cached is not None:
+            return cached
         inv = self._inverted
         if inv is None:
             inv = self._inverted = _Inverted(self._next_key, self._ids, self._fields)
@@ -331,18 +373,26 @@ class FaissIndex(VectorIndex):
         if f.allow_ids is not None:
             mask &= inv.member(np.array([self._keys[i] for i in f.allow_ids if i in self._keys], dtype=np.int64))
         if f.deny_ids:
-            mask &= ~inv.member(np.array([self._keys[i] for i in f.deny_ids if i in self._keys], dtype=np.int64))
+            mask[np.array([self._keys[i] for i in f.deny_ids if i in self._keys], dtype=np.int64)] = False
         for table, every, none in ((inv.artists, f.artists_all, f.artists_none), (inv.albums, f.albums_all, f.albums_none),
                                    (inv.attributes, f.attributes_all, f.attributes_none)):
             for value in every:
                 mask &= inv.member(table.get(value))
             for value in none:
-                mask &= ~inv.member(table.get(value))
+                keys = table.get(value)
+                if keys is not None:
+                    mask[keys] = False
         if f.year_min is not None or f.year_max is not None:
             lo = -np.inf if f.year_min is None else f.year_min
             hi = np.inf if f.year_max is None else f.year_max
             mask &= (inv.years >= lo) & (inv.years <= hi)  # NaN (unknown) compares False
-        return mask  # (next_key,)
+        out = (mask, int(np.count_nonzero(mask)))
+        masks = dict(self._masks)  # copy-on-write: searches read the old dict meanwhile
+        masks[f] = out
+        while len(masks) > _MASKS_KEPT:
+            masks.pop(next(iter(masks)))
+        self._masks = masks
+        return out
 
     def fetch(self, ids: Sequence[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (``(len(ids), dim)``, in order); exact for Flat/HNSW,

@@ -356,6 +356,27 @@ class MilvusIndex(VectorIndex):
             D[row, : len(hits)] = [h.distance for h in hits]
         return D, ids
 
+    def select(self, filter: IndexFilter, *, limit: int | None = None) -> list[str] | None:
+        """Ids of the items passing ``filter`` (a server-side query); None when more than
+        ``limit`` do."""
+        self._require()
+        expr = filter_expr(filter) or 'id != ""'
+        if limit is not None and limit < MAX_TOPK:
+            rows = self._collection.query(expr=expr, output_fields=["id"], limit=int(limit) + 1,
+                                          consistency_level=self._level())
+            return None if len(rows) > limit else [str(r["id"]) for r in rows]
+        it = self._collection.query_iterator(batch_size=MAX_TOPK, expr=expr, output_fields=["id"],
+                                             consistency_level=self._level())
+        out: list[str] = []
+        try:
+            while batch := it.next():
+                out += [str(r["id"]) for r in batch]
+                if limit is not None and len(out) > limit:
+                    return None
+        finally:
+            it.close()
+        return out
+
     def fetch(self, ids: Sequence[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (``(len(ids), dim)``, in order); ``KeyError`` names an unknown id."""
         ids = [str(i) for i in ids]

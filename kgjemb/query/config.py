@@ -52,10 +52,10 @@ class EngineConfig:
     ``normalise``: how each signal's raw cosines are rescaled over the candidate union
     before weighting: ``"minmax"`` (default; best candidate 1, worst 0, a constant signal
     0), ``"zscore"`` (mean 0, std 1) or ``"none"`` (raw cosine).
-    ``overfetch``: each signal fetches ``k × overfetch`` neighbours (10, at least
-    ``min_candidates`` = 100); when filters leave fewer than ``k`` candidates the fetch
-    grows ×4 until the whole index was seen. ``exact_filter_max``: when filters allow at
-    most this many tracks (5,000) all of them are scored exactly instead.
+    ``overfetch``: each vector signal fetches its ``k × overfetch`` nearest tracks among
+    those passing the query's filters (10, at least ``min_candidates`` = 100; the filter
+    is evaluated inside the index). ``exact_filter_max``: when filters allow at most this
+    many tracks (5,000) all of them are scored exactly instead.
     ``exclude_anchors``: tracks named as "like X" anchors are left out of their own
     results (True). ``rel_weights``: weight of each relationship type in the graph walk
     (:class:`~kgjemb.graph.proximity.RelWeights`: VERSION_OF 4, ON/BY/SIMILAR_TO/MEMBER_OF 1,

@@ -8,12 +8,17 @@ audio vector) and seeds a personalised walk over the typed graph (graph proximit
 tower; an attribute the graph knows by that name also scores the tracks that HAVE it
 (attribute facts), softly: a track without the fact still ranks through the text tower.
 Negated phrases and attributes subtract. Filters ("not by X", "from the 1880s", "only in
-6/8", ``filters=``) are hard graph constraints on the candidate union
-(:mod:`kgjemb.query.filters`).
+6/8", ``filters=``) are hard graph constraints: with the anchor tracks to leave out they
+become one :class:`~kgjemb.index.base.IndexFilter` that the index evaluates
+(:mod:`kgjemb.query.filters`), in-process for FAISS or on the server for Milvus.
 
-Candidates are the union of each vector signal's ANN neighbours, the walk's heaviest
-tracks and the tracks having a named attribute; every candidate is then scored exactly on
-every signal and fused (:mod:`kgjemb.query.fusion`). Hits carry per-signal contributions,
+Candidates are the union of each vector signal's nearest tracks among those passing the
+filter, the walk's heaviest tracks and the tracks having a named attribute (those two kept
+when they pass, :meth:`~kgjemb.index.base.VectorIndex.select`); when at most
+``exact_filter_max`` tracks pass, all of them. The candidates' stored vectors come from
+the index (:meth:`~kgjemb.index.base.VectorIndex.fetch`): the engine holds no track
+vectors. Every candidate is then scored exactly on every signal and fused
+(:mod:`kgjemb.query.fusion`). Hits carry per-signal contributions,
 the graph path that carried most of the proximity score and the attributes they HAVE
 (:mod:`kgjemb.query.hits`).
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +43,7 @@ from kgjemb.graph.names import fuzzy_extract, match_key
 from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
+from kgjemb.index.base import IndexFilter
 from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
@@ -78,7 +84,7 @@ class _Plan:
 
 class Engine:
     """Search a bundle. Open once, then call :meth:`search` from any number of threads:
-    a search reads only immutable state built at open (parser, arrays, index, snapshot).
+    a search reads only immutable state built at open (parser, index, snapshot).
 
     ``Engine.open(bundle, store=None, config=EngineConfig(), *, export=None)``: ``bundle``
     is a bundle directory (or an open :class:`~kgjemb.index.bundle.Bundle`); ``store`` an
@@ -99,11 +105,12 @@ class Engine:
         self.config = config
         self.index = bundle.index
         self.track_ids: list[str] = list(bundle.track_ids)
-        self.vectors = bundle.track_vectors  # (n_tracks, dim), L2-normalised
         self.table = snapshot.tracks
         self.entity_vectors = bundle.entities
         self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
-        self._id_rank = np.argsort(np.argsort(np.asarray(self.track_ids, dtype=object)))  # (n,) rank by id
+        # the index's scalar fields follow the bundle's graph; another graph (hidden metadata)
+        # resolves attribute filters itself
+        self._own_attributes = snapshot.export is not bundle.export
         #: a warning when the live ``store`` holds a newer graph than the bundle follows
         self.stale: str | None = bundle_staleness(bundle, store) if store is not None else None
         if self.stale:
@@ -329,9 +336,9 @@ class Engine:
             vec = self.entity_vectors[label][row] if row is not None else None
             if vec is not None and np.linalg.norm(vec) > 0 and w.entity > 0:
                 plan.signals.append(Signal(f"like:{key}", "entity", w.entity / n, vector=_unit(vec), ref=key))
-            trow = self.table.row.get(node_id) if label == "Track" else None
-            if trow is not None and w.audio > 0:
-                plan.signals.append(Signal(f"audio:{key}", "audio", w.audio / n, vector=self.vectors[trow], ref=key))
+            if label == "Track" and node_id in self.table.row and w.audio > 0:
+                audio = self.index.fetch([node_id])[0]  # (dim,) the track's stored vector
+                plan.signals.append(Signal(f"audio:{key}", "audio", w.audio / n, vector=audio, ref=key))
         if anchors and w.graph > 0:
             self._add_graph_signal(plan, anchors)
 
@@ -365,72 +372,91 @@ class Engine:
 
     # -- retrieval, fusion, hits ----------------------------------------------------------
 
-    def _allowed(self, plan: _Plan) -> np.ndarray | None:
-        mask, warnings = self.table.mask(plan.filters)
+    def allowed(self, filters: Sequence[Filter]) -> tuple[np.ndarray | None, list[str]]:
+        """Which indexed tracks ``filters`` allow: a boolean mask over :attr:`track_ids`
+        (None when nothing is filtered) and warnings for filters that were ignored. The
+        index evaluates them, as in :meth:`search`."""
+        f, warnings = self.table.index_filter(list(filters), own_attributes=self._own_attributes)
+        if f is None:
+            return None, warnings
+        mask = np.zeros(len(self.track_ids), dtype=bool)
+        mask[self._rows(self.index.select(f))] = True
+        return mask, warnings
+
+    def _filter(self, plan: _Plan) -> IndexFilter | None:
+        """The query's graph constraints and left-out anchors, for the index to evaluate."""
+        f, warnings = self.table.index_filter(plan.filters, own_attributes=self._own_attributes)
         plan.warnings += warnings
         if self.config.exclude_anchors:
-            rows = [self.table.row[t] for t in (a.split(":", 1)[1] for a in plan.excluded if a.startswith("Track:"))
-                    if t in self.table.row]
-            if rows:
-                mask = np.ones(len(self.track_ids), dtype=bool) if mask is None else mask.copy()
-                mask[rows] = False
-        return mask
+            deny = {a.split(":", 1)[1] for a in plan.excluded if a.startswith("Track:")} & self.table.row.keys()
+            if deny:
+                f = replace(f or IndexFilter(), deny_ids=(f.deny_ids if f else frozenset()) | deny)
+        return f
+
+    def _rows(self, ids) -> np.ndarray:
+        """Index rows of track ids (sorted, unique)."""
+        row = self.table.row
+        return np.unique(np.fromiter((row[t] for t in ids), dtype=np.int64, count=len(ids)))
+
+    def _passing(self, rows: np.ndarray, f: IndexFilter | None) -> np.ndarray:
+        """The rows among ``rows`` (graph-found candidates) that pass ``f``."""
+        if f is None or not len(rows):
+            return rows
+        return self._rows(self.index.select(f.restrict([self.track_ids[r] for r in rows.tolist()])))
 
     def _run(self, plans: list[_Plan], k: int) -> list[SearchResult]:
+        """Candidates per plan: every track passing its filter when at most
+        ``exact_filter_max`` do; else each positive vector signal's ``fetch`` nearest
+        tracks among those passing (one index search per distinct filter, for every query
+        of the batch), plus the graph's candidates that pass. Then exact scores and fusion."""
         n = len(self.track_ids)
-        masks = [self._allowed(p) for p in plans]
-        cands: list[np.ndarray | None] = [None] * len(plans)
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
-        pending = []
+        filters = [self._filter(p) for p in plans]
+        cands: list[np.ndarray | None] = [None] * len(plans)
         extra = [np.unique(np.concatenate(p.extra_rows)) if p.extra_rows else np.zeros(0, dtype=np.int64)
                  for p in plans]
-        for i, (plan, mask) in enumerate(zip(plans, masks)):
-            vector = [s for s in plan.signals if not s.negative and s.vector is not None]
-            n_allowed = n if mask is None else int(mask.sum())
-            if not plan.signals and mask is None:
+        pending: dict[IndexFilter | None, list[int]] = {}
+        for i, (plan, f) in enumerate(zip(plans, filters)):
+            if not plan.signals and f is None:
                 cands[i] = np.zeros(0, dtype=np.int64)  # nothing usable: no hits, and a warning
-            elif mask is not None and n_allowed <= self.config.exact_filter_max:
-                cands[i] = np.flatnonzero(mask)
-            elif not vector:
-                rows = extra[i] if mask is None else extra[i][mask[extra[i]]]
-                cands[i] = rows if len(rows) >= k else (np.flatnonzero(mask) if mask is not None else np.arange(n))
-            else:
-                pending.append(i)
-        while pending:
-            # one FAISS call for every positive vector signal of every pending query
+                continue
+            few = self.index.select(f, limit=self.config.exact_filter_max) if f is not None else None
+            if few is not None:  # a strict filter: score every track that passes
+                cands[i] = self._rows(few)
+            elif any(not s.negative and s.vector is not None for s in plan.signals):
+                pending.setdefault(f, []).append(i)
+            else:  # graph signals only: their candidates, or every track that passes
+                rows = self._passing(extra[i], f)
+                cands[i] = rows if len(rows) >= k else (self._rows(self.index.select(f)) if f is not None else np.arange(n))
+        for f, members in pending.items():
+            # one index search for every positive vector signal of the queries sharing a filter
             owners, queries = [], []
-            for i in pending:
+            for i in members:
                 for s in plans[i].signals:
                     if not s.negative and s.vector is not None:
                         owners.append(i)
                         queries.append(s.vector)
-            _, found = self.index.search(np.stack(queries), fetch)
-            union: dict[int, set[str]] = {i: set() for i in pending}
+            _, found = self.index.search(np.stack(queries), fetch, filter=f)  # ids per query, best first
+            union: dict[int, list[str]] = {i: [] for i in members}
             for i, ids in zip(owners, found):
-                union[i].update(ids)
-            still = []
-            for i in pending:
-                rows = np.fromiter((self.table.row[t] for t in union[i]), dtype=np.int64, count=len(union[i]))
-                rows = np.union1d(rows, extra[i])
-                if masks[i] is not None:
-                    rows = rows[masks[i][rows]]
-                if len(rows) >= k or fetch >= n:
-                    cands[i] = rows
-                else:
-                    still.append(i)
-            pending, fetch = still, min(n, fetch * 4)
+                union[i] += ids
+            for i in members:
+                cands[i] = np.union1d(self._rows(union[i]), self._passing(extra[i], f))
         return [self._finish(plan, rows, k) for plan, rows in zip(plans, cands)]
 
     def _finish(self, plan: _Plan, rows: np.ndarray, k: int) -> SearchResult:
         c = self.config
-        raw = raw_scores(self.vectors[rows], rows, plan.signals)  # (n_cand, n_signals)
+        ids = [self.track_ids[r] for r in rows.tolist()]
+        has_vectors = any(s.vector is not None for s in plan.signals)
+        vectors = self.index.fetch(ids) if has_vectors and ids else None  # (n_cand, dim), stored vectors
+        raw = raw_scores(vectors, rows, plan.signals)  # (n_cand, n_signals)
         scores, parts = fuse(raw, plan.signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
         # best first; ties by track id so that results are deterministic
         if len(rows) > 4 * k:  # keep the top 4k by score, then order exactly
             keep = np.argpartition(-scores, 4 * k)[: 4 * k]
         else:
             keep = np.arange(len(rows))
-        order = keep[np.lexsort((self._id_rank[rows[keep]], -scores[keep]))][:k]
+        order = np.array(sorted(keep.tolist(), key=lambda j: (-scores[j], ids[j]))[:k], dtype=np.int64)
         if not plan.signals and len(rows):
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
         hits = make_hits(rows[order], scores[order], parts[order], plan.signals, snapshot=self.snapshot,

@@ -77,6 +77,9 @@ class GraphSnapshot:
         coo = self.row_attr.tocoo()
         self.row_kind = np.zeros((n_rows, max(len(self.kind_names), 1)), dtype=bool)  # (n_rows, n_kinds)
         self.row_kind[coo.row, kind_col[coo.col]] = True
+        # attribute → tracks / artists having it, by row (rows_having reads one row, not a column)
+        self.attr_tracks = g.track_attr.T.tocsr()  # (n_attr, n_tracks)
+        self.attr_artists = g.artist_attr.T.tocsr()  # (n_attr, n_artists)
 
     def has(self, label: str, node_id: str) -> bool:
         return node_id in self.entity_row.get(label, {})
@@ -137,9 +140,11 @@ class GraphSnapshot:
         c = self.attr_row.get(attr_id)
         if c is None:
             return np.zeros(0, dtype=np.int64)
-        direct = self.graph.track_attr[:, c].nonzero()[0]
-        artists = self.graph.artist_attr[:, c].nonzero()[0]
-        via = self.graph.track_artist[:, artists].nonzero()[0] if len(artists) else np.zeros(0, dtype=np.int64)
+        direct = self.attr_tracks[c].indices
+        artists = self.attr_artists[c].indices
+        if len(direct) > limit:
+            return None
+        via = self.graph.artist_tracks[artists].indices if len(artists) else np.zeros(0, dtype=np.int64)
         trows = np.union1d(direct, via)
         if len(trows) > limit:
             return None
