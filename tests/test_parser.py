@@ -187,9 +187,50 @@ def test_blank_pipeline_works_without_statistical_model():
 
 
 def test_span_ids_carry_graph_nodes(parser):
-    doc = parser._ruler(parser.nlp("like J. S. Bach or Haydn"))
-    ids = {s.id_ for s in doc.spans["kg"]}
+    spans = parser._phrases.spans(parser.nlp("like J. S. Bach or Haydn"))
+    ids = {s.id_ for s in spans}
     assert {"Artist:bach", "Artist:haydn"} <= ids
+
+
+def test_phrase_table_finds_what_a_span_ruler_finds(parser):
+    """The look-up table against spaCy's own SpanRuler (PhraseMatcher on LOWER, every
+    overlapping match kept), the reference it replaces: same spans, labels, ids and order
+    on every table query and on every name said in a sentence."""
+    from spacy.pipeline import SpanRuler
+
+    ruler = SpanRuler(parser.nlp, spans_key="kg", spans_filter=None, annotate_ents=False,
+                      phrase_matcher_attr="LOWER", overwrite=True)
+    ruler.add_patterns(parser.gazetteer.patterns())
+    names = sorted({p["pattern"] for p in parser.gazetteer.patterns()})
+    texts = [c["q"] for c in CASES] + [f"songs like {n}, not {n.upper()} and {n.lower()}" for n in names]
+    assert len(texts) > 100
+    for text in texts:
+        doc = parser.nlp(text)
+        ruled = ruler(parser.nlp(text))
+        expected = [(s.start, s.end, s.label_, s.id_) for s in ruled.spans["kg"]]
+        assert [(s.start, s.end, s.label_, s.id_) for s in parser._phrases.spans(doc)] == expected, text
+
+
+def test_phrase_table_cache_round_trip(parser, tmp_path):
+    """A cached table loads equal to a built one; changed names get a new entry; a corrupt
+    entry is rebuilt, not an error."""
+    from kgjemb.query.parse.nlp import tokenizer_key
+    from kgjemb.query.parse.phrases import PhraseTable
+
+    patterns = parser.gazetteer.patterns()
+    key = tokenizer_key(parser.nlp)
+    built = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    files = list((tmp_path / "parser").glob("phrases-*.json"))
+    assert len(files) == 1
+    loaded = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert loaded.entries == built.entries and loaded.max_len == built.max_len
+    PhraseTable.load_or_build(patterns[1:], parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert len(list((tmp_path / "parser").glob("phrases-*.json"))) == 2
+    files[0].write_text("{not json")
+    again = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert again.entries == built.entries
+    cached = QueryParser(parser.gazetteer, nlp=parser.nlp, cache_dir=tmp_path)
+    assert cached.parse("songs like Haydn").entities[0].id == parser.parse("songs like Haydn").entities[0].id
 
 
 def test_gazetteer_fuzzy_and_normalise():

