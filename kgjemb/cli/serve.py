@@ -12,7 +12,7 @@ import typer
 
 from kgjemb.cli.common import DeviceOpt, Home, Uri, use_device
 from kgjemb.device import Device
-from kgjemb.serve.config import env_name
+from kgjemb.serve.env import env_name
 
 logger = logging.getLogger(__name__)
 

@@ -18,18 +18,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgjemb.limits import MAX_BATCH_QUERIES
+from kgjemb.serve.env import ENV_PREFIX, TOKEN_ENV as _TOKEN_ENV, env_name
 
 __all__ = ["ServeConfig", "ENV_PREFIX", "MIN_TOKEN_CHARS", "env_name"]
 
-ENV_PREFIX = "KGJEMB_SERVE_"
 #: shortest accepted bearer token (the server refuses to start with a shorter one)
 MIN_TOKEN_CHARS = 8
-_TOKEN_ENV = {"api_token": "KGJEMB_API_TOKEN", "admin_token": "KGJEMB_ADMIN_TOKEN"}
-
-
-def env_name(field: str) -> str:
-    """The environment variable a setting reads: ``max_batch`` → ``KGJEMB_SERVE_MAX_BATCH``."""
-    return _TOKEN_ENV.get(field, ENV_PREFIX + field.upper())
 
 
 class ServeConfig(BaseSettings):
