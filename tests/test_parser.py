@@ -211,6 +211,17 @@ def test_phrase_table_finds_what_a_span_ruler_finds(parser):
         assert [(s.start, s.end, s.label_, s.id_) for s in parser._phrases.spans(doc)] == expected, text
 
 
+def test_loaded_pipeline_tokenises_and_tags_like_spacy_load(parser):
+    """load_nlp starts spacy.load from an empty tokenizer (the pipeline's own rules replace
+    it); the result must split and tag exactly as a plain spacy.load of the same pipeline."""
+    reference = spacy.load(parser.config.model, exclude=list(parser.config.exclude))
+    texts = [c["q"] for c in CASES] + ["don't stop-me now, it's Mr. O'Neill's 1850s reel (No. 3) at 3:30pm e.g. "
+                                       "http://x.org :)", "Dr. Smith's U.S.A. can't “quoted” — dashes… 😀!"]
+    for text in texts:
+        got, want = parser.nlp(text), reference(text)
+        assert [(t.text, t.pos_, t.tag_, t.is_stop) for t in got] == [(t.text, t.pos_, t.tag_, t.is_stop) for t in want]
+
+
 def test_phrase_table_cache_round_trip(parser, tmp_path):
     """A cached table loads equal to a built one; changed names get a new entry; a corrupt
     entry is rebuilt, not an error."""
