@@ -23,6 +23,7 @@ from kgjemb.errors import QueryError
 from kgjemb.query.parse import Gazetteer
 from kgjemb.graph.names import match_key as normalise, short_titles
 from kgjemb.query.parse import ParserConfig, QueryParser
+from kgjemb.query.parse.lexicon import find_time_filters
 from kgjemb.query.types import ParsedQuery
 from tests.parser_graph import make_export
 
@@ -220,6 +221,26 @@ def test_loaded_pipeline_tokenises_and_tags_like_spacy_load(parser):
     for text in texts:
         got, want = parser.nlp(text), reference(text)
         assert [(t.text, t.pos_, t.tag_, t.is_stop) for t in got] == [(t.text, t.pos_, t.tag_, t.is_stop) for t in want]
+
+
+def test_tagging_on_demand_parses_like_tagging_first(parser, fixture_parser):
+    """The parser tokenises only and tags when a rule reads a part of speech; on every table
+    query that gives the parse of a doc tagged up front (the slow reference), and queries
+    without "and" never run the tagger."""
+    for p, cases in ((parser, CASES), (fixture_parser, FIXTURE_CASES)):
+        for text in [c["q"] for c in cases] + ["without drums and vocals", "no vocals and fast", "not slow and sad"]:
+            tagged = p.nlp(text)
+            tagged.spans["kg"] = p._phrases.spans(tagged)
+            blocked = [(s.start_char, s.end_char) for s in tagged.spans["kg"] if s.label_ != "Attribute"]
+            times = find_time_filters(text, eras=p._eras, era_ids=p._era_ids, blocked=blocked)
+            assert p._reader.read(text, tagged, times) == p.parse(text), text
+    runs = []
+    counting = QueryParser(parser.gazetteer, nlp=parser.nlp)
+    counting._tag = lambda doc: runs.append(doc.text) or QueryParser._tag(counting, doc)
+    counting.parse("slow sad piano, no vocals, not by Bach")
+    assert runs == []
+    assert counting.parse("without drums and vocals").negations == ["drums", "vocals"]
+    assert runs == ["without drums and vocals"]
 
 
 def test_phrase_table_cache_round_trip(parser, tmp_path):

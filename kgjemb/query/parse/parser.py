@@ -131,11 +131,11 @@ class QueryParser:
     def parse(self, query: str) -> ParsedQuery:
         """Parse one query. Raises :class:`QueryError` when it is empty or over ``max_chars``."""
         query = self._check(query)
-        return self._finish(query, self.nlp(query.strip()))
+        return self._finish(query, self.nlp.make_doc(query.strip()))
 
     def parse_batch(self, queries: Sequence[str]) -> list[ParsedQuery]:
-        """Parse many queries with one ``nlp.pipe`` pass; validates every query first (the
-        error names the position of the first bad one: "queries[3]: query is empty")."""
+        """Parse many queries; validates every query first (the error names the position of
+        the first bad one: "queries[3]: query is empty")."""
         if isinstance(queries, str):
             raise QueryError("parse_batch takes a list of queries, got one string")
         checked = []
@@ -144,11 +144,18 @@ class QueryParser:
                 checked.append(self._check(q))
             except QueryError as err:
                 raise QueryError(f"queries[{i}]: {err}") from err
-        docs = self.nlp.pipe((q.strip() for q in checked), batch_size=self.config.batch_size)
-        return [self._finish(q, doc) for q, doc in zip(checked, docs)]
+        return [self._finish(q, self.nlp.make_doc(q.strip())) for q in checked]
+
+    def _tag(self, doc) -> None:
+        """The pipeline's components (tok2vec, tagger, attribute ruler) on a tokenised doc,
+        in place; the reader calls it only when a rule reads a part of speech."""
+        for _name, component in self.nlp.pipeline:
+            doc = component(doc)
 
     def _finish(self, query: str, doc) -> ParsedQuery:
+        """Names, times and the reading of a doc that is tokenised only (``make_doc``):
+        every rule but one reads words, not tags, so the tagger runs on demand."""
         doc.spans["kg"] = self._phrases.spans(doc)
         blocked = [(s.start_char, s.end_char) for s in doc.spans["kg"] if s.label_ != "Attribute"]
         times = find_time_filters(doc.text, eras=self._eras, era_ids=self._era_ids, blocked=blocked)
-        return self._reader.read(query, doc, times)
+        return self._reader.read(query, doc, times, tag=self._tag)
