@@ -64,7 +64,7 @@ def serve(
                                     + _env("engine_threads"), show_default=False)
     ] = None,
     torch_threads: Annotated[
-        Optional[int], typer.Option("--torch-threads", help="torch/FAISS intra-op threads (default 1)."
+        Optional[int], typer.Option("--torch-threads", help="FAISS threads per process (default 1)."
                                     + _env("torch_threads"), show_default=False)
     ] = None,
     keep_alive: Annotated[

@@ -39,8 +39,9 @@ class ServeConfig(BaseSettings):
     (1 MiB, else 413); ``request_timeout_s`` (10: an engine call that takes longer answers
     504). Dispatch: ``batching`` (False: one thread-pool call per request measured better on
     the shared 2-core box, see ``scripts/bench_serve.py``), ``batch_wait_ms`` (2),
-    ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1; None: library
-    default). Tokens (at least 8 characters): ``api_token`` guards every route but
+    ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1: FAISS's OpenMP
+    threads per process, named for its variable; the text encoder runs on ONNX Runtime
+    with one thread; None: library default). Tokens (at least 8 characters): ``api_token`` guards every route but
     ``/healthz``, ``/readyz`` and the API description (None: open); ``admin_token`` enables
     ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
     bundle on SIGHUP. ``bundle``: the bundle directory (``KGJEMB_SERVE_BUNDLE``).
