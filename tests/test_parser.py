@@ -23,6 +23,7 @@ from kgjemb.errors import QueryError
 from kgjemb.query.parse import Gazetteer
 from kgjemb.graph.names import match_key as normalise, short_titles
 from kgjemb.query.parse import ParserConfig, QueryParser
+from kgjemb.query.parse.lexicon import find_time_filters
 from kgjemb.query.types import ParsedQuery
 from tests.parser_graph import make_export
 
@@ -187,9 +188,81 @@ def test_blank_pipeline_works_without_statistical_model():
 
 
 def test_span_ids_carry_graph_nodes(parser):
-    doc = parser._ruler(parser.nlp("like J. S. Bach or Haydn"))
-    ids = {s.id_ for s in doc.spans["kg"]}
+    spans = parser._phrases.spans(parser.nlp("like J. S. Bach or Haydn"))
+    ids = {s.id_ for s in spans}
     assert {"Artist:bach", "Artist:haydn"} <= ids
+
+
+def test_phrase_table_finds_what_a_span_ruler_finds(parser):
+    """The look-up table against spaCy's own SpanRuler (PhraseMatcher on LOWER, every
+    overlapping match kept), the reference it replaces: same spans, labels, ids and order
+    on every table query and on every name said in a sentence."""
+    from spacy.pipeline import SpanRuler
+
+    ruler = SpanRuler(parser.nlp, spans_key="kg", spans_filter=None, annotate_ents=False,
+                      phrase_matcher_attr="LOWER", overwrite=True)
+    ruler.add_patterns(parser.gazetteer.patterns())
+    names = sorted({p["pattern"] for p in parser.gazetteer.patterns()})
+    texts = [c["q"] for c in CASES] + [f"songs like {n}, not {n.upper()} and {n.lower()}" for n in names]
+    assert len(texts) > 100
+    for text in texts:
+        doc = parser.nlp(text)
+        ruled = ruler(parser.nlp(text))
+        expected = [(s.start, s.end, s.label_, s.id_) for s in ruled.spans["kg"]]
+        assert [(s.start, s.end, s.label_, s.id_) for s in parser._phrases.spans(doc)] == expected, text
+
+
+def test_loaded_pipeline_tokenises_and_tags_like_spacy_load(parser):
+    """load_nlp starts spacy.load from an empty tokenizer (the pipeline's own rules replace
+    it); the result must split and tag exactly as a plain spacy.load of the same pipeline."""
+    reference = spacy.load(parser.config.model, exclude=list(parser.config.exclude))
+    texts = [c["q"] for c in CASES] + ["don't stop-me now, it's Mr. O'Neill's 1850s reel (No. 3) at 3:30pm e.g. "
+                                       "http://x.org :)", "Dr. Smith's U.S.A. can't “quoted” — dashes… 😀!"]
+    for text in texts:
+        got, want = parser.nlp(text), reference(text)
+        assert [(t.text, t.pos_, t.tag_, t.is_stop) for t in got] == [(t.text, t.pos_, t.tag_, t.is_stop) for t in want]
+
+
+def test_tagging_on_demand_parses_like_tagging_first(parser, fixture_parser):
+    """The parser tokenises only and tags when a rule reads a part of speech; on every table
+    query that gives the parse of a doc tagged up front (the slow reference), and queries
+    without "and" never run the tagger."""
+    for p, cases in ((parser, CASES), (fixture_parser, FIXTURE_CASES)):
+        for text in [c["q"] for c in cases] + ["without drums and vocals", "no vocals and fast", "not slow and sad"]:
+            tagged = p.nlp(text)
+            tagged.spans["kg"] = p._phrases.spans(tagged)
+            blocked = [(s.start_char, s.end_char) for s in tagged.spans["kg"] if s.label_ != "Attribute"]
+            times = find_time_filters(text, eras=p._eras, era_ids=p._era_ids, blocked=blocked)
+            assert p._reader.read(text, tagged, times) == p.parse(text), text
+    runs = []
+    counting = QueryParser(parser.gazetteer, nlp=parser.nlp)
+    counting._tag = lambda doc: runs.append(doc.text) or QueryParser._tag(counting, doc)
+    counting.parse("slow sad piano, no vocals, not by Bach")
+    assert runs == []
+    assert counting.parse("without drums and vocals").negations == ["drums", "vocals"]
+    assert runs == ["without drums and vocals"]
+
+
+def test_phrase_table_cache_round_trip(parser, tmp_path):
+    """A cached table loads equal to a built one; changed names get a new entry; a corrupt
+    entry is rebuilt, not an error."""
+    from kgjemb.query.parse.nlp import tokenizer_key
+    from kgjemb.query.parse.phrases import PhraseTable
+
+    patterns = parser.gazetteer.patterns()
+    key = tokenizer_key(parser.nlp)
+    built = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    files = list((tmp_path / "parser").glob("phrases-*.json"))
+    assert len(files) == 1
+    loaded = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert loaded.entries == built.entries and loaded.max_len == built.max_len
+    PhraseTable.load_or_build(patterns[1:], parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert len(list((tmp_path / "parser").glob("phrases-*.json"))) == 2
+    files[0].write_text("{not json")
+    again = PhraseTable.load_or_build(patterns, parser.nlp.tokenizer, cache_dir=tmp_path, tokenizer_key=key)
+    assert again.entries == built.entries
+    cached = QueryParser(parser.gazetteer, nlp=parser.nlp, cache_dir=tmp_path)
+    assert cached.parse("songs like Haydn").entities[0].id == parser.parse("songs like Haydn").entities[0].id
 
 
 def test_gazetteer_fuzzy_and_normalise():

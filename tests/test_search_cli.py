@@ -155,13 +155,18 @@ def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, mo
     # and a search from elsewhere finds the exported text path under that home
     res = runner.invoke(app, ["search", "--threads", "0", "slow and sad", "--home", str(home), "--format", "json"])
     assert res.exit_code == 0, res.output
-    assert os.listdir(cwd) == [] and {p for p in (home / "cache").rglob("*") if p.is_file()} == set(caches)
+    # ... and adds only the parser's name table there (the index build does not parse)
+    added = {p.relative_to(home / "cache").parts[0] for p in (home / "cache").rglob("*") if p.is_file()} - {
+        p.relative_to(home / "cache").parts[0] for p in caches}
+    assert os.listdir(cwd) == [] and set(caches) <= set((home / "cache").rglob("*")) and added == {"parser"}
 
 
 def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
-    """A `kgjemb search` process imports neither torch-geometric, transformers, the trainer
-    nor the full model (audio CNN, graph network): the text path runs on ONNX Runtime.
-    The first process exports the text path into the home's cache; the second is checked."""
+    """A `kgjemb search` process imports neither torch (spaCy's thinc would), torch-geometric,
+    transformers, the trainer nor the full model (audio CNN, graph network, PyTorch text
+    tower, audio features): the text path runs on ONNX Runtime. The first process exports
+    the text path and the parser's name table into the home's cache; the second, which
+    loads both, is checked."""
     import subprocess
     import sys
 
@@ -169,11 +174,10 @@ def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
 import json, sys
 from typer.testing import CliRunner
 from kgjemb.cli import app
-res = CliRunner().invoke(app, ["search", "--threads", "0", "slow and sad", "--bundle", sys.argv[1], "--home", sys.argv[2],
-                               "--format", "json"])
+res = CliRunner().invoke(app, ["search", "slow and sad", "--bundle", sys.argv[1], "--home", sys.argv[2], "--format", "json"])
 assert res.exit_code == 0, res.output
-heavy = ("torch_geometric", "transformers", "kgjemb.train", "kgjemb.model.joint", "kgjemb.model.entity_tower",
-         "kgjemb.model.audio_tower")
+heavy = ("torch", "torch_geometric", "transformers", "sentence_transformers", "kgjemb.train", "kgjemb.model.joint",
+         "kgjemb.model.entity_tower", "kgjemb.model.audio_tower", "kgjemb.model.text_tower", "kgjemb.audio.features")
 print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
                   "heavy": sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy)))}))
 """
@@ -185,6 +189,7 @@ print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["hits"] == 10 and out["heavy"] == []
     assert len(list((home / "cache" / "text-onnx").glob("*.onnx"))) == 1
+    assert len(list((home / "cache" / "parser").glob("phrases-*.json"))) == 1
 
 
 def test_search_artists_like_an_artist(bundle_dir, tmp_path):

@@ -291,6 +291,16 @@ def test_real_health_ready(server, client):
     assert len(ready["bundle"]["checksum"]) == 64
 
 
+def test_real_server_loads_no_torch(server, client, sample):
+    """The serving process answers on ONNX Runtime, spaCy and FAISS: torch's libraries are
+    never mapped into it (they cost every worker seconds of start-up and hundreds of MB),
+    not even after a query that runs the parser's tagger."""
+    r = client.post("/v1/search", json={"query": f"without drums and vocals, like {sample['title']}", "k": 3})
+    assert r.status_code == 200, r.text
+    maps = Path(f"/proc/{server.pid}/maps").read_text()
+    assert "onnxruntime" in maps and "libtorch" not in maps
+
+
 def test_real_search(client, sample):
     body = {"query": f"songs like {sample['title']}", "k": 5}
     r = client.post("/v1/search", json=body)

@@ -83,7 +83,7 @@ def search(
     fmt: Format = OutputFormat.text,
     explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (text).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
-    threads: Annotated[int, typer.Option("--threads", min=0, help="torch/FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
     artists: Annotated[bool, typer.Option("--artists", help="QUERY names an artist (id, 'Artist:id' or name): list the artists like it, by graph proximity and entity vectors.")] = False,
     home: Home = None,
     device: DeviceOpt = Device.auto,
@@ -101,9 +101,11 @@ def search(
     """
     from kgjemb.errors import BundleError, KgjembError, QueryError
     from kgjemb.index.bundle import Bundle
+    from kgjemb.index.faiss_index import import_faiss
     from kgjemb.paths import bundle_dir, cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
+    from kgjemb.query.parse import ParserConfig, QueryParser
 
     if (query is None) == (queries is None):
         typer.echo("Error: give one QUERY or --queries FILE|-", err=True)
@@ -113,13 +115,21 @@ def search(
         raise typer.Exit(EXIT_USAGE)
     use_device(device)
     try:
-        config = EngineConfig(fusion=fusion, threads=threads or None)
+        # threads are set here, not through EngineConfig.threads: that also sets torch's,
+        # and importing torch costs a one-shot search seconds; the query path runs the text
+        # encoder on ONNX Runtime (one thread) and FAISS (OpenMP), never torch
+        config = EngineConfig(fusion=fusion)
     except ValueError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
+    if threads:
+        import_faiss().omp_set_num_threads(threads)
     try:
         opened = Bundle.open(bundle or bundle_dir(home), cache_dir=cache_dir(home))
-        engine = Engine.open(opened, config=config, model=opened.load_text_model())
+        # the parser's name table is cached under HOME's cache, beside the ONNX text path
+        parser = QueryParser.from_export(opened.export, config=ParserConfig(max_chars=config.max_query_chars),
+                                         cache_dir=cache_dir(home))
+        engine = Engine.open(opened, config=config, model=opened.load_text_model(), parser=parser)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err

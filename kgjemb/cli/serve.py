@@ -12,7 +12,7 @@ import typer
 
 from kgjemb.cli.common import DeviceOpt, Home, Uri, use_device
 from kgjemb.device import Device
-from kgjemb.serve.config import env_name
+from kgjemb.serve.env import env_name
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def serve(
                                     + _env("engine_threads"), show_default=False)
     ] = None,
     torch_threads: Annotated[
-        Optional[int], typer.Option("--torch-threads", help="torch/FAISS intra-op threads (default 1)."
+        Optional[int], typer.Option("--torch-threads", help="FAISS threads per process (default 1)."
                                     + _env("torch_threads"), show_default=False)
     ] = None,
     keep_alive: Annotated[

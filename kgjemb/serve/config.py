@@ -18,18 +18,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgjemb.limits import MAX_BATCH_QUERIES
+from kgjemb.serve.env import ENV_PREFIX, TOKEN_ENV as _TOKEN_ENV, env_name
 
 __all__ = ["ServeConfig", "ENV_PREFIX", "MIN_TOKEN_CHARS", "env_name"]
 
-ENV_PREFIX = "KGJEMB_SERVE_"
 #: shortest accepted bearer token (the server refuses to start with a shorter one)
 MIN_TOKEN_CHARS = 8
-_TOKEN_ENV = {"api_token": "KGJEMB_API_TOKEN", "admin_token": "KGJEMB_ADMIN_TOKEN"}
-
-
-def env_name(field: str) -> str:
-    """The environment variable a setting reads: ``max_batch`` → ``KGJEMB_SERVE_MAX_BATCH``."""
-    return _TOKEN_ENV.get(field, ENV_PREFIX + field.upper())
 
 
 class ServeConfig(BaseSettings):
@@ -45,8 +39,9 @@ class ServeConfig(BaseSettings):
     (1 MiB, else 413); ``request_timeout_s`` (10: an engine call that takes longer answers
     504). Dispatch: ``batching`` (False: one thread-pool call per request measured better on
     the shared 2-core box, see ``scripts/bench_serve.py``), ``batch_wait_ms`` (2),
-    ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1; None: library
-    default). Tokens (at least 8 characters): ``api_token`` guards every route but
+    ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1: FAISS's OpenMP
+    threads per process, named for its variable; the text encoder runs on ONNX Runtime
+    with one thread; None: library default). Tokens (at least 8 characters): ``api_token`` guards every route but
     ``/healthz``, ``/readyz`` and the API description (None: open); ``admin_token`` enables
     ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
     bundle on SIGHUP. ``bundle``: the bundle directory (``KGJEMB_SERVE_BUNDLE``).

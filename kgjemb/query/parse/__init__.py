@@ -7,6 +7,7 @@ expressions), the gazetteer of graph names, and one reader that alone writes the
 """
 from kgjemb.query.parse.config import ParserConfig
 from kgjemb.query.parse.gazetteer import Gazetteer
-from kgjemb.query.parse.parser import QueryParser, load_nlp
+from kgjemb.query.parse.nlp import load_nlp
+from kgjemb.query.parse.parser import QueryParser
 
 __all__ = ["Gazetteer", "ParserConfig", "QueryParser", "load_nlp"]

