@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -143,7 +144,8 @@ class Engine:
         snapshot = GraphSnapshot(graph, list(bundle.track_ids), rel_weights=config.rel_weights,
                                  via_artist=config.fact_via_artist)
         if parser is None:
-            parser = QueryParser.from_export(graph, config=ParserConfig(max_chars=config.max_query_chars))
+            parser = QueryParser.from_export(graph, config=ParserConfig(max_chars=config.max_query_chars),
+                                             cache_dir=bundle.cache_dir)
         return cls(bundle, model=model, parser=parser, snapshot=snapshot, store=store, config=config)
 
     # -- public API -----------------------------------------------------------------------
@@ -467,12 +469,14 @@ class Engine:
 
 
 def set_threads(n: int) -> None:
-    """Set torch's intra-op and FAISS's OpenMP thread counts (process-wide)."""
-    import torch
-
+    """Set FAISS's OpenMP thread count and, when torch is already loaded (a PyTorch text
+    tower), torch's intra-op count (process-wide). The ONNX query path never loads torch,
+    so this does not import it."""
     from kgjemb.index.faiss_index import import_faiss
 
-    torch.set_num_threads(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
     import_faiss().omp_set_num_threads(n)
 
 
