@@ -33,7 +33,7 @@ from kgjemb.catalog.schema import attribute_id
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
 from kgjemb.train.positives import GraphIndex
-from kgjemb.train.split import Split, split_by_work
+from kgjemb.train.split import Split, make_split
 from kgjemb.train.views import TextViews, track_facts
 
 __all__ = ["TrainData", "TextPool", "encode_cached", "track_subgraph"]
@@ -109,7 +109,7 @@ class TrainData:
     @classmethod
     def build(cls, export: GraphExport, model, config, *, cache_dir: Path | None = None, progress: bool = True) -> "TrainData":
         """Precompute everything for ``config`` (a TrainConfig) from the graph ``export``."""
-        split = split_by_work(export, val_fraction=config.val_fraction, seed=config.seed)
+        split = make_split(export, by=config.split, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
         facts = track_facts(export)
         metadata = config.use_graph_positives if config.metadata_views is None else config.metadata_views
