@@ -32,8 +32,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import tarfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,10 +39,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from kgjemb.demo.builder import _locked, _swap
+from kgjemb.demo.real_fetch import MUSIC_DIR, PackageError, fetch_deb, unpack
 from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES, Credit, Dep5, Package, sidecar_credits
 from kgjemb.demo.sources import slug
 from kgjemb.demo.tables import table_columns, write_csv
-from kgjemb.errors import KgjembError, MissingDependencyError
+from kgjemb.errors import MissingDependencyError
 
 __all__ = ["RealConfig", "build_real_catalog", "AUDIO_SUFFIXES"]
 
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 MANIFEST_FORMAT = 1
 #: audio kept (what kgjemb.audio.io decodes); MIDI/tracker modules (.mid, .mod, .xm, .it, .s3m) are not
 AUDIO_SUFFIXES = (".ogg", ".oga", ".opus", ".flac", ".mp3", ".wav")
-_MUSIC_DIR = re.compile(r"^musics?$", re.IGNORECASE)
 _JUNK_TAG = {"", "???", "unknown"}
 
 
@@ -73,10 +71,6 @@ class RealConfig:
         return {"packages": sorted(self.packages), "min_seconds": float(self.min_seconds)}
 
 
-class PackageError(KgjembError):
-    """A package could not be downloaded or unpacked; the message names it."""
-
-
 def _check(cfg: RealConfig) -> list[Package]:
     unknown = sorted(set(cfg.packages) - set(PACKAGES))
     if unknown:
@@ -89,60 +83,6 @@ def _check(cfg: RealConfig) -> list[Package]:
         if shutil.which(tool) is None:
             raise MissingDependencyError(f"{tool} not found: the real catalog is built from Debian packages")
     return [PACKAGES[p] for p in sorted(set(cfg.packages))]
-
-
-# -- download and unpack (cached) ------------------------------------------------------------
-
-def fetch_deb(name: str, debs: Path) -> Path:
-    """``debs/<name>_<version>_all.deb``, downloaded with ``apt-get download`` unless present."""
-    debs.mkdir(parents=True, exist_ok=True)
-    have = sorted(debs.glob(f"{name}_*.deb"))
-    if have:
-        return have[-1]
-    tmp = debs / f".dl-{name}-{os.getpid()}"
-    tmp.mkdir(exist_ok=True)
-    try:
-        proc = subprocess.run(["apt-get", "download", name], cwd=tmp, capture_output=True, text=True, timeout=1800)
-        got = sorted(tmp.glob(f"{name}_*.deb"))
-        if proc.returncode != 0 or not got:
-            raise PackageError(f"apt-get download {name} failed: {proc.stderr.strip()[-400:]}")
-        os.replace(got[0], debs / got[0].name)
-        return debs / got[0].name
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _wanted(member: str) -> bool:
-    parts = member.lstrip("./").split("/")
-    if member.endswith("/copyright") and parts[:3] == ["usr", "share", "doc"]:
-        return True
-    return any(_MUSIC_DIR.match(p) for p in parts[:-1])
-
-
-def unpack(deb: Path, root: Path) -> Path:
-    """Unpack the music folders and copyright files of ``deb`` into ``root/<deb stem>``
-    (once: a ``.done`` marker makes it a no-op); returns that folder."""
-    dest = root / deb.stem
-    if (dest / ".done").exists():
-        return dest
-    tmp = root / f".{deb.stem}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for m in tar:
-                if m.isfile() and _wanted(m.name):
-                    tar.extract(m, tmp, filter="data")
-    finally:
-        proc.stdout.close()
-        if proc.wait() != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise PackageError(f"dpkg-deb --fsys-tarfile {deb.name} failed (exit {proc.returncode})")
-    (tmp / ".done").write_text("")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
-    return dest
 
 
 # -- reading what the package states -----------------------------------------------------------
@@ -204,7 +144,7 @@ def _scan(pkg: Package, root: Path, min_seconds: float) -> list[dict]:
     doc = root / "usr" / "share" / "doc" / pkg.name / "copyright"
     dep5 = Dep5.parse(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else Dep5()
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                   and any(_MUSIC_DIR.match(x) for x in p.relative_to(root).parts[:-1]))
+                   and any(MUSIC_DIR.match(x) for x in p.relative_to(root).parts[:-1]))
     sides = sidecar_credits(files)
     src_root = root / pkg.source_root
     out = []
