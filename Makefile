@@ -1,6 +1,8 @@
 # kgjemb: two commands.
 #   make demo   build the demo catalog (cached), load the embedded graph, train, index, query
 #   make test   install everything (venv, pip, apt, Maven-built Neo4j) and run the test suite
+#   make demo-real (optional, not part of test) real soundtracks from Debian game-data packages:
+#               build + validate the catalog, load it into REAL_HOME, train, index, query
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -10,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install sysdeps neo4j-launcher demo test clean-demo
+.PHONY: install sysdeps neo4j-launcher demo demo-real test clean-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +42,22 @@ DEMO_CATALOG ?= data/demo-catalog
 DEMO_HOME ?= .kgjemb
 demo: install
 	$(BIN)/python scripts/demo.py --catalog $(DEMO_CATALOG) --home $(DEMO_HOME)
+
+# Real recordings: ~1.5 GB of .deb downloads (cached under data/.real-cache), ~200 tracks,
+# ~12.6 h of audio. Audio features of the whole catalog take a while on 2 cores (cached after).
+REAL_CATALOG ?= data/real-catalog
+REAL_HOME ?= .kgjemb-real
+REAL_EPOCHS ?= 20
+demo-real: install
+	$(BIN)/python scripts/build_real_catalog.py --out $(REAL_CATALOG) --no-progress
+	$(BIN)/kgjemb graph validate $(REAL_CATALOG) --no-progress
+	$(BIN)/kgjemb graph load $(REAL_CATALOG) --home $(REAL_HOME) --prune --no-progress
+	$(BIN)/kgjemb train --home $(REAL_HOME) --epochs $(REAL_EPOCHS) --no-progress --format text
+	$(BIN)/kgjemb index build --home $(REAL_HOME) --no-progress
+	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "songs like Heroes Rite"
+	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "music like Forest Dance"
+	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "in the style of Mattias Westlund"
+	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "thrash metal"
 
 test: install neo4j-launcher
 	$(BIN)/lint-imports

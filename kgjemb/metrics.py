@@ -216,8 +216,9 @@ def rank_by_score(ids: Sequence[str], scores: Sequence[float]) -> list[str]:
 # -- batched, over a score matrix ----------------------------------------------------------
 
 def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, k: int = 10) -> dict[str, float]:
-    """Mean recall@k and AP@k (the definitions above) over the queries with at least one
-    relevant candidate: ``{"recall", "map", "n"}`` (NaN means and n = 0 when none).
+    """Mean recall@k, AP@k, P@k and P@1 (the definitions above) over the queries with at
+    least one relevant candidate: ``{"recall", "map", "precision", "p1", "n"}`` (NaN means
+    and n = 0 when none). P@1 is the share of queries whose best candidate is relevant.
 
     ``scores``: (n_queries, n_candidates), higher is better; ``relevant``: same shape, bool
     or grades. Exclude a query's own row beforehand (e.g. set its score to -inf). Ties are
@@ -230,11 +231,11 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, k: int = 10) 
     n_rel = (rel > 0).sum(axis=1)  # (n_q,)
     keep = n_rel > 0
     if not keep.any():
-        return {"recall": float("nan"), "map": float("nan"), "n": 0}
+        return {"recall": float("nan"), "map": float("nan"), "precision": float("nan"), "p1": float("nan"), "n": 0}
     scores, rel, n_rel = scores[keep], rel[keep], n_rel[keep]
     kk = min(k, scores.shape[1])
     top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]  # (n_q, kk)
     g = np.zeros((len(top), k), dtype=np.float64)  # (n_q, k), padded with misses past n_c
     g[:, :kk] = np.take_along_axis(rel, top, axis=1)
     return {"recall": float(_recall(g, n_rel).mean()), "map": float(_average_precision(g, n_rel).mean()),
-            "n": int(keep.sum())}
+            "precision": float(_precision(g).mean()), "p1": float((g[:, 0] > 0).mean()), "n": int(keep.sum())}

@@ -134,9 +134,10 @@ def test_batched_retrieval_metrics_match_ranx():
     qrels = ranx.Qrels({f"q{q}": {f"c{j}": 1 for j in np.flatnonzero(relevant[q])} for q in keep})
     for k in (1, 5, 10, 80):
         m = retrieval_metrics(scores, relevant, k=k)
-        want = ranx.evaluate(qrels, run, [f"recall@{k}", f"map@{k}"])
+        want = ranx.evaluate(qrels, run, [f"recall@{k}", f"map@{k}", f"precision@{k}", "precision@1"])
         assert m["n"] == len(keep) == 39
         assert m["recall"] == pytest.approx(want[f"recall@{k}"]) and m["map"] == pytest.approx(want[f"map@{k}"])
+        assert m["precision"] == pytest.approx(want[f"precision@{k}"]) and m["p1"] == pytest.approx(want["precision@1"])
     # the per-query form gives the same numbers
     per = [query_metrics(rank_by_score([f"c{j}" for j in range(60)], scores[q]),
                          {f"c{j}": 1 for j in np.flatnonzero(relevant[q])}, ks=(10,), k=10) for q in keep]

@@ -43,3 +43,32 @@ def test_zero_fraction_and_bad_fraction(train_example_export):
     assert split_by_work(train_example_export, val_fraction=0.0).val_ids == ()
     with pytest.raises(ValueError, match="val_fraction"):
         split_by_work(train_example_export, val_fraction=1.0)
+
+
+@pytest.mark.parametrize("which", ["train_example_export", "train_synth_export"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_by_album_holds_out_whole_albums(which, seed, request):
+    from kgjemb.train.split import make_split, split_by_album
+
+    export = request.getfixturevalue(which)
+    split = split_by_album(export, val_fraction=0.3, seed=seed)
+    train, val = set(split.train_ids), set(split.val_ids)
+    assert not train & val and train | val == set(export.nodes["Track"]["id"])
+    on = export.edges[("Track", "ON", "Album")]
+    albums = on.groupby("dst")["src"].apply(set)
+    assert len(albums) >= 3
+    for album, tracks in albums.items():
+        assert tracks <= train or tracks <= val, album
+    assert any(tracks <= val for tracks in albums)  # a whole album is held out
+    assert make_split(export, by="album", val_fraction=0.3, seed=seed).val_ids == split.val_ids
+
+
+def test_split_by_album_is_seeded(train_synth_export):
+    from kgjemb.train.split import make_split, split_by_album
+
+    a = split_by_album(train_synth_export, val_fraction=0.2, seed=4)
+    b = split_by_album(train_synth_export, val_fraction=0.2, seed=4)
+    c = split_by_album(train_synth_export, val_fraction=0.2, seed=5)
+    assert a.val_ids == b.val_ids and a.val_ids != c.val_ids
+    with pytest.raises(ValueError, match="choose from"):
+        make_split(train_synth_export, by="decade")

@@ -233,8 +233,11 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
                                       "triplet-semihard", "--system", "text-only"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "quality.csv")
-    assert set(table["system"]) == {"full", "triplet-semihard", "text-only", "random"}
-    assert {"track_track:same_artist", "track_track:same_work", "text_audio:all"} <= set(table["task"])
+    assert set(table["system"]) == {"full", "triplet-semihard", "text-only", "random", "mfcc"}
+    assert {"track_track:same_album", "track_track:same_artist", "track_track:same_work", "text_audio:all"} <= set(table["task"])
+    mfcc = table[table["system"] == "mfcc"]  # the MFCC baseline scores track→track tasks only
+    assert set(mfcc["task"]) == {"track_track:same_album", "track_track:same_artist", "track_track:same_work"}
+    assert mfcc["P@10"].between(0, 1).all() and table["P@1"].dropna().between(0, 1).all()
     head = table[table["task"] == "track_head:same_work"]
     assert set(head["system"]) == {"full", "triplet-semihard"}  # the ablation trains no track head
     saved = json.loads((out / "triplet-semihard-s0" / "train_config.json").read_text())
@@ -251,6 +254,8 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
     assert bad.exit_code == 2 and "choose from" in bad.output
     bad = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--override", "{not json"])
     assert bad.exit_code == 2
+    bad = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--split", "decade"])
+    assert bad.exit_code == 2 and "choose from" in bad.output
 
 
 def test_same_work_positive_is_cropped_at_its_anchors_position():

@@ -114,13 +114,14 @@ def compare(
     override: Annotated[str, typer.Option("--override", help="JSON TrainConfig overrides for both systems, e.g. '{\"epochs\": 4}'.")] = "{}",
     systems: Annotated[list[str], typer.Option("--system", help="full, full-shared (as before the track head: track↔track loss on the joint projection, entity term pulling the audio tower), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    split: Annotated[Optional[str], typer.Option("--split", help="Held-out split: work (default: versions of a work stay together) or album (whole albums held out; for same-album / same-artist on real recordings).")] = None,
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Train the full model and the text-only ablation (no graph positives) per seed and compare them on each seed's held-out works.
 
     The ablation pairs audio with attribute views only; text-only-meta adds the metadata sentences ("a chorale by Bach"), which name the track's artist and album and so carry track↔entity positives in words.
 
-    Prints one row per (task, system) — text→audio per attribute kind, track→track same artist and same work in the joint space (track_track) and in the track head's space (track_head) — with mean R@10 / mAP@10 over the seeds, their sd, and a random baseline; then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
+    Prints one row per (task, system) — text→audio per attribute kind, track→track same album, same artist and same work on the audio vectors alone in the joint space (track_track) and in the track head's space (track_head) — with mean R@10 / mAP@10 / P@10 / P@1 over the seeds, their sd, a random baseline (chance) and an MFCC-statistics baseline (track→track only); then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
 
     Example: kgjemb train-compare --catalog data/demo-catalog --out runs/quality --seed 0 --seed 1
     """
@@ -135,6 +136,8 @@ def compare(
         raise typer.Exit(2)
     try:
         over = json.loads(override)
+        if split is not None:
+            over = {**over, "split": split}
         configs = {name: load_config(preset=preset, overrides={**over, **SYSTEMS[name]}) for name in systems}
     except (ValueError, TypeError) as err:
         typer.echo(f"Error: --override/--preset: {err}", err=True)

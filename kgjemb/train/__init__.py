@@ -24,6 +24,8 @@ _EXPORTS = {
     "track_facts": "kgjemb.train.views",
     "Split": "kgjemb.train.split",
     "split_by_work": "kgjemb.train.split",
+    "split_by_album": "kgjemb.train.split",
+    "make_split": "kgjemb.train.split",
     "evaluate_vectors": "kgjemb.train.evaluate",
     "retrieval_metrics": "kgjemb.train.evaluate",
     "compare_systems": "kgjemb.train.compare",

@@ -2,8 +2,10 @@
 
 The ``kgjemb train-compare`` engine: every system is a :class:`TrainConfig`; each is
 trained once per seed (:func:`kgjemb.train.trainer.train`) and evaluated on that seed's
-held-out split (:func:`kgjemb.train.evaluate.evaluate_vectors`), next to a ``random``
-baseline. Trainer and evaluation metrics stay apart: the trainer reports metrics, this
+held-out split (:func:`kgjemb.train.evaluate.evaluate_vectors`; by work or, with
+``TrainConfig.split = "album"``, by album), next to two baselines on the same held-out
+tracks: ``random`` (chance) and ``mfcc`` (MFCC statistics, track → track tasks only;
+:mod:`kgjemb.train.baselines`). Trainer and evaluation metrics stay apart: the trainer reports metrics, this
 module runs trainers.
 
 >>> table = compare_systems(export, {"full": load_config(), "text-only":
@@ -21,11 +23,13 @@ from typing import Sequence
 
 import pandas as pd
 
+from kgjemb.audio.cache import FeatureCache
 from kgjemb.graph.base import GraphExport
+from kgjemb.train.baselines import mfcc_vectors
 from kgjemb.train.config import TrainConfig
 from kgjemb.train.evaluate import evaluate_vectors, random_vectors, summary_rows
 from kgjemb.train.positives import GraphIndex
-from kgjemb.train.split import split_by_work
+from kgjemb.train.split import make_split
 from kgjemb.train.trainer import train
 
 __all__ = ["compare_systems", "effective_ranks", "run_dir"]
@@ -58,10 +62,10 @@ def compare_systems(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Train every ``configs[name]`` once per seed on ``export`` and evaluate on the
-    held-out split of that seed, next to the ``random`` baseline.
+    held-out split of that seed, next to the ``random`` and ``mfcc`` baselines.
 
-    Returns one row per (task, system) with mean R@k / mAP@k over the seeds, their sd, and
-    n (queries per seed). Models go to :func:`run_dir`.
+    Returns one row per (task, system) with mean R@k / mAP@k / P@k / P@1 over the seeds,
+    their sd, and n (queries per seed). Models go to :func:`run_dir`.
     """
     rows = []
     for seed in seeds:
@@ -73,17 +77,22 @@ def compare_systems(
             rows += [{**r, "seed": seed} for r in _rows(name, val)]
             n_val = val.get("n_tracks", 0)
         if n_val and cfg is not None:
-            split = split_by_work(export, val_fraction=cfg.val_fraction, seed=seed)
-            mask = split.val_mask & export.nodes["Track"]["audio_path"].notna().to_numpy()
+            split = make_split(export, by=cfg.split, val_fraction=cfg.val_fraction, seed=seed)
+            audio_paths = export.nodes["Track"]["audio_path"]
+            mask = split.val_mask & audio_paths.notna().to_numpy()
             dim = cfg.model.dim
+            index = GraphIndex.from_export(export)
             rnd = evaluate_vectors(
                 export, mask, random_vectors(int(mask.sum()), dim, seed=seed),
-                lambda texts: random_vectors(len(texts), dim, seed=seed + 1), k=cfg.eval_k,
-                index=GraphIndex.from_export(export),
+                lambda texts: random_vectors(len(texts), dim, seed=seed + 1), k=cfg.eval_k, index=index,
             )
             rows += [{**r, "seed": seed} for r in summary_rows("random", rnd)]
+            features = FeatureCache(Path(cache_dir) / "audio" if cache_dir is not None else None, cfg.model.frontend)
+            mfcc = evaluate_vectors(export, mask, mfcc_vectors(list(audio_paths[mask]), features), None,
+                                    k=cfg.eval_k, index=index)
+            rows += [{**r, "seed": seed} for r in summary_rows("mfcc", mfcc)]
     frame = pd.DataFrame(rows)
-    metrics = [c for c in frame.columns if c.startswith(("R@", "mAP@"))]
+    metrics = [c for c in frame.columns if c.startswith(("R@", "mAP@", "P@"))]
     agg = frame.groupby(["task", "system"], sort=True).agg(
         **{m: (m, "mean") for m in metrics}, **{f"{m} sd": (m, "std") for m in metrics}, n=("n", "mean"),
     )

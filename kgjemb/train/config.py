@@ -22,6 +22,7 @@ from kgjemb.audio.augment import AugmentConfig
 from kgjemb.model.config import ModelConfig
 from kgjemb.train.losses import LOSSES, MINING
 from kgjemb.train.positives import META_PATHS, PositiveConfig
+from kgjemb.train.split import SPLITS
 from kgjemb.train.views import ViewConfig
 
 __all__ = ["SSL_SPACES", "TrainConfig", "load_config", "list_presets"]
@@ -38,7 +39,8 @@ class TrainConfig:
 
     epochs / batch_size / steps_per_epoch (None: n_train // batch_size);
     lr, weight_decay (AdamW); crop_s_min..crop_s_max: random excerpt length per step,
-    cropped from cached log-mels; val_fraction: held-out tracks (split by work).
+    cropped from cached log-mels; val_fraction: held-out tracks, split by ``split`` ("work",
+    default, or "album": whole albums held out).
     Loss weights: ``w_text`` (InfoNCE audio↔text, learnable temperature), ``w_swap``
     (attribute-swap captions as extra text negatives), ``w_track`` (track↔track graph
     positives; ``track_loss``: a registered loss, ``info_nce`` (default) or ``triplet``
@@ -82,6 +84,7 @@ class TrainConfig:
     crop_s_min: float = 3.0
     crop_s_max: float = 5.0
     val_fraction: float = 0.2
+    split: str = "work"  # held-out split: "work" or "album" (kgjemb.train.split.SPLITS)
     seed: int = 0
     use_graph_positives: bool = True
     metadata_views: bool | None = None
@@ -124,6 +127,8 @@ class TrainConfig:
             raise ValueError(f"steps_per_epoch must be >= 1 or null, got {self.steps_per_epoch}")
         if not 0 < self.crop_s_min <= self.crop_s_max:
             raise ValueError(f"need 0 < crop_s_min <= crop_s_max, got {self.crop_s_min}, {self.crop_s_max}")
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; choose from {sorted(SPLITS)}")
         if self.track_loss not in LOSSES:
             raise ValueError(f"unknown track_loss {self.track_loss!r}; choose from {sorted(LOSSES)}")
         if self.triplet_mining not in MINING:

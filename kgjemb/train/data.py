@@ -36,7 +36,7 @@ from kgjemb.catalog.schema import attribute_id
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
 from kgjemb.train.positives import GraphIndex
-from kgjemb.train.split import Split, split_by_work
+from kgjemb.train.split import Split, make_split
 from kgjemb.train.views import TextViews, track_facts
 
 __all__ = ["TrainData", "TextPool", "encode_cached", "track_subgraph"]
@@ -119,7 +119,7 @@ class TrainData:
         ``unlabelled``: a folder whose audio files (recursively, none outside it) feed the
         self-supervised term."""
         unl_paths = audio_files(unlabelled) if unlabelled is not None else []  # bad folder: fail first
-        split = split_by_work(export, val_fraction=config.val_fraction, seed=config.seed)
+        split = make_split(export, by=config.split, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
         facts = track_facts(export)
         metadata = config.use_graph_positives if config.metadata_views is None else config.metadata_views

@@ -5,11 +5,16 @@ relation.
   tracks is a query (its name as a tag, e.g. ``"violin"``, ``"d minor"``); the relevant
   tracks are those that HAVE the attribute.
 * **track → track**: each held-out track's audio vector queries the other held-out tracks;
-  relevant = ``same_artist`` (a shared ``BY`` artist) or ``same_work`` (same connected
-  component over ``VERSION_OF``; split by work keeps every version on one side).
+  relevant = ``same_artist`` (a shared ``BY`` artist), ``same_album`` (a shared ``ON``
+  album; meaningful with the split by album, which holds out whole albums) or
+  ``same_work`` (same connected component over ``VERSION_OF``; split by work keeps every
+  version on one side). Only the vectors score: no graph signal, since the album and
+  artist edges would answer these tasks themselves.
 
-``R@k`` (recall@k) and ``AP@k`` are :func:`kgjemb.metrics.retrieval_metrics` (the
-definitions shared with ``kgjemb eval``: recall = hits in the top k / |relevant|). Queries
+``R@k`` (recall@k), ``AP@k``, ``P@k`` and ``P@1`` are
+:func:`kgjemb.metrics.retrieval_metrics` (the definitions shared with ``kgjemb eval``:
+recall = hits in the top k / |relevant|; P@1 = share of queries whose nearest neighbour
+is relevant). Queries
 with no relevant candidate are left out; ``n`` says how many counted.
 Everything is a few matrix products (exact, brute force: evaluation sets are small).
 
@@ -27,11 +32,14 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.metrics import retrieval_metrics
 from kgjemb.train.positives import GraphIndex
 
-__all__ = ["evaluate_vectors", "random_vectors", "summary_rows"]
+__all__ = ["TRACK_TASKS", "evaluate_vectors", "random_vectors", "summary_rows"]
 
 logger = logging.getLogger(__name__)
 
 TextEncoder = Callable[[Sequence[str]], np.ndarray]
+
+#: track → track tasks, each a meta-path of :class:`GraphIndex` (relevant = linked by it)
+TRACK_TASKS: tuple[str, ...] = ("same_album", "same_artist", "same_work")
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -81,7 +89,7 @@ def evaluate_vectors(
 
     scores = a @ a.T  # (n_val, n_val)
     np.fill_diagonal(scores, -np.inf)
-    for name in ("same_artist", "same_work"):
+    for name in TRACK_TASKS:
         relevant = index.paths[name][rows][:, rows].toarray() > 0  # (n_val, n_val)
         np.fill_diagonal(relevant, False)
         out["track_track"][name] = retrieval_metrics(scores, relevant, k=k)
@@ -94,10 +102,11 @@ def random_vectors(n: int, dim: int = 128, *, seed: int = 0) -> np.ndarray:
 
 
 def summary_rows(name: str, metrics: dict) -> list[dict]:
-    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, n}``."""
+    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, P@k, P@1, n}``."""
     k = metrics.get("k", 10)
     rows = []
     for group in ("text_audio", "track_track"):
         for task, m in metrics.get(group, {}).items():
-            rows.append({"system": name, "task": f"{group}:{task}", f"R@{k}": m["recall"], f"mAP@{k}": m["map"], "n": m["n"]})
+            rows.append({"system": name, "task": f"{group}:{task}", f"R@{k}": m["recall"], f"mAP@{k}": m["map"],
+                         f"P@{k}": m.get("precision"), "P@1": m.get("p1"), "n": m["n"]})
     return rows

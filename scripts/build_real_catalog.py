@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Build a catalog of real recorded music from Debian game-data packages.
+
+    python scripts/build_real_catalog.py --out data/real-catalog                 # default packages
+    python scripts/build_real_catalog.py --out /tmp/rc --packages xmoto-data lincity-ng-data
+
+Downloads each package with ``apt-get download`` (nothing is installed), unpacks only its
+music folders and copyright file into the cache (default ``<out>/../.real-cache``), keeps
+music of at least ``--min-seconds`` and writes the catalog (see kgjemb/demo/real.py). A
+finished build with the same arguments is reused (no-op); --force rebuilds from the cache.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from kgjemb.demo.real import RealConfig, build_real_catalog
+from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES
+from kgjemb.errors import KgjembError
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="catalog directory to write")
+    p.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES),
+                   help=f"Debian packages (default: all of {sorted(PACKAGES)})")
+    p.add_argument("--min-seconds", type=float, default=30.0, help="shortest track kept (default 30)")
+    p.add_argument("--cache-dir", default=None, help="downloads + unpacked files (default <out>/../.real-cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="rebuild even if a finished build of these arguments exists")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = RealConfig(packages=tuple(args.packages), min_seconds=args.min_seconds, cache_dir=args.cache_dir,
+                     progress=not args.no_progress)
+    try:
+        manifest = build_real_catalog(args.out, cfg, force=args.force)
+    except (KgjembError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: manifest[k] for k in ("counts", "per_package", "credits", "licences", "timings_s")},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
