@@ -101,7 +101,6 @@ def search(
     """
     from kgjemb.errors import BundleError, KgjembError, QueryError
     from kgjemb.index.bundle import Bundle
-    from kgjemb.index.faiss_index import import_faiss
     from kgjemb.paths import bundle_dir, cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
@@ -115,15 +114,12 @@ def search(
         raise typer.Exit(EXIT_USAGE)
     use_device(device)
     try:
-        # threads are set here, not through EngineConfig.threads: that also sets torch's,
-        # and importing torch costs a one-shot search seconds; the query path runs the text
-        # encoder on ONNX Runtime (one thread) and FAISS (OpenMP), never torch
-        config = EngineConfig(fusion=fusion)
+        # EngineConfig.threads sets FAISS's and the BLAS pools (never imports torch: the
+        # query path runs the text encoder on ONNX Runtime and FAISS)
+        config = EngineConfig(fusion=fusion, threads=threads or None)
     except ValueError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
-    if threads:
-        import_faiss().omp_set_num_threads(threads)
     try:
         opened = Bundle.open(bundle or bundle_dir(home), cache_dir=cache_dir(home))
         # the parser's name table is cached under HOME's cache, beside the ONNX text path

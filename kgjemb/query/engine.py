@@ -469,15 +469,23 @@ class Engine:
 
 
 def set_threads(n: int) -> None:
-    """Set FAISS's OpenMP thread count and, when torch is already loaded (a PyTorch text
-    tower), torch's intra-op count (process-wide). The ONNX query path never loads torch,
-    so this does not import it."""
+    """Set the process's thread counts for the query path to ``n``: FAISS's OpenMP pool,
+    the BLAS pools numpy's matrix products use (OpenBLAS / MKL / OpenMP, through
+    threadpoolctl) and, only when torch is already loaded (a PyTorch text tower), torch's
+    intra-op count. The ONNX query path never loads torch, so this does not import it.
+
+    One query's matrix products are small: extra BLAS threads only spin. Measured with
+    ``scripts/bench_serve.py --engine`` on the demo bundle (2 cores): 10.1 CPU ms a query
+    with the default pools, 5.7 with one thread, at the same latency."""
+    from threadpoolctl import threadpool_limits
+
     from kgjemb.index.faiss_index import import_faiss
 
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
     import_faiss().omp_set_num_threads(n)
+    threadpool_limits(limits=n)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

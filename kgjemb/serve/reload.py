@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kgjemb.errors import BundleError
-from kgjemb.index.faiss_index import import_faiss
+from kgjemb.query.config import EngineConfig
 from kgjemb.query.engine import Engine
 
 __all__ = ["BundleInfo", "EngineHolder", "describe_bundle", "open_engine"]
@@ -83,13 +83,10 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
 
 def open_engine(path: str | Path, *, threads: int | None = None) -> Engine:
     """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path`` (which verifies
-    the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets FAISS's
-    OpenMP threads (None: library default). Not through ``EngineConfig.threads``, which also
-    sets torch's and so imports torch into every worker (seconds of start-up and hundreds
-    of MB each) although the query path runs on ONNX Runtime and FAISS."""
-    if threads is not None:
-        import_faiss().omp_set_num_threads(threads)
-    return Engine.open(path)
+    the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets the
+    worker's FAISS and BLAS thread pools (:func:`kgjemb.query.engine.set_threads`; None:
+    library defaults). Torch is not imported: the query path runs on ONNX Runtime and FAISS."""
+    return Engine.open(path, config=EngineConfig(threads=threads))
 
 
 class EngineHolder:
