@@ -35,7 +35,7 @@ from kgjemb.demo.renditions import WorkResult, process_work
 from kgjemb.demo.sources import DEFAULT_COLLECTIONS, Collection, resolve_collection
 from kgjemb.demo.tables import build_tables, table_columns, write_csv
 
-__all__ = ["BuildConfig", "build_catalog", "code_version", "is_complete", "read_renditions"]
+__all__ = ["BuildConfig", "build_catalog", "build_lock", "code_version", "is_complete", "read_renditions", "replace_build"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,14 +190,16 @@ def build_catalog(out: str | os.PathLike, cfg: BuildConfig = BuildConfig(), *, f
         return json.loads((out / "manifest.json").read_text())
     check_dependencies()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out.with_name(f".{out.name}.lock")):  # concurrent builders of one dir take turns
+    with build_lock(out.with_name(f".{out.name}.lock")):  # concurrent builders of one dir take turns
         if not force and is_complete(out, cfg):
             return json.loads((out / "manifest.json").read_text())
         return _build(out, cfg, colls)
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def build_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block:
+    concurrent builders of one catalog folder (demo or real) take turns."""
     import fcntl
 
     with open(path, "a") as fh:
@@ -239,7 +241,7 @@ def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "READY").write_text("")  # written last: readers wait for it
-        _swap(tmp, out)
+        replace_build(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -247,7 +249,7 @@ def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
     return manifest
 
 
-def _swap(tmp: Path, out: Path) -> None:
+def replace_build(tmp: Path, out: Path) -> None:
     """Put the finished ``tmp`` at ``out``; the old build (if any) is removed afterwards."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():

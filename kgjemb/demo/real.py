@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from kgjemb.demo.builder import _locked, _swap
+from kgjemb.demo.builder import build_lock, replace_build
 from kgjemb.demo.real_fetch import MUSIC_DIR, PackageError, fetch_deb, unpack
 from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES, Credit, Dep5, Package, sidecar_credits
 from kgjemb.demo.sources import slug
@@ -257,7 +257,7 @@ def build_real_catalog(out: str | os.PathLike, cfg: RealConfig = RealConfig(), *
         logger.info("%s is complete for these arguments; nothing to do", out)
         return json.loads((out / "manifest.json").read_text())
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out.with_name(f".{out.name}.lock")):
+    with build_lock(out.with_name(f".{out.name}.lock")):
         if not force and is_complete(out, cfg):
             return json.loads((out / "manifest.json").read_text())
         return _build(out, cfg, pkgs)
@@ -313,7 +313,7 @@ def _build(out: Path, cfg: RealConfig, pkgs: list[Package]) -> dict:
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "READY").write_text("")
-        _swap(tmp, out)
+        replace_build(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
