@@ -42,6 +42,11 @@ def test_same_album_relevance_on_the_example_catalog(train_example_export):
     assert flat["p1"] < 1.0 and flat["precision"] < m["same_album"]["precision"]
     rows = summary_rows("x", {"k": 3, "track_track": m})
     assert {"P@3", "P@1", "R@3", "mAP@3"} <= set(rows[0])
+    # a task with no scorable query (e.g. same_work on a catalog without versions) gives no row of NaNs
+    none = {"recall": float("nan"), "map": float("nan"), "precision": float("nan"), "p1": float("nan"), "n": 0}
+    rows = summary_rows("x", {"k": 3, "track_track": {**m, "same_work": none}})
+    assert "track_track:same_work" not in {r["task"] for r in rows}
+    assert "track_track:same_album" in {r["task"] for r in rows}
 
 
 def test_mfcc_stats_match_librosa():

@@ -102,11 +102,16 @@ def random_vectors(n: int, dim: int = 128, *, seed: int = 0) -> np.ndarray:
 
 
 def summary_rows(name: str, metrics: dict) -> list[dict]:
-    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, P@k, P@1, n}``."""
+    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, P@k, P@1, n}``.
+
+    A task no query could be scored on (``n`` = 0, e.g. same_work on a catalog without
+    VERSION_OF edges) gives no row rather than a row of NaNs."""
     k = metrics.get("k", 10)
     rows = []
     for group in ("text_audio", "track_track"):
         for task, m in metrics.get(group, {}).items():
+            if not m.get("n"):
+                continue
             rows.append({"system": name, "task": f"{group}:{task}", f"R@{k}": m["recall"], f"mAP@{k}": m["map"],
                          f"P@{k}": m.get("precision"), "P@1": m.get("p1"), "n": m["n"]})
     return rows
