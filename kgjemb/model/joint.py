@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, sha256_file
+from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, read_model_dir, sha256_file
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
 from kgjemb.device import default_device as device_default
@@ -319,15 +319,7 @@ def load_model(
     missing, unreadable or does not match the architecture.
     """
     root = Path(path)
-    cfg_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
-    for p in (cfg_path, weights_path):
-        if not p.is_file():
-            raise BundleError(f"model file missing: {p}")
-    try:
-        meta = json.loads(cfg_path.read_text())
-        config = ModelConfig.from_dict(meta["model"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise BundleError(f"model config unreadable: {cfg_path}: {err}") from err
+    config, weights_path = read_model_dir(root)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a corrupt file

@@ -21,7 +21,6 @@ on ONNX Runtime's CUDA provider when the installed ``onnxruntime`` has one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -34,11 +33,11 @@ from typing import Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
-from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, sha256_file
+from kgjemb.model.files import WEIGHTS_FILE, read_model_dir, sha256_file
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError, MissingDependencyError
 from kgjemb.model.config import ModelConfig
-from kgjemb.model.encoder import cached_encode, encoder_path, encoder_version
+from kgjemb.model.encoder import cached_encode, check_texts, encoder_path, encoder_version
 
 __all__ = ["OnnxTextEncoder", "TextModel", "load_text_model", "onnx_file"]
 
@@ -120,12 +119,7 @@ class TextModel:
 
     def embed_text(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Free text → ``(n, dim)`` float32 unit vectors (cached per string)."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of strings, not one string")
-        texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+        texts = check_texts(texts)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         with self._lock:
@@ -174,14 +168,7 @@ def load_text_model(
     from kgjemb.paths import cache_dir as home_cache
 
     root = Path(model_dir)
-    cfg_path, weights = root / CONFIG_FILE, root / WEIGHTS_FILE
-    for p in (cfg_path, weights):
-        if not p.is_file():
-            raise BundleError(f"model file missing: {p}")
-    try:
-        config = ModelConfig.from_dict(json.loads(cfg_path.read_text())["model"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise BundleError(f"model config unreadable: {cfg_path}: {err}") from err
+    config, weights = read_model_dir(root)
     device = resolve_device(device)
     quantized = device == "cpu" if quantized is None else quantized
     checksum = sha256_file(weights)

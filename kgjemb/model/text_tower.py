@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kgjemb.model.config import ModelConfig
-from kgjemb.model.encoder import cached_encode, encoder_path, encoder_version
+from kgjemb.model.encoder import cached_encode, check_texts, encoder_path, encoder_version
 
 __all__ = ["TextTower", "TextVectorStore", "cached_encode", "encoder_path", "encoder_version", "mean_pool"]
 
@@ -87,7 +87,7 @@ class TextTower(nn.Module):
         """Encoder sentence vectors ``(n, 384)``, L2-normalised. Cached when not training
         the encoder; differentiable w.r.t. fine-tuned layers while training. ``progress``
         shows a bar over the strings not yet cached."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         device = self.proj[0].weight.device
         use_cache = not (self.finetuning and self.training)
         if not use_cache:
@@ -287,13 +287,3 @@ def _load_shared(key: tuple[str, int]):
     _SHARED[key] = (tokenizer, encoder, OrderedDict())
     logger.info("loaded text encoder %s from %s", package, path)
     return _SHARED[key]
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not one string")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
-    return out
