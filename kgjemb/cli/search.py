@@ -104,7 +104,6 @@ def search(
     from kgjemb.paths import bundle_dir, cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
-    from kgjemb.query.parse import ParserConfig, QueryParser
 
     if (query is None) == (queries is None):
         typer.echo("Error: give one QUERY or --queries FILE|-", err=True)
@@ -121,11 +120,9 @@ def search(
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
     try:
-        opened = Bundle.open(bundle or bundle_dir(home), cache_dir=cache_dir(home))
-        # the parser's name table is cached under HOME's cache, beside the ONNX text path
-        parser = QueryParser.from_export(opened.export, config=ParserConfig(max_chars=config.max_query_chars),
-                                         cache_dir=cache_dir(home))
-        engine = Engine.open(opened, config=config, model=opened.load_text_model(), parser=parser)
+        # HOME's cache holds the ONNX text path and the parser's name table (Engine.open
+        # keeps both in the bundle's cache_dir)
+        engine = Engine.open(Bundle.open(bundle or bundle_dir(home), cache_dir=cache_dir(home)), config=config)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err
