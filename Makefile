@@ -14,14 +14,19 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install sysdeps neo4j-launcher demo demo-real test clean-demo
 
+# Every download is retried: a registry connection dropped mid-wheel (torch pulls ~3 GB of
+# CUDA wheels) must not fail the install. `retry N CMD...` reruns CMD up to N times.
+RETRY := scripts/retry 4
+PIP_NET := --retries 10 --timeout 60 --resume-retries 10
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	$(RETRY) $(BIN)/pip install -q --retries 10 --timeout 60 --upgrade pip wheel setuptools
 
 # torch is installed first with its exact pin so that nothing resolves an unpinned torch.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[cpu,serve,milvus,dev]" "$(TORCH)"
+	$(RETRY) $(BIN)/pip install -q $(PIP_NET) "$(TORCH)"
+	$(RETRY) $(BIN)/pip install -q $(PIP_NET) -e ".[cpu,serve,milvus,dev]" "$(TORCH)"
 	touch $@
 
 install: sysdeps $(VENV)/.installed
@@ -31,7 +36,8 @@ sysdeps:
 	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
 	  echo "installing fluidsynth + fluid-soundfont-gm (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
+	  $(RETRY) $$SUDO apt-get -o Acquire::Retries=5 update -qq && \
+	  $(RETRY) $$SUDO apt-get -o Acquire::Retries=5 install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
 	fi
 
 # The Neo4j 5 community DBMS used by tests, built from Maven Central artifacts.
