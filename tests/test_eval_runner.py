@@ -143,3 +143,59 @@ def test_cli_text_without_a_text_only_bundle_reports_the_skipped_systems(tiny_su
     table = [line.split() for line in r.output.splitlines() if line.startswith("0.5 ")]
     assert {row[1] for row in table} == {"engine", "graph-train-only", "entity-only", "random"}
     assert {len(row) for row in table if row[1] != "engine"} == {13} and {len(row) for row in table if row[1] == "engine"} == {11}
+
+
+def _fake_result(values: dict[str, list[float]], mask: str = "0") -> dict:
+    """A run_eval-shaped result: per system a list of per-query nDCG@10 values."""
+    systems = {}
+    for name, vals in values.items():
+        per = [{"id": f"q{i}", "kind": "entity", "nDCG@10": v} for i, v in enumerate(vals)]
+        mean = {"nDCG@10": float(sum(vals) / len(vals)), "n": len(vals), "n_empty": 0}
+        systems[name] = {"overall": mean, "by_kind": {"entity": dict(mean)}, "per_query": per, "curve": {}}
+    level = {"systems": systems, "k": 10}
+    return {"k": 10, "by_mask": {mask: level}, **level}
+
+
+def test_combine_seeds_mean_sd_and_pooled_test():
+    from kgjemb.eval.seeds import combine_seeds, seeds_table
+
+    a = _fake_result({"engine": [1.0, 0.5, 0.9], "random": [0.0, 0.5, 0.1]})
+    b = _fake_result({"engine": [0.8, 0.6], "random": [0.2, 0.6]})
+    c = combine_seeds([a, b], n_permutations=200)
+    assert c["n_seeds"] == 2 and c["masks"] == ["0"]
+    eng = c["by_mask"]["0"]["systems"]["engine"]["overall"]
+    assert eng["nDCG@10"]["seeds"] == pytest.approx([0.8, 0.7])
+    assert eng["nDCG@10"]["mean"] == pytest.approx(0.75) and eng["nDCG@10"]["sd"] == pytest.approx(0.0707107, rel=1e-5)
+    assert eng["n"] == 5
+    test = c["by_mask"]["0"]["significance"]["random"]
+    assert test["n"] == 5  # every (seed, query) pair, not one per seed
+    assert test["diff"] == pytest.approx((1.0 + 0.0 + 0.8 + 0.6 + 0.0) / 5)
+    assert "engine" not in c["by_mask"]["0"]["significance"]
+    table = seeds_table(c)
+    assert "0.750 ± 0.071" in table and "random" in table
+
+
+def test_cli_several_bundles_give_mean_and_sd(tiny_suite, bundle_dir, tmp_path):
+    """The same bundle given twice stands for two seeds: identical per-seed figures, sd 0,
+    each seed's own report plus the combined one."""
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+
+    out = tmp_path / "seeds"
+    args = ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--bundle", str(bundle_dir),
+            "--mask", "0", "--mask", "1", "--out", str(out), "--format", "json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output[r.output.index("{"):])
+    assert data["n_seeds"] == 2 and data["masks"] == ["0", "1"]
+    for mask in ("0", "1"):
+        cell = data["by_mask"][mask]["systems"]["engine"]["overall"]["nDCG@10"]
+        assert len(cell["seeds"]) == 2 and 0.0 <= cell["mean"] <= 1.0
+        if mask == "0":  # nothing hidden: both seeds see the same snapshot
+            assert cell["sd"] == pytest.approx(0.0)
+    for f in ("seeds.json", "seeds.txt", "report.md", "ndcg_vs_mask.png", "seed-0/report.md", "seed-1/report.md"):
+        assert (out / f).is_file(), f
+    mismatch = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--bundle", str(bundle_dir),
+                                        "--text-only-bundle", str(bundle_dir)])
+    assert mismatch.exit_code == 2 and "one per --bundle" in mismatch.output
