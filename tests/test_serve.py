@@ -524,3 +524,42 @@ def test_real_workers_share_one_metrics_view(bundle_dir):
                 break
             time.sleep(0.5)
         assert len(pids) == 2, text[-2000:]
+
+
+def test_connections_get_tcp_nodelay_even_from_a_protocol_0_listener():
+    """uvicorn's --workers listener is socket(AF_INET, SOCK_STREAM) with protocol 0, for
+    which asyncio leaves Nagle on: kept-alive responses then waited ~40 ms for a delayed
+    ACK. The protocol sets TCP_NODELAY on every connection itself."""
+    import asyncio
+    import socket
+
+    from kgjemb.serve.protocol import _no_delay
+
+    async def check() -> tuple[int, int]:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, like uvicorn's bind_socket
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        seen: list[tuple[int, int]] = []
+        done = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                before = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                _no_delay(transport)
+                seen.append((before, sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
+                transport.close()
+                done.set_result(None)
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        await asyncio.wait_for(done, 5)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen[0]
+
+    before, after = asyncio.run(check())
+    assert before == 0, "asyncio started setting TCP_NODELAY on protocol-0 sockets; the workaround may go"
+    assert after != 0
