@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
+from kgjemb.graph import csr
 from kgjemb.graph.base import GraphExport
 
 __all__ = ["RelWeights", "WalkConfig", "TypedGraph", "WalkResult", "WALK_TYPES"]
@@ -151,15 +152,16 @@ class WalkResult:
         nbrs = np.unique(g.indices[g.indptr[node]: g.indptr[node + 1]])  # (d,) sorted
         at = np.searchsorted(frontier, nbrs)
         ok = (at < len(frontier)) & (frontier[np.minimum(at, len(frontier) - 1)] == nbrs)
-        best = (-1.0, 0, 0)  # (flow, prev, entry position)
-        for u, mass in zip(nbrs[ok].tolist(), val[at[ok]].tolist()):
-            lo, hi = g.indptr[u], g.indptr[u + 1]
-            a, b = np.searchsorted(g.indices[lo:hi], [node, node + 1])  # a row is sorted by target
-            for pos in range(lo + a, lo + b):
-                flow = (1 - self.restart) * mass * g.prob[pos]
-                if flow > best[0]:
-                    best = (flow, u, pos)
-        return best[1], int(g.edge_of[best[2]])
+        us, mass = nbrs[ok], val[at[ok]]  # (f,) in-neighbours that pushed at step t
+        owner, pos = csr.gather(g.indptr, us)
+        into = g.indices[pos] == node  # entries u → node (several when typed edges repeat)
+        owner, pos = owner[into], pos[into]
+        if not len(pos):  # not reached through an edge at step t (cannot happen for a walked node)
+            return 0, int(g.edge_of[0])
+        flow = (1 - self.restart) * mass[owner] * g.prob[pos]  # (e,)
+        # the largest flow; ties: lowest previous node, then its first entry (storage order)
+        best = np.lexsort((pos, us[owner], -flow))[0]
+        return int(us[owner[best]]), int(g.edge_of[pos[best]])
 
     def path(self, key: str) -> list[str]:
         """The path that carried most of ``key``'s mass, from ``key`` back to an anchor:
@@ -186,6 +188,11 @@ class WalkResult:
         return out
 
 
+#: anchor profiles kept by a TypedGraph (cleared when full)
+_PROFILES_KEPT = 4096
+_MISSING = object()
+
+
 class TypedGraph:
     """The graph's nodes under one global index (labels in ``NODE_LABELS`` order, rows in
     export order) with a typed, normalised transition matrix for :meth:`walk`, and the
@@ -197,6 +204,7 @@ class TypedGraph:
 
     def __init__(self, export: GraphExport, weights: RelWeights = RelWeights()) -> None:
         self.weights = weights
+        self._profiles: dict[str, np.ndarray | None] = {}  # anchor key -> profile (read-only), see profile()
         self.offsets: dict[str, tuple[int, int]] = {}
         self._ids: dict[str, pd.Index] = {}
         self._id_list: dict[str, np.ndarray] = {}  # the same ids as an object array: key_of reads one
@@ -358,14 +366,10 @@ class TypedGraph:
             if len(cur) > config.max_frontier:
                 keep = np.sort(np.argpartition(-val, config.max_frontier - 1)[: config.max_frontier])
                 cur, val = cur[keep], val[keep]
-            starts, ends = self.indptr[cur], self.indptr[cur + 1]
-            counts = ends - starts  # (f,)
-            total = int(counts.sum())
-            if total == 0:
-                break
             # positions of every out-entry of the frontier, without a Python loop
-            owner = np.repeat(np.arange(len(cur)), counts)  # (total,)
-            pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + starts[owner]
+            owner, pos = csr.gather(self.indptr, cur)  # (total,)
+            if not len(pos):
+                break
             flow = (1 - a) * val[owner] * self.prob[pos]  # (total,)
             uniq, inv = np.unique(self.indices[pos], return_inverse=True)
             nxt = np.bincount(inv, weights=flow, minlength=len(uniq))
@@ -392,7 +396,20 @@ class TypedGraph:
     def profile(self, key: str) -> np.ndarray | None:
         """Attribute profile ``(n_attr,)`` of an anchor: a track's own attributes; an album's
         or artist's mean over its tracks (plus the artist's own). L2-normalised; None if
-        the anchor has no attributes."""
+        the anchor has no attributes. Cached per anchor (the graph is immutable): anchors
+        repeat across queries and an artist's profile reads all its tracks."""
+        hit = self._profiles.get(key, _MISSING)  # one read: another thread may clear the dict
+        if hit is not _MISSING:
+            return hit
+        vec = self._profile(key)
+        if vec is not None:
+            vec.setflags(write=False)
+        if len(self._profiles) >= _PROFILES_KEPT:
+            self._profiles.clear()
+        self._profiles[key] = vec
+        return vec
+
+    def _profile(self, key: str) -> np.ndarray | None:
         label, _, _ = key.partition(":")
         i = self.node(key)
         if i < 0:

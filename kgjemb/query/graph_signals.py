@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from kgjemb.graph import csr
 from kgjemb.graph.proximity import WalkResult
 from kgjemb.query.config import EngineConfig
 from kgjemb.query.fusion import Signal
@@ -40,7 +41,9 @@ def proximity_signal(snap: GraphSnapshot, anchors: list[str], config: EngineConf
         raw = np.where(nodes >= 0, proximity_raw(walk.score(np.maximum(nodes, 0)), config.proximity_scale), 0.0)
         if profile is not None:
             norm = snap.row_norm[rows]
-            raw += has_w * (snap.row_attr[rows] @ profile) / np.where(norm > 0, norm, 1.0)  # (n,) shared attributes
+            ra = snap.row_attr
+            dot = csr.row_dot(ra.indptr, ra.indices, ra.data, rows, profile)  # (n,)
+            raw += has_w * dot / np.where(norm > 0, norm, 1.0)  # (n,) shared attributes
         return raw
 
     names = ", ".join(str(snap.names.get(a, a)) for a in anchors[:3]) + (" …" if len(anchors) > 3 else "")

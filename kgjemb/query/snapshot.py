@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kgjemb.catalog.schema import NODE_LABELS
+from kgjemb.graph import csr
 from kgjemb.graph.base import GraphExport
 from kgjemb.graph.proximity import RelWeights, TypedGraph
 from kgjemb.query.filters import TrackTable
@@ -70,7 +71,11 @@ class GraphSnapshot:
         ok = np.flatnonzero(self.row_track >= 0)
         known = g.track_attributes(self.row_track[ok], via_artist=via_artist).tocoo()  # (k, n_attr)
         self.row_attr = sp.csr_matrix((known.data, (ok[known.row], known.col)), shape=(n_rows, n_attr))
+        self.row_attr.sort_indices()
         self.row_norm = np.sqrt(np.asarray(self.row_attr.multiply(self.row_attr).sum(axis=1)).ravel())  # (n_rows,)
+        # the same by attribute (sorted rows), for one attribute's value on a few rows per query
+        self.attr_col = self.row_attr.tocsc()  # (n_rows, n_attr)
+        self.attr_col.sort_indices()
         self.kind_names = sorted(self.attrs_of_kind)
         self.kind_of_attr = {k: i for i, k in enumerate(self.kind_names)}
         kind_col = np.array([self.kind_of_attr[k] for k in kinds.tolist()], dtype=np.int64)  # (n_attr,)
@@ -107,9 +112,18 @@ class GraphSnapshot:
         out = np.full((len(rows), len(attr_ids)), float(unknown))
         if not len(rows) or not attr_ids:
             return np.zeros((len(rows), len(attr_ids)))
-        if via_artist == self.via_artist:
-            m = self.row_attr[rows]  # (n, n_attr), precomputed at build
+        if via_artist == self.via_artist:  # precomputed at build: read columns of the CSC arrays
             kinds = self.row_kind[rows]  # (n, n_kinds)
+            col = self.attr_col
+            for j, a in enumerate(attr_ids):
+                c = self.attr_row.get(a, -1)
+                if c < 0:
+                    out[:, j] = 0.0
+                    continue
+                has = np.minimum(csr.lookup(col.indptr, col.indices, col.data, c, rows), 1.0)  # (n,)
+                any_of_kind = kinds[:, self.kind_of_attr[self.graph.attr_kind[c]]]
+                out[:, j] = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
+            return out
         else:  # another weighting than the snapshot's: compute it for these rows
             trows = self.row_track[rows]
             ok = np.flatnonzero(trows >= 0)
@@ -140,11 +154,12 @@ class GraphSnapshot:
         c = self.attr_row.get(attr_id)
         if c is None:
             return np.zeros(0, dtype=np.int64)
-        direct = self.attr_tracks[c].indices
-        artists = self.attr_artists[c].indices
+        at, aa, art = self.attr_tracks, self.attr_artists, self.graph.artist_tracks
+        direct = csr.row(at.indptr, at.indices, c)
         if len(direct) > limit:
             return None
-        via = self.graph.artist_tracks[artists].indices if len(artists) else np.zeros(0, dtype=np.int64)
+        artists = csr.row(aa.indptr, aa.indices, c)
+        via = art.indices[csr.gather(art.indptr, artists)[1]] if len(artists) else np.zeros(0, dtype=np.int64)
         trows = np.union1d(direct, via)
         if len(trows) > limit:
             return None

@@ -1,0 +1,50 @@
+"""Row gathers on raw CSR arrays (``indptr``, ``indices``, ``data``), without building
+scipy matrices: the query path reads a few rows of large sparse matrices per query, and
+scipy's fancy indexing costs ~0.1 ms of object overhead a call before any work.
+
+>>> import numpy as np
+>>> owner, pos = gather(np.array([0, 2, 2, 5]), np.array([2, 0]))
+>>> owner.tolist(), pos.tolist()
+([0, 0, 0, 1, 1], [2, 3, 4, 0, 1])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gather", "row", "row_dot", "lookup"]
+
+
+def gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored entry of ``rows``: ``(owner, pos)`` where ``pos`` indexes ``indices`` /
+    ``data`` and ``owner[i]`` is the position in ``rows`` of the row that entry belongs to
+    (rows in the given order, entries in storage order)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = indptr[rows].astype(np.int64)
+    counts = indptr[rows + 1].astype(np.int64) - starts  # (n,)
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(rows)), counts)  # (total,)
+    pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + starts[owner]
+    return owner, pos
+
+
+def row(indptr: np.ndarray, indices: np.ndarray, r: int) -> np.ndarray:
+    """Column indices stored in row ``r``."""
+    return indices[indptr[r]: indptr[r + 1]]
+
+
+def row_dot(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.ndarray,
+            vec: np.ndarray) -> np.ndarray:
+    """``M[rows] @ vec`` ``(len(rows),)`` for the CSR matrix ``M`` of these arrays."""
+    owner, pos = gather(indptr, rows)
+    return np.bincount(owner, weights=data[pos] * vec[indices[pos]], minlength=len(rows))
+
+
+def lookup(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, c: int, rows: np.ndarray) -> np.ndarray:
+    """Entries ``M[rows, c]`` ``(len(rows),)`` of column ``c`` of a CSC matrix with sorted
+    indices (0 where not stored)."""
+    idx = indices[indptr[c]: indptr[c + 1]]
+    if not len(idx):
+        return np.zeros(len(rows))
+    val = data[indptr[c]: indptr[c + 1]]
+    at = np.minimum(np.searchsorted(idx, rows), len(idx) - 1)
+    return np.where(idx[at] == rows, val[at], 0.0)
