@@ -70,6 +70,11 @@ def test_text_model_surface(model_dir, tmp_path):
     assert model.cache_hits == 0
     np.testing.assert_array_equal(model.embed_text(["fast reel"])[0], first[1])
     assert model.cache_hits == 1
+    # int8 (dynamic ranges per run): a text's vector must not depend on what is encoded with it
+    long = "a long description of a stormy orchestral symphony with brass and timpani in a minor key"
+    fresh = load_text_model(model_dir, cache_dir=tmp_path, device="cpu")
+    np.testing.assert_array_equal(fresh.embed_text(["fast reel", long])[0], first[1])
+    np.testing.assert_array_equal(model.encoder([long, "slow sad piano"])[1], first[0])
     with pytest.raises(TypeError, match="not one string"):
         model.embed_text("slow")
     with pytest.raises(TypeError, match=r"texts\[1\]"):

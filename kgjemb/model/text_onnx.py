@@ -68,12 +68,18 @@ class OnnxTextEncoder:
     machine, and several engine threads then run side by side). ``device``: ``cuda`` uses
     the CUDA execution provider when the installed ``onnxruntime`` has it, else the CPU.
     ``run`` is thread-safe (ONNX Runtime sessions are).
+
+    ``per_text`` (False): run one text at a time. Needed for an int8 graph: dynamic
+    quantisation takes each activation's range over the whole batch (padding included), so
+    a text batched with a longer one got another vector (up to 7e-3 per component), and a
+    query's ranking depended on what else was encoded with it, or before it (the LRU).
     """
 
     def __init__(self, path: str | os.PathLike, *, encoder_package: str, max_length: int, device: str = "cpu",
-                 threads: int = 1) -> None:
+                 threads: int = 1, per_text: bool = False) -> None:
         ort = _ort()
         self.path = Path(path)
+        self.per_text = per_text
         self.tokenizer = Tokenizer.from_file(str(Path(encoder_path(encoder_package)) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -92,6 +98,11 @@ class OnnxTextEncoder:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.per_text and len(texts) > 1:
+            return np.concatenate([self._run([t]) for t in texts])  # (b, dim)
+        return self._run(texts)
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
         enc = self.tokenizer.encode_batch(list(texts))
         feeds = {
             "input_ids": np.array([e.ids for e in enc], dtype=np.int64),  # (b, tokens)
@@ -176,7 +187,7 @@ def load_text_model(
     if not path.is_file():
         path = _export(root, config, path, quantized=quantized)
     encoder = OnnxTextEncoder(path, encoder_package=config.text_encoder, max_length=config.text_max_length,
-                              device=device, threads=threads)
+                              device=device, threads=threads, per_text=quantized)
     return TextModel(config, encoder, checksum)
 
 
