@@ -33,7 +33,8 @@ def six_nodes():
 
 def hand_walk(restart: float, steps: int, w: RelWeights) -> dict[str, float]:
     """The same walk written out node by node (dicts, no numpy), from t1."""
-    # typed transitions: at a node, type share ∝ type weight, uniform within a type
+    # typed transitions: at a node, type share ∝ type weight × (its edges there)^γ, uniform
+    # within a type (all edge weights are 1)
     nbrs = {
         "t1": {"BY": ["a1"], "ON": ["b1"], "VERSION_OF": ["t2"]},
         "t2": {"VERSION_OF": ["t1"]},
@@ -44,11 +45,12 @@ def hand_walk(restart: float, steps: int, w: RelWeights) -> dict[str, float]:
     }
     P: dict[str, dict[str, float]] = {}
     for u, types in nbrs.items():
-        z = sum(w.of(t) for t in types)
+        g = w.type_degree_power
+        z = sum(w.of(t) * len(vs) ** g for t, vs in types.items())
         P[u] = {}
         for t, vs in types.items():
             for v in vs:
-                P[u][v] = P[u].get(v, 0.0) + w.of(t) / z / len(vs)
+                P[u][v] = P[u].get(v, 0.0) + w.of(t) * len(vs) ** g / z / len(vs)
     x = {"t1": 1.0}
     score = {k: restart * v for k, v in x.items()}
     for _ in range(steps):
@@ -62,9 +64,10 @@ def hand_walk(restart: float, steps: int, w: RelWeights) -> dict[str, float]:
     return score
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("steps", [1, 2, 4])
-def test_walk_matches_hand_computation(steps):
-    w = RelWeights()
+def test_walk_matches_hand_computation(steps, gamma):
+    w = RelWeights(type_degree_power=gamma)
     g = TypedGraph.from_export(six_nodes(), w)
     res = g.walk({"Track:t1": 1.0}, WalkConfig(restart=0.3, steps=steps))
     want = hand_walk(0.3, steps, w)

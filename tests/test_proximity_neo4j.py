@@ -19,6 +19,7 @@ pytestmark = pytest.mark.neo4j
 @pytest.mark.parametrize("weights, config", [
     (RelWeights(), WalkConfig()),
     (RelWeights(version_of=1.0, influenced_by=2.0, on=0.0), WalkConfig(restart=0.5, steps=3)),
+    (RelWeights(type_degree_power=0.5), WalkConfig()),
 ])
 def test_walk_in_database_equals_embedded(neo4j_store, weights, config):
     catalog, report = validate_catalog(EXAMPLE)

@@ -47,6 +47,7 @@ def walk_in_database(store: Neo4jGraphStore, seeds: dict[str, float], *, weights
             rows = tx.run(statements["walk_step"], {
                 "frontier": [{"eid": eid, "mass": m} for eid, (_, m) in items],
                 "types": types, "weights": type_weights, "keep": 1.0 - a,
+                "gamma": float(weights.type_degree_power),
             }).data()
             frontier = {r["eid"]: (f"{r['label']}:{r['id']}", r["mass"]) for r in rows if r["mass"] > 0}
             for key, m in frontier.values():

@@ -9,9 +9,10 @@ RETURN elementId(n) AS eid, s.label AS label, s.id AS id, s.mass AS mass;
 
 // name: walk_step
 // For each frontier node (element id, mass): the mass it sends along each walked
-// relationship (both directions). At a node, a type's share is its weight over the summed
-// weights of the types present there; within a type, an edge's share is its weight over
-// the type's summed edge weights. Mass arriving at a node is summed in the database.
+// relationship (both directions). At a node, a type's share is its weight × (the type's
+// summed edge weight there)^$gamma over the same sum for every type present there; within
+// a type, an edge's share is its weight over the type's summed edge weights. Mass arriving
+// at a node is summed in the database.
 UNWIND $frontier AS f
 MATCH (n) WHERE elementId(n) = f.eid
 MATCH (n)-[r]-(m)
@@ -20,8 +21,8 @@ WITH f, type(r) AS t, m, coalesce(toFloat(r.weight), 1.0) AS w
 WHERE w > 0
 WITH f, t, collect({m: m, w: w}) AS grp, sum(w) AS tot
 WITH f, collect({t: t, grp: grp, tot: tot}) AS per_type
-WITH f, per_type, reduce(z = 0.0, x IN per_type | z + $weights[x.t]) AS z
+WITH f, per_type, reduce(z = 0.0, x IN per_type | z + $weights[x.t] * x.tot ^ $gamma) AS z
 UNWIND per_type AS ty
 UNWIND ty.grp AS e
-WITH e.m AS m, f.mass * $keep * $weights[ty.t] / z * e.w / ty.tot AS flow
+WITH e.m AS m, f.mass * $keep * $weights[ty.t] * ty.tot ^ $gamma / z * e.w / ty.tot AS flow
 RETURN elementId(m) AS eid, labels(m)[0] AS label, m.id AS id, sum(flow) AS mass;
