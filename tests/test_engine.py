@@ -167,6 +167,10 @@ def test_batch_and_threads_match_sequential(engine):
         _same(a, b)
     # threads running the very same query agree exactly
     assert threaded[0].model_dump() == threaded[len(queries)].model_dump()
+    # the ids-only ranking (evaluation) is search's ranking, also deep into the catalog
+    deep = engine.search_batch(queries, k=200)
+    assert engine.rank_batch(queries, k=200) == [[h.track_id for h in r.hits] for r in deep]
+    assert engine.rank_batch([], k=5) == []
 
 
 def test_to_frame_and_rrf(bundle_dir, engine):

@@ -52,7 +52,7 @@ class System(Protocol):
 
 class EngineSystem:
     """An :class:`~kgjemb.query.engine.Engine` as a system: queries go through
-    :meth:`Engine.search_batch` in batches of ``batch_size`` (64)."""
+    :meth:`Engine.rank_batch` (the ranking of ``search_batch``, without explanations) in batches of ``batch_size`` (64)."""
 
     def __init__(self, engine: Engine, name: str = "engine", batch_size: int = 64) -> None:
         self.engine = engine
@@ -62,8 +62,7 @@ class EngineSystem:
     def rank_batch(self, queries: Sequence[str], k: int) -> list[list[str]]:
         out: list[list[str]] = []
         for i in range(0, len(queries), self.batch_size):
-            results = self.engine.search_batch(list(queries[i: i + self.batch_size]), k=k)
-            out += [[h.track_id for h in r.hits] for r in results]
+            out += self.engine.rank_batch(list(queries[i: i + self.batch_size]), k=k)
         return out
 
 

@@ -175,6 +175,18 @@ class Engine:
         self._encode_texts(plans)
         return self._run(plans, k)
 
+    def rank_batch(self, queries: Sequence[str], k: int = 10, filters: Sequence[Filter] | None = None) -> list[list[str]]:
+        """The ranked track ids of :meth:`search_batch` (same order), without building hits,
+        explanations or graph paths: what evaluation needs when it ranks the whole catalog
+        (explaining 2,000 hits a query cost more than finding them)."""
+        k = self._check_k(k)
+        checked = [self._check(q) for q in queries]
+        if not checked:
+            return []
+        plans = [self._route(p, list(filters or ())) for p in self.parser.parse_batch(checked)]
+        self._encode_texts(plans)
+        return self._run(plans, k, hits=False)
+
     def similar(self, node: str | tuple[str, str], k: int = 10, *, label: str | None = None) -> SearchResult:
         """Tracks nearest to a graph node: ``"t_jesu"``, ``"Track:t_jesu"`` or ``("Artist",
         "bach")``. Unknown nodes raise :class:`UnknownEntityError` with the closest ids."""
@@ -406,11 +418,12 @@ class Engine:
             return rows
         return self._rows(self.index.select(f.restrict([self.track_ids[r] for r in rows.tolist()])))
 
-    def _run(self, plans: list[_Plan], k: int) -> list[SearchResult]:
+    def _run(self, plans: list[_Plan], k: int, *, hits: bool = True) -> list:
         """Candidates per plan: every track passing its filter when at most
         ``exact_filter_max`` do; else each positive vector signal's ``fetch`` nearest
         tracks among those passing (one index search per distinct filter, for every query
-        of the batch), plus the graph's candidates that pass. Then exact scores and fusion."""
+        of the batch), plus the graph's candidates that pass. Then exact scores and fusion.
+        ``hits=False``: each plan's ranked track ids instead of a :class:`SearchResult`."""
         n = len(self.track_ids)
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
         filters = [self._filter(p) for p in plans]
@@ -444,9 +457,9 @@ class Engine:
                 union[i] += ids
             for i in members:
                 cands[i] = np.union1d(self._rows(union[i]), self._passing(extra[i], f))
-        return [self._finish(plan, rows, k) for plan, rows in zip(plans, cands)]
+        return [self._finish(plan, rows, k, hits=hits) for plan, rows in zip(plans, cands)]
 
-    def _finish(self, plan: _Plan, rows: np.ndarray, k: int) -> SearchResult:
+    def _finish(self, plan: _Plan, rows: np.ndarray, k: int, *, hits: bool = True) -> SearchResult | list[str]:
         c = self.config
         ids = [self.track_ids[r] for r in rows.tolist()]
         has_vectors = any(s.vector is not None for s in plan.signals)
@@ -459,6 +472,8 @@ class Engine:
         else:
             keep = np.arange(len(rows))
         order = np.array(sorted(keep.tolist(), key=lambda j: (-scores[j], ids[j]))[:k], dtype=np.int64)
+        if not hits:
+            return [ids[j] for j in order.tolist()]
         if not plan.signals and len(rows):
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
         hits = make_hits(rows[order], scores[order], parts[order], plan.signals, snapshot=self.snapshot,
