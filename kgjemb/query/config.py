@@ -59,8 +59,14 @@ class EngineConfig:
     ``exclude_anchors``: tracks named as "like X" anchors are left out of their own
     results (True). ``rel_weights``: weight of each relationship type in the graph walk
     (:class:`~kgjemb.graph.proximity.RelWeights`: VERSION_OF 4, ON/BY/SIMILAR_TO/MEMBER_OF 1,
-    INFLUENCED_BY 0.7, shared attributes 0.1); ``walk``: restart (0.3), steps (4, also the
-    longest explanation path) and frontier cap of the walk; ``proximity_scale``: walk mass
+    INFLUENCED_BY 0.7, shared attributes 0.1; a type's share at a node also grows with its
+    edges there, ``type_degree_power`` 0.5: with 0, Bach's 3 similar artists took half his
+    mass from his 400 tracks and "pieces like Jesu, meine Freude" ranked a Handel aria
+    first; demo suites, nDCG@10 at mask 0 / 0.5 / 1: γ 0 0.883 / 0.749 / 0.582, γ 0.5
+    0.897 / 0.763 / 0.593, γ 1 0.898 / 0.768 / 0.593, "like X" queries 0.905 → 0.981);
+    ``walk``: restart (0.3), steps (4, also the longest explanation path), frontier cap
+    and ``min_mass`` (1e-4: nodes holding less push no further; the same demo figures as
+    the exact walk, 1e-3 lowers "like X" by 0.006) of the walk; ``proximity_scale``: walk mass
     is read as log(1 + mass / scale) / log(1 + 1 / scale) (1e-3; 1e-5 and a graph weight of 2 measured
     slightly lower on the demo suites), so that a track two hops
     away still scores clearly above an unreachable one; ``graph_candidates``: tracks the
