@@ -265,7 +265,8 @@ class Trainer:
         if aug.enabled:
             x = augment_features(x, frames=frames, config=aug, frontend=cfg.model.frontend,
                                  rng=view_rng(cfg.seed, global_step, 0))
-        a, g = model.encode_audio_spaces(x)  # (R, dim) joint space, (R, dim) track head space
+        grad = (cfg.track_timbre_grad, cfg.track_pitch_grad)
+        a, g = model.encode_audio_spaces(x, track_grad=grad)  # (R, dim) joint space, (R, dim) track head space
         dev = self.device
         inputs: dict[str, dict] = {}
         ssl = None if self.ssl is None else self.ssl.inputs(rows, (a, g), frames, global_step)
@@ -361,14 +362,15 @@ class Trainer:
         if len(rows) < 2:
             return {}
         paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
-        audio = self.model.embed_audio(paths, batch_size=32)
+        spaces = ("joint", "track") if self.config.model.track_head else ("joint",)
+        vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
+        audio = vecs["joint"]
         mask = np.zeros(len(self.data.feats), dtype=bool)
         mask[rows] = True
         k, export, index = self.config.eval_k, self.data.export, self.data.index
         out = evaluate_vectors(export, mask, audio, self.model.embed_text, k=k, index=index)
         if self.config.model.track_head:
-            track = self.model.embed_audio(paths, batch_size=32, space="track")  # (n_val, dim)
-            out["track_head"] = evaluate_vectors(export, mask, track, None, k=k, index=index)["track_track"]
+            out["track_head"] = evaluate_vectors(export, mask, vecs["track"], None, k=k, index=index)["track_track"]
         return out
 
     def fit(self, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
