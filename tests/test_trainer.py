@@ -146,6 +146,30 @@ def test_track_timbre_grad_keeps_the_track_term_off_the_timbre_cnn(ci_export, tm
         load_config(preset="ci", overrides={"track_pitch_grad": 1.5})
 
 
+@pytest.mark.parametrize("as_negatives", [True, False])
+def test_text_pairs_as_negatives_masks_each_anchors_partners(ci_export, tmp_path, as_negatives):
+    """``text_pairs_as_negatives=False``: in the text↔audio term an anchor's positive and
+    its hard negatives are marked not-negative (both directions); True keeps the plain
+    attribute rule, under which some of those pairs are negatives."""
+    tr = _trainer(ci_export, tmp_path / "m", batch_size=12, text_pairs_as_negatives=as_negatives)
+    real, seen = tr.objective, {}
+
+    def capture(inputs, output_dict):  # the real objective, its inputs kept for inspection
+        seen.update(inputs)
+        return real(inputs, output_dict=output_dict)
+
+    tr.objective = capture
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    tr.step(order, 0, np.random.default_rng(0), 0)
+    n_pairs = len(seen["track"]["a"])
+    pos = seen["text"]["positives"].numpy()  # (R, R)
+    p = np.arange(n_pairs)
+    h = 2 * n_pairs + np.arange(len(tr._hard_anchor))
+    partners = np.concatenate([pos[p, n_pairs + p], pos[n_pairs + p, p], pos[tr._hard_anchor, h], pos[h, tr._hard_anchor]])
+    assert n_pairs >= 2 and len(h) >= 1
+    assert partners.all() if not as_negatives else not partners.all()
+
+
 @pytest.mark.parametrize("moves", [False, True])
 def test_entity_term_moves_the_audio_tower_only_when_asked(ci_export, tmp_path, moves):
     """By default entity vectors follow the audio (the term trains the entity tower, not

@@ -65,6 +65,12 @@ class TrainConfig:
     into the timbre (log-mel CNN) and pitch (chroma) halves of the shared audio trunk; 0
     detaches that half, so renditions on other instruments cannot teach the timbre
     features to ignore instruments while the head still learns from them.
+    ``text_pairs_as_negatives`` (True): in the text↔audio term, whether an anchor's graph
+    positive and its hard negatives, which share the batch with it, count as negatives of
+    the anchor's text views. They share most attributes with the anchor (same artist,
+    work or attribute set), so as negatives they drill the text term on the few attributes
+    that differ (key, tempo) instead of what a random batch teaches (instrument); False
+    leaves them out of the anchor's softmax, as a random batch (the text-only ablation) has none.
 
     ``augment`` (:class:`~kgjemb.audio.augment.AugmentConfig`, off by default): reverb, EQ,
     compression, noise, gain, pitch shift, time stretch and codec band limiting applied on
@@ -99,6 +105,7 @@ class TrainConfig:
     w_hard: float = 0.5
     track_timbre_grad: float = 1.0
     track_pitch_grad: float = 1.0
+    text_pairs_as_negatives: bool = True
     w_entity: float = 0.5
     entity_moves_audio: bool = False
     track_loss: str = "info_nce"
