@@ -14,6 +14,9 @@ number of relevant ids; a ranking shorter than ``k`` counts as padded with misse
 * ``P@k``       = |relevant ∩ top-k| / k
 * ``AP@k``      = Σ_{i ≤ k, rank i relevant} P@i / R (trec_eval ``map_cut``, ranx ``map@k``);
   ``mAP@k`` is its mean over queries
+* ``APcap@k``   = the same sum / min(k, R): the R-cap form of AP@k (1 for a perfect top k
+  even when R > k); reported only under this name (``map_cap`` of
+  :func:`retrieval_metrics`), the scale of issue 11's instrument figures
 * ``nDCG@k``    = DCG@k / IDCG@k, discount 1 / log2(i + 1), gain ``linear`` (= grade; the
   default, as trec_eval ``ndcg_cut`` and ranx ``ndcg``) or ``exponential`` (2^grade − 1,
   ranx ``ndcg_burges``); IDCG over the ideal ordering of all graded ids
@@ -75,6 +78,10 @@ def _average_precision(g: np.ndarray, n_rel: np.ndarray) -> np.ndarray:
     hits = (g > 0).astype(np.float64)  # (n_q, k)
     prec = np.cumsum(hits, axis=1) / np.arange(1, g.shape[1] + 1)  # (n_q, k)
     return (prec * hits).sum(axis=1) / n_rel
+
+
+def _average_precision_cap(g: np.ndarray, n_rel: np.ndarray) -> np.ndarray:
+    return _average_precision(g, np.minimum(n_rel, g.shape[1]))  # (n_q,): ÷ min(k, R)
 
 
 def _gain(g: np.ndarray, gain: str) -> np.ndarray:
@@ -218,7 +225,8 @@ def rank_by_score(ids: Sequence[str], scores: Sequence[float]) -> list[str]:
 def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, k: int = 10) -> dict[str, float]:
     """Mean recall@k, AP@k, P@k and P@1 (the definitions above) over the queries with at
     least one relevant candidate: ``{"recall", "map", "precision", "p1", "n"}`` (NaN means
-    and n = 0 when none). P@1 is the share of queries whose best candidate is relevant.
+    and n = 0 when none), plus ``map_cap`` (mean APcap@k, AP ÷ min(k, R)). P@1 is the share
+    of queries whose best candidate is relevant.
 
     ``scores``: (n_queries, n_candidates), higher is better; ``relevant``: same shape, bool
     or grades. Exclude a query's own row beforehand (e.g. set its score to -inf). Ties are
@@ -231,11 +239,12 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, *, k: int = 10) 
     n_rel = (rel > 0).sum(axis=1)  # (n_q,)
     keep = n_rel > 0
     if not keep.any():
-        return {"recall": float("nan"), "map": float("nan"), "precision": float("nan"), "p1": float("nan"), "n": 0}
+        return {"recall": float("nan"), "map": float("nan"), "map_cap": float("nan"), "precision": float("nan"),
+                "p1": float("nan"), "n": 0}
     scores, rel, n_rel = scores[keep], rel[keep], n_rel[keep]
     kk = min(k, scores.shape[1])
     top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]  # (n_q, kk)
     g = np.zeros((len(top), k), dtype=np.float64)  # (n_q, k), padded with misses past n_c
     g[:, :kk] = np.take_along_axis(rel, top, axis=1)
     return {"recall": float(_recall(g, n_rel).mean()), "map": float(_average_precision(g, n_rel).mean()),
-            "precision": float(_precision(g).mean()), "p1": float((g[:, 0] > 0).mean()), "n": int(keep.sum())}
+            "map_cap": float(_average_precision_cap(g, n_rel).mean()), "precision": float(_precision(g).mean()), "p1": float((g[:, 0] > 0).mean()), "n": int(keep.sum())}

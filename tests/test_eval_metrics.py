@@ -147,6 +147,28 @@ def test_batched_retrieval_metrics_match_ranx():
     assert retrieval_metrics(scores, np.zeros_like(relevant), k=5)["n"] == 0
 
 
+def test_batched_map_cap_divides_by_min_k_and_r():
+    """``map_cap`` (APcap@k) = the AP@k sum ÷ min(k, R): checked on a hand case and against
+    a brute-force loop."""
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5]])  # (1, 5): ranking c0 c1 c2 c3 c4
+    relevant = np.array([[True, False, True, True, True]])  # R = 4
+    m = retrieval_metrics(scores, relevant, k=2)  # hits at rank 1 only: sum = 1
+    assert m["map"] == pytest.approx(1 / 4) and m["map_cap"] == pytest.approx(1 / 2)
+    rng = np.random.default_rng(1)
+    scores, relevant = rng.standard_normal((30, 50)), rng.random((30, 50)) < 0.2  # (n_q, n_c)
+    for k in (3, 10, 60):
+        want = []
+        for q in range(30):
+            r = int(relevant[q].sum())
+            if r == 0:
+                continue
+            top = np.argsort(-scores[q], kind="stable")[:k]
+            hits = relevant[q, top]
+            want.append(sum(hits[: i + 1].mean() for i in range(len(top)) if hits[i]) / min(k, r))
+        got = retrieval_metrics(scores, relevant, k=k)
+        assert got["map_cap"] == pytest.approx(np.mean(want)) and got["map_cap"] >= got["map"]
+
+
 def test_suite_round_trip_and_errors(tmp_path):
     rows = [
         {"id": "q1", "query": "violin", "kind": "attribute-tag", "relevant": {"attributes": ["instrument:violin"]}},

@@ -435,3 +435,48 @@ def test_model_saved_before_the_track_head_loads_without_one(tmp_path, clips):
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="track_proj"):
         load_model(tmp_path / "m", device="cpu", cache_dir=False)
+
+
+def test_track_grad_scales_what_the_track_space_sends_into_each_trunk_half():
+    """``track_grad`` = (timbre, pitch) leaves the vectors as they are and multiplies the
+    gradient the track space sends into the log-mel CNN and the chroma branch."""
+    from kgjemb.model.audio_tower import AudioTower, scale_grad
+
+    x = torch.randn(3, 4, requires_grad=True)
+    for factor in (0.0, 0.25, 1.0):
+        y = scale_grad(x, factor)
+        assert torch.equal(y, x)
+        (g,) = torch.autograd.grad((y * 2.0).sum(), x, allow_unused=True) if factor else (None,)
+        if factor:
+            assert torch.allclose(g, torch.full_like(x, 2.0 * factor))
+        else:
+            assert not y.requires_grad  # detached
+
+    tower = AudioTower(ModelConfig(**SMALL)).eval()
+    feats = torch.randn(2, 64 + 12, 96)  # (B, n_mels + n_chroma, frames)
+    base = tower.forward_spaces(feats)
+    grads = {}
+    for scale in ((1.0, 1.0), (0.0, 1.0), (0.5, 0.0)):
+        tower.zero_grad(set_to_none=True)
+        joint, track = tower.forward_spaces(feats, track_grad=scale)
+        assert torch.equal(joint, base[0]) and torch.allclose(track, base[1])  # values unchanged
+        (track * torch.linspace(-1, 1, track.shape[1])).sum().backward()
+        conv, pitch = tower.blocks[0][0].weight.grad, tower.pitch.net[1].weight.grad
+        assert tower.proj.weight.grad is None  # the joint projection never hears the track space
+        grads[scale] = (conv.clone(), pitch.clone())
+    full_conv, full_pitch = grads[(1.0, 1.0)]
+    assert full_conv.abs().sum() > 0 and full_pitch.abs().sum() > 0
+    assert torch.count_nonzero(grads[(0.0, 1.0)][0]) == 0 and torch.allclose(grads[(0.0, 1.0)][1], full_pitch)
+    assert torch.allclose(grads[(0.5, 0.0)][0], 0.5 * full_conv, atol=1e-7) and torch.count_nonzero(grads[(0.5, 0.0)][1]) == 0
+
+
+def test_embed_audio_spaces_matches_embed_audio_per_space(clips, tmp_path):
+    """One pass over the audio gives each space's vectors exactly as ``embed_audio`` does."""
+    m = KGJointModel(ModelConfig(**SMALL), cache_dir=tmp_path / "feat", device="cpu")
+    both = m.embed_audio_spaces(clips[:3], batch_size=2)
+    assert set(both) == {"joint", "track"}
+    for space in ("joint", "track"):
+        assert np.allclose(both[space], m.embed_audio(clips[:3], batch_size=2, space=space), atol=1e-6)
+    assert not np.allclose(both["joint"], both["track"])
+    with pytest.raises(ValueError, match="unknown space"):
+        m.embed_audio_spaces(clips[:1], spaces=("timbre",))

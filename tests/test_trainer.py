@@ -129,6 +129,47 @@ def test_track_loss_trains_the_track_head_not_the_joint_projection(ci_export, tm
     assert not torch.equal(joint_shared, shared.model.audio.proj.weight)  # without the head it bends the joint space
 
 
+def test_track_timbre_grad_keeps_the_track_term_off_the_timbre_cnn(ci_export, tmp_path):
+    """``track_timbre_grad = 0``: a step of the track↔track term alone trains the track
+    head and the pitch (chroma) branch but leaves the log-mel CNN where it was."""
+    only_track = {"w_text": 0.0, "w_swap": 0.0, "w_entity": 0.0, "track_timbre_grad": 0.0}
+    tr = _trainer(ci_export, tmp_path / "m", **only_track)
+    tr.model.train()
+    tr.optim = torch.optim.SGD([p for p in tr.model.parameters() if p.requires_grad], lr=0.1)
+    before = {n: p.detach().clone() for n, p in tr.model.audio.named_parameters()}
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    assert tr.step(order, 0, np.random.default_rng(0), 0)["track"] > 0
+    moved = {n for n, p in tr.model.audio.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert "track_proj.weight" in moved and any(n.startswith("pitch.") for n in moved)
+    assert not any(n.startswith(("blocks.", "input_norm.", "proj.")) for n in moved)
+    with pytest.raises(ValueError, match="track_pitch_grad"):
+        load_config(preset="ci", overrides={"track_pitch_grad": 1.5})
+
+
+@pytest.mark.parametrize("as_negatives", [True, False])
+def test_text_pairs_as_negatives_masks_each_anchors_partners(ci_export, tmp_path, as_negatives):
+    """``text_pairs_as_negatives=False``: in the text↔audio term an anchor's positive and
+    its hard negatives are marked not-negative (both directions); True keeps the plain
+    attribute rule, under which some of those pairs are negatives."""
+    tr = _trainer(ci_export, tmp_path / "m", batch_size=12, text_pairs_as_negatives=as_negatives)
+    real, seen = tr.objective, {}
+
+    def capture(inputs, output_dict):  # the real objective, its inputs kept for inspection
+        seen.update(inputs)
+        return real(inputs, output_dict=output_dict)
+
+    tr.objective = capture
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    tr.step(order, 0, np.random.default_rng(0), 0)
+    n_pairs = len(seen["track"]["a"])
+    pos = seen["text"]["positives"].numpy()  # (R, R)
+    p = np.arange(n_pairs)
+    h = 2 * n_pairs + np.arange(len(tr._hard_anchor))
+    partners = np.concatenate([pos[p, n_pairs + p], pos[n_pairs + p, p], pos[tr._hard_anchor, h], pos[h, tr._hard_anchor]])
+    assert n_pairs >= 2 and len(h) >= 1
+    assert partners.all() if not as_negatives else not partners.all()
+
+
 @pytest.mark.parametrize("moves", [False, True])
 def test_entity_term_moves_the_audio_tower_only_when_asked(ci_export, tmp_path, moves):
     """By default entity vectors follow the audio (the term trains the entity tower, not
@@ -247,6 +288,8 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
     assert set(ranks[ranks["space"] == "track"]["system"]) == {"full", "triplet-semihard"}
     assert "effective rank" in result.output
     assert table["mAP@10"].between(0, 1).all()
+    cap = table["mAP@10 (÷min(k,|R|))"]  # AP ÷ min(k, |R|) >= AP ÷ |R|, both in [0, 1]
+    assert cap.between(0, 1).all() and (cap >= table["mAP@10"] - 1e-9).all()
     assert (out / "full-s0" / "model.pt").is_file() and (out / "text-only-s0" / "model.pt").is_file()
     assert (out / "quality.md").read_text().startswith("| task | system |")
     assert "track_track:same_work" in result.output

@@ -31,7 +31,16 @@ from torch.nn import functional as F
 from kgjemb.audio.features import Chroma
 from kgjemb.model.config import ModelConfig
 
-__all__ = ["AudioTower"]
+__all__ = ["AudioTower", "scale_grad"]
+
+
+def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` unchanged in value, its gradient multiplied by ``factor`` (0: detached)."""
+    if factor == 1.0:
+        return x
+    if factor == 0.0:
+        return x.detach()
+    return factor * x + (1.0 - factor) * x.detach()
 
 
 class _ConvBlock(nn.Sequential):
@@ -77,7 +86,8 @@ class AudioTower(nn.Module):
         self.blocks = nn.Sequential(*(_ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
         self.pitch = _PitchBranch(self.n_chroma, widths[-1]) if self.n_chroma else None
         self.dropout = nn.Dropout(cfg.audio_dropout)
-        width = 2 * widths[-1] * (2 if self.pitch is not None else 1)
+        self.timbre_width = 2 * widths[-1]  # the trunk's first columns: pooled CNN features
+        width = self.timbre_width * (2 if self.pitch is not None else 1)
         self.proj = nn.Linear(width, cfg.dim)
         self.track_proj = nn.Linear(width, cfg.dim) if cfg.track_head else None
 
@@ -85,12 +95,25 @@ class AudioTower(nn.Module):
         """Joint-space vectors ``(B, dim)``."""
         return F.normalize(self.proj(self.trunk(feats)), dim=-1)
 
-    def forward_spaces(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_spaces(
+        self, feats: torch.Tensor, *, track_grad: tuple[float, float] = (1.0, 1.0)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Joint-space and track-space vectors ``(B, dim)`` each from one trunk pass (the
-        track space is the joint one when there is no ``track_head``)."""
+        track space is the joint one when there is no ``track_head``).
+
+        ``track_grad`` = (timbre, pitch): factors on the gradient that the track space sends
+        back into the timbre (log-mel CNN) and pitch (chroma) halves of the trunk; values
+        are unchanged. (1, 1) default; (0, 1) lets the track↔track objective train the pitch
+        branch (what renditions share) but not the timbre features that the joint space
+        needs to tell instruments apart. Ignored without a track head."""
         h = self.trunk(feats)  # (B, width)
         joint = F.normalize(self.proj(h), dim=-1)
-        return joint, joint if self.track_proj is None else F.normalize(self.track_proj(h), dim=-1)
+        if self.track_proj is None:
+            return joint, joint
+        if tuple(track_grad) != (1.0, 1.0):
+            cut = self.timbre_width
+            h = torch.cat([scale_grad(h[:, :cut], track_grad[0]), scale_grad(h[:, cut:], track_grad[1])], dim=1)
+        return joint, F.normalize(self.track_proj(h), dim=-1)
 
     def trunk(self, feats: torch.Tensor) -> torch.Tensor:
         """Pooled CNN (+ pitch) features after dropout ``(B, width)``."""

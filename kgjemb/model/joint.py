@@ -119,11 +119,14 @@ class KGJointModel(nn.Module):
         """Feature chunks ``(B, n_features, chunk_frames)`` → ``(B, dim)`` unit vectors."""
         return self.audio(logmel.to(self.device))
 
-    def encode_audio_spaces(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_audio_spaces(
+        self, logmel: torch.Tensor, *, track_grad: tuple[float, float] = (1.0, 1.0)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature chunks → ``(joint, track)``, each ``(B, dim)`` unit vectors: the joint
         audio↔text space and the track↔track head's space (the joint one when the model has
-        no ``track_head``)."""
-        return self.audio.forward_spaces(logmel.to(self.device))
+        no ``track_head``). ``track_grad``: (timbre, pitch) factors on the gradient the
+        track space sends into the audio trunk (:meth:`AudioTower.forward_spaces`)."""
+        return self.audio.forward_spaces(logmel.to(self.device), track_grad=track_grad)
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """Strings → ``(B, dim)`` unit vectors (grad through the projection head)."""
@@ -198,15 +201,29 @@ class KGJointModel(nn.Module):
         batch composition. Raises AudioDecodeError naming an unreadable file.
         ``space``: ``joint`` (default; what text and entity vectors are compared with) or
         ``track`` (the track↔track head: renditions and same-artist tracks close)."""
+        return self.embed_audio_spaces(paths, batch_size=batch_size, progress=progress, spaces=(space,))[space]
+
+    @torch.no_grad()
+    def embed_audio_spaces(
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        batch_size: int = 16,
+        progress: bool = False,
+        spaces: Sequence[str] = AUDIO_SPACES,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`embed_audio` in several ``spaces`` from one pass over the audio:
+        ``{space: (n, dim)}`` (default: joint and track; the track head must exist)."""
         paths = list(paths)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if space not in AUDIO_SPACES:
-            raise ValueError(f"unknown space {space!r}; choose from {list(AUDIO_SPACES)}")
-        if space == "track" and self.audio.track_proj is None:
-            raise ValueError("this model has no track head (trained with track_head=false); use space='joint'")
-        pick = AUDIO_SPACES.index(space)
-        out = np.zeros((len(paths), self.dim), dtype=np.float32)
+        for space in spaces:
+            if space not in AUDIO_SPACES:
+                raise ValueError(f"unknown space {space!r}; choose from {list(AUDIO_SPACES)}")
+            if space == "track" and self.audio.track_proj is None:
+                raise ValueError("this model has no track head (trained with track_head=false); use space='joint'")
+        picks = [AUDIO_SPACES.index(space) for space in spaces]
+        out = {space: np.zeros((len(paths), self.dim), dtype=np.float32) for space in spaces}
         was_training = self.audio.training
         self.audio.eval()
         try:
@@ -216,14 +233,16 @@ class KGJointModel(nn.Module):
             for start in starts:
                 chunks, owner = self.chunk_batch(paths[start : start + batch_size])
                 # bounded forward batches: 16 ten-minute files would be ~2,000 chunks at once
-                emb = torch.cat([
-                    self.audio.forward_spaces(chunks[i : i + MAX_CHUNKS_PER_FORWARD].to(self.device))[pick]
+                parts = [
+                    self.audio.forward_spaces(chunks[i : i + MAX_CHUNKS_PER_FORWARD].to(self.device))
                     for i in range(0, len(chunks), MAX_CHUNKS_PER_FORWARD)
-                ])  # (n_chunks, dim)
+                ]
                 n = int(owner.max()) + 1
-                pooled = torch.zeros(n, self.dim, device=self.device).index_add_(0, owner.to(self.device), emb)
-                pooled = nn.functional.normalize(pooled, dim=-1)  # (n_files, dim); mean ∝ sum
-                out[start : start + n] = pooled.cpu().numpy()
+                for space, pick in zip(spaces, picks):
+                    emb = torch.cat([p[pick] for p in parts])  # (n_chunks, dim)
+                    pooled = torch.zeros(n, self.dim, device=self.device).index_add_(0, owner.to(self.device), emb)
+                    pooled = nn.functional.normalize(pooled, dim=-1)  # (n_files, dim); mean ∝ sum
+                    out[space][start : start + n] = pooled.cpu().numpy()
         finally:
             self.audio.train(was_training)
         return out

@@ -60,6 +60,17 @@ class TrainConfig:
     a momentum encoder, an EMA copy of the audio tower with rate ``moco_momentum``
     (MoCo; 0 = the online tower's own vectors). ``model.track_head`` (default on) gives the
     track↔track term its own projection; the ablation turns it off (nothing would train it).
+    ``track_timbre_grad`` / ``track_pitch_grad`` (1.0 each): factors on the gradient that
+    the track head's space (track↔track term, hard negatives, and ssl in that space) sends
+    into the timbre (log-mel CNN) and pitch (chroma) halves of the shared audio trunk; 0
+    detaches that half, so renditions on other instruments cannot teach the timbre
+    features to ignore instruments while the head still learns from them.
+    ``text_pairs_as_negatives`` (True): in the text↔audio term, whether an anchor's graph
+    positive and its hard negatives, which share the batch with it, count as negatives of
+    the anchor's text views. They share most attributes with the anchor (same artist,
+    work or attribute set), so as negatives they drill the text term on the few attributes
+    that differ (key, tempo) instead of what a random batch teaches (instrument); False
+    leaves them out of the anchor's softmax, as a random batch (the text-only ablation) has none.
 
     ``augment`` (:class:`~kgjemb.audio.augment.AugmentConfig`, off by default): reverb, EQ,
     compression, noise, gain, pitch shift, time stretch and codec band limiting applied on
@@ -92,6 +103,9 @@ class TrainConfig:
     w_swap: float = 0.5
     w_track: float = 1.0
     w_hard: float = 0.5
+    track_timbre_grad: float = 1.0
+    track_pitch_grad: float = 1.0
+    text_pairs_as_negatives: bool = True
     w_entity: float = 0.5
     entity_moves_audio: bool = False
     track_loss: str = "info_nce"
@@ -147,6 +161,9 @@ class TrainConfig:
             raise ValueError(f"unknown ssl_space {self.ssl_space!r}; choose from {list(SSL_SPACES)}")
         if self.ssl_unlabelled_per_step < 0:
             raise ValueError(f"ssl_unlabelled_per_step must be >= 0, got {self.ssl_unlabelled_per_step}")
+        for name in ("track_timbre_grad", "track_pitch_grad"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
         if not self.use_graph_positives and self.model.track_head:

@@ -162,8 +162,9 @@ def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ense
     rows = np.flatnonzero([f is not None for f in data.feats])
     facts = [data.views.facts[i] for i in rows]
     paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
-    audio = model.embed_audio(paths, batch_size=32)
-    track = model.embed_audio(paths, batch_size=32, space="track") if model.config.track_head else None
+    spaces = ("joint", "track") if model.config.track_head else ("joint",)
+    vecs = model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
+    audio, track = vecs["joint"], vecs.get("track")
     text = model.embed_text([caption(list(f.attributes)) if f.attributes else f.title for f in facts])
     cover: dict[str, int] = {}
     for f in facts:

@@ -32,7 +32,7 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.metrics import retrieval_metrics
 from kgjemb.train.positives import GraphIndex
 
-__all__ = ["TRACK_TASKS", "evaluate_vectors", "random_vectors", "summary_rows"]
+__all__ = ["CAP_COLUMN", "TRACK_TASKS", "evaluate_vectors", "random_vectors", "summary_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,13 @@ def random_vectors(n: int, dim: int = 128, *, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
 
 
+#: table column of mean APcap@k (AP ÷ min(k, |R|), :mod:`kgjemb.metrics`), next to mAP@k (÷ |R|)
+CAP_COLUMN = "mAP@{k} (÷min(k,|R|))"
+
+
 def summary_rows(name: str, metrics: dict) -> list[dict]:
-    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, P@k, P@1, n}``.
+    """Flatten one metrics dict into table rows ``{system, task, R@k, mAP@k, P@k, P@1,
+    mAP@k (÷min(k,|R|)), n}`` (the last metric blank for metrics saved before it existed).
 
     A task no query could be scored on (``n`` = 0, e.g. same_work on a catalog without
     VERSION_OF edges) gives no row rather than a row of NaNs."""
@@ -113,5 +118,6 @@ def summary_rows(name: str, metrics: dict) -> list[dict]:
             if not m.get("n"):
                 continue
             rows.append({"system": name, "task": f"{group}:{task}", f"R@{k}": m["recall"], f"mAP@{k}": m["map"],
-                         f"P@{k}": m.get("precision"), "P@1": m.get("p1"), "n": m["n"]})
+                         f"P@{k}": m.get("precision"), "P@1": m.get("p1"), CAP_COLUMN.format(k=k): m.get("map_cap"),
+                         "n": m["n"]})
     return rows

@@ -168,6 +168,7 @@ class Trainer:
         self.history: list[dict] = []
         self.start_epoch = 0
         self._paths = np.zeros(0, dtype=np.int64)  # meta-path code of each anchor of the step
+        self._hard_anchor = np.zeros(0, dtype=np.int64)
         if self.graph:
             keep = np.zeros(n_tracks, dtype=bool)
             keep[self.data.train_rows] = True
@@ -241,8 +242,10 @@ class Trainer:
         anchors, pos = anchors[ok], pos[ok]
         self._paths = path[ok]
         hard = np.zeros(0, dtype=np.int64)
+        self._hard_anchor = np.zeros(0, dtype=np.int64)  # the anchor (index) each hard negative was drawn for
         if cfg.w_hard > 0 and len(anchors):
             hard = self.data.train_index.sample_hard_negatives(anchors[: max(1, b // 5)], rng)
+            self._hard_anchor = np.flatnonzero(hard >= 0)
             hard = hard[hard >= 0]
         rows = np.concatenate([anchors, pos, hard])
         if len(rows) < 2:
@@ -265,7 +268,8 @@ class Trainer:
         if aug.enabled:
             x = augment_features(x, frames=frames, config=aug, frontend=cfg.model.frontend,
                                  rng=view_rng(cfg.seed, global_step, 0))
-        a, g = model.encode_audio_spaces(x)  # (R, dim) joint space, (R, dim) track head space
+        grad = (cfg.track_timbre_grad, cfg.track_pitch_grad)
+        a, g = model.encode_audio_spaces(x, track_grad=grad)  # (R, dim) joint space, (R, dim) track head space
         dev = self.device
         inputs: dict[str, dict] = {}
         ssl = None if self.ssl is None else self.ssl.inputs(rows, (a, g), frames, global_step)
@@ -276,6 +280,11 @@ class Trainer:
         s_idx = data.pool.view[rows, vi]  # (R,)
         t = model.text.project(data.pool.raw[s_idx].to(dev))  # (R, dim)
         rel = data.relevance(s_idx, rows) | (s_idx[:, None] == s_idx[None, :])  # (R, R) not negatives
+        if n_pairs > 0 and not cfg.text_pairs_as_negatives:
+            # an anchor's own positive and hard negatives: neither targets nor negatives of its views
+            p, h = np.arange(n_pairs), 2 * n_pairs + np.arange(len(self._hard_anchor))
+            rel[p, n_pairs + p] = rel[n_pairs + p, p] = True
+            rel[self._hard_anchor, h] = rel[h, self._hard_anchor] = True
         inputs["text"] = {"a": t, "b": a, "positives": torch.from_numpy(rel).to(dev)}
         if cfg.moco_queue > 0 and int(self.queue.count):
             keys, key_rows = self.queue.filled()  # (Q, dim), (Q,)
@@ -361,14 +370,15 @@ class Trainer:
         if len(rows) < 2:
             return {}
         paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
-        audio = self.model.embed_audio(paths, batch_size=32)
+        spaces = ("joint", "track") if self.config.model.track_head else ("joint",)
+        vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
+        audio = vecs["joint"]
         mask = np.zeros(len(self.data.feats), dtype=bool)
         mask[rows] = True
         k, export, index = self.config.eval_k, self.data.export, self.data.index
         out = evaluate_vectors(export, mask, audio, self.model.embed_text, k=k, index=index)
         if self.config.model.track_head:
-            track = self.model.embed_audio(paths, batch_size=32, space="track")  # (n_val, dim)
-            out["track_head"] = evaluate_vectors(export, mask, track, None, k=k, index=index)["track_track"]
+            out["track_head"] = evaluate_vectors(export, mask, vecs["track"], None, k=k, index=index)["track_track"]
         return out
 
     def fit(self, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
