@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -93,15 +94,28 @@ def _line(phase: str, clock: tuple, rows: int) -> None:
           f"{rows / wall:>10,.0f} rows/s wall  {rows / max(cpu, 1e-9):>10,.0f} rows/s cpu{extra}", flush=True)
 
 
-def _import_first(store, rows, *, reopen, data: Path, folder: Path):
-    """A first load with Neo4j's bulk importer: CSVs, restart with them, reopen (schema)."""
+def _import_first(store, rows, *, reopen, data: Path, folder: Path, phases: dict):
+    """A first load with Neo4j's bulk importer: CSVs, ``neo4j-dev import`` (in the running
+    launcher's JVM: staging import, stop/swap/start of the ``neo4j`` database; or a start
+    with ``--import`` when the server is down), reopen (schema). Fills ``phases`` with the
+    seconds of each step, the launcher's own figures included."""
+    t = time.perf_counter()
     _, files = store.write_import_files(rows, folder)
+    phases["diff vs the empty graph"] = time.perf_counter() - t - files.seconds
+    phases["CSV write"] = files.seconds
     store.close()
+    t = time.perf_counter()
     done = subprocess.run([str(NEO4J_DEV), "import", "--data", str(data), "--files", str(files.folder)],
                           capture_output=True, text=True, timeout=1800)
+    phases["neo4j-dev import (all)"] = time.perf_counter() - t
     if done.returncode != 0:
         raise SystemExit(f"neo4j-dev import failed:\n{done.stderr[-3000:]}")
-    return reopen()
+    for name, ms in re.findall(r"(\w+)_ms=(\d+)", done.stderr):
+        phases[f"  launcher {name}"] = int(ms) / 1000
+    t = time.perf_counter()
+    store = reopen()
+    phases["reopen (constraints + indexes)"] = time.perf_counter() - t
+    return store
 
 
 def bench(store_factory, name: str, catalog_dir: Path, batch_size: int, *, server: Path | None = None,
@@ -119,9 +133,11 @@ def bench(store_factory, name: str, catalog_dir: Path, batch_size: int, *, serve
     store = store_factory()
     store.clear()
     c = _Clock(server)
+    phases: dict[str, float] = {}
     if first_load == "import":
         with tempfile.TemporaryDirectory(prefix="kgjemb-import-") as folder:
-            store = _import_first(store, rows, reopen=store_factory, data=server, folder=Path(folder))
+            store = _import_first(store, rows, reopen=store_factory, data=server, folder=Path(folder),
+                                  phases=phases)
     else:
         store.upsert(rows, batch_size=batch_size, progress=False, **upsert_options)
     t_up = c.lap()
@@ -139,6 +155,8 @@ def bench(store_factory, name: str, catalog_dir: Path, batch_size: int, *, serve
     _line("validate", t_val, n)
     _line("catalog_to_rows", t_rows, n)
     _line(f"{'import' if first_load == 'import' else 'upsert'} (first, empty db)", t_up, len(rows))
+    for phase, seconds in phases.items():
+        print(f"  {phase:<34} {seconds:7.2f} s wall")
     _line("upsert (again, idempotent)", t_up2, len(rows))
     _line("upsert (3rd, server warm)", t_up3, len(rows))
     _line("export", t_exp, sum(map(len, export.nodes.values())) + sum(map(len, export.edges.values())))
