@@ -101,10 +101,14 @@ def _formatter(prop: str):
     return _text
 
 
-def _write(path: Path, header: list[str], lines: Iterable[str]) -> None:
+def _write(path: Path, header: list[str], lines: Iterable[str], rows: int) -> bool:
+    """Write one CSV; True when a value in it spans lines (a quoted newline or carriage
+    return: more line breaks than rows), which the importer must then parse as multi-line."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(header) + "\n")
         fh.writelines(lines)
+    data = path.read_bytes()  # C-speed counts: cheaper than a check per value
+    return b"\r" in data or data.count(b"\n") != rows + 1
 
 
 def _lines(keys, values, formats, what: str):
@@ -128,18 +132,20 @@ def write_import_files(diff: GraphDiff, folder: Path) -> ImportFiles:
         raise ValueError("the importer loads an empty graph: the diff must only create nodes and relationships")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if any(c in str(folder.resolve()) for c in '"\\\n'):
-        raise ValueError(f"importer folder {str(folder)!r}: its path must not hold a quote, backslash or newline")
-    args = ["--bad-tolerance=0", "--strict=true", "--multiline-fields=true", "--id-type=string",
+    if any(c in str(folder.resolve()) for c in '"\\\n,'):
+        raise ValueError(f"importer folder {str(folder)!r}: its path must not hold a quote, backslash, comma or newline")
+    args = ["--bad-tolerance=0", "--strict=true", "--id-type=string",
             "--array-delimiter=U+001F", "--overwrite-destination=true",
             f"--report-file={(folder / 'import.report').resolve()}"]
     count = 0
+    multiline: list[Path] = []  # files whose values span lines (the importer parses only these slowly)
     for label in NODE_LABELS:
         props = NODE_PROPERTIES[label]
         created = diff.nodes[label].created if label in diff.nodes else {}
         path = folder / f"nodes_{label}.csv"
-        _write(path, [f"id:ID({label})", *map(_header_type, props)],
-               _lines(created.keys(), created.values(), [_formatter(p) for p in props], label))
+        if _write(path, [f"id:ID({label})", *map(_header_type, props)],
+                  _lines(created.keys(), created.values(), [_formatter(p) for p in props], label), len(created)):
+            multiline.append(path)
         args.append(f"--nodes={label}={path.resolve()}")
         count += len(created)
     edge_formats = [_formatter(p) for p in EDGE_PROPERTIES]
@@ -147,10 +153,13 @@ def write_import_files(diff: GraphDiff, folder: Path) -> ImportFiles:
         src_label, rtype, dst_label = key
         created = diff.edges[key].created if key in diff.edges else {}
         path = folder / f"rels_{'_'.join(key)}.csv"
-        _write(path, [f":START_ID({src_label})", f":END_ID({dst_label})", *map(_header_type, EDGE_PROPERTIES)],
-               _lines(created.keys(), created.values(), edge_formats, rtype))
+        if _write(path, [f":START_ID({src_label})", f":END_ID({dst_label})", *map(_header_type, EDGE_PROPERTIES)],
+                  _lines(created.keys(), created.values(), edge_formats, rtype), len(created)):
+            multiline.append(path)
         args.append(f"--relationships={rtype}={path.resolve()}")
         count += len(created)
+    if multiline:  # v2: only the named files take the slow multi-line parser (v1 "true": all of them)
+        args += ["--multiline-fields-format=v2", f"--multiline-fields={','.join(str(p.resolve()) for p in multiline)}"]
     args_file = folder / "import.args"
     # quoted, one per line: picocli's @file syntax, so that a path with spaces stays one argument
     args_file.write_text("".join(f'"{a}"\n' for a in args), encoding="utf-8")
