@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
@@ -101,14 +101,41 @@ def _formatter(prop: str):
     return _text
 
 
-def _write(path: Path, header: list[str], lines: Iterable[str], rows: int) -> bool:
-    """Write one CSV; True when a value in it spans lines (a quoted newline or carriage
-    return: more line breaks than rows), which the importer must then parse as multi-line."""
+def _write(path: Path, header: list[str], created: dict, props: tuple[str, ...], what: str) -> bool:
+    """Write one CSV of ``created`` (id or (src, dst) -> property tuple); True when a value
+    in it spans lines (a quoted newline or carriage return: more line breaks than rows),
+    which the importer must then parse as multi-line."""
+    formats = [_formatter(p) for p in props]
+    try:
+        body = _columns_text(created, props)
+    except (TypeError, ValueError):  # the per-row path names the record and property
+        body = "".join(_lines(created.keys(), created.values(), formats, what))
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(header) + "\n")
-        fh.writelines(lines)
+        fh.write(body)
     data = path.read_bytes()  # C-speed counts: cheaper than a check per value
-    return b"\r" in data or data.count(b"\n") != rows + 1
+    return b"\r" in data or data.count(b"\n") != len(created) + 1
+
+
+def _columns_text(created: dict, props: tuple[str, ...]) -> str:
+    """The CSV body, formatted column by column (one comprehension per column: half the
+    time of a formatter call per value); the same text as :func:`_lines`."""
+    if not created:
+        return ""
+    keys, values = list(created), list(created.values())
+    ends = [keys] if isinstance(keys[0], str) else [list(map(itemgetter(i), keys)) for i in (0, 1)]
+    columns = [[_quote(k) for k in end] for end in ends]
+    for i, prop in enumerate(props):
+        column = map(itemgetter(i), values)
+        if prop in INT_PROPERTIES:
+            columns.append(["" if v is None else str(int(v)) for v in column])
+        elif prop in FLOAT_PROPERTIES:
+            columns.append(["" if v is None or v != v else repr(float(v)) for v in column])
+        elif prop in LIST_PROPERTIES:
+            columns.append([_list(v) for v in column])
+        else:
+            columns.append(["" if v is None else '"' + str(v).replace('"', '""') + '"' for v in column])
+    return "\n".join(map(",".join, zip(*columns))) + "\n"
 
 
 def _lines(keys, values, formats, what: str):
@@ -143,18 +170,16 @@ def write_import_files(diff: GraphDiff, folder: Path) -> ImportFiles:
         props = NODE_PROPERTIES[label]
         created = diff.nodes[label].created if label in diff.nodes else {}
         path = folder / f"nodes_{label}.csv"
-        if _write(path, [f"id:ID({label})", *map(_header_type, props)],
-                  _lines(created.keys(), created.values(), [_formatter(p) for p in props], label), len(created)):
+        if _write(path, [f"id:ID({label})", *map(_header_type, props)], created, props, label):
             multiline.append(path)
         args.append(f"--nodes={label}={path.resolve()}")
         count += len(created)
-    edge_formats = [_formatter(p) for p in EDGE_PROPERTIES]
     for key in REL_TYPES:
         src_label, rtype, dst_label = key
         created = diff.edges[key].created if key in diff.edges else {}
         path = folder / f"rels_{'_'.join(key)}.csv"
         if _write(path, [f":START_ID({src_label})", f":END_ID({dst_label})", *map(_header_type, EDGE_PROPERTIES)],
-                  _lines(created.keys(), created.values(), edge_formats, rtype), len(created)):
+                  created, EDGE_PROPERTIES, rtype):
             multiline.append(path)
         args.append(f"--relationships={rtype}={path.resolve()}")
         count += len(created)
