@@ -14,8 +14,10 @@ validate+load rate in catalog rows/s (target >= 200k rows/s).
 
 Neo4j: "upsert (first)" loads into an empty database (the bulk loader's CREATE path when
 ``--bulk`` is auto/on; with ``--first-load import`` Neo4j's own bulk importer instead:
-CSVs written, ``scripts/neo4j-dev import`` restarts the server of ``--neo4j-data`` with
-them, the store reopens and creates its constraints and indexes, all inside the timing);
+CSVs written, ``scripts/neo4j-dev import`` has the running server of ``--neo4j-data``
+import them in its JVM and swap them in for its ``neo4j`` database (no restart), the store
+reopens and creates its constraints and indexes, all inside the timing, each step on its
+own line below the phase, the launcher's import / stop / swap / start included);
 "upsert (again)" re-loads the same rows: the store reads the graph, diffs and writes nothing;
 "upsert (3rd)" does it once more, when the server JVM has compiled the read statements (a
 long-running server; right after a (re)start the first re-load pays for that JIT work).
@@ -177,12 +179,12 @@ def main() -> None:
                     help="Neo4j: bulk loader (kgjemb.graph.neo4j_bulk) auto (>= 20k rows), always, or never")
     ap.add_argument("--neo4j-data", type=Path, default=None,
                     help="data dir of the scripts/neo4j-dev server at --uri: its CPU is reported, and "
-                         "--first-load import restarts it")
+                         "--first-load import imports into it")
     ap.add_argument("--first-load", choices=["upsert", "import"], default="upsert",
                     help="Neo4j first load: the store's upsert, or Neo4j's bulk importer (needs --neo4j-data)")
     args = ap.parse_args()
     if args.first_load == "import" and args.neo4j_data is None:
-        ap.error("--first-load import needs --neo4j-data (the server is restarted with the imported database)")
+        ap.error("--first-load import needs --neo4j-data (the server imports the files from its data dir's side)")
     logging.basicConfig(level=logging.WARNING)
 
     catalog_dir = args.catalog or Path("data") / f"bench-catalog-{args.tracks}"

@@ -4,19 +4,23 @@ server of ``scripts/neo4j-dev``, or an operator running ``neo4j-admin`` next to 
 
 :func:`write_import_files` writes one CSV per label and per relationship key, with typed
 headers, plus ``import.args``: the importer's arguments, one per line (picocli reads it as
-``@import.args``). ``scripts/neo4j-dev import --data DIR --files OUT`` then stops the DBMS,
-runs the importer (from the launcher's class path: ``neo4j-import-tool`` already comes with
-``org.neo4j:neo4j``) and starts it again; the store's constraints and indexes are created
-when a :class:`~kgjemb.graph.neo4j_store.Neo4jGraphStore` next opens it (index creation after
-the load, as the importer expects).
+``@import.args``). ``scripts/neo4j-dev import --data DIR --files OUT`` then has the running
+launcher import them in its own JVM (``neo4j-import-tool`` already comes with
+``org.neo4j:neo4j``) into a staging database and swap it in for ``neo4j`` (only that database
+stops and starts, not the DBMS), or imports them before a stopped server starts; the store's
+constraints and indexes are created when a
+:class:`~kgjemb.graph.neo4j_store.Neo4jGraphStore` next opens it (index creation after the
+load, as the importer expects: Community's record format takes no ``--schema``). Only the
+files with a value spanning lines are named to the importer's slow multi-line parser.
 
 What it writes is the store's diff against an empty graph
 (:meth:`~kgjemb.graph.neo4j_store.Neo4jGraphStore.write_import_files`): one row per node id
-and per (src, dst), the last row winning, no dangling relationship. The result is the same graph as the batched MERGE path
-(a parity test compares exports): a None property is simply absent (the MERGE path's SET of
+and per (src, dst), the last row winning, no dangling relationship. The result is the same
+graph as the batched MERGE path (a parity test compares exports): a None property is simply absent (the MERGE path's SET of
 null removes it), integers are stored as ``long``, floats as ``double``, ``aliases`` as a
-string array. The importer runs with ``--bad-tolerance=0 --strict``: a bad entry aborts it
-and leaves the database empty, never half-written.
+string array. The importer runs with ``--bad-tolerance=0 --strict``: a bad entry aborts it,
+and the previous database stays as it was (the staging files are removed), never
+half-written.
 
 >>> files = store.write_import_files(rows, Path("/tmp/kg-import"))      # doctest: +SKIP
 >>> # scripts/neo4j-dev import --data .kgjemb/neo4j-dev --files /tmp/kg-import
