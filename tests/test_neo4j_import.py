@@ -155,5 +155,21 @@ def test_bulk_importer_builds_the_batched_graph_and_fails_clean(neo4j_store, row
                     names = {r["name"] for r in session.run("SHOW CONSTRAINTS YIELD name").data()}
                 assert {"artist_id", "album_id", "track_id", "attribute_id"} <= names
         assert "--multiline-fields=" in files.args_file.read_text(encoding="utf-8")  # the title with a newline
+
+        # a swap cut short (launcher killed after the previous files moved aside and before
+        # the database started on the imported ones): the next start puts the previous back
+        stop_neo4j(data)
+        home = data / "db"
+        for part in ("databases", "transactions"):
+            folder = home / "data" / part
+            (folder / "neo4j").rename(folder / "neo4j.old")
+            (folder / "neo4j").mkdir()
+            (folder / "neo4j" / "neostore").write_bytes(b"not a store")
+        (home / "import.swapping").write_text("2\n")
+        uri = start_neo4j(data)
+        assert "previous database is put back" in (data / "launcher.log").read_text(errors="replace")
+        with Neo4jGraphStore(uri) as store:
+            assert export_diff(expected, store.export()) == []
+        assert not (home / "import.swapping").exists() and not (home / "data" / "databases" / "neo4j.old").exists()
     finally:
         stop_neo4j(data)

@@ -42,6 +42,7 @@ final class BulkImport {
     static final String STAGING = "kgjemb-import";
     static final String REQUEST = "import.request";
     static final String RESULT = "import.result";
+    private static final String SWAPPING = "import.swapping";
     private static final String DEFAULT = GraphDatabaseSettings.DEFAULT_DATABASE_NAME;
     private static final String[] PARTS = {"databases", "transactions"};
 
@@ -56,8 +57,7 @@ final class BulkImport {
             System.exit(3);
         }
         long t1 = System.nanoTime();
-        swapIn(home);
-        removeOld(home);
+        swapIn(home);  // committed by the launcher once the DBMS has started on it
         System.out.println("KGJEMB-NEO4J IMPORTED import_ms=" + ms(t0, t1) + " swap_ms=" + ms(t1, System.nanoTime()));
         System.out.flush();
     }
@@ -117,7 +117,7 @@ final class BulkImport {
             return "FAILED the database did not start on the imported store (" + e + "); the previous database is back";
         }
         long t4 = System.nanoTime();
-        removeOld(home);
+        commit(home);
         return "OK import_ms=" + ms(t0, t1) + " stop_ms=" + ms(t1, t2) + " swap_ms=" + ms(t2, t3)
                 + " start_ms=" + ms(t3, t4);
     }
@@ -144,22 +144,42 @@ final class BulkImport {
         return rc;
     }
 
-    /** neo4j -> neo4j.old (if any), staging -> neo4j, for the store and the transaction logs. */
+    /**
+     * neo4j -> neo4j.old (if any), then staging -> neo4j, for the store and the transaction
+     * logs, under a marker file that stays until {@link #commit}: a launcher killed half-way,
+     * or whose database does not start on the imported files, finds the marker at its next
+     * start and puts the previous database back ({@link #recover}).
+     */
     private static void swapIn(Path home) throws IOException {
         removeOld(home);
+        Path marker = home.resolve(SWAPPING);
+        Files.writeString(marker, "1\n", StandardCharsets.UTF_8);  // phase 1: the old parts move away
         for (String part : PARTS) {
             Path dir = home.resolve("data").resolve(part);
             Files.createDirectories(dir);
             if (Files.exists(dir.resolve(DEFAULT))) {
                 Files.move(dir.resolve(DEFAULT), dir.resolve(DEFAULT + ".old"), StandardCopyOption.ATOMIC_MOVE);
             }
+        }
+        Files.writeString(marker, "2\n", StandardCharsets.UTF_8);  // phase 2: the imported parts move in
+        for (String part : PARTS) {
+            Path dir = home.resolve("data").resolve(part);
             if (Files.exists(dir.resolve(STAGING))) {
                 Files.move(dir.resolve(STAGING), dir.resolve(DEFAULT), StandardCopyOption.ATOMIC_MOVE);
             }
         }
     }
 
-    /** Undoes {@link #swapIn}: the imported store is dropped, the old one put back. */
+    /**
+     * The database started on the imported files: the swap is final (marker and previous
+     * files removed). Until then a launcher start rolls the swap back ({@link #recover}).
+     */
+    static void commit(Path home) throws IOException {
+        Files.deleteIfExists(home.resolve(SWAPPING));
+        removeOld(home);
+    }
+
+    /** Undoes a whole {@link #swapIn}: the imported store is dropped, the old one put back. */
     private static void swapBack(Path home) throws IOException {
         removeTrees(home, DEFAULT);
         for (String part : PARTS) {
@@ -168,6 +188,31 @@ final class BulkImport {
                 Files.move(dir.resolve(DEFAULT + ".old"), dir.resolve(DEFAULT), StandardCopyOption.ATOMIC_MOVE);
             }
         }
+        Files.deleteIfExists(home.resolve(SWAPPING));
+    }
+
+    /**
+     * At launcher start: an interrupted swap (the marker is there) is rolled back to the
+     * previous database; staging files left by a killed import are removed.
+     */
+    static void recover(Path home) throws IOException {
+        Path marker = home.resolve(SWAPPING);
+        if (Files.exists(marker)) {
+            System.err.println("KGJEMB-NEO4J an import's swap did not finish (interrupted, or the database did not "
+                    + "start on it); the previous database is put back");
+            if (Files.readString(marker, StandardCharsets.UTF_8).strip().equals("2")) {
+                swapBack(home);  // every old part had moved away: drop what came in, restore them
+            } else {  // some old parts moved away, nothing came in: move those back
+                for (String part : PARTS) {
+                    Path dir = home.resolve("data").resolve(part);
+                    if (Files.exists(dir.resolve(DEFAULT + ".old"))) {
+                        Files.move(dir.resolve(DEFAULT + ".old"), dir.resolve(DEFAULT), StandardCopyOption.ATOMIC_MOVE);
+                    }
+                }
+                Files.delete(marker);
+            }
+        }
+        removeTrees(home, STAGING);
     }
 
     private static void removeOld(Path home) throws IOException {

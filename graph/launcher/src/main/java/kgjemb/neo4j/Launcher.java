@@ -72,6 +72,7 @@ public final class Launcher {
         }
         long t0 = System.nanoTime();
         Path home = Path.of(data).toAbsolutePath();
+        BulkImport.recover(home);
         if (importArgs != null) {
             BulkImport.offline(home, Path.of(importArgs).toAbsolutePath());
         }
@@ -108,6 +109,7 @@ public final class Launcher {
         }
         // Touch the default database so that it is fully started before we say READY.
         dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME).executeTransactionally("RETURN 1");
+        BulkImport.commit(home);  // an --import's swap is final once the database has started on it
         BulkImport.watch(home, dbms);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         System.out.println("KGJEMB-NEO4J READY bolt://" + host + ":" + port + " neo4j="
