@@ -1,15 +1,9 @@
 package kgjemb.neo4j;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
-import org.neo4j.cli.AdminTool;
-import org.neo4j.cli.ExecutionContext;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
@@ -32,8 +26,10 @@ import org.neo4j.io.ByteUnit;
  * With {@code --import}, Neo4j's bulk importer ({@code neo4j-admin database import full},
  * run in this JVM before the DBMS starts) first replaces the {@code neo4j} database with the
  * CSVs that ARGS_FILE names (written by {@code kgjemb.graph.neo4j_import}); if it fails, the
- * partly written database is removed (the next start creates it empty) and the launcher
- * exits with status 3. Only for an empty database: the caller checks that.
+ * previous database is kept and the launcher exits with status 3. While it runs, the
+ * launcher also imports on request without a restart ({@link BulkImport#watch}: the
+ * {@code import.request} file in the data dir). Only for an empty database: the caller
+ * checks that.
  *
  * Auth is off unless --password is given; then it is on and the {@code neo4j} user's
  * password is set through the system database. Prints "KGJEMB-NEO4J READY bolt://HOST:PORT"
@@ -76,8 +72,9 @@ public final class Launcher {
         }
         long t0 = System.nanoTime();
         Path home = Path.of(data).toAbsolutePath();
+        BulkImport.recover(home);
         if (importArgs != null) {
-            runImport(home, Path.of(importArgs).toAbsolutePath());
+            BulkImport.offline(home, Path.of(importArgs).toAbsolutePath());
         }
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
@@ -112,50 +109,14 @@ public final class Launcher {
         }
         // Touch the default database so that it is fully started before we say READY.
         dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME).executeTransactionally("RETURN 1");
+        BulkImport.commit(home);  // an --import's swap is final once the database has started on it
+        BulkImport.watch(home, dbms);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         System.out.println("KGJEMB-NEO4J READY bolt://" + host + ":" + port + " neo4j="
                 + org.neo4j.kernel.internal.Version.getNeo4jVersion() + " started_ms=" + ms
                 + " auth=" + (password != null));
         System.out.flush();
         stopped.await();
-    }
-
-    /** Bulk-imports into the default database of {@code home}; exits 3 on failure. */
-    private static void runImport(Path home, Path argsFile) throws IOException {
-        long t0 = System.nanoTime();
-        Path conf = home.resolve("conf");
-        Files.createDirectories(conf);
-        if (!Files.exists(conf.resolve("neo4j.conf"))) {
-            Files.createFile(conf.resolve("neo4j.conf"));
-        }
-        int rc;
-        try {
-            rc = AdminTool.execute(new ExecutionContext(home, conf), "database", "import", "full",
-                    GraphDatabaseSettings.DEFAULT_DATABASE_NAME, "@" + argsFile);
-        } catch (RuntimeException e) {
-            e.printStackTrace();
-            rc = -1;
-        }
-        if (rc != 0) {
-            System.err.println("KGJEMB-NEO4J IMPORT FAILED exit=" + rc + "; removing the partly written database");
-            for (String part : new String[] {"databases", "transactions"}) {
-                deleteTree(home.resolve("data").resolve(part).resolve(GraphDatabaseSettings.DEFAULT_DATABASE_NAME));
-            }
-            System.exit(3);
-        }
-        System.out.println("KGJEMB-NEO4J IMPORTED import_ms=" + (System.nanoTime() - t0) / 1_000_000);
-        System.out.flush();
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            for (Path p : (Iterable<Path>) walk.sorted(Comparator.reverseOrder())::iterator) {
-                Files.delete(p);
-            }
-        }
     }
 
     private static String need(String flag, String value) {
