@@ -54,7 +54,10 @@ class TrainConfig:
     text→audio instrument retrieval from paying for artist/album alignment)).
     ``align_versions``: crop a same-work positive at its anchor's position (renditions share
     score and tempo). ``use_graph_positives=False`` is the text-only ablation: no track↔track, hard-negative
-    or entity terms. ``views_per_track``: size of the pre-encoded pool of text views per
+    or entity terms. ``metadata_views`` (None: on with graph positives): 15 % of the text
+    views are metadata sentences naming the artist and album ("a chorale by Bach"); the
+    default preset turns them off (they cost text→audio instrument retrieval on the demo
+    catalog, issue 11), ``text-only-meta`` on. ``views_per_track``: size of the pre-encoded pool of text views per
     track (text-encoder outputs are computed once). ``moco_queue``: size of a queue of
     past audio keys used as extra negatives for text→audio (0 = off); the keys come from
     a momentum encoder, an EMA copy of the audio tower with rate ``moco_momentum``

@@ -142,6 +142,10 @@ class Trainer:
             raise KgjembError("unlabelled audio only feeds the self-supervised term: set ssl: true (kgjemb train --unlabelled does)")
         if config.ssl and not config.ssl_labelled and (unlabelled is None or config.ssl_unlabelled_per_step < 1):
             raise KgjembError("ssl is on but has no audio: set ssl_labelled, or give unlabelled audio and ssl_unlabelled_per_step >= 1")
+        if config.ssl and config.ssl_space == "track" and config.model.track_head and config.track_timbre_grad < 1:
+            logger.warning("track_timbre_grad %.2f also scales what the ssl term (ssl_space 'track') sends into the "
+                           "timbre CNN; set ssl_space 'joint' or track_timbre_grad 1 for full-strength ssl there",
+                           config.track_timbre_grad)
         self.config = config
         self.unlabelled = None if unlabelled is None else Path(unlabelled)
         self.out = Path(out)
