@@ -155,3 +155,18 @@ def test_derived_similarity_matches_brute_force_cosine():
         assert r["weight"] == pytest.approx(x[i] @ x[j], abs=1e-4)
         others = sorted((x[i] @ x[k] for k in range(len(ids)) if k != i), reverse=True)
         assert x[i] @ x[j] >= others[1] - 1e-9
+
+
+def test_key_estimate_is_music21s_estimate_of_the_whole_score():
+    from kgjemb.demo.analyse import _estimate_key
+    from kgjemb.demo.corpus import load_score
+
+    ids = {"monteverdi-madrigal.4.20", "bach-bwv66.6"}  # the madrigal has grace notes (length 0)
+    works = [w for c in ("monteverdi", "bach") for w in discover(c, limit=0) if w.work_id in ids]
+    works += discover("oneills1850")[:1]
+    assert len(works) == 3
+    for w in works:
+        score = load_score(w)
+        fast, slow = _estimate_key(score), score.analyze("key")
+        assert (fast.tonic.name, fast.mode) == (slow.tonic.name, slow.mode), w.work_id
+        assert fast.correlationCoefficient == pytest.approx(slow.correlationCoefficient, abs=1e-12), w.work_id
