@@ -4,16 +4,17 @@ The ``fluidsynth`` command line loads the 148 MB FluidR3 soundfont on every call
 of a ~0.8 s render of a 20 s excerpt). :class:`FluidSynth` binds the same library the
 command line runs (Debian ``libfluidsynth3``, C API 2.x, through :mod:`ctypes`; no Python
 package needed), loads the soundfont once and renders each MIDI file with the library's
-own MIDI player, timed by samples, exactly as ``fluidsynth -F`` does: the frames are the
-ones the command line writes (before its 16-bit WAV conversion; see
-:func:`kgjemb.demo.render.render_midi`).
+own MIDI player, timed by samples, as ``fluidsynth -F`` does, in the same 64-frame
+blocks: the same number of frames as the command line's WAV, and the same samples up to its
+16-bit conversion (quantised alike, all but 1–3 samples in a million agree; the rest by one
+step). :func:`kgjemb.demo.render.render_midi` turns them into the catalog's excerpts.
 
 One synth is not thread-safe: use one per process (the demo builder runs a process pool).
 
 >>> synth = FluidSynth(soundfont="/usr/share/sounds/sf2/FluidR3_GM.sf2", sample_rate=22050, gain=0.6)  # doctest: +SKIP
 >>> frames = synth.render(midi_bytes, max_frames=441000)  # doctest: +SKIP
->>> frames.shape, frames.dtype  # doctest: +SKIP
-((441000, 2), dtype('float32'))
+>>> frames.shape, frames.dtype  # doctest: +SKIP (at most max_frames, rounded up to a 64-frame block)
+((441024, 2), dtype('float32'))
 """
 from __future__ import annotations
 
