@@ -13,7 +13,7 @@ One synth is not thread-safe: use one per process (the demo builder runs a proce
 
 >>> synth = FluidSynth(soundfont="/usr/share/sounds/sf2/FluidR3_GM.sf2", sample_rate=22050, gain=0.6)  # doctest: +SKIP
 >>> frames = synth.render(midi_bytes, max_frames=441000)  # doctest: +SKIP
->>> frames.shape, frames.dtype  # doctest: +SKIP (at most max_frames, rounded up to a 64-frame block)
+>>> frames.shape, frames.dtype  # at most max_frames, rounded up to a 64-frame block  # doctest: +SKIP
 ((441024, 2), dtype('float32'))
 """
 from __future__ import annotations
