@@ -31,13 +31,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: sysdeps $(VENV)/.installed
 
-# Debian packages: the audio renderer and its General MIDI soundfont.
+# Debian packages: the audio renderer (libfluidsynth3, loaded in-process; the fluidsynth command
+# line is the tests' reference) and its General MIDI soundfont.
 sysdeps:
-	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
-	  echo "installing fluidsynth + fluid-soundfont-gm (apt)"; \
+	@if ! command -v fluidsynth >/dev/null || ! /sbin/ldconfig -p | grep -q libfluidsynth.so.3 \
+	    || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  echo "installing fluidsynth + libfluidsynth3 + fluid-soundfont-gm (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $(RETRY) $$SUDO apt-get -o Acquire::Retries=5 update -qq && \
-	  $(RETRY) $$SUDO apt-get -o Acquire::Retries=5 install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
+	  $(RETRY) $$SUDO apt-get -o Acquire::Retries=5 install -y -qq fluidsynth libfluidsynth3 fluid-soundfont-gm >/dev/null; \
 	fi
 
 # The Neo4j 5 community DBMS used by tests, built from Maven Central artifacts.

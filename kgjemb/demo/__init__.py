@@ -6,7 +6,7 @@
 Modules: ``sources`` (curated collections, composers, licences), ``corpus`` (work
 discovery, tune by tune), ``titles`` (readable titles, albums, years), ``analyse`` (key,
 mode, meter, texture), ``arrange`` (seeded GM instrument sets and tempo per form),
-``midi`` + ``render`` (excerpt MIDI → fluidsynth → cached FLAC), ``renditions`` (one
+``midi`` + ``fluid`` + ``render`` (excerpt MIDI → libfluidsynth in-process → cached FLAC), ``renditions`` (one
 work end to end), ``relations`` + ``similar`` (curated and derived artist relations),
 ``tables`` + ``builder`` (catalog tables, manifest, READY).
 """

@@ -89,6 +89,38 @@ def _events(part, max_ql: float) -> tuple[NoteEvent, ...]:
     return tuple(sorted((a, b, c, d) for a, b, c, d in out))
 
 
+def _estimate_key(score):
+    """music21's key estimate (``score.analyze("key")``), computed on a 12-note summary.
+
+    The estimate only reads how long each pitch class sounds (quarter lengths summed over
+    every note of the flattened score); analysing the score itself flattens it twice and
+    takes ~70 % of :func:`analyse`. The summary — one note per pitch class that sounds,
+    lasting that total — gives the estimator the same distribution, so the same key
+    (pitch classes of grace notes only are left out: they add 0 to the distribution, and a
+    note of length 0 would become a quarter note). None when nothing sounds or the
+    estimate fails.
+    """
+    from music21 import note, pitch, stream
+
+    totals: dict[int, float] = {}
+    for part in score.parts:
+        for n in part.flatten().notes:
+            length = n.quarterLength
+            for p in n.pitches:
+                totals[p.pitchClass] = totals.get(p.pitchClass, 0) + length
+    totals = {pc: length for pc, length in totals.items() if length > 0}
+    if not totals:
+        return None
+    summary = stream.Stream()
+    for pc in sorted(totals):
+        summary.append(note.Note(pitch.Pitch(pc), quarterLength=totals[pc]))
+    try:
+        return summary.analyze("key")
+    except Exception as err:  # a degenerate distribution
+        logger.debug("key analysis failed: %s", err)
+        return None
+
+
 def _key(score, work: Work, events: tuple[tuple[NoteEvent, ...], ...]) -> tuple[str | None, str | None]:
     """Key and mode. Between a key and its relative (same signature), the one whose tonic is
     the final bass note wins (pieces end on the tonic); otherwise an explicit ABC/Humdrum
@@ -96,11 +128,7 @@ def _key(score, work: Work, events: tuple[tuple[NoteEvent, ...], ...]) -> tuple[
     from music21 import key as m21key
 
     explicit = next(iter(score.recurse().getElementsByClass(m21key.Key)), None)
-    try:
-        est = score.analyze("key")
-    except Exception as err:  # too few notes
-        logger.debug("key analysis failed: %s", err)
-        est = None
+    est = _estimate_key(score)
     k = explicit if explicit is not None else est
     if k is None or k.mode not in _MODES:
         return None, None

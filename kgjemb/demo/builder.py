@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import time
@@ -30,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 from kgjemb.demo.corpus import Work, discover
-from kgjemb.demo.render import RENDERER_VERSION, check_dependencies
+from kgjemb.demo.render import RENDERER_VERSION, check_dependencies, release_synths
 from kgjemb.demo.renditions import WorkResult, process_work
 from kgjemb.demo.sources import DEFAULT_COLLECTIONS, Collection, resolve_collection
 from kgjemb.demo.tables import build_tables, table_columns, write_csv
@@ -122,11 +123,17 @@ def _run(works: list[Work], cfg: BuildConfig, work_dir: Path, cache_dir: Path) -
     results: list[WorkResult] = []
     try:
         if cfg.jobs == 1:
-            for w in works:
-                results.append(fn(w))
-                bar.update(1)
+            try:
+                for w in works:
+                    results.append(fn(w))
+                    bar.update(1)
+            finally:
+                release_synths()  # this process goes on (graph load, training): free the soundfont
         else:
-            with ProcessPoolExecutor(max_workers=cfg.jobs) as pool:
+            # Each worker loads the soundfont once, on its first render. Workers are spawned,
+            # not forked: libfluidsynth loads soundfonts with OpenMP, and a child forked from
+            # a process whose OpenMP threads exist (one that rendered before) hangs in them.
+            with ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for r in pool.map(fn, works, chunksize=4):
                     results.append(r)
                     bar.update(1)
