@@ -131,6 +131,11 @@ def test_fact_scores_partial_metadata():
     assert got.tolist() == [1.0, 0.0, 0.0]
     rows = np.array([ids.index("t_ode")])  # no instrument at all: unknown
     assert snap.fact_scores(rows, ["instrument:piano"], via_artist=0.5, unknown=0.3)[0, 0] == pytest.approx(0.3)
+    # another artist weighting than the snapshot's is computed for the rows asked: the same
+    # known / unknown reading, in any row order
+    rows = np.array([ids.index(t) for t in ("t_ode", "t_jesu", "t_moonlight", "t_air")])
+    other = snap.fact_scores(rows, ["instrument:piano", "no:such"], via_artist=0.25, unknown=0.3)
+    np.testing.assert_allclose(other, [[0.3, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
     having = snap.rows_having("instrument:piano", limit=100)
     assert {ids[r] for r in having} == {t for t in ids if "instrument:piano" in snap.tracks.attributes(t)}
     assert snap.rows_having("instrument:piano", limit=0) is None

@@ -112,32 +112,25 @@ class GraphSnapshot:
         out = np.full((len(rows), len(attr_ids)), float(unknown))
         if not len(rows) or not attr_ids:
             return np.zeros((len(rows), len(attr_ids)))
-        if via_artist == self.via_artist:  # precomputed at build: read columns of the CSC arrays
+        if via_artist == self.via_artist:  # precomputed at build
             kinds = self.row_kind[rows]  # (n, n_kinds)
-            col = self.attr_col
-            for j, a in enumerate(attr_ids):
-                c = self.attr_row.get(a, -1)
-                if c < 0:
-                    out[:, j] = 0.0
-                    continue
-                has = np.minimum(csr.lookup(col.indptr, col.indices, col.data, c, rows), 1.0)  # (n,)
-                any_of_kind = kinds[:, self.kind_of_attr[self.graph.attr_kind[c]]]
-                out[:, j] = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
-            return out
+            col, at = self.attr_col, rows  # (n_rows, n_attr) CSC, read at the index rows
         else:  # another weighting than the snapshot's: compute it for these rows
             trows = self.row_track[rows]
             ok = np.flatnonzero(trows >= 0)
             part = self.graph.track_attributes(trows[ok], via_artist=via_artist).tocoo()
-            m = sp.csr_matrix((part.data, (ok[part.row], part.col)), shape=(len(rows), self.row_attr.shape[1]))
+            col = sp.csc_matrix((part.data, (ok[part.row], part.col)), shape=(len(rows), self.row_attr.shape[1]))
+            col.sum_duplicates()  # also sorts each column's rows (lookup needs that)
+            at = np.arange(len(rows))
             kinds = np.zeros((len(rows), self.row_kind.shape[1]), dtype=bool)
             kind_col = np.array([self.kind_of_attr[k] for k in self.graph.attr_kind.tolist()], dtype=np.int64)
-            kinds[part.row, kind_col[part.col]] = True
+            kinds[ok[part.row], kind_col[part.col]] = True
         for j, a in enumerate(attr_ids):
             c = self.attr_row.get(a, -1)
             if c < 0:
                 out[:, j] = 0.0
                 continue
-            has = np.minimum(m[:, c].toarray().ravel(), 1.0)  # (n,)
+            has = np.minimum(csr.lookup(col.indptr, col.indices, col.data, c, at), 1.0)  # (n,)
             any_of_kind = kinds[:, self.kind_of_attr[self.graph.attr_kind[c]]]
             out[:, j] = np.where(has > 0, has, np.where(any_of_kind, 0.0, unknown))
         return out
