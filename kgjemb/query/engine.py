@@ -167,25 +167,23 @@ class Engine:
         """Many queries at once: one parser pass, one text-encoder batch, one FAISS search
         per round for all queries. Same results as calling :meth:`search` on each."""
         k = self._check_k(k)
-        checked = [self._check(q) for q in queries]
-        if not checked:
-            return []
-        parsed = self.parser.parse_batch(checked)
-        plans = [self._route(p, list(filters or ())) for p in parsed]
-        self._encode_texts(plans)
-        return self._run(plans, k)
+        return self._run(self._plans(queries, filters), k)
 
     def rank_batch(self, queries: Sequence[str], k: int = 10, filters: Sequence[Filter] | None = None) -> list[list[str]]:
         """The ranked track ids of :meth:`search_batch` (same order), without building hits,
         explanations or graph paths: what evaluation needs when it ranks the whole catalog
         (explaining 2,000 hits a query cost more than finding them)."""
         k = self._check_k(k)
+        return self._run(self._plans(queries, filters), k, hits=False)
+
+    def _plans(self, queries: Sequence[str], filters: Sequence[Filter] | None) -> list[_Plan]:
+        """Checked, parsed (one parser pass), routed plans with their texts encoded (one batch)."""
         checked = [self._check(q) for q in queries]
         if not checked:
             return []
         plans = [self._route(p, list(filters or ())) for p in self.parser.parse_batch(checked)]
         self._encode_texts(plans)
-        return self._run(plans, k, hits=False)
+        return plans
 
     def similar(self, node: str | tuple[str, str], k: int = 10, *, label: str | None = None) -> SearchResult:
         """Tracks nearest to a graph node: ``"t_jesu"``, ``"Track:t_jesu"`` or ``("Artist",
