@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["plot_by_kind", "plot_recall_curves", "plot_metric_vs_mask", "write_plots"]
+__all__ = ["plot_by_kind", "plot_recall_curves", "plot_metric_vs_mask", "plot_seeds_vs_mask", "write_plots"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,31 @@ def plot_metric_vs_mask(result: dict, path: Path, metric: str = "nDCG@10") -> Pa
     fig.suptitle(f"{metric} against the mask rate")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path)
+
+
+def plot_seeds_vs_mask(combined: dict, path: str | os.PathLike, metric: str | None = None) -> Path:
+    """``metric`` overall against the mask rate, one line per system, ± sd over seeds as
+    error bars."""
+    metric = metric or combined["metric"]
+    masks = combined["masks"]
+    rates = [float(m) for m in masks]
+    levels = combined["by_mask"]
+    names = list(dict.fromkeys(n for lv in levels.values() for n in lv["systems"]))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    for name in names:
+        cells = [levels[m]["systems"].get(name, {}).get("overall", {}).get(metric) for m in masks]
+        mean = [c["mean"] if c else np.nan for c in cells]
+        sd = [c["sd"] if c else np.nan for c in cells]
+        ax.errorbar(rates, mean, yerr=sd, marker="o", capsize=3, label=name)
+    ax.set_ylim(0, 1)
+    ax.set_xticks(rates)
+    ax.set_xlabel("mask rate R: share of the evaluated tracks' HAS / VERSION_OF edges hidden")
+    ax.set_ylabel(f"{metric} (mean ± sd over {combined['n_seeds']} seeds)")
+    ax.set_title(f"{metric} against the mask rate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))
 
 
 def write_plots(result: dict, out_dir: str | os.PathLike) -> list[Path]:

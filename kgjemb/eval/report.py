@@ -8,18 +8,19 @@ from pathlib import Path
 
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "weakest_kinds"]
+__all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "write_text", "weakest_kinds",
+           "mask_levels"]
 
 logger = logging.getLogger(__name__)
 
 
-def _levels(result: dict) -> dict[str, dict]:
+def mask_levels(result: dict) -> dict[str, dict]:
     """``{mask key: evaluate_systems result}``; a result without levels is one level "0"."""
     return result.get("by_mask") or {"0": result}
 
 
 def _metric_cols(result: dict) -> list[str]:
-    for level in _levels(result).values():
+    for level in mask_levels(result).values():
         for s in level["systems"].values():
             cols = [c for c in s["overall"] if c not in ("n", "n_empty")]
             if cols:
@@ -31,7 +32,7 @@ def table_rows(result: dict) -> list[dict]:
     """One row per (mask rate, system, kind) plus (mask rate, system, overall), with the
     engine's paired test against that system on nDCG@k (``Δ`` = engine − system, ``p``)."""
     rows = []
-    for mask, level in _levels(result).items():
+    for mask, level in mask_levels(result).items():
         sig = level.get("significance") or {}
         for name, s in level["systems"].items():
             for kind in [*[k for k in KINDS if k in s["by_kind"]], "overall"]:
@@ -79,7 +80,7 @@ def summary_json(result: dict) -> dict:
     if len(systems) > 1:
         out["systems"] = systems
         out["significance"] = result.get("significance", {})
-    levels = _levels(result)
+    levels = mask_levels(result)
     if len(levels) > 1:
         out["by_mask"] = {m: {"systems": systems_of(lv), "significance": lv.get("significance", {}),
                               "hidden": lv.get("hidden", {})} for m, lv in levels.items()}
@@ -87,9 +88,14 @@ def summary_json(result: dict) -> dict:
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
+    return write_text(json.dumps(result, indent=1, default=float), path)
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` to ``path`` through a temporary file (a reader never sees half a report)."""
     path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
 
@@ -106,7 +112,7 @@ def markdown_report(result: dict, *, meta: dict, plots: list[Path]) -> str:
     """report.md: setup, the table (every system at every mask rate, with the engine's
     paired tests), hidden edges per rate, the plots, weakest kinds, and failed queries."""
     k = result["k"]
-    levels = _levels(result)
+    levels = mask_levels(result)
     lines = [
         "# kgjemb evaluation report", "",
         *(f"- **{key}**: {val}" for key, val in meta.items()),

@@ -16,19 +16,18 @@ pairs the engine and a system on the same query of the same seed.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from kgjemb.eval.report import write_json
+from kgjemb.eval.plots import plot_seeds_vs_mask
+from kgjemb.eval.report import mask_levels, write_json, write_text
 from kgjemb.eval.runner import RunConfig, run_eval
 from kgjemb.eval.significance import paired_permutation_test
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["run_seeds", "combine_seeds", "seeds_table", "seeds_report", "plot_seeds_vs_mask"]
+__all__ = ["run_seeds", "combine_seeds", "seeds_table", "seeds_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +61,10 @@ def run_seeds(suites: Sequence[str | Path], bundles: Sequence[tuple[str | Path, 
         plot = plot_seeds_vs_mask(combined, out / "ndcg_vs_mask.png") if len(combined["masks"]) > 1 else None
         for name, text in (("seeds.txt", seeds_table(combined)),
                            ("report.md", seeds_report(combined, plot=plot))):
-            tmp = out / (name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(out / name)
-            files.append(out / name)
+            files.append(write_text(text, out / name))
         combined["files"] = [str(p) for p in files] + ([str(plot)] if plot else []) + [
             f for r in results for f in r.get("files", [])]
     return combined
-
-
-def _levels(result: dict) -> dict[str, dict]:
-    return result.get("by_mask") or {"0": result}
 
 
 def combine_seeds(results: Sequence[dict], *, reference: str = "engine", metric: str | None = None,
@@ -89,10 +81,10 @@ def combine_seeds(results: Sequence[dict], *, reference: str = "engine", metric:
         raise ValueError("combine_seeds needs at least one result")
     k = results[0]["k"]
     metric = metric or f"nDCG@{k}"
-    masks = list(_levels(results[0]))
+    masks = list(mask_levels(results[0]))
     by_mask: dict[str, dict] = {}
     for mask in masks:
-        levels = [_levels(r).get(mask) for r in results]
+        levels = [mask_levels(r).get(mask) for r in results]
         levels = [lv for lv in levels if lv is not None]
         names = list(dict.fromkeys(n for lv in levels for n in lv["systems"]))
         systems = {}
@@ -188,32 +180,3 @@ def seeds_report(combined: dict, *, plot: Path | None = None) -> str:
     if plot is not None:
         lines += ["## Plot", "", f"![{plot.stem}]({plot.name})", ""]
     return "\n".join(lines) + "\n"
-
-
-def plot_seeds_vs_mask(combined: dict, path: str | os.PathLike, metric: str | None = None) -> Path:
-    """``metric`` overall against the mask rate, one line per system, ± sd over seeds as
-    error bars."""
-    metric = metric or combined["metric"]
-    masks = combined["masks"]
-    rates = [float(m) for m in masks]
-    levels = combined["by_mask"]
-    names = list(dict.fromkeys(n for lv in levels.values() for n in lv["systems"]))
-    fig = Figure(figsize=(6.5, 4.5))
-    ax = fig.subplots()
-    for name in names:
-        cells = [levels[m]["systems"].get(name, {}).get("overall", {}).get(metric) for m in masks]
-        mean = [c["mean"] if c else np.nan for c in cells]
-        sd = [c["sd"] if c else np.nan for c in cells]
-        ax.errorbar(rates, mean, yerr=sd, marker="o", capsize=3, label=name)
-    ax.set_ylim(0, 1)
-    ax.set_xticks(rates)
-    ax.set_xlabel("mask rate R: share of the evaluated tracks' HAS / VERSION_OF edges hidden")
-    ax.set_ylabel(f"{metric} (mean ± sd over {combined['n_seeds']} seeds)")
-    ax.set_title(f"{metric} against the mask rate")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
