@@ -191,21 +191,22 @@ async def run_level(url: str, headers: dict, queries: list[str], concurrency: in
             "first_error": errors[0] if errors else "", "sent": next_query}
 
 
-def engine_baseline(bundle: Path, queries: list[str], k: int, seconds: float) -> dict:
+def engine_baseline(bundle: Path, queries: list[str], k: int, seconds: float, explain: bool) -> dict:
     """The engine alone, in this process, one thread: CPU and wall ms per query over the
-    same mix (each query once, up to ``seconds``), after a warm-up pass over 50 queries."""
+    same mix (each query once, up to ``seconds``, explained as the requests ask), after a
+    warm-up pass over 50 queries."""
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
 
     engine = Engine.open(bundle, config=EngineConfig(threads=1))
     for q in queries[:50]:
-        engine.search(q, k=k)
+        engine.search(q, k=k, explain=explain)
     walls, cpu0, deadline = [], time.process_time(), time.perf_counter() + seconds
     for q in queries[50:]:
         if time.perf_counter() > deadline:
             break
         t0 = time.perf_counter()
-        engine.search(q, k=k)
+        engine.search(q, k=k, explain=explain)
         walls.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     walls.sort()
@@ -253,7 +254,7 @@ def main() -> int:
           f"10% relation/filter), k={args.k}, explain={args.explain}, {args.seconds:g} s per level, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
     if args.engine:
-        base = engine_baseline(bundle, queries, args.k, args.seconds)
+        base = engine_baseline(bundle, queries, args.k, args.seconds, args.explain)
         print(f"# engine alone (1 thread, in process): {base['queries']} queries, {base['cpu_ms']:.2f} CPU ms/query, "
               f"p50 {base['p50_ms']:.2f} ms, mean {base['mean_ms']:.2f} ms, load {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{'server':>18} {'conc':>5} {'requests':>9} {'QPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "

@@ -173,6 +173,24 @@ def test_batch_and_threads_match_sequential(engine):
     assert engine.rank_batch([], k=5) == []
 
 
+def test_unexplained_hits_are_the_explained_hits_without_sentences_or_paths(engine):
+    titles = engine.bundle.export.nodes["Track"]["title"].tolist()
+    artists = engine.bundle.export.nodes["Artist"]["name"].tolist()
+    queries = ["slow and sad", f"pieces like {titles[0]}", f"like {titles[3]} but slow",
+               f"songs like {titles[1]} and {titles[5]}", f"in the style of {artists[0]}",
+               f"like {artists[1]} and {titles[2]}"]
+    full = engine.search_batch(queries, k=20)
+    terse = engine.search_batch(queries, k=20, explain=False)
+    assert any(len([e for e in r.parse.entities if e.id]) > 1 for r in full)  # a walk from several anchors
+    assert any(h.path for r in full for h in r.hits)  # and paths to leave out
+    for a, b in zip(full, terse):
+        assert [h.model_dump(exclude={"explanation", "path"}) for h in a.hits] == \
+               [h.model_dump(exclude={"explanation", "path"}) for h in b.hits]
+        assert all(h.explanation == "" and h.path == [] for h in b.hits)
+        assert a.warnings == b.warnings
+    assert engine.search(queries[1], k=5, explain=False).hits[0].matched_entity == terse[1].hits[0].matched_entity
+
+
 def test_to_frame_and_rrf(bundle_dir, engine):
     frame = engine.search("slow and sad", k=4).to_frame()
     assert list(frame["rank"]) == [1, 2, 3, 4]

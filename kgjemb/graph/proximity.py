@@ -196,6 +196,19 @@ class WalkResult:
             node = prev
         return out
 
+    def anchor_of(self, key: str) -> str | None:
+        """The anchor :meth:`path` of ``key`` ends at (None when ``key`` is not reached or
+        is the anchor the path starts and ends at, i.e. the path has one node). A walk from
+        one anchor ends every path there, so only a walk from several traces the path."""
+        anchors = self.steps[0][0] if self.steps else np.zeros(0, dtype=np.int64)
+        node = self.graph.node(key)
+        if len(anchors) == 1 and node >= 0 and node != anchors[0]:
+            p = np.searchsorted(self.nodes, node)
+            reached = p < len(self.nodes) and self.nodes[p] == node and self.mass[p] > 0
+            return self.graph.key_of(int(anchors[0])) if reached else None
+        path = self.path(key)
+        return path[-1] if len(path) > 1 else None
+
 
 #: anchor profiles kept by a TypedGraph (cleared when full)
 _PROFILES_KEPT = 4096

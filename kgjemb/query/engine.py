@@ -154,20 +154,25 @@ class Engine:
         """The parser's reading of ``query`` (entities, relations, phrases, negations, filters)."""
         return self.parser.parse(self._check(query))
 
-    def search(self, query: str, k: int = 10, filters: Sequence[Filter] | None = None) -> SearchResult:
+    def search(self, query: str, k: int = 10, filters: Sequence[Filter] | None = None, *,
+               explain: bool = True) -> SearchResult:
         """Top ``k`` tracks for a free-text query; ``filters`` are added to the parsed ones.
+        ``explain=False`` leaves each hit's ``explanation`` empty and its ``path`` unset
+        (same hits, scores, signals, matched entity and attributes), skipping the graph-path
+        search, which is most of the cost of building hits.
 
         Raises :class:`~kgjemb.errors.QueryError` for an empty, whitespace-only or over-long
         query. Unknown names do not fail the search: the rest of the query is answered and
         a warning lists the closest names.
         """
-        return self.search_batch([query], k=k, filters=filters)[0]
+        return self.search_batch([query], k=k, filters=filters, explain=explain)[0]
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, filters: Sequence[Filter] | None = None) -> list[SearchResult]:
+    def search_batch(self, queries: Sequence[str], k: int = 10, filters: Sequence[Filter] | None = None, *,
+                     explain: bool = True) -> list[SearchResult]:
         """Many queries at once: one parser pass, one text-encoder batch, one FAISS search
         per round for all queries. Same results as calling :meth:`search` on each."""
         k = self._check_k(k)
-        return self._run(self._plans(queries, filters), k)
+        return self._run(self._plans(queries, filters), k, explain=explain)
 
     def rank_batch(self, queries: Sequence[str], k: int = 10, filters: Sequence[Filter] | None = None) -> list[list[str]]:
         """The ranked track ids of :meth:`search_batch` (same order), without building hits,
@@ -416,12 +421,13 @@ class Engine:
             return rows
         return self._rows(self.index.select(f.restrict([self.track_ids[r] for r in rows.tolist()])))
 
-    def _run(self, plans: list[_Plan], k: int, *, hits: bool = True) -> list:
+    def _run(self, plans: list[_Plan], k: int, *, hits: bool = True, explain: bool = True) -> list:
         """Candidates per plan: every track passing its filter when at most
         ``exact_filter_max`` do; else each positive vector signal's ``fetch`` nearest
         tracks among those passing (one index search per distinct filter, for every query
         of the batch), plus the graph's candidates that pass. Then exact scores and fusion.
-        ``hits=False``: each plan's ranked track ids instead of a :class:`SearchResult`."""
+        ``hits=False``: each plan's ranked track ids instead of a :class:`SearchResult`;
+        ``explain=False``: hits without explanations and paths."""
         n = len(self.track_ids)
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
         filters = [self._filter(p) for p in plans]
@@ -455,9 +461,10 @@ class Engine:
                 union[i] += ids
             for i in members:
                 cands[i] = np.union1d(self._rows(union[i]), self._passing(extra[i], f))
-        return [self._finish(plan, rows, k, hits=hits) for plan, rows in zip(plans, cands)]
+        return [self._finish(plan, rows, k, hits=hits, explain=explain) for plan, rows in zip(plans, cands)]
 
-    def _finish(self, plan: _Plan, rows: np.ndarray, k: int, *, hits: bool = True) -> SearchResult | list[str]:
+    def _finish(self, plan: _Plan, rows: np.ndarray, k: int, *, hits: bool = True,
+                explain: bool = True) -> SearchResult | list[str]:
         c = self.config
         ids = [self.track_ids[r] for r in rows.tolist()]
         has_vectors = any(s.vector is not None for s in plan.signals)
@@ -475,7 +482,7 @@ class Engine:
         if not plan.signals and len(rows):
             plan.warnings.append("no similarity signal in the query: filtered tracks in id order")
         hits = make_hits(rows[order], scores[order], parts[order], plan.signals, snapshot=self.snapshot,
-                         walk=plan.walk, facts=plan.facts)
+                         walk=plan.walk, facts=plan.facts, explain=explain)
         if self.stale:
             plan.warnings.append(self.stale)
         return SearchResult(query=plan.parsed.query, parse=plan.parsed, hits=hits, warnings=plan.warnings)

@@ -43,10 +43,14 @@ def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float]) 
 
 
 def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: list[Signal], *,
-              snapshot: GraphSnapshot, walk: WalkResult | None, facts: list[str]) -> list[Hit]:
+              snapshot: GraphSnapshot, walk: WalkResult | None, facts: list[str], explain: bool = True) -> list[Hit]:
     """Hits for index ``rows`` (best first) with their fused ``scores`` ``(m,)`` and
     per-signal contributions ``parts`` ``(m, n_signals)``; ``walk`` is the query's graph
-    walk (None without anchors), ``facts`` the attribute ids the query asks for."""
+    walk (None without anchors), ``facts`` the attribute ids the query asks for.
+
+    ``explain=False``: no sentence and no path; ``matched_entity`` is still the anchor the
+    hit's strongest path ends at. A walk from one anchor gives every reached node that
+    anchor without tracing a path (:meth:`WalkResult.anchor_of`)."""
     table = snapshot.tracks
     track_ids = [snapshot.track_ids[r] for r in rows]
     ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
@@ -56,18 +60,26 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     for m, tid in enumerate(track_ids):
         key = f"Track:{tid}"
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
-        path = walk.path(key) if walk is not None else []
-        if len(path) == 1:  # the anchor itself
-            path = []
-        matched = path[-1] if path else None
+        if walk is None:
+            path, matched = [], None
+        elif explain:
+            path = walk.path(key)
+            if len(path) == 1:  # the anchor itself
+                path = []
+            matched = path[-1] if path else None
+        else:
+            path, matched = [], walk.anchor_of(key)
         if matched is None and ref_cols:
             matched = signals[max(ref_cols, key=lambda j: parts[m, j])].ref
         attrs = sorted(wanted & table.attributes(tid))
-        why = [_sentence(snapshot, float(scores[m]), contrib)]
-        if path and (graph_col is None or parts[m, graph_col] > 0):
-            why.append(f"path: {snapshot.render(path)}")
-        if attrs:
-            why.append(f"has: {', '.join(attrs)}")
+        if explain:
+            why = [_sentence(snapshot, float(scores[m]), contrib)]
+            if path and (graph_col is None or parts[m, graph_col] > 0):
+                why.append(f"path: {snapshot.render(path)}")
+            if attrs:
+                why.append(f"has: {', '.join(attrs)}")
+        else:
+            why = []
         album = table.album.get(tid)
         hits.append(
             Hit(

@@ -191,13 +191,6 @@ async def _bounded(request: Request, awaitable: Coroutine[Any, Any, T] | asyncio
         raise HTTPException(status_code=504, detail=f"the engine did not answer within {timeout:g} s") from err
 
 
-def _explained(result: SearchResult, explain: bool) -> SearchResult:
-    if explain:
-        return result
-    hits = [h.model_copy(update={"explanation": "", "path": []}) for h in result.hits]
-    return result.model_copy(update={"hits": hits})
-
-
 def _add_routes(app: FastAPI, config: ServeConfig) -> None:
     # the API token guards these routes only when one is configured: the schema then
     # declares the bearer scheme on them, and an open server declares none
@@ -236,8 +229,8 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
     async def search(body: SearchRequest, request: Request, response: Response) -> SearchResult:
         engine, info = _live(request)
         response.headers["X-Bundle-Generation"] = str(info.generation)
-        result = await _bounded(request, request.app.state.dispatcher.search(engine, body.query, body.k, body.filters))
-        return _explained(result, body.explain)
+        return await _bounded(request, request.app.state.dispatcher.search(engine, body.query, body.k, body.filters,
+                                                                            explain=body.explain))
 
     @app.post("/v1/search/batch", response_model=BatchResponse, tags=["search"], dependencies=api,
               responses=search_errors, description=f"At most {config.max_batch} queries per request (this server).")
@@ -246,9 +239,9 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
         response.headers["X-Bundle-Generation"] = str(info.generation)
         dispatch = request.app.state.dispatcher
         results = await _bounded(request, asyncio.gather(
-            *(dispatch.search(engine, q.query, q.k, q.filters) for q in body.queries)
+            *(dispatch.search(engine, q.query, q.k, q.filters, explain=q.explain) for q in body.queries)
         ))
-        return BatchResponse(results=[_explained(r, q.explain) for r, q in zip(results, body.queries)])
+        return BatchResponse(results=results)
 
     @app.get("/v1/similar/{kind}/{id}", response_model=SimilarResponse, tags=["search"], dependencies=api,
              responses=_responses(401, 404, 422, 503, 504))

@@ -3,7 +3,7 @@
 Two dispatchers with one interface, ``await dispatcher.search(engine, request)``:
 
 - :class:`MicroBatcher` collects searches that arrive within ``wait_ms`` of each other (up
-  to ``max_size``) and answers each group of equal ``(engine, k, filters)`` with ONE
+  to ``max_size``) and answers each group of equal ``(engine, k, filters, explain)`` with ONE
   ``engine.search_batch`` call in a worker thread: the text tower encodes them together.
 - :class:`ThreadDispatcher` runs one ``engine.search`` per request in the thread pool.
 
@@ -33,18 +33,19 @@ T = TypeVar("T")
 Outcome = SearchResult | Exception
 
 
-def run_search(engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+def run_search(engine: Engine, query: str, k: int, filters: list[Filter], explain: bool = True) -> SearchResult:
     """One search on ``engine`` (no filters: None, the engine's default)."""
-    return engine.search(query, k=k, filters=filters or None)
+    return engine.search(query, k=k, filters=filters or None, explain=explain)
 
 
-def run_search_batch(engine: Engine, queries: list[str], k: int, filters: list[Filter]) -> list[Outcome]:
-    """``engine.search_batch`` for a group sharing ``k`` and ``filters``; results or
+def run_search_batch(engine: Engine, queries: list[str], k: int, filters: list[Filter],
+                     explain: bool = True) -> list[Outcome]:
+    """``engine.search_batch`` for a group sharing ``k``, ``filters`` and ``explain``; results or
     exceptions, one per query. A failing batch is retried query by query so that one bad
     query fails alone."""
     if len(queries) > 1:
         try:
-            results = engine.search_batch(queries, k=k, filters=filters or None)
+            results = engine.search_batch(queries, k=k, filters=filters or None, explain=explain)
             if len(results) == len(queries):
                 return list(results)
             logger.error("search_batch returned %d results for %d queries", len(results), len(queries))
@@ -53,7 +54,7 @@ def run_search_batch(engine: Engine, queries: list[str], k: int, filters: list[F
     out: list[Outcome] = []
     for q in queries:
         try:
-            out.append(run_search(engine, q, k, filters))
+            out.append(run_search(engine, q, k, filters, explain))
         except Exception as err:  # noqa: BLE001 - handed to the request that asked
             out.append(err)
     return out
@@ -75,9 +76,10 @@ class ThreadDispatcher:
     async def stop(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter], *,
+                     explain: bool = True) -> SearchResult:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, run_search, engine, query, k, filters)
+        return await loop.run_in_executor(self.executor, run_search, engine, query, k, filters, explain)
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Any other engine call (parse, similar), as a closure, on the same pool."""
@@ -90,16 +92,17 @@ class _Item:
     query: str
     k: int
     filters: list[Filter]
+    explain: bool
     future: asyncio.Future
     key: tuple = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key = (id(self.engine), self.k, _filters_key(self.filters))
+        self.key = (id(self.engine), self.k, _filters_key(self.filters), self.explain)
 
 
 class MicroBatcher(ThreadDispatcher):
     """Collect concurrent searches for up to ``wait_ms`` or ``max_size`` queries, then run
-    each group of equal ``(engine, k, filters)`` as one ``search_batch`` in a worker thread.
+    each group of equal ``(engine, k, filters, explain)`` as one ``search_batch`` in a worker thread.
 
     At most ``threads`` batches run at once; while they do, new searches queue up and form
     the next batch, so batches grow with load. The collector waits ``wait_ms`` for more
@@ -137,11 +140,12 @@ class MicroBatcher(ThreadDispatcher):
             t.cancel()
         await super().stop()
 
-    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter]) -> SearchResult:
+    async def search(self, engine: Engine, query: str, k: int, filters: list[Filter], *,
+                     explain: bool = True) -> SearchResult:
         if self._queue is None:
             raise RuntimeError("MicroBatcher.search called before start()")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(engine, query, k, filters, future))
+        self._queue.put_nowait(_Item(engine, query, k, filters, explain, future))
         return await future
 
     async def _collect(self) -> None:
@@ -197,5 +201,6 @@ class MicroBatcher(ThreadDispatcher):
         out = []
         for items in groups:
             first = items[0]
-            out.append((items, run_search_batch(first.engine, [it.query for it in items], first.k, first.filters)))
+            out.append((items, run_search_batch(first.engine, [it.query for it in items], first.k, first.filters,
+                                                first.explain)))
         return out
