@@ -161,6 +161,28 @@ def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, mo
     assert os.listdir(cwd) == [] and set(caches) <= set((home / "cache").rglob("*")) and added == {"parser"}
 
 
+def test_console_search_skips_teardown_but_writes_everything(bundle_dir, tmp_path):
+    """Through the console entry point (``main``), a search ends the process without the
+    interpreter's teardown: every JSON line still arrives, through a pipe too, and the exit
+    codes are the command's (1 for an unreadable line, 2 for an empty query)."""
+    import subprocess
+    import sys
+
+    lines = [f"{w} music" for w in ("slow", "sad", "bright", "fast", "calm", "dark")] * 20 + ["{broken"]
+    file = tmp_path / "q.txt"
+    file.write_text("\n".join(lines) + "\n")
+    entry = [sys.executable, "-c", "from kgjemb.cli import main; main()", "search", "--bundle", str(bundle_dir),
+             "--home", str(tmp_path / "home")]
+    res = subprocess.run(entry + ["--queries", str(file), "-k", "3", "--format", "json"], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.returncode == 1 and f"{file}:121: not valid JSON" in res.stderr
+    assert [o["query"] for o in out] == lines[:-1] and all(len(o["hits"]) == 3 for o in out)
+    assert all(h["explanation"] for o in out for h in o["hits"])  # JSON keeps the explanations
+    empty = subprocess.run(entry + ["  "], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert empty.returncode == 2 and "query is empty" in empty.stderr
+
+
 def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
     """A `kgjemb search` process imports neither torch (spaCy's thinc would), torch-geometric,
     transformers, the trainer nor the full model (audio CNN, graph network, PyTorch text

@@ -15,7 +15,7 @@ from typer.exceptions import TyperException
 
 from kgjemb.cli import eval as eval_cli
 from kgjemb.cli import graph, index, search, serve, train
-from kgjemb.cli.common import EXIT_INTERNAL, setup_logging
+from kgjemb.cli.common import EXIT_INTERNAL, exit_now, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -66,4 +66,8 @@ app.command("eval", help=eval_cli.eval_cmd.__doc__)(eval_cli.eval_cmd)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        exit_now(done.code)  # returns unless the command asked to skip the teardown
+        raise

@@ -14,7 +14,8 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, use_device
+from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, skip_teardown,
+                               use_device)
 from kgjemb.device import Device
 
 
@@ -112,6 +113,7 @@ def search(
         typer.echo(f"Error: --queries {queries}: no such file", err=True)
         raise typer.Exit(EXIT_USAGE)
     use_device(device)
+    skip_teardown()  # read-only: the one-shot search need not free its parser and graph at exit
     try:
         # EngineConfig.threads sets FAISS's and the BLAS pools (never imports torch: the
         # query path runs the text encoder on ONNX Runtime and FAISS)
@@ -134,9 +136,10 @@ def search(
         _print_artists(engine, query, k=k, fmt=fmt, explain=explain)
         return
 
+    described = explain or fmt is OutputFormat.json  # the table shows explanations only with --explain
     if query is not None:
         try:
-            result = engine.search(query, k=k)
+            result = engine.search(query, k=k, explain=described)
         except QueryError as err:
             typer.echo(f"Error: {err}", err=True)
             raise typer.Exit(EXIT_USAGE) from err
@@ -153,7 +156,7 @@ def search(
     for number, rid, text, problem in read_queries(queries):
         if problem is None:
             try:
-                result = engine.search(text, k=k)
+                result = engine.search(text, k=k, explain=described)
             except KgjembError as err:
                 problem = str(err)
         if problem is not None:
