@@ -33,3 +33,14 @@ def test_lookup_reads_a_column_at_any_rows():
     dense = m.toarray()
     for col in range(25):
         np.testing.assert_array_equal(csr.lookup(c.indptr, c.indices, c.data, col, rows), dense[rows, col])
+
+
+def test_unique_and_union_are_numpys():
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 7, 1000):
+        x = rng.integers(0, max(n // 2, 1), n)
+        np.testing.assert_array_equal(csr.unique(x), np.unique(x))
+        y = rng.integers(0, 50, n // 3 + 1)
+        np.testing.assert_array_equal(csr.union(x, y), np.union1d(x, y))
+    assert csr.unique(np.array([5, 5, 5])).tolist() == [5]
+    assert csr.union().shape == (0,)

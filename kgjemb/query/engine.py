@@ -39,6 +39,7 @@ import numpy as np
 
 from kgjemb.catalog.schema import NODE_LABELS
 from kgjemb.errors import BundleError, QueryError, UnknownEntityError
+from kgjemb.graph import csr
 from kgjemb.graph.base import GraphExport
 from kgjemb.graph.names import fuzzy_extract, match_key
 from kgjemb.graph.proximity import WalkResult
@@ -413,7 +414,7 @@ class Engine:
     def _rows(self, ids) -> np.ndarray:
         """Index rows of track ids (sorted, unique)."""
         row = self.table.row
-        return np.unique(np.fromiter((row[t] for t in ids), dtype=np.int64, count=len(ids)))
+        return csr.unique(np.fromiter(map(row.__getitem__, ids), dtype=np.int64, count=len(ids)))
 
     def _passing(self, rows: np.ndarray, f: IndexFilter | None) -> np.ndarray:
         """The rows among ``rows`` (graph-found candidates) that pass ``f``."""
@@ -432,7 +433,7 @@ class Engine:
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
         filters = [self._filter(p) for p in plans]
         cands: list[np.ndarray | None] = [None] * len(plans)
-        extra = [np.unique(np.concatenate(p.extra_rows)) if p.extra_rows else np.zeros(0, dtype=np.int64)
+        extra = [csr.union(*p.extra_rows) if p.extra_rows else np.zeros(0, dtype=np.int64)
                  for p in plans]
         pending: dict[IndexFilter | None, list[int]] = {}
         for i, (plan, f) in enumerate(zip(plans, filters)):
@@ -460,7 +461,7 @@ class Engine:
             for i, ids in zip(owners, found):
                 union[i] += ids
             for i in members:
-                cands[i] = np.union1d(self._rows(union[i]), self._passing(extra[i], f))
+                cands[i] = csr.union(self._rows(union[i]), self._passing(extra[i], f))
         return [self._finish(plan, rows, k, hits=hits, explain=explain) for plan, rows in zip(plans, cands)]
 
     def _finish(self, plan: _Plan, rows: np.ndarray, k: int, *, hits: bool = True,

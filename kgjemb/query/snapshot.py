@@ -153,7 +153,7 @@ class GraphSnapshot:
             return None
         artists = csr.row(aa.indptr, aa.indices, c)
         via = art.indices[csr.gather(art.indptr, artists)[1]] if len(artists) else np.zeros(0, dtype=np.int64)
-        trows = np.union1d(direct, via)
+        trows = csr.union(direct, via)
         if len(trows) > limit:
             return None
         rows = self.track_row[trows]
