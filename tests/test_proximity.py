@@ -97,6 +97,10 @@ def test_path_names_the_heaviest_route():
     assert path == ["Artist:a2", "<-INFLUENCED_BY-", "Artist:a1", "<-BY-", "Track:t1"]
     assert res.path("Track:t1") == ["Track:t1"]
     assert res.path("Track:nope") == []
+    # all keys at once (what a query's hits do) trace the same paths as one at a time
+    keys = ["Artist:a2", "Track:nope", "Track:t2", "Track:t1", "Artist:a2", "Track:t3", "Album:al1", "Artist:a1"]
+    assert res.paths(keys) == [res.path(k) for k in keys]
+    assert res.paths([]) == []
 
 
 def test_zero_weight_switches_a_type_off():

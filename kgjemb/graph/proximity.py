@@ -152,49 +152,67 @@ class WalkResult:
         order = np.lexsort((rows, -mass))
         return rows[order], mass[order]
 
-    def _parent(self, t: int, node: int) -> tuple[int, int]:
-        """The in-edge that brought ``node`` the most mass at step ``t``: (previous node,
-        edge type code); ties go to the lowest previous node, then the first entry of its row.
-        Every walked edge is stored both ways, so ``node``'s in-neighbours are its out-neighbours."""
+    def _parents(self, t: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``nodes`` ``(m,)``, the in-edge that brought it the most mass at step
+        ``t``: (previous nodes, edge type codes), both ``(m,)``; ties go to the lowest
+        previous node, then the first entry of its row. Every walked edge is stored both ways,
+        so a node's in-neighbours are its out-neighbours. All nodes at once: a path step for
+        every hit of a query is one pass of array operations, not one per hit."""
         g = self.graph
         frontier, val = self.pushed[t]
-        nbrs = np.unique(g.indices[g.indptr[node]: g.indptr[node + 1]])  # (d,) sorted
-        at = np.searchsorted(frontier, nbrs)
-        ok = (at < len(frontier)) & (frontier[np.minimum(at, len(frontier) - 1)] == nbrs)
-        us, mass = nbrs[ok], val[at[ok]]  # (f,) in-neighbours that pushed at step t
-        owner, pos = csr.gather(g.indptr, us)
-        into = g.indices[pos] == node  # entries u → node (several when typed edges repeat)
-        owner, pos = owner[into], pos[into]
-        if not len(pos):  # not reached through an edge at step t (cannot happen for a walked node)
-            return 0, int(g.edge_of[0])
-        flow = (1 - self.restart) * mass[owner] * g.prob[pos]  # (e,)
-        # the largest flow; ties: lowest previous node, then its first entry (storage order)
-        best = np.lexsort((pos, us[owner], -flow))[0]
-        return int(us[owner[best]]), int(g.edge_of[pos[best]])
+        prev = np.zeros(len(nodes), dtype=np.int64)
+        edge = np.full(len(nodes), int(g.edge_of[0]) if len(g.edge_of) else 0, dtype=np.int64)
+        if not len(nodes) or not len(frontier):  # (not reached through an edge: cannot happen for walked nodes)
+            return prev, edge
+        owner, pos = csr.gather(g.indptr, nodes)
+        nb = g.indices[pos]  # (e,) neighbours of each node
+        at = np.minimum(np.searchsorted(frontier, nb), len(frontier) - 1)
+        ok = frontier[at] == nb  # neighbours that pushed at step t
+        pair = csr.unique(owner[ok] * np.int64(g.n) + nb[ok])  # distinct (node, in-neighbour), sorted
+        own, us = pair // g.n, pair % g.n
+        mass = val[np.searchsorted(frontier, us)]
+        o, p = csr.gather(g.indptr, us)
+        into = g.indices[p] == nodes[own[o]]  # entries u → node (several when typed edges repeat)
+        o, p = o[into], p[into]
+        flow = (1 - self.restart) * mass[o] * g.prob[p]  # (f,)
+        # per node: the largest flow; ties: lowest previous node, then its first entry (storage order)
+        order = np.lexsort((p, us[o], -flow, own[o]))
+        firsts = order[np.r_[True, own[o][order][1:] != own[o][order][:-1]]] if len(order) else order
+        prev[own[o][firsts]] = us[o][firsts]
+        edge[own[o][firsts]] = g.edge_of[p[firsts]]
+        return prev, edge
+
+    def paths(self, keys: list[str]) -> list[list[str]]:
+        """The path that carried most of each key's mass, from the key back to an anchor:
+        ``['Track:t2', '-BY->', 'Artist:a', '<-BY-', 'Track:t1']`` (empty if not reached).
+        Same as :meth:`path` for each key, traced for all keys together."""
+        g = self.graph
+        nodes = np.array([g.node(k) for k in keys], dtype=np.int64)  # (m,)
+        best_t = np.full(len(keys), -1, dtype=np.int64)
+        best = np.zeros(len(keys))
+        known = nodes >= 0
+        for t, (step_nodes, contrib) in enumerate(self.steps):
+            if not len(step_nodes):
+                continue
+            at = np.minimum(np.searchsorted(step_nodes, nodes), len(step_nodes) - 1)
+            got = np.where(known & (step_nodes[at] == nodes), contrib[at], 0.0)
+            better = got > best  # strictly more: the earliest step wins a tie
+            best_t[better], best[better] = t, got[better]
+        out = [[g.key_of(int(n))] if bt >= 0 else [] for n, bt in zip(nodes.tolist(), best_t.tolist())]
+        cur = nodes.copy()
+        for t in range(int(best_t.max(initial=0)), 0, -1):
+            walking = np.flatnonzero(best_t >= t)  # every path still walking back is at step t
+            prev, edge = self._parents(t, cur[walking])
+            for i, u, e in zip(walking.tolist(), prev.tolist(), edge.tolist()):
+                # the edge goes u → node; forward means u is the stored source
+                out[i].append(f"<-{g.edge_rel[e]}-" if g.edge_fwd[e] else f"-{g.edge_rel[e]}->")
+                out[i].append(g.key_of(u))
+            cur[walking] = prev
+        return out
 
     def path(self, key: str) -> list[str]:
-        """The path that carried most of ``key``'s mass, from ``key`` back to an anchor:
-        ``['Track:t2', '-BY->', 'Artist:a', '<-BY-', 'Track:t1']`` (empty if not reached)."""
-        g = self.graph
-        node = g.node(key)
-        if node < 0:
-            return []
-        best_t, best = -1, 0.0
-        for t, (nodes, contrib) in enumerate(self.steps):
-            p = np.searchsorted(nodes, node)
-            if p < len(nodes) and nodes[p] == node and contrib[p] > best:
-                best_t, best = t, contrib[p]
-        if best_t < 0:
-            return []
-        out = [g.key_of(node)]
-        for t in range(best_t, 0, -1):
-            prev, e = self._parent(t, node)
-            rel, forward = g.edge_rel[e], bool(g.edge_fwd[e])
-            # the edge goes prev → node; forward means prev is the stored source
-            out.append(f"<-{rel}-" if forward else f"-{rel}->")
-            out.append(g.key_of(prev))
-            node = prev
-        return out
+        """The path that carried most of ``key``'s mass (see :meth:`paths`)."""
+        return self.paths([key])[0]
 
     def anchor_of(self, key: str) -> str | None:
         """The anchor :meth:`path` of ``key`` ends at (None when ``key`` is not reached or

@@ -56,14 +56,15 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
     graph_col = next((j for j, s in enumerate(signals) if s.kind == "graph"), None)
     wanted = set(facts)
+    keys = [f"Track:{tid}" for tid in track_ids]
+    paths = walk.paths(keys) if walk is not None and explain else None
     hits = []
-    for m, tid in enumerate(track_ids):
-        key = f"Track:{tid}"
+    for m, (tid, key) in enumerate(zip(track_ids, keys)):
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
         if walk is None:
             path, matched = [], None
         elif explain:
-            path = walk.path(key)
+            path = paths[m]
             if len(path) == 1:  # the anchor itself
                 path = []
             matched = path[-1] if path else None
@@ -102,14 +103,13 @@ def make_artist_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, si
                      snapshot: GraphSnapshot, walk: WalkResult, artist_ids) -> list[ArtistHit]:
     """Artist hits for Artist-label ``rows`` (best first), explained like track hits."""
     out = []
-    for m, r in enumerate(rows):
-        aid = str(artist_ids[r])
-        key = f"Artist:{aid}"
+    aids = [str(artist_ids[r]) for r in rows]
+    paths = walk.paths([f"Artist:{aid}" for aid in aids])
+    for m, (aid, path) in enumerate(zip(aids, paths)):
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
-        path = walk.path(key)
         why = [_sentence(snapshot, float(scores[m]), contrib)]
         if len(path) > 1:
             why.append(f"path: {snapshot.render(path)}")
-        out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(key, aid)), score=round(float(scores[m]), 6),
-                             signals=contrib, path=path if len(path) > 1 else [], explanation="; ".join(why)))
+        out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(f"Artist:{aid}", aid)),
+                             score=round(float(scores[m]), 6), signals=contrib, path=path if len(path) > 1 else [], explanation="; ".join(why)))
     return out
