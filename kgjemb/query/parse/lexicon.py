@@ -192,6 +192,9 @@ _YEAR_PATTERNS: tuple[tuple[re.Pattern, str], ...] = tuple(
 )
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _year_filter(kind: str, groups: tuple[str | None, ...]) -> str | None:
     vals = [g for g in groups if g is not None]
     if kind == "range":
@@ -257,7 +260,7 @@ def find_time_filters(
                 era = " ".join(m.group(1).lower().split())
                 taken.append((m.start(), m.end()))
                 found.append(TimeMatch(m.start(), m.end(), Filter(kind="era", value=era, node_id=era_ids.get(era))))
-    for pattern, kind in _YEAR_PATTERNS:
+    for pattern, kind in _YEAR_PATTERNS if _DIGIT.search(text) else ():  # every year pattern needs a digit
         for m in pattern.finditer(text):
             if not free(m.start(), m.end()):
                 continue
