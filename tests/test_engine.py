@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -189,6 +191,25 @@ def test_unexplained_hits_are_the_explained_hits_without_sentences_or_paths(engi
         assert all(h.explanation == "" and h.path == [] for h in b.hits)
         assert a.warnings == b.warnings
     assert engine.search(queries[1], k=5, explain=False).hits[0].matched_entity == terse[1].hits[0].matched_entity
+
+
+def test_engine_threads_hold_on_every_calling_thread(engine):
+    """FAISS's OpenMP thread count is a setting of each thread: a search from a thread the
+    engine was not opened on (serve's pool) must still run FAISS on ``config.threads``."""
+    import faiss
+
+    one = Engine(engine.bundle, model=engine.model, parser=engine.parser, snapshot=engine.snapshot,
+                 config=replace(engine.config, threads=1))
+    seen = []
+
+    def search_from_a_pool_thread():
+        faiss.omp_set_num_threads(3)  # what a fresh thread has by default on a 3-core machine
+        one.search("slow and sad", k=3)
+        seen.append(faiss.omp_get_max_threads())
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(search_from_a_pool_thread).result()
+    assert seen == [1]
 
 
 def test_to_frame_and_rrf(bundle_dir, engine):
