@@ -44,3 +44,10 @@ def test_unique_and_union_are_numpys():
         np.testing.assert_array_equal(csr.union(x, y), np.union1d(x, y))
     assert csr.unique(np.array([5, 5, 5])).tolist() == [5]
     assert csr.union().shape == (0,)
+
+
+def test_rows_dot_either_way_is_row_dot():
+    m = _matrix()
+    vec = np.random.default_rng(4).normal(size=25)
+    for rows in (np.array([3, 0, 39]), np.arange(40), np.array([], dtype=np.int64)):  # gathered, whole, none
+        np.testing.assert_array_equal(csr.rows_dot(m, rows, vec), csr.row_dot(m.indptr, m.indices, m.data, rows, vec))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gather", "row", "row_dot", "lookup", "unique", "union"]
+__all__ = ["gather", "row", "row_dot", "rows_dot", "lookup", "unique", "union"]
 
 
 def gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,6 +37,16 @@ def row_dot(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.
     """``M[rows] @ vec`` ``(len(rows),)`` for the CSR matrix ``M`` of these arrays."""
     owner, pos = gather(indptr, rows)
     return np.bincount(owner, weights=data[pos] * vec[indices[pos]], minlength=len(rows))
+
+
+def rows_dot(matrix, rows: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """``matrix[rows] @ vec`` ``(len(rows),)`` for a scipy CSR ``matrix``: the whole product
+    (one C loop over every entry) when ``rows`` are a sixteenth of the matrix or more, else
+    :func:`row_dot` on the rows' entries. Both add a row's entries in storage order. On the
+    demo's 1,968 × 181 track attributes, 1,000 rows: 163 µs gathered, 24 µs whole."""
+    if len(rows) * 16 >= matrix.shape[0]:
+        return np.asarray(matrix @ vec)[rows]
+    return row_dot(matrix.indptr, matrix.indices, matrix.data, rows, vec)
 
 
 def lookup(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, c: int, rows: np.ndarray) -> np.ndarray:

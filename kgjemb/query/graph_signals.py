@@ -41,8 +41,7 @@ def proximity_signal(snap: GraphSnapshot, anchors: list[str], config: EngineConf
         raw = np.where(nodes >= 0, proximity_raw(walk.score(np.maximum(nodes, 0)), config.proximity_scale), 0.0)
         if profile is not None:
             norm = snap.row_norm[rows]
-            ra = snap.row_attr
-            dot = csr.row_dot(ra.indptr, ra.indices, ra.data, rows, profile)  # (n,)
+            dot = csr.rows_dot(snap.row_attr, rows, profile)  # (n,)
             raw += has_w * dot / np.where(norm > 0, norm, 1.0)  # (n,) shared attributes
         return raw
 
