@@ -355,3 +355,22 @@ def test_index_build_takes_the_trainers_final_vectors_which_equal_its_own(traine
                            config=BuildConfig(progress=False, export_text=False), cache_dir=TRAIN_CACHE)
     assert "took the vectors" in caplog.text
     assert np.array_equal(Bundle.open(out).track_vectors, stored)
+
+
+def test_features_computed_in_worker_processes_equal_the_trainers_own(ci_export, tmp_path):
+    """With ``threads`` > 1 the missing audio features are computed in worker processes
+    (one torch thread each): the same bits as the single-threaded pass of the trainer."""
+    from kgjemb.model import KGJointModel
+    from kgjemb.train.data import TrainData, torch_threads
+
+    cfg = load_config(preset="ci", overrides={"views_per_track": 1})
+    feats = {}
+    for threads in (1, 2):
+        model = KGJointModel(cfg.model, cache_dir=tmp_path / f"t{threads}" / "audio", device="cpu")
+        with torch_threads(1):
+            data = TrainData.build(ci_export, model, cfg, cache_dir=tmp_path / f"t{threads}", progress=False,
+                                   threads=threads)
+        feats[threads] = data.feats
+        assert model.features.computed == (len(data.train_rows) + len(data.val_rows) if threads == 1 else 0)
+    assert [f is None for f in feats[1]] == [f is None for f in feats[2]]
+    assert all(np.array_equal(a, b) for a, b in zip(feats[1], feats[2]) if a is not None)

@@ -67,7 +67,7 @@ from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
 from kgjemb.model import KGJointModel, save_audio_vectors
 from kgjemb.train.config import TrainConfig
-from kgjemb.train.data import TrainData, track_subgraph
+from kgjemb.train.data import TrainData, torch_threads, track_subgraph
 from kgjemb.train.diagnostics import diagnose_model
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.losses import KeyQueue, MultiTaskLoss, get_loss, update_momentum
@@ -157,13 +157,16 @@ class Trainer:
         self.unlabelled = None if unlabelled is None else Path(unlabelled)
         self.out = Path(out)
         self.progress = progress
+        # the steps run on num_threads; passes that only infer (text views, the final pass over
+        # the audio) on the process's threads: their outputs were measured bit-identical
+        self.infer_threads = max(torch.get_num_threads(), config.num_threads)
         torch.set_num_threads(config.num_threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = _device(config.device)
         audio_cache = Path(cache_dir) / "audio" if cache_dir is not None else False
         self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
         self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress,
-                                    unlabelled=unlabelled)
+                                    unlabelled=unlabelled, threads=self.infer_threads)
         self.graph = config.use_graph_positives
         self.objective = build_objective(config, self.model.logit_scale)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -382,7 +385,8 @@ class Trainer:
         Track rows and ``{space: (n, dim)}``."""
         rows = np.flatnonzero([f is not None for f in self.data.feats])
         paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
-        return rows, self.model.embed_audio_spaces(paths, batch_size=AUDIO_BATCH, spaces=self._spaces())
+        with torch_threads(self.infer_threads):
+            return rows, self.model.embed_audio_spaces(paths, batch_size=AUDIO_BATCH, spaces=self._spaces())
 
     def evaluate(self, tracks: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict:
         """Validation metrics on held-out tracks with audio (empty dict when there are none):
