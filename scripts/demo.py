@@ -162,10 +162,13 @@ def stage_index(export, model: Path, home: Path, args):
 
 def stage_queries(bundle: Path, console, args):
     from kgjemb.cli.search import print_table
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.paths import cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
 
-    engine = Engine.open(bundle, config=EngineConfig(threads=1))
+    # HOME's cache: the text path the index build exported for queries is there
+    engine = Engine.open(Bundle.open(bundle, cache_dir=cache_dir(args.home.resolve())), config=EngineConfig(threads=1))
     timings, results = [], []
     for kind, q in QUERIES:
         start = time.perf_counter()
