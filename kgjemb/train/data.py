@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,10 +287,13 @@ def _fill_cache(cache: FeatureCache, paths: list, workers: int, progress: bool) 
     root = str(cache.directory.parent)  # FeatureCache appends the config key
     jobs = [(p, root, cache.cfg) for p in missing]
     logger.info("computing the audio features of %d file(s) in %d processes", len(missing), workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        it = pool.map(_cache_entry, jobs, chunksize=8)
-        for _ in tqdm(it, total=len(jobs), desc="audio features", unit="file", disable=not progress):
-            pass
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            it = pool.map(_cache_entry, jobs, chunksize=8)
+            for _ in tqdm(it, total=len(jobs), desc="audio features", unit="file", disable=not progress):
+                pass
+    except (BrokenProcessPool, OSError, RuntimeError) as err:  # e.g. a caller's script without a __main__ guard
+        logger.warning("feature worker processes failed (%s); computing the rest in this process", err)
 
 
 def _features(model, paths, todo, names, progress: bool, desc: str) -> list[np.ndarray | None]:

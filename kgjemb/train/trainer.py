@@ -40,8 +40,9 @@ Each epoch: validation metrics on the held-out works (:mod:`kgjemb.train.evaluat
 atomically into ``out``. After the last epoch one pass over every track's audio
 (:meth:`Trainer.embed_tracks`) feeds the final validation, the diagnostics and
 ``audio_vectors.npz`` (:mod:`kgjemb.model.vectors`: an index build of this model takes the
-vectors from there instead of embedding every track again). ``resume=True`` continues from ``checkpoint.pt``; per-epoch RNG
-streams are derived from (seed, epoch), so a resumed run equals an uninterrupted one.
+vectors from there instead of embedding every track again). ``resume=True`` continues
+from ``checkpoint.pt``; per-epoch RNG streams are derived from (seed, epoch), so a resumed
+run equals an uninterrupted one.
 
 >>> result = train(export, load_config(preset="ci"), out="runs/ci")
 >>> result.metrics["epochs"][-1]["val"]["track_track"]["same_artist"]["map"]
@@ -398,7 +399,8 @@ class Trainer:
             return {}
         if tracks is None:
             paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
-            vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=self._spaces())  # one pass over the audio
+            with torch_threads(self.infer_threads):
+                vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=self._spaces())  # one pass over the audio
         else:
             at = np.searchsorted(tracks[0], rows)  # held-out rows all have features
             vecs = {space: v[at] for space, v in tracks[1].items()}  # (n_val, dim) each
