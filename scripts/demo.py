@@ -16,6 +16,7 @@ Each stage's wall time is logged and summarised at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -122,6 +123,9 @@ def stage_train(export, home: Path, args):
     from kgjemb.train.trainer import train
 
     cfg = load_config(preset=args.preset, overrides={"epochs": args.epochs, "seed": args.seed})
+    # validation once, after the last epoch: it then shares the final pass over the audio with
+    # the diagnostics and the vectors the index build takes (intermediate ones cost a pass each)
+    cfg = dataclasses.replace(cfg, eval_every=cfg.epochs)
     out = model_dir(home)
     key = hashlib.sha256(json.dumps({"graph": graph_digest(export), "config": cfg.to_dict()}, sort_keys=True,
                                     default=str).encode()).hexdigest()
@@ -142,7 +146,7 @@ def stage_train(export, home: Path, args):
 
 def stage_index(export, model: Path, home: Path, args):
     from kgjemb.index.builder import BuildConfig, build_bundle, graph_digest
-    from kgjemb.paths import bundle_dir
+    from kgjemb.paths import bundle_dir, cache_dir
 
     out = bundle_dir(home)
     manifest = out / "manifest.json"
@@ -150,17 +154,21 @@ def stage_index(export, model: Path, home: Path, args):
         m = json.loads(manifest.read_text())
         if m.get("graph_digest") == graph_digest(export) and m.get("files", {}).get("model/model.pt") == _file_sha(model / "model.pt"):
             return out, f"reused ({m['counts']['tracks_indexed']} tracks, {m['factory']})"
-    path = build_bundle(out, model_dir=model, export=export, config=BuildConfig(progress=not args.no_progress))
+    path = build_bundle(out, model_dir=model, export=export, config=BuildConfig(progress=not args.no_progress),
+                        cache_dir=cache_dir(home))
     m = json.loads((path / "manifest.json").read_text())
     return path, f"{m['counts']['tracks_indexed']} tracks, {m['factory']}, dim {m['dim']}"
 
 
 def stage_queries(bundle: Path, console, args):
     from kgjemb.cli.search import print_table
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.paths import cache_dir
     from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
 
-    engine = Engine.open(bundle, config=EngineConfig(threads=1))
+    # HOME's cache: the text path the index build exported for queries is there
+    engine = Engine.open(Bundle.open(bundle, cache_dir=cache_dir(args.home.resolve())), config=EngineConfig(threads=1))
     timings, results = [], []
     for kind, q in QUERIES:
         start = time.perf_counter()

@@ -319,3 +319,58 @@ def test_same_work_positive_is_cropped_at_its_anchors_position():
         np.testing.assert_array_equal(x[1] - 1000.0, x[0])
     starts = {tuple(TrainData.crops(data, rows, 50, np.random.default_rng(s)).numpy()[:2, 0, 0]) for s in range(20)}
     assert any(a != b - 1000.0 for a, b in starts)  # without align the windows differ
+
+
+def test_index_build_takes_the_trainers_final_vectors_which_equal_its_own(trained_model_dir, ci_export, tmp_path, caplog):
+    """The trainer stores the vectors of its last pass over the audio; an index build of the
+    same model, features and batches takes them, and they are bit for bit what it would
+    compute. The build reads features through the trainer's cache: a cache filled by other
+    code may hold other features for the same audio (and then the vectors are not used)."""
+    import logging
+
+    from kgjemb.index.bundle import Bundle
+    from kgjemb.index.builder import BuildConfig, build_bundle, tracks_with_audio
+    from kgjemb.model import load_model, stored_audio_vectors
+
+    from tests.fixtures_model import TRAIN_CACHE
+
+    model = load_model(trained_model_dir, device="cpu", cache_dir=TRAIN_CACHE / "audio")
+    ids, paths = tracks_with_audio(ci_export)
+    batch = BuildConfig().audio_batch_size
+    stored = stored_audio_vectors(trained_model_dir, model=model, ids=ids, paths=paths, batch_size=batch)
+    assert stored is not None and stored.shape == (len(ids), model.dim)
+    assert np.array_equal(stored, model.embed_audio(paths, batch_size=batch))
+    # other batches, tracks or features: not used
+    assert stored_audio_vectors(trained_model_dir, model=model, ids=ids, paths=paths, batch_size=batch + 1) is None
+    assert stored_audio_vectors(trained_model_dir, model=model, ids=ids[::-1], paths=paths[::-1], batch_size=batch) is None
+    assert stored_audio_vectors(trained_model_dir, model=model, ids=ids, paths=[paths[1], *paths[1:]],
+                                batch_size=batch) is None
+    other = load_model(trained_model_dir, device="cpu", cache_dir=TRAIN_CACHE / "audio")
+    with torch.no_grad():
+        other.audio.proj.bias.add_(1.0)
+    other.save(tmp_path / "other")  # other weights
+    assert stored_audio_vectors(trained_model_dir, model=other, ids=ids, paths=paths, batch_size=batch) is None
+    with caplog.at_level(logging.INFO, logger="kgjemb.index.builder"):
+        out = build_bundle(tmp_path / "bundle", model_dir=trained_model_dir, export=ci_export, model=model,
+                           config=BuildConfig(progress=False, export_text=False), cache_dir=TRAIN_CACHE)
+    assert "took the vectors" in caplog.text
+    assert np.array_equal(Bundle.open(out).track_vectors, stored)
+
+
+def test_features_computed_in_worker_processes_equal_the_trainers_own(ci_export, tmp_path):
+    """With ``threads`` > 1 the missing audio features are computed in worker processes
+    (one torch thread each): the same bits as the single-threaded pass of the trainer."""
+    from kgjemb.model import KGJointModel
+    from kgjemb.train.data import TrainData, torch_threads
+
+    cfg = load_config(preset="ci", overrides={"views_per_track": 1})
+    feats = {}
+    for threads in (1, 2):
+        model = KGJointModel(cfg.model, cache_dir=tmp_path / f"t{threads}" / "audio", device="cpu")
+        with torch_threads(1):
+            data = TrainData.build(ci_export, model, cfg, cache_dir=tmp_path / f"t{threads}", progress=False,
+                                   threads=threads)
+        feats[threads] = data.feats
+        assert model.features.computed == (len(data.train_rows) + len(data.val_rows) if threads == 1 else 0)
+    assert [f is None for f in feats[1]] == [f is None for f in feats[2]]
+    assert all(np.array_equal(a, b) for a, b in zip(feats[1], feats[2]) if a is not None)

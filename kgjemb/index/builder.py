@@ -164,6 +164,10 @@ def build_bundle(
 ) -> Path:
     """Embed every track with audio in ``export`` with the model in ``model_dir``, build the
     index and entity vectors, and write the bundle to ``out`` (atomically replacing one).
+    The audio vectors come from ``model_dir/audio_vectors.npz`` (:mod:`kgjemb.model.vectors`,
+    written by the trainer) when they were computed by this model (weights, config, device
+    type) from the features it reads now, in batches of ``config.audio_batch_size``;
+    otherwise they are computed.
 
     ``cache_dir``: audio features, node-name vectors and the exported query-time text path
     live here (None: ``<home>/cache``); ``device``: ``cpu``/``cuda``/``auto`` for the model
@@ -174,7 +178,12 @@ def build_bundle(
     ids, paths = tracks_with_audio(export)
     if not ids:
         raise BundleError("no track has a readable audio file: nothing to index")
-    vectors = _embed_audio(model, paths, config)
+    # the trainer stores the vectors of its final pass: the same weights, audio and batches
+    vectors = models.stored_audio_vectors(model_dir, model=model, ids=ids, paths=paths, batch_size=config.audio_batch_size)
+    if vectors is not None:
+        logger.info("took the vectors of %d audio file(s) from %s", len(ids), model_dir)
+    else:
+        vectors = _embed_audio(model, paths, config)
     index = new_index(config.backend, dim=model.dim, faiss=config.index, milvus=config.milvus)
     index.index(ids, vectors, fields=fields_from_export(export, ids))
     content = BundleContent(index, ids, vectors, _entities(model, export, ids, vectors), export, model.checksum(),

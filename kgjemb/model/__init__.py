@@ -21,7 +21,10 @@ __all__ = [
     "default_device",
     "load_model",
     "load_text_model",
+    "feature_digest",
     "onnx_file",
+    "save_audio_vectors",
+    "stored_audio_vectors",
 ]
 
 _HOME = {
@@ -35,6 +38,9 @@ _HOME = {
     "TextModel": "kgjemb.model.text_onnx",
     "load_text_model": "kgjemb.model.text_onnx",
     "onnx_file": "kgjemb.model.text_onnx",
+    "feature_digest": "kgjemb.model.vectors",
+    "save_audio_vectors": "kgjemb.model.vectors",
+    "stored_audio_vectors": "kgjemb.model.vectors",
 }
 
 

@@ -18,10 +18,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from kgjemb.audio.cache import FeatureCache
+from kgjemb.audio.config import FrontendConfig
 from kgjemb.audio.features import silence_db
 from kgjemb.audio.io import audio_files
 from kgjemb.catalog.schema import attribute_id
@@ -39,9 +45,20 @@ from kgjemb.train.positives import GraphIndex
 from kgjemb.train.split import Split, make_split
 from kgjemb.train.views import TextViews, track_facts
 
-__all__ = ["TrainData", "TextPool", "encode_cached", "track_subgraph"]
+__all__ = ["TrainData", "TextPool", "encode_cached", "torch_threads", "track_subgraph"]
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count set to ``n`` for the ``with`` block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -114,10 +131,13 @@ class TrainData:
 
     @classmethod
     def build(cls, export: GraphExport, model, config, *, cache_dir: Path | None = None, progress: bool = True,
-              unlabelled: str | os.PathLike | None = None) -> "TrainData":
+              unlabelled: str | os.PathLike | None = None, threads: int = 1) -> "TrainData":
         """Precompute everything for ``config`` (a TrainConfig) from the graph ``export``;
         ``unlabelled``: a folder whose audio files (recursively, none outside it) feed the
-        self-supervised term."""
+        self-supervised term. ``threads``: what the frozen text encoder may use, and how
+        many processes compute the audio features missing from the cache (each with one
+        torch thread, as the trainer: features computed with more threads differ in the
+        last bits, while the encoder's outputs were measured bit-identical)."""
         unl_paths = audio_files(unlabelled) if unlabelled is not None else []  # bad folder: fail first
         split = make_split(export, by=config.split, val_fraction=config.val_fraction, seed=config.seed)
         index = GraphIndex.from_export(export, config.positives)
@@ -127,6 +147,7 @@ class TrainData:
 
         paths = list(export.nodes["Track"]["audio_path"])
         todo = [i for i, p in enumerate(paths) if isinstance(p, str) and p]
+        _fill_cache(model.features, [paths[i] for i in todo], threads, progress)
         feats = _features(model, paths, todo, [f"track {facts[i].track_id}" for i in todo], progress, "audio features")
         failed = sum(feats[i] is None for i in todo)
         has_audio = np.array([f is not None and f.shape[1] > 0 for f in feats], dtype=bool)
@@ -142,7 +163,8 @@ class TrainData:
         train_index = index.restrict(has_audio & split.train_mask)
         train_index.build_hard_pool(allowed=has_audio & split.train_mask)
 
-        pool = cls._draw_pool(views, index, config, export, model, cache_dir, progress)
+        with torch_threads(threads):
+            pool = cls._draw_pool(views, index, config, export, model, cache_dir, progress)
         fe = model.config.frontend
         unl: list[np.ndarray] = []
         if unl_paths:
@@ -239,6 +261,39 @@ class TrainData:
         need = np.asarray(va.sum(axis=1)).ravel()  # (s,)
         shared = (va @ self.index.track_attr[rows].T).toarray()  # (s, r)
         return (shared >= need[:, None]) & (need[:, None] > 0)
+
+
+def _cache_entry(job: tuple[str, str, FrontendConfig]) -> None:
+    """Worker of :func:`_fill_cache`: compute and store one file's features (one torch
+    thread); an unusable file is left for the caller, which reports it."""
+    path, root, cfg = job
+    torch.set_num_threads(1)
+    try:
+        FeatureCache(root, cfg).features(path)
+    except (KgjembError, OSError, ValueError):
+        pass
+
+
+def _fill_cache(cache: FeatureCache, paths: list, workers: int, progress: bool) -> None:
+    """Compute the features of ``paths`` missing from ``cache`` in ``workers`` processes
+    (spawned: a forked child of a process with torch threads may hang), so that the
+    caller's pass reads them all from disk. Nothing to do without a disk cache, with one
+    worker or with few missing files."""
+    if cache.directory is None or workers < 2:
+        return
+    missing = sorted({str(p) for p in paths if not cache.entry_path(p).is_file()})
+    if len(missing) < 4 * workers:
+        return
+    root = str(cache.directory.parent)  # FeatureCache appends the config key
+    jobs = [(p, root, cache.cfg) for p in missing]
+    logger.info("computing the audio features of %d file(s) in %d processes", len(missing), workers)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            it = pool.map(_cache_entry, jobs, chunksize=8)
+            for _ in tqdm(it, total=len(jobs), desc="audio features", unit="file", disable=not progress):
+                pass
+    except (BrokenProcessPool, OSError, RuntimeError) as err:  # e.g. a caller's script without a __main__ guard
+        logger.warning("feature worker processes failed (%s); computing the rest in this process", err)
 
 
 def _features(model, paths, todo, names, progress: bool, desc: str) -> list[np.ndarray | None]:

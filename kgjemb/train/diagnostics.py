@@ -153,17 +153,23 @@ def write_diagnostics(
     return numbers
 
 
-def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ensemble") -> dict:
+def diagnose_model(model, data, out_dir: str | os.PathLike, *, kind: str = "ensemble",
+                   tracks: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict:
     """Diagnostics of a trained model over every track with audio: audio vectors
     (``model.embed_audio``), text vectors of each track's full caption, scatter coloured by
     attribute ``kind`` (falls back to the kind covering most tracks when absent), with
     the text vectors of that kind's most common values drawn as stars; with a track head,
-    the audio vectors in its space too."""
-    rows = np.flatnonzero([f is not None for f in data.feats])
+    the audio vectors in its space too. ``tracks``: (Track rows with features, ``{space:
+    (n, dim)}``) already computed by the caller (the trainer's final pass), instead of a
+    pass over the audio here."""
+    if tracks is None:
+        rows = np.flatnonzero([f is not None for f in data.feats])
+        paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
+        spaces = ("joint", "track") if model.config.track_head else ("joint",)
+        vecs = model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
+    else:
+        rows, vecs = tracks
     facts = [data.views.facts[i] for i in rows]
-    paths = list(data.export.nodes["Track"]["audio_path"].iloc[rows])
-    spaces = ("joint", "track") if model.config.track_head else ("joint",)
-    vecs = model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
     audio, track = vecs["joint"], vecs.get("track")
     text = model.embed_text([caption(list(f.attributes)) if f.attributes else f.title for f in facts])
     cover: dict[str, int] = {}

@@ -37,8 +37,12 @@ by :func:`build_objective` and summed with its weight by a :class:`MultiTaskLoss
 
 Each epoch: validation metrics on the held-out works (:mod:`kgjemb.train.evaluate`),
 ``checkpoint.pt`` + ``metrics.json`` + the model (``KGJointModel.save``) written
-atomically into ``out``. ``resume=True`` continues from ``checkpoint.pt``; per-epoch RNG
-streams are derived from (seed, epoch), so a resumed run equals an uninterrupted one.
+atomically into ``out``. After the last epoch one pass over every track's audio
+(:meth:`Trainer.embed_tracks`) feeds the final validation, the diagnostics and
+``audio_vectors.npz`` (:mod:`kgjemb.model.vectors`: an index build of this model takes the
+vectors from there instead of embedding every track again). ``resume=True`` continues
+from ``checkpoint.pt``; per-epoch RNG streams are derived from (seed, epoch), so a resumed
+run equals an uninterrupted one.
 
 >>> result = train(export, load_config(preset="ci"), out="runs/ci")
 >>> result.metrics["epochs"][-1]["val"]["track_track"]["same_artist"]["map"]
@@ -62,9 +66,9 @@ from tqdm.auto import tqdm
 from kgjemb.audio.augment import augment_features, input_frames
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
-from kgjemb.model import KGJointModel
+from kgjemb.model import KGJointModel, save_audio_vectors
 from kgjemb.train.config import TrainConfig
-from kgjemb.train.data import TrainData, track_subgraph
+from kgjemb.train.data import TrainData, torch_threads, track_subgraph
 from kgjemb.train.diagnostics import diagnose_model
 from kgjemb.train.evaluate import evaluate_vectors
 from kgjemb.train.losses import KeyQueue, MultiTaskLoss, get_loss, update_momentum
@@ -77,6 +81,10 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT, METRICS, TRAIN_CONFIG = "checkpoint.pt", "metrics.json", "train_config.json"
 LABELS = ("Artist", "Album", "Attribute")
+#: files per forward batch of the final pass over the audio: the index build's default
+#: (``index.builder.BuildConfig.audio_batch_size``), which reuses the stored vectors only
+#: when its batch size is the same
+AUDIO_BATCH = 16
 
 
 @dataclass
@@ -150,13 +158,16 @@ class Trainer:
         self.unlabelled = None if unlabelled is None else Path(unlabelled)
         self.out = Path(out)
         self.progress = progress
+        # the steps run on num_threads; passes that only infer (text views, the final pass over
+        # the audio) on the process's threads: their outputs were measured bit-identical
+        self.infer_threads = max(torch.get_num_threads(), config.num_threads)
         torch.set_num_threads(config.num_threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = _device(config.device)
         audio_cache = Path(cache_dir) / "audio" if cache_dir is not None else False
         self.model = KGJointModel(config.model, cache_dir=audio_cache, device=self.device, seed=config.seed)
         self.data = TrainData.build(export, self.model, config, cache_dir=cache_dir, progress=progress,
-                                    unlabelled=unlabelled)
+                                    unlabelled=unlabelled, threads=self.infer_threads)
         self.graph = config.use_graph_positives
         self.objective = build_objective(config, self.model.logit_scale)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -366,16 +377,33 @@ class Trainer:
         return {"a": torch.stack(vecs), "b": au, "positives": torch.from_numpy(linked).to(self.device)}  # (U, dim) each
 
     # -- epochs ---------------------------------------------------------------------------
-    def evaluate(self) -> dict:
+    def _spaces(self) -> tuple[str, ...]:
+        return ("joint", "track") if self.config.model.track_head else ("joint",)
+
+    def embed_tracks(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass over the audio of every track with features (whole files, eval mode,
+        :meth:`KGJointModel.embed_audio_spaces`, ``AUDIO_BATCH`` files per batch): their
+        Track rows and ``{space: (n, dim)}``."""
+        rows = np.flatnonzero([f is not None for f in self.data.feats])
+        paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
+        with torch_threads(self.infer_threads):
+            return rows, self.model.embed_audio_spaces(paths, batch_size=AUDIO_BATCH, spaces=self._spaces())
+
+    def evaluate(self, tracks: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict:
         """Validation metrics on held-out tracks with audio (empty dict when there are none):
         :func:`evaluate_vectors` of the joint space, and with a track head also its
-        track→track metrics under ``track_head``."""
+        track→track metrics under ``track_head``. ``tracks``: :meth:`embed_tracks`' result
+        to take the held-out vectors from (None: embed the held-out tracks now)."""
         rows = self.data.val_rows
         if len(rows) < 2:
             return {}
-        paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
-        spaces = ("joint", "track") if self.config.model.track_head else ("joint",)
-        vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=spaces)  # one pass over the audio
+        if tracks is None:
+            paths = list(self.data.export.nodes["Track"]["audio_path"].iloc[rows])
+            with torch_threads(self.infer_threads):
+                vecs = self.model.embed_audio_spaces(paths, batch_size=32, spaces=self._spaces())  # one pass over the audio
+        else:
+            at = np.searchsorted(tracks[0], rows)  # held-out rows all have features
+            vecs = {space: v[at] for space, v in tracks[1].items()}  # (n_val, dim) each
         audio = vecs["joint"]
         mask = np.zeros(len(self.data.feats), dtype=bool)
         mask[rows] = True
@@ -419,6 +447,8 @@ class Trainer:
                     it.set_postfix({k: f"{v:.3f}" for k, v in out.items() if k != "pairs"})
             seconds = time.perf_counter() - t0
             self.model.eval()
+            final = epoch + 1 == cfg.epochs
+            tracks = self.embed_tracks() if final else None  # validation, diagnostics, stored vectors
             record = {
                 "epoch": epoch + 1,
                 "loss": {k: v / steps for k, v in sums.items() if k != "pairs"},
@@ -427,13 +457,13 @@ class Trainer:
                 "pairs_per_s": round(sums.get("pairs", 0.0) / max(seconds, 1e-9), 1),
                 "temperature": float(1.0 / self.model.logit_scale.detach().exp().clamp(max=100.0)),
             }
-            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-                record["val"] = self.evaluate()
+            if (epoch + 1) % cfg.eval_every == 0 or final:
+                record["val"] = self.evaluate(tracks)
             self.history.append(record)
             logger.info("epoch %d: loss %s, %.1f s, %.0f pairs/s, val %s", epoch + 1,
                         {k: round(v, 3) for k, v in record["loss"].items()}, seconds, record["pairs_per_s"],
                         _brief(record.get("val", {})))
-            self._write(epoch, final=epoch + 1 == cfg.epochs)
+            self._write(epoch, tracks=tracks)
         return TrainResult(out=self.out, metrics=self.metrics())
 
     def metrics(self) -> dict:
@@ -442,13 +472,20 @@ class Trainer:
             out["unlabelled"] = {"folder": str(self.unlabelled), "recordings": len(self.data.unlabelled)}
         return out
 
-    def _write(self, epoch: int, *, final: bool = False) -> None:
+    def _write(self, epoch: int, *, tracks: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> None:
+        """Checkpoint, metrics and model; after the last epoch (``tracks``: its pass over the
+        audio) also the diagnostics and the stored audio vectors of the saved weights."""
         self.save_checkpoint(epoch)
         _atomic_json(self.out / METRICS, self.metrics())
         _atomic_json(self.out / TRAIN_CONFIG, self.config.to_dict())
-        if final:
-            diagnose_model(self.model, self.data, self.out, kind=self.config.scatter_kind)
+        if tracks is not None:
+            diagnose_model(self.model, self.data, self.out, kind=self.config.scatter_kind, tracks=tracks)
         self.model.save(self.out)
+        if tracks is not None:
+            rows, vecs = tracks
+            frame = self.data.export.nodes["Track"]
+            save_audio_vectors(self.out, model=self.model, ids=list(frame["id"].iloc[rows]),
+                               features=(self.data.feats[r] for r in rows), vectors=vecs["joint"], batch_size=AUDIO_BATCH)
 
 
 def _brief(val: dict) -> dict | str:
