@@ -103,6 +103,7 @@ def serve(
     from kgjemb.serve.app import create_app
     from kgjemb.serve.config import ServeConfig
     from kgjemb.serve.metrics import MULTIPROC_ENV
+    from kgjemb.serve.workers import run_workers
 
     use_device(device)  # the process default: engine, FAISS and worker processes follow it
     if bundle_arg is not None and bundle is not None and bundle_arg.resolve() != bundle.resolve():
@@ -137,7 +138,7 @@ def serve(
         own_dir = tempfile.mkdtemp(prefix="kgjemb-metrics-")
         os.environ[MULTIPROC_ENV] = own_dir
     try:
-        uvicorn.run("kgjemb.serve.app:app_from_env", factory=True, workers=config.workers, **server)
+        run_workers("kgjemb.serve.app:app_from_env", factory=True, workers=config.workers, **server)
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
