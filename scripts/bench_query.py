@@ -380,7 +380,8 @@ def main() -> None:
     from kgjemb.device import set_default_device
     from kgjemb.index.bundle import Bundle
     from kgjemb.paths import cache_dir
-    from kgjemb.query.engine import Engine, set_threads
+    from kgjemb.query.engine import Engine
+    from kgjemb.query.threads import set_threads
 
     device = set_default_device(args.device)
     default_threads = torch.get_num_threads()

@@ -74,7 +74,7 @@ class EngineConfig:
     track has only through its artist (0.5); ``fact_unknown``: fact score of a track with no
     attribute of the asked kind at all, i.e. unknown rather than known-other (0.5). ``threads``: when
     set, :meth:`Engine.open` sets FAISS's, the BLAS pools' and (if loaded) torch's thread
-    counts process-wide (:func:`~kgjemb.query.engine.set_threads`; None: leave them). One thread is the fastest for single queries on a busy machine: the
+    counts process-wide (:func:`~kgjemb.query.threads.set_threads`; None: leave them). One thread is the fastest for single queries on a busy machine: the
     thread pools' spin-waits can cost 100x on tiny inputs (measured: MiniLM on two short
     phrases 2 ms with 1 thread, 0.5 s with 2 under load 8 on 2 cores).
 

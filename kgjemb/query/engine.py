@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -47,13 +45,14 @@ from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.base import IndexFilter
-from kgjemb.index.faiss_index import IndexConfig, import_faiss
+from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
 from kgjemb.query.graph_signals import fact_signals, proximity_raw, proximity_signal
 from kgjemb.query.hits import make_artist_hits, make_hits
 from kgjemb.query.parse import ParserConfig, QueryParser
 from kgjemb.query.snapshot import GraphSnapshot, node_key
+from kgjemb.query.threads import set_threads, threads_here
 from kgjemb.query.types import ArtistResult, EntityRef, Filter, ParsedQuery, SearchResult
 
 __all__ = ["Engine", "EngineConfig", "SignalWeights"]
@@ -431,7 +430,7 @@ class Engine:
         ``hits=False``: each plan's ranked track ids instead of a :class:`SearchResult`;
         ``explain=False``: hits without explanations and paths."""
         if self.config.threads is not None:
-            _threads_here(self.config.threads)
+            threads_here(self.config.threads)
         n = len(self.track_ids)
         fetch = min(n, max(k * self.config.overfetch, self.config.min_candidates))
         filters = [self._filter(p) for p in plans]
@@ -490,38 +489,6 @@ class Engine:
         if self.stale:
             plan.warnings.append(self.stale)
         return SearchResult(query=plan.parsed.query, parse=plan.parsed, hits=hits, warnings=plan.warnings)
-
-
-def set_threads(n: int) -> None:
-    """Set the process's thread counts for the query path to ``n``: FAISS's OpenMP pool,
-    the BLAS pools numpy's matrix products use (OpenBLAS / MKL / OpenMP, through
-    threadpoolctl) and, only when torch is already loaded (a PyTorch text tower), torch's
-    intra-op count. The ONNX query path never loads torch, so this does not import it.
-
-    One query's matrix products are small: extra BLAS threads only spin. Measured with
-    ``scripts/bench_serve.py --engine`` on the demo bundle (2 cores): 10.1 CPU ms a query
-    with the default pools, 5.7 with one thread, at the same latency."""
-    from threadpoolctl import threadpool_limits
-
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(n)
-    _threads_here(n)
-    threadpool_limits(limits=n)
-
-
-_THREAD = threading.local()
-
-
-def _threads_here(n: int) -> None:
-    """Give FAISS ``n`` OpenMP threads on the calling thread. The count is an OpenMP setting
-    of each thread: :func:`set_threads` in :meth:`Engine.open` covers the opening thread
-    only, and any other thread (serve's engine pool, an analyst's own pool) searched with
-    the default (every core), whose idle OpenMP workers spin between searches: in ``serve``
-    with one engine thread, 13 CPU ms a request instead of ~4. Once per thread."""
-    if getattr(_THREAD, "omp", None) != n:
-        import_faiss().omp_set_num_threads(n)
-        _THREAD.omp = n
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
 def open_engine(path: str | Path, *, threads: int | None = None) -> Engine:
     """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path`` (which verifies
     the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets the
-    worker's FAISS and BLAS thread pools (:func:`kgjemb.query.engine.set_threads`; None:
+    worker's FAISS and BLAS thread pools (:func:`kgjemb.query.threads.set_threads`; None:
     library defaults). Torch is not imported: the query path runs on ONNX Runtime and FAISS."""
     return Engine.open(path, config=EngineConfig(threads=threads))
 
