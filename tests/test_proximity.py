@@ -101,6 +101,10 @@ def test_path_names_the_heaviest_route():
     keys = ["Artist:a2", "Track:nope", "Track:t2", "Track:t1", "Artist:a2", "Track:t3", "Album:al1", "Artist:a1"]
     assert res.paths(keys) == [res.path(k) for k in keys]
     assert res.paths([]) == []
+    # the anchor each path ends at, from one anchor (no path traced) and from two
+    for walk in (res, g.walk({"Track:t1": 1.0, "Artist:a2": 1.0})):
+        assert walk.ends(keys) == [p[-1] if len(p) > 1 else None for p in walk.paths(keys)]
+    assert res.ends(keys)[:4] == ["Track:t1", None, "Track:t1", None]
 
 
 def test_zero_weight_switches_a_type_off():

@@ -214,18 +214,19 @@ class WalkResult:
         """The path that carried most of ``key``'s mass (see :meth:`paths`)."""
         return self.paths([key])[0]
 
-    def anchor_of(self, key: str) -> str | None:
-        """The anchor :meth:`path` of ``key`` ends at (None when ``key`` is not reached or
-        is the anchor the path starts and ends at, i.e. the path has one node). A walk from
-        one anchor ends every path there, so only a walk from several traces the path."""
+    def ends(self, keys: list[str], paths: list[list[str]] | None = None) -> list[str | None]:
+        """The anchor each key's :meth:`path` ends at (None when the key is not reached, or
+        when its path is the key alone: an anchor). ``paths``: those of ``keys``, if already
+        traced. A walk from one anchor ends every other reached node's path there, so only
+        a walk from several anchors (or that anchor's own path) is traced."""
         anchors = self.steps[0][0] if self.steps else np.zeros(0, dtype=np.int64)
-        node = self.graph.node(key)
-        if len(anchors) == 1 and node >= 0 and node != anchors[0]:
-            p = np.searchsorted(self.nodes, node)
-            reached = p < len(self.nodes) and self.nodes[p] == node and self.mass[p] > 0
-            return self.graph.key_of(int(anchors[0])) if reached else None
-        path = self.path(key)
-        return path[-1] if len(path) > 1 else None
+        if paths is None and len(anchors) == 1:
+            anchor = self.graph.key_of(int(anchors[0]))
+            reached = (self.score_of(keys) > 0).tolist()
+            own = [k for k in keys if k == anchor]  # its own path may loop back through others
+            looped = dict(zip(own, self.ends(own, self.paths(own))))
+            return [looped[k] if k == anchor else (anchor if r else None) for k, r in zip(keys, reached)]
+        return [p[-1] if len(p) > 1 else None for p in (paths if paths is not None else self.paths(keys))]
 
 
 #: anchor profiles kept by a TypedGraph (cleared when full)

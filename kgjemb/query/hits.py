@@ -49,8 +49,8 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     walk (None without anchors), ``facts`` the attribute ids the query asks for.
 
     ``explain=False``: no sentence and no path; ``matched_entity`` is still the anchor the
-    hit's strongest path ends at. A walk from one anchor gives every reached node that
-    anchor without tracing a path (:meth:`WalkResult.anchor_of`)."""
+    hit's strongest path ends at (:meth:`WalkResult.ends`: from one anchor, without tracing
+    paths)."""
     table = snapshot.tracks
     track_ids = [snapshot.track_ids[r] for r in rows]
     ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
@@ -58,18 +58,12 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     wanted = set(facts)
     keys = [f"Track:{tid}" for tid in track_ids]
     paths = walk.paths(keys) if walk is not None and explain else None
+    ends = walk.ends(keys, paths) if walk is not None else [None] * len(keys)
     hits = []
-    for m, (tid, key) in enumerate(zip(track_ids, keys)):
+    for m, tid in enumerate(track_ids):
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
-        if walk is None:
-            path, matched = [], None
-        elif explain:
-            path = paths[m]
-            if len(path) == 1:  # the anchor itself
-                path = []
-            matched = path[-1] if path else None
-        else:
-            path, matched = [], walk.anchor_of(key)
+        path = paths[m] if paths is not None and len(paths[m]) > 1 else []  # one node: the anchor itself
+        matched = ends[m]
         if matched is None and ref_cols:
             matched = signals[max(ref_cols, key=lambda j: parts[m, j])].ref
         attrs = sorted(wanted & table.attributes(tid))
@@ -111,5 +105,6 @@ def make_artist_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, si
         if len(path) > 1:
             why.append(f"path: {snapshot.render(path)}")
         out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(f"Artist:{aid}", aid)),
-                             score=round(float(scores[m]), 6), signals=contrib, path=path if len(path) > 1 else [], explanation="; ".join(why)))
+                             score=round(float(scores[m]), 6), signals=contrib, path=path if len(path) > 1 else [],
+                             explanation="; ".join(why)))
     return out
