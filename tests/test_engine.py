@@ -238,3 +238,18 @@ def test_filtered_search_widens_until_enough_candidates(bundle_dir, engine):
     got = tight.search("fast and bright", k=k, filters=flt)
     want = exhaustive.search("fast and bright", k=k, filters=flt)
     assert len(got.hits) == k and {h.track_id for h in got.hits} == {h.track_id for h in want.hits}
+
+
+def test_ef_search_override_tunes_the_saved_index(bundle_dir, engine):
+    """EngineConfig.ef_search changes the search breadth of the bundle's index and nothing
+    else it saved (the index is tuned after loading, whatever its backend)."""
+    import json
+
+    saved = json.loads((bundle_dir / "index" / "config.json").read_text())["config"]
+    eng = Engine.open(bundle_dir, config=EngineConfig(ef_search=321), model=engine.model, parser=engine.parser)
+    assert eng.index.config.ef_search == 321
+    assert {k: v for k, v in vars(eng.index.config).items() if k != "ef_search"} == \
+        {k: v for k, v in saved.items() if k != "ef_search"}
+    assert engine.index.config.ef_search == saved["ef_search"]  # the other engine's index is its own
+    assert [h.track_id for h in eng.search("slow and sad", k=5).hits] == \
+        [h.track_id for h in engine.search("slow and sad", k=5).hits]

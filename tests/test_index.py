@@ -99,3 +99,26 @@ def test_auto_factory_and_validation():
         idx.search(np.ones((1, 8)), 0)
     with pytest.raises(ValueError, match="positive"):
         IndexConfig(ef_search=0)
+
+
+def test_tune_widens_the_search_without_rebuilding():
+    x = clustered(8000, 48, clusters=400)
+    q = clustered(200, 48, clusters=400, seed=1)
+    ids = [f"t{i}" for i in range(len(x))]
+    truth = exact_top(x, q, 10)
+    idx = FaissIndex(48, IndexConfig(factory="HNSW8", ef_search=10, ef_construction=16))
+    idx.index(ids, x)
+
+    def recall() -> float:
+        got = idx.search(q, 10)[1]
+        return sum(len({f"t{j}" for j in t} & set(g)) for t, g in zip(truth, got)) / truth.size
+
+    narrow = recall()
+    idx.tune(ef_search=256)
+    assert idx.config.ef_search == 256 and idx.factory == "HNSW8"
+    assert recall() > narrow + 0.02, f"efSearch 10 → 256 did not widen the search ({narrow:.3f})"
+    with pytest.raises(TypeError, match="ef_construction"):
+        idx.tune(ef_construction=80)
+    with pytest.raises(ValueError, match="ef_search must be positive"):
+        idx.tune(ef_search=0)
+    assert idx.config.ef_search == 256

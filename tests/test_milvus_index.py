@@ -77,7 +77,15 @@ def test_milvus_contract_upsert_delete_fetch_fields_save(synthetic, milvus_uri, 
         back = MilvusIndex.load(tmp_path / "ix")
         assert back.config.collection == idx.config.collection and len(back) == len(ids)
         assert sorted(back.ids) == sorted(ids)
+        idx.tune(ef_search=99, nprobe=7)
+        assert (idx.config.ef_search, idx.config.nprobe) == (99, 7)
+        assert idx.config.search_params(10)["params"] == {"HNSW": {"ef": 99}, "FLAT": {}}.get(idx.factory, {"nprobe": 7})
+        with pytest.raises(TypeError, match="m"):
+            idx.tune(m=8)
+        with pytest.raises(ValueError, match="nprobe must be positive"):
+            idx.tune(nprobe=0)
     finally:
+        idx.tune(ef_search=MilvusConfig.ef_search, nprobe=MilvusConfig.nprobe)
         idx.upsert(["t1"], x[[1]], fields=[fields[1]])
     assert idx.fields("t1") == fields[1]
 

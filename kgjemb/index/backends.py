@@ -38,11 +38,10 @@ def new_index(name: str, *, dim: int, faiss: IndexConfig = IndexConfig(), milvus
     return FaissIndex(dim, faiss)
 
 
-def load_index(path: str | os.PathLike, *, faiss: IndexConfig | None = None) -> VectorIndex:
+def load_index(path: str | os.PathLike) -> VectorIndex:
     """Reopen the index saved in directory ``path`` with the backend its ``config.json``
-    names (bundles written before backends were recorded are FAISS). ``faiss`` overrides
-    FAISS search settings; its ``ef_search`` also applies to a Milvus HNSW collection."""
+    names (bundles written before backends were recorded are FAISS)."""
     meta = json.loads((Path(path) / "config.json").read_text())
     if _check(meta.get("backend", "faiss")) == "milvus":
-        return MilvusIndex.load(path, ef_search=faiss.ef_search if faiss is not None else None)
-    return FaissIndex.load(path, config=faiss)
+        return MilvusIndex.load(path)
+    return FaissIndex.load(path)

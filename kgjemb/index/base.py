@@ -244,5 +244,10 @@ class VectorIndex(ABC):
     def ids(self) -> list[str]:
         """Ids in the index (FAISS: insertion order; remote backends: sorted)."""
 
+    @abstractmethod
+    def tune(self, **search: int) -> None:
+        """Change search-time parameters without rebuilding (``ef_search``, ``nprobe``: the
+        config fields of the same names); an unknown name raises ``TypeError``."""
+
     def close(self) -> None:
         """Release connections (remote backends); a no-op for in-process ones."""

@@ -53,7 +53,7 @@ from kgjemb.errors import BundleError
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.backends import load_index
 from kgjemb.index.base import VectorIndex
-from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE, IndexConfig
+from kgjemb.index.faiss_index import CONFIG_FILE, FIELDS_FILE, IDS_FILE, INDEX_FILE
 from kgjemb.model.files import CONFIG_FILE as MODEL_CONFIG_FILE
 from kgjemb.model.files import WEIGHTS_FILE, sha256_file
 from kgjemb.paths import cache_dir as home_cache_dir
@@ -302,12 +302,11 @@ class Bundle:
         return manifest
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, verify: bool = True, index_config: IndexConfig | None = None,
+    def open(cls, path: str | os.PathLike, *, verify: bool = True,
              cache_dir: str | os.PathLike | None = None) -> "Bundle":
         """Open and verify a bundle. Raises :class:`BundleError` naming the missing, unlisted
         or corrupt file; ``verify=False`` skips only the sha256 comparison (the listing,
-        path and symlink checks always run); ``index_config`` overrides search settings
-        (e.g. ``ef_search``); ``cache_dir``: where its model caches audio features and
+        path and symlink checks always run); ``cache_dir``: where its model caches audio features and
         exported text graphs (None: ``<home>/cache``, see :mod:`kgjemb.paths`).
 
         The index is reopened with the backend the manifest names: FAISS from ``index/``,
@@ -318,7 +317,7 @@ class Bundle:
         manifest = cls.read_manifest(path)
         cls.verify(path, manifest, checksums=verify)
         try:
-            index = load_index(path / "index", faiss=index_config)
+            index = load_index(path / "index")  # search settings as saved; change them with index.tune
             track_ids = json.loads((path / "vectors" / "track_ids.json").read_text())
             vectors = np.load(path / "vectors" / "tracks.npy", mmap_mode="r")  # read on demand: queries never need it
             entities = {lb: np.load(path / "entities" / f"{lb}.npy") for lb in NODE_LABELS}

@@ -146,9 +146,14 @@ class FaissIndex(VectorIndex):
     def _new_index(self, factory: str):
         faiss = self.faiss
         inner = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
-        hnsw = getattr(faiss.downcast_index(inner), "hnsw", None)
+        down = faiss.downcast_index(inner)
+        hnsw = getattr(down, "hnsw", None)
         if hnsw is not None:
             hnsw.efConstruction = self.config.ef_construction
+        if getattr(down, "do_polysemous_training", False):
+            # PQ codes reordered for Hamming-distance search, which is never used here: it
+            # tripled IVF1024,PQ32's training time on 10^5 vectors (41 s against 14 s)
+            down.do_polysemous_training = False
         return faiss.IndexIDMap2(inner)
 
     def _tune(self) -> None:
@@ -411,6 +416,16 @@ class FaissIndex(VectorIndex):
     def fields(self, item_id: str) -> ItemFields:
         """The scalar fields stored for ``item_id`` (``KeyError`` if unknown)."""
         return self._fields.get(self._keys[str(item_id)], ItemFields())
+
+    def tune(self, **search: int) -> None:
+        """E.g. ``tune(ef_search=256)`` at 10^7 items, where efSearch 64 loses recall."""
+        unknown = set(search) - {"ef_search", "nprobe"}
+        if unknown:
+            raise TypeError(f"not a search parameter: {sorted(unknown)}; choose from ef_search, nprobe")
+        with self._write_lock:
+            self.config = replace(self.config, **search)
+            if self._index is not None:
+                self._tune()
 
     # -- persistence ----------------------------------------------------------------------
 

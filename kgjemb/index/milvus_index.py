@@ -426,6 +426,12 @@ class MilvusIndex(VectorIndex):
             it.close()
         return sorted(out)
 
+    def tune(self, **search: int) -> None:
+        unknown = set(search) - {"ef_search", "nprobe"}
+        if unknown:
+            raise TypeError(f"not a search parameter: {sorted(unknown)}; choose from ef_search, nprobe")
+        self.config = replace(self.config, **search)  # validated by MilvusConfig
+
     # -- persistence --------------------------------------------------------------------
 
     def describe(self) -> dict:
@@ -441,15 +447,14 @@ class MilvusIndex(VectorIndex):
                                                     "config": self.config.public()}, indent=2))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, uri: str | None = None, token: str | None = None,
-             ef_search: int | None = None) -> "MilvusIndex":
+    def load(cls, path: str | os.PathLike, *, uri: str | None = None, token: str | None = None) -> "MilvusIndex":
         """Reconnect to the collection a :meth:`save` described. ``uri`` / ``token``
         override the recorded address (default: $KGJEMB_MILVUS_URI / $KGJEMB_MILVUS_TOKEN
-        when set); ``ef_search`` the HNSW search breadth."""
+        when set)."""
         meta = json.loads((Path(path) / CONFIG_FILE).read_text())
         config = MilvusConfig(**{k: v for k, v in meta["config"].items() if k in MilvusConfig.__dataclass_fields__})
         overrides = {"uri": uri or os.environ.get("KGJEMB_MILVUS_URI"),
-                     "token": token or os.environ.get("KGJEMB_MILVUS_TOKEN"), "ef_search": ef_search}
+                     "token": token or os.environ.get("KGJEMB_MILVUS_TOKEN")}
         config = replace(config, **{k: v for k, v in overrides.items() if v})
         self = cls(int(meta["dim"]), config)
         self._require()

@@ -45,7 +45,6 @@ from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.base import IndexFilter
-from kgjemb.index.faiss_index import IndexConfig
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
 from kgjemb.query.graph_signals import fact_signals, proximity_raw, proximity_signal
@@ -131,10 +130,9 @@ class Engine:
         >>> engine = Engine.open(".kgjemb/bundle", config=EngineConfig(fusion="rrf"))  # doctest: +SKIP
         """
         if not isinstance(bundle, Bundle):
-            index_config = None
-            if config.ef_search is not None:
-                index_config = IndexConfig(ef_search=config.ef_search)
-            bundle = Bundle.open(Path(bundle), index_config=index_config)
+            bundle = Bundle.open(Path(bundle))
+            if config.ef_search is not None:  # any backend; the saved settings otherwise kept
+                bundle.index.tune(ef_search=config.ef_search)
         if config.threads is not None:
             set_threads(config.threads)
         if model is None:
