@@ -179,3 +179,32 @@ def test_engine_on_a_milvus_bundle_answers_the_suites_like_faiss(milvus_bundle, 
     queries = suite_queries()
     for a, b in zip(engine.search_batch(queries, k=K), milvus_engine.search_batch(queries, k=K)):
         assert [h.track_id for h in a.hits] == [h.track_id for h in b.hits], a.query
+
+
+def test_serve_on_a_milvus_bundle_answers_like_faiss(milvus_bundle, engine):
+    """The HTTP service opened on the Milvus bundle (reconnecting from its manifest) answers
+    the checked-in suites with the FAISS engine's hits."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from kgjemb.serve.app import create_app
+    from kgjemb.serve.config import ServeConfig
+
+    _, path = milvus_bundle
+    queries = suite_queries()
+    with TestClient(create_app(path, config=ServeConfig())) as client:
+        deadline = time.monotonic() + 120
+        while (ready := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.2)
+        assert ready.json()["bundle"]["path"] == str(Path(path).resolve())
+        served = []
+        for lo in range(0, len(queries), 64):  # the default max_batch
+            r = client.post("/v1/search/batch",
+                            json={"queries": [{"query": q, "k": K, "explain": False} for q in queries[lo:lo + 64]]})
+            assert r.status_code == 200, r.text
+            served += r.json()["results"]
+    assert len(served) == len(queries)
+    for got, want in zip(served, engine.search_batch(queries, k=K)):
+        assert [h["track_id"] for h in got["hits"]] == [h.track_id for h in want.hits], want.query
