@@ -77,6 +77,15 @@ def test_milvus_contract_upsert_delete_fetch_fields_save(synthetic, milvus_uri, 
         back = MilvusIndex.load(tmp_path / "ix")
         assert back.config.collection == idx.config.collection and len(back) == len(ids)
         assert sorted(back.ids) == sorted(ids)
+        bad = np.vstack([x[:3], [np.nan] * x.shape[1]])  # the bad row comes after the good ones
+        with pytest.raises(ValueError, match="NaN"):
+            idx.upsert(["t0", "t1", "t2", "t3"], bad)
+        with pytest.raises(ValueError, match="dimension"):
+            idx.upsert(["t0"], x[:1, :-1])
+        assert len(idx) == len(ids) and sorted(idx.ids) == sorted(ids)  # nothing written
+        np.testing.assert_allclose(idx.fetch(["t0", "t3"]), x[[0, 3]], atol=1e-6)
+        idx.upsert(["t2"], x[[2]] * 5.0, fields=[fields[2]])  # stored normalised, batch by batch
+        np.testing.assert_allclose(idx.fetch(["t2"]), x[[2]], atol=1e-6)
         idx.tune(ef_search=99, nprobe=7)
         assert (idx.config.ef_search, idx.config.nprobe) == (99, 7)
         assert idx.config.search_params(10)["params"] == {"HNSW": {"ef": 99}, "FLAT": {}}.get(idx.factory, {"nprobe": 7})

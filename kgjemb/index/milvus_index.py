@@ -45,6 +45,7 @@ INDEX_TYPES = ("AUTO", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ")
 #: Milvus caps ``limit`` (top-k) of one search and the rows of one query result
 MAX_TOPK = 16_384
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_CHECK_ROWS = 100_000  # rows validated at a time before a write (bounded temporary memory)
 
 
 def import_pymilvus():
@@ -277,8 +278,14 @@ class MilvusIndex(VectorIndex):
                 [f.year is not None for f in fields]]
 
     def _prepare(self, ids, vectors, fields) -> tuple[list[str], np.ndarray, list[ItemFields]]:
+        """Check everything before anything is written. The vectors are not copied (10^7 × 128
+        floats are 5 GB): each batch is normalised as it is sent."""
         ids = [str(i) for i in ids]
-        x = as_matrix(vectors, self.dim)  # (n, dim)
+        x = np.asarray(vectors)
+        if x.ndim != 2:
+            x = as_matrix(x, self.dim)  # (n, dim); raises for shapes that are not vectors
+        for lo in range(0, len(x), _CHECK_ROWS):
+            as_matrix(x[lo:lo + _CHECK_ROWS], self.dim)  # dimension and finiteness of every row
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
         if len(set(ids)) != len(ids):
@@ -302,7 +309,7 @@ class MilvusIndex(VectorIndex):
                                              consistency_level=cfg.consistency)
             for lo in range(0, len(ids), cfg.batch_size):
                 hi = lo + cfg.batch_size
-                self._collection.insert(self._columns(ids[lo:hi], x[lo:hi], fields[lo:hi]))
+                self._collection.insert(self._columns(ids[lo:hi], as_matrix(x[lo:hi], self.dim), fields[lo:hi]))
             self._collection.flush()
             inserted = time.perf_counter()
             self._collection.create_index("vector", cfg.index_params())
@@ -319,7 +326,7 @@ class MilvusIndex(VectorIndex):
             return
         for lo in range(0, len(ids), self.config.batch_size):
             hi = lo + self.config.batch_size
-            self._collection.upsert(self._columns(ids[lo:hi], x[lo:hi], fields[lo:hi]))
+            self._collection.upsert(self._columns(ids[lo:hi], as_matrix(x[lo:hi], self.dim), fields[lo:hi]))
         self._wrote()
 
     def delete(self, ids: Sequence[str]) -> int:
