@@ -43,7 +43,18 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix"]
+__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix", "check_search_params"]
+
+#: what :meth:`VectorIndex.tune` may change (config fields of the same names in every backend)
+SEARCH_PARAMS = ("ef_search", "nprobe")
+
+
+def check_search_params(search: dict) -> dict:
+    """``search`` unchanged when every name is in :data:`SEARCH_PARAMS`, else ``TypeError``."""
+    unknown = sorted(set(search) - set(SEARCH_PARAMS))
+    if unknown:
+        raise TypeError(f"not a search parameter: {unknown}; choose from {', '.join(SEARCH_PARAMS)}")
+    return search
 
 
 def as_matrix(vectors, dim: int | None = None, *, normalise: bool = True) -> np.ndarray:
@@ -246,8 +257,9 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def tune(self, **search: int) -> None:
-        """Change search-time parameters without rebuilding (``ef_search``, ``nprobe``: the
-        config fields of the same names); an unknown name raises ``TypeError``."""
+        """Change search-time parameters without rebuilding (:data:`SEARCH_PARAMS`: the
+        config fields of the same names); an unknown name raises ``TypeError``
+        (:func:`check_search_params`)."""
 
     def close(self) -> None:
         """Release connections (remote backends); a no-op for in-process ones."""

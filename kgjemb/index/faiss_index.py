@@ -36,7 +36,7 @@ import numpy as np
 
 from kgjemb.device import default_device
 from kgjemb.errors import MissingDependencyError
-from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix
+from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params
 
 __all__ = ["GPU_MAX_K", "FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
 
@@ -419,11 +419,8 @@ class FaissIndex(VectorIndex):
 
     def tune(self, **search: int) -> None:
         """E.g. ``tune(ef_search=256)`` at 10^7 items, where efSearch 64 loses recall."""
-        unknown = set(search) - {"ef_search", "nprobe"}
-        if unknown:
-            raise TypeError(f"not a search parameter: {sorted(unknown)}; choose from ef_search, nprobe")
         with self._write_lock:
-            self.config = replace(self.config, **search)
+            self.config = replace(self.config, **check_search_params(search))
             if self._index is not None:
                 self._tune()
 

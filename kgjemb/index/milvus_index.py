@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from kgjemb.errors import MissingDependencyError, StoreError
-from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix
+from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params
 
 __all__ = ["MilvusConfig", "MilvusIndex", "filter_expr", "import_pymilvus"]
 
@@ -434,10 +434,7 @@ class MilvusIndex(VectorIndex):
         return sorted(out)
 
     def tune(self, **search: int) -> None:
-        unknown = set(search) - {"ef_search", "nprobe"}
-        if unknown:
-            raise TypeError(f"not a search parameter: {sorted(unknown)}; choose from ef_search, nprobe")
-        self.config = replace(self.config, **search)  # validated by MilvusConfig
+        self.config = replace(self.config, **check_search_params(search))  # values validated by MilvusConfig
 
     # -- persistence --------------------------------------------------------------------
 
