@@ -60,7 +60,10 @@ def test_everything_off_is_the_identity_and_config_checks():
     cfg = load_config(preset="ci", overrides={"augment": {"enabled": True, "snr_db": [10, 20], "p_reverb": 0}})
     assert cfg.augment.snr_db == (10.0, 20.0) and cfg.augment.p_reverb == 0.0 and cfg.augment.enabled
     assert load_config(preset="default").augment.enabled is False  # the default preset is unchanged
-    assert load_config(preset="real").augment.enabled and load_config(preset="real").ssl
+    real, default = load_config(preset="real"), load_config(preset="default")
+    assert real.augment.enabled and real.ssl
+    # the real preset is the default one with augmentations and the unlabelled objective on
+    assert dataclasses.replace(real, augment=default.augment, ssl=default.ssl) == default
     with pytest.raises(ValueError, match="p_noise"):
         AugmentConfig(p_noise=1.5)
     with pytest.raises(ValueError, match="snr_db"):
