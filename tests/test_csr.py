@@ -46,6 +46,17 @@ def test_unique_and_union_are_numpys():
     assert csr.union().shape == (0,)
 
 
+def test_group_sum_is_unique_plus_bincount_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 9, 5000):
+        keys = rng.integers(0, max(n // 4, 1), n)
+        w = rng.random(n) * 10.0 ** rng.integers(-8, 3, n)  # magnitudes that make the summing order show
+        uniq, total = csr.group_sum(keys, w)
+        ref, inv = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(uniq, ref)
+        np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=w, minlength=len(ref)))
+
+
 def test_rows_dot_either_way_is_row_dot():
     m = _matrix()
     vec = np.random.default_rng(4).normal(size=25)

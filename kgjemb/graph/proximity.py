@@ -413,8 +413,7 @@ class TypedGraph:
             if not len(pos):
                 break
             flow = (1 - a) * val[owner] * self.prob[pos]  # (total,)
-            uniq, inv = np.unique(self.indices[pos], return_inverse=True)
-            nxt = np.bincount(inv, weights=flow, minlength=len(uniq))
+            uniq, nxt = csr.group_sum(self.indices[pos], flow)
             pushed.append((cur, val))  # the best in-edge of a node is found from it on demand (path)
             steps.append((uniq, a * nxt))
             acc_nodes.append(uniq)
@@ -422,8 +421,8 @@ class TypedGraph:
             cur, val = uniq, nxt
         nodes = np.concatenate(acc_nodes)
         mass = np.concatenate(acc_mass)
-        uniq, inv = np.unique(nodes, return_inverse=True)
-        return WalkResult(self, uniq, np.bincount(inv, weights=mass, minlength=len(uniq)), steps, pushed, a)
+        uniq, total = csr.group_sum(nodes, mass)
+        return WalkResult(self, uniq, total, steps, pushed, a)
 
     # -- attributes -----------------------------------------------------------------------------
 
