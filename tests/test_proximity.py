@@ -158,3 +158,36 @@ def test_min_mass_stops_light_nodes_from_pushing():
     assert len(exact.nodes) > len(one.nodes)
     with pytest.raises(ValueError, match="min_mass"):
         WalkConfig(min_mass=1.0)
+
+
+def test_track_attributes_and_profiles_match_the_sparse_formula(ci_export):
+    """The CSR-gather versions of track_attributes / profile give what the sparse-matrix
+    formula gives on the CI catalog: every track's attribute weights bit for bit, every
+    artist's and album's profile to the last bits of a float sum."""
+    g = TypedGraph.from_export(ci_export)
+
+    def reference(rows, via_artist=0.5):
+        via = (g.track_artist[rows] @ g.artist_attr) * via_artist
+        via.data = np.minimum(via.data, via_artist)
+        return g.track_attr[rows].maximum(via).toarray()
+
+    rows = np.arange(g.track_attr.shape[0])
+    for via_artist in (0.5, 0.2):
+        np.testing.assert_array_equal(g.track_attributes(rows, via_artist=via_artist).toarray(),
+                                      reference(rows, via_artist))
+    picked = rows[::7][::-1]  # any order
+    np.testing.assert_array_equal(g.track_attributes(picked).toarray(), reference(picked))
+    checked = 0
+    for label, of in (("Artist", g.artist_tracks), ("Album", g.album_tracks)):
+        for row, node_id in enumerate(ci_export.nodes[label]["id"].tolist()):
+            tracks = of[row].indices
+            vec = reference(tracks).mean(axis=0) if len(tracks) else np.zeros(g.track_attr.shape[1])
+            if label == "Artist":
+                vec = vec + g.artist_attr[row].toarray().ravel()
+            got = g.profile(f"{label}:{node_id}")
+            if not np.linalg.norm(vec) > 0:
+                assert got is None
+                continue
+            np.testing.assert_allclose(got, vec / np.linalg.norm(vec), rtol=0, atol=1e-12)
+            checked += 1
+    assert checked > 20

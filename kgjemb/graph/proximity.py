@@ -429,10 +429,27 @@ class TypedGraph:
     def track_attributes(self, rows: np.ndarray, *, via_artist: float = 0.5) -> sp.csr_matrix:
         """Attribute weights of tracks at ``rows`` (track-label rows) ``(len(rows), n_attr)``:
         the direct HAS weight, else ``via_artist`` × the credited artists' weight."""
-        direct = self.track_attr[rows]
-        via = (self.track_artist[rows] @ self.artist_attr) * via_artist
-        via.data = np.minimum(via.data, via_artist)  # several credited artists: not additive
-        return direct.maximum(via).tocsr()
+        own, attr, weight = self._attribute_entries(np.asarray(rows, dtype=np.int64), via_artist)
+        return sp.csr_matrix((weight, (own, attr)), shape=(len(rows), self.track_attr.shape[1]))
+
+    def _attribute_entries(self, rows: np.ndarray, via_artist: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored entries of :meth:`track_attributes` as arrays ``(position in rows,
+        attribute, weight)``, sorted by position then attribute: gathers on the CSR arrays,
+        no scipy indexing (~0.1 ms of overhead a call; an anchor profile made ~6 calls)."""
+        n_attr = self.track_attr.shape[1]
+        ta, tr, aa = self.track_attr, self.track_artist, self.artist_attr
+        o, p = csr.gather(ta.indptr, rows)
+        direct = o * n_attr + ta.indices[p]  # (d,) keys position·n_attr + attribute, distinct
+        o2, p2 = csr.gather(tr.indptr, rows)  # (row, credited artist) entries
+        o3, p3 = csr.gather(aa.indptr, tr.indices[p2])  # each artist's attributes
+        via, via_w = csr.group_sum(o2[o3] * n_attr + aa.indices[p3], tr.data[p2][o3] * aa.data[p3])
+        via_w = np.minimum(via_w * via_artist, via_artist)  # several credited artists: not additive
+        keys = csr.union(direct, via)
+        weight = np.zeros(len(keys))
+        weight[np.searchsorted(keys, direct)] = ta.data[p]
+        at = np.searchsorted(keys, via)
+        weight[at] = np.maximum(weight[at], via_w)  # the direct weight, or the artists' if larger
+        return keys // n_attr, keys % n_attr, weight
 
     def profile(self, key: str) -> np.ndarray | None:
         """Attribute profile ``(n_attr,)`` of an anchor: a track's own attributes; an album's
@@ -458,16 +475,18 @@ class TypedGraph:
         row = i - self.offsets[label][0]
         if label == "Track":
             tracks = np.array([row])
-        elif label == "Artist":
-            tracks = self.artist_tracks[row].indices
-        elif label == "Album":
-            tracks = self.album_tracks[row].indices
+        elif label in ("Artist", "Album"):
+            of = self.artist_tracks if label == "Artist" else self.album_tracks
+            tracks = csr.row(of.indptr, of.indices, row)
         else:
             return None
-        vec = np.zeros(self.track_attr.shape[1])
+        n_attr = self.track_attr.shape[1]
+        vec = np.zeros(n_attr)
         if len(tracks):
-            vec += np.asarray(self.track_attributes(tracks).mean(axis=0)).ravel()
+            _, attr, weight = self._attribute_entries(tracks.astype(np.int64), 0.5)
+            vec += np.bincount(attr, weights=weight, minlength=n_attr) / len(tracks)  # mean over the tracks
         if label == "Artist":
-            vec += self.artist_attr[row].toarray().ravel()
+            aa = self.artist_attr
+            np.add.at(vec, csr.row(aa.indptr, aa.indices, row), aa.data[aa.indptr[row]: aa.indptr[row + 1]])
         norm = np.linalg.norm(vec)
         return vec / norm if norm > 0 else None
