@@ -55,6 +55,11 @@ def test_group_sum_is_unique_plus_bincount_bit_for_bit():
         ref, inv = np.unique(keys, return_inverse=True)
         np.testing.assert_array_equal(uniq, ref)
         np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=w, minlength=len(ref)))
+    for keys in (np.array([-3, 7, -3, 0]), np.array([2**60, 5, 2**60])):  # not packable: the argsort way
+        uniq, total = csr.group_sum(keys, np.array([1.0, 2.0, 3.0, 4.0])[: len(keys)])
+        ref, inv = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(uniq, ref)
+        np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=np.array([1.0, 2.0, 3.0, 4.0])[: len(keys)]))
 
 
 def test_rows_dot_either_way_is_row_dot():
