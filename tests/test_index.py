@@ -122,3 +122,35 @@ def test_tune_widens_the_search_without_rebuilding():
     with pytest.raises(ValueError, match="ef_search must be positive"):
         idx.tune(ef_search=0)
     assert idx.config.ef_search == 256
+
+
+def test_builds_in_batches_without_a_normalised_copy(monkeypatch):
+    """Above ADD_ROWS rows a build adds normalised batches (and IVF trains on a sample), so
+    it never holds a normalised copy of the whole matrix; every row is checked first, so a
+    bad row in the last batch leaves the index as it was."""
+    import kgjemb.index.base as base
+    import kgjemb.index.faiss_index as fi
+
+    x = clustered(1000, 16) * 3.0  # unnormalised
+    ids = [f"t{i}" for i in range(len(x))]
+    q = clustered(30, 16, seed=1)
+    whole = FaissIndex(16, IndexConfig(factory="Flat"))
+    whole.index(ids, x)
+    monkeypatch.setattr(fi, "ADD_ROWS", 128)
+    monkeypatch.setattr(base, "CHECK_ROWS", 100)
+    batched = FaissIndex(16, IndexConfig(factory="Flat"))
+    batched.index(ids, x.astype(np.float64))  # float64 in: converted batch by batch
+    D1, I1 = whole.search(q, 10)
+    D2, I2 = batched.search(q, 10)
+    assert I1 == I2
+    np.testing.assert_allclose(D1, D2, atol=1e-6)
+    np.testing.assert_allclose(batched.fetch(["t999"]), as_matrix(x[999:]), atol=1e-6)
+    ivf = FaissIndex(16, IndexConfig(factory="IVF8,Flat", nprobe=8))
+    ivf.index(ids, x)  # trained on 128 sampled rows, added in 8 batches
+    assert len(ivf) == 1000 and ivf.search(q, 10)[1] == I1  # every list probed: exact
+    bad = x.copy()
+    bad[-1, 3] = np.inf  # in the last check chunk and the last add batch
+    for write in (lambda: batched.index(ids, bad), lambda: batched.upsert(["n1", "n2"], np.vstack([x[:1], bad[-1:]]))):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            write()
+    assert len(batched) == 1000 and batched.search(q, 10)[1] == I1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,19 @@ def test_milvus_contract_upsert_delete_fetch_fields_save(synthetic, milvus_uri, 
             idx.upsert(["t0", "t1", "t2", "t3"], bad)
         with pytest.raises(ValueError, match="dimension"):
             idx.upsert(["t0"], x[:1, :-1])
+        over = ItemFields(artists=tuple(f"a{j}" for j in range(idx.config.max_artists + 1)))
+        long_album = ItemFields(album="x" * 513)
+        batch = idx.config
+        idx.config = replace(batch, batch_size=2)  # the refused track is in the third batch
+        try:
+            for last, match in ((over, "capacity"), (long_album, "512-byte")):
+                bad_fields = [fields[j] for j in range(5)] + [last]
+                with pytest.raises(ValueError, match=match):
+                    idx.upsert([f"t{j}" for j in range(6)], x[10:16], fields=bad_fields)
+        finally:
+            idx.config = batch
         assert len(idx) == len(ids) and sorted(idx.ids) == sorted(ids)  # nothing written
-        np.testing.assert_allclose(idx.fetch(["t0", "t3"]), x[[0, 3]], atol=1e-6)
+        np.testing.assert_allclose(idx.fetch(["t0", "t2", "t3", "t5"]), x[[0, 2, 3, 5]], atol=1e-6)
         idx.upsert(["t2"], x[[2]] * 5.0, fields=[fields[2]])  # stored normalised, batch by batch
         np.testing.assert_allclose(idx.fetch(["t2"]), x[[2]], atol=1e-6)
         idx.tune(ef_search=99, nprobe=7)

@@ -43,7 +43,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix", "check_search_params"]
+__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix", "check_search_params", "checked_rows"]
 
 #: what :meth:`VectorIndex.tune` may change (config fields of the same names in every backend)
 SEARCH_PARAMS = ("ef_search", "nprobe")
@@ -77,6 +77,29 @@ def as_matrix(vectors, dim: int | None = None, *, normalise: bool = True) -> np.
         norms = np.linalg.norm(x, axis=1, keepdims=True)  # (n, 1)
         x = x / np.where(norms > 0, norms, 1.0)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+#: rows validated at a time by :func:`checked_rows` (bounded temporary memory)
+CHECK_ROWS = 100_000
+
+
+def checked_rows(vectors, dim: int) -> np.ndarray:
+    """``vectors`` as a 2-D array of ``dim`` columns whose every row has been checked as
+    :func:`as_matrix` checks it (dimension, NaN/infinity), ``CHECK_ROWS`` rows at a time,
+    *without* a normalised copy of the whole: a backend writing 10^7 × 128 floats (5 GB)
+    checks all of them before it writes any, then converts each batch with
+    :func:`as_matrix` as it writes it.
+
+    >>> checked_rows([[3.0, 4.0]], 2).tolist()
+    [[3.0, 4.0]]
+    """
+    x = np.asarray(vectors)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+        return as_matrix(x, dim, normalise=False)  # one vector, or odd input: converted whole, or refused
+    as_matrix(x[:0], dim)  # the dimension, even of no rows
+    for lo in range(0, len(x), CHECK_ROWS):
+        as_matrix(x[lo:lo + CHECK_ROWS], dim, normalise=False)
+    return x
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import numpy as np
 
 from kgjemb.device import default_device
 from kgjemb.errors import MissingDependencyError
-from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params
+from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params, checked_rows
 
 __all__ = ["GPU_MAX_K", "FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
 
@@ -191,7 +191,7 @@ class FaissIndex(VectorIndex):
               factory: str | None = None) -> None:
         """Build from scratch with ``factory`` (default: the config's, resolved for the size)."""
         ids = [str(i) for i in ids]
-        x = as_matrix(vectors, self.dim)  # (n, dim)
+        x = checked_rows(vectors, self.dim)  # (n, dim), every row checked, not copied
         fields = _check_fields(ids, fields)
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
@@ -204,10 +204,9 @@ class FaissIndex(VectorIndex):
             if not index.is_trained:
                 if len(ids) == 0:
                     raise ValueError(f"index {self.factory!r} needs training vectors")
-                index.train(x)
+                index.train(_training_sample(x, self.dim))
             keys = np.arange(len(ids), dtype=np.int64)
-            if len(ids):
-                index.add_with_ids(x, keys)
+            _add(index, x, keys, self.dim)
             self._index = index
             self._keys = {i: int(k) for i, k in zip(ids, keys)}
             self._ids = {int(k): i for i, k in zip(ids, keys)}
@@ -219,7 +218,7 @@ class FaissIndex(VectorIndex):
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
         """Add items; an id already present gets the new vector and fields (new key)."""
         ids = [str(i) for i in ids]
-        x = as_matrix(vectors, self.dim)  # (n, dim)
+        x = checked_rows(vectors, self.dim)  # (n, dim), every row checked, not copied
         fields = _check_fields(ids, fields)
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
@@ -233,7 +232,7 @@ class FaissIndex(VectorIndex):
             self.delete(present)
         with self._write_lock:
             keys = np.arange(self._next_key, self._next_key + len(ids), dtype=np.int64)
-            self._index.add_with_ids(x, keys)
+            _add(self._index, x, keys, self.dim)
             self._next_key += len(ids)
             for i, k, f in zip(ids, keys, fields):
                 self._keys[i] = int(k)
@@ -477,6 +476,29 @@ class FaissIndex(VectorIndex):
 
     def __contains__(self, item: str) -> bool:
         return item in self._keys
+
+
+#: rows normalised and added to a FAISS index at a time: a build holds the caller's matrix,
+#: the index and one such batch, not a normalised copy of the whole (5 GB at 10^7 × 128).
+#: Builds up to this many vectors add them in one call, as FAISS's own batching expects.
+ADD_ROWS = 1_000_000
+
+
+def _add(index, x: np.ndarray, keys: np.ndarray, dim: int) -> None:
+    """Add the rows of ``x`` (checked by :func:`checked_rows`) under ``keys``, normalised
+    ``ADD_ROWS`` rows at a time."""
+    for lo in range(0, len(x), ADD_ROWS):
+        index.add_with_ids(as_matrix(x[lo:lo + ADD_ROWS], dim), keys[lo:lo + ADD_ROWS])
+
+
+def _training_sample(x: np.ndarray, dim: int) -> np.ndarray:
+    """Normalised training vectors for an IVF/PQ index: all rows up to ``ADD_ROWS``, else
+    ``ADD_ROWS`` rows drawn evenly at random (seeded; FAISS's k-means draws at most 256 per
+    centroid from them in any case)."""
+    if len(x) <= ADD_ROWS:
+        return as_matrix(x, dim)
+    rows = np.sort(np.random.default_rng(0).choice(len(x), ADD_ROWS, replace=False))
+    return as_matrix(x[rows], dim)
 
 
 def _check_fields(ids: list[str], fields: Sequence[ItemFields] | None) -> list[ItemFields]:

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from kgjemb.errors import MissingDependencyError, StoreError
-from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params
+from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params, checked_rows
 
 __all__ = ["MilvusConfig", "MilvusIndex", "filter_expr", "import_pymilvus"]
 
@@ -44,8 +44,9 @@ CONFIG_FILE = "config.json"
 INDEX_TYPES = ("AUTO", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ")
 #: Milvus caps ``limit`` (top-k) of one search and the rows of one query result
 MAX_TOPK = 16_384
+#: bytes of a string the collection stores (id, album, each artist and attribute id)
+MAX_STRING = 512
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-_CHECK_ROWS = 100_000  # rows validated at a time before a write (bounded temporary memory)
 
 
 def import_pymilvus():
@@ -227,13 +228,13 @@ class MilvusIndex(VectorIndex):
         pm = self.pm
         DataType, FieldSchema = pm.DataType, pm.FieldSchema
         fields = [
-            FieldSchema("id", DataType.VARCHAR, is_primary=True, max_length=512),
+            FieldSchema("id", DataType.VARCHAR, is_primary=True, max_length=MAX_STRING),
             FieldSchema("vector", DataType.FLOAT_VECTOR, dim=self.dim),
             FieldSchema("artists", DataType.ARRAY, element_type=DataType.VARCHAR,
-                        max_capacity=self.config.max_artists, max_length=512),
-            FieldSchema("album", DataType.VARCHAR, max_length=512),
+                        max_capacity=self.config.max_artists, max_length=MAX_STRING),
+            FieldSchema("album", DataType.VARCHAR, max_length=MAX_STRING),
             FieldSchema("attributes", DataType.ARRAY, element_type=DataType.VARCHAR,
-                        max_capacity=self.config.max_attributes, max_length=512),
+                        max_capacity=self.config.max_attributes, max_length=MAX_STRING),
             FieldSchema("year", DataType.FLOAT),
             FieldSchema("has_year", DataType.BOOL),
         ]
@@ -269,10 +270,6 @@ class MilvusIndex(VectorIndex):
     # -- writing ------------------------------------------------------------------------
 
     def _columns(self, ids: list[str], x: np.ndarray, fields: list[ItemFields]) -> list:
-        for i, f in zip(ids, fields):
-            if len(f.artists) > self.config.max_artists or len(f.attributes) > self.config.max_attributes:
-                raise ValueError(f"track {i!r}: {len(f.artists)} artists / {len(f.attributes)} attributes exceed the "
-                                 f"collection's capacity ({self.config.max_artists} / {self.config.max_attributes})")
         return [ids, x, [list(f.artists) for f in fields], [f.album or "" for f in fields],
                 [list(f.attributes) for f in fields], [float(f.year or 0.0) for f in fields],
                 [f.year is not None for f in fields]]
@@ -281,11 +278,7 @@ class MilvusIndex(VectorIndex):
         """Check everything before anything is written. The vectors are not copied (10^7 × 128
         floats are 5 GB): each batch is normalised as it is sent."""
         ids = [str(i) for i in ids]
-        x = np.asarray(vectors)
-        if x.ndim != 2:
-            x = as_matrix(x, self.dim)  # (n, dim); raises for shapes that are not vectors
-        for lo in range(0, len(x), _CHECK_ROWS):
-            as_matrix(x[lo:lo + _CHECK_ROWS], self.dim)  # dimension and finiteness of every row
+        x = checked_rows(vectors, self.dim)  # (n, dim), every row checked, not copied
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
         if len(set(ids)) != len(ids):
@@ -293,6 +286,15 @@ class MilvusIndex(VectorIndex):
         fields = [ItemFields()] * len(ids) if fields is None else list(fields)
         if len(fields) != len(ids):
             raise ValueError(f"{len(fields)} fields for {len(ids)} ids")
+        cfg = self.config
+        for i, f in zip(ids, fields):  # what the server would refuse in a later batch, refused now
+            if len(f.artists) > cfg.max_artists or len(f.attributes) > cfg.max_attributes:
+                raise ValueError(f"track {i!r}: {len(f.artists)} artists / {len(f.attributes)} attributes exceed the "
+                                 f"collection's capacity ({cfg.max_artists} / {cfg.max_attributes})")
+            too_long = [v for v in (i, f.album or "", *f.artists, *f.attributes) if len(v.encode()) > MAX_STRING]
+            if too_long:
+                raise ValueError(f"track {i!r}: {too_long[0][:60]!r}… is longer than the collection's "
+                                 f"{MAX_STRING}-byte strings")
         return ids, x, fields
 
     def index(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
