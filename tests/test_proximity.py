@@ -172,9 +172,10 @@ def test_track_attributes_and_profiles_match_the_sparse_formula(ci_export):
         return g.track_attr[rows].maximum(via).toarray()
 
     rows = np.arange(g.track_attr.shape[0])
-    for via_artist in (0.5, 0.2):
-        np.testing.assert_array_equal(g.track_attributes(rows, via_artist=via_artist).toarray(),
-                                      reference(rows, via_artist))
+    for via_artist in (0.5, 0.2, 0.0):
+        got = g.track_attributes(rows, via_artist=via_artist)
+        np.testing.assert_array_equal(got.toarray(), reference(rows, via_artist))
+        assert (got.data > 0).all()  # no stored zeros: a stored entry means "known"
     picked = rows[::7][::-1]  # any order
     np.testing.assert_array_equal(g.track_attributes(picked).toarray(), reference(picked))
     checked = 0

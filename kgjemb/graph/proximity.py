@@ -449,6 +449,7 @@ class TypedGraph:
         weight[np.searchsorted(keys, direct)] = ta.data[p]
         at = np.searchsorted(keys, via)
         weight[at] = np.maximum(weight[at], via_w)  # the direct weight, or the artists' if larger
+        keys, weight = keys[weight > 0], weight[weight > 0]  # via_artist 0: no entry, as a sparse maximum stores
         return keys // n_attr, keys % n_attr, weight
 
     def profile(self, key: str) -> np.ndarray | None:
