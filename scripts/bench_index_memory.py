@@ -5,8 +5,8 @@ process grows beyond the caller's own matrix and the finished index.
 Each build runs in a fresh child process (``ru_maxrss`` only ever grows) over ``--n``
 clustered float32 unit vectors (the scale bench's, dimension 128); the child prints its
 resident memory after making the matrix and ids, its peak during ``FaissIndex.index``,
-and the index's own bytes (serialised size). "overhead" = peak − matrix − index: what the build held on top of the
-two things it must hold.
+and the index's own bytes (serialised size). "overhead" = peak − matrix − index: what
+the build held on top of the two things it must hold.
 
     .venv/bin/python scripts/bench_index_memory.py --n 3000000 --factory Flat
     .venv/bin/python scripts/bench_index_memory.py --n 1000000 --factory HNSW32
@@ -20,7 +20,6 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,7 @@ def rss_mb() -> float:
 
 def child(n: int, factory: str) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_scale import DIM, clustered  # the scale bench's vectors
+    from bench_scale import DIM, clustered, faiss_bytes  # the scale bench's vectors and size measure
 
     from kgjemb.index import FaissIndex, IndexConfig
 
@@ -45,9 +44,7 @@ def child(n: int, factory: str) -> None:
     idx = FaissIndex(DIM, IndexConfig(factory=factory))
     idx.index(ids, x)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with tempfile.TemporaryDirectory() as tmp:  # the index's bytes, streamed to a file (no second copy)
-        idx.faiss.write_index(idx._index, f"{tmp}/index.faiss")
-        size = Path(f"{tmp}/index.faiss").stat().st_size / 2**20
+    size = faiss_bytes(idx) / 2**20
     print(json.dumps({"n": n, "dim": DIM, "factory": factory, "matrix_mb": x.nbytes / 2**20,
                       "rss_before_mb": before, "peak_mb": peak, "index_mb": size}))
 

@@ -101,6 +101,14 @@ def make(backend: str, n: int, uri: str | None, ef_search: int):
     raise ValueError(f"unknown backend {backend!r}; choose from faiss-hnsw, faiss-ivfpq, milvus-hnsw")
 
 
+def faiss_bytes(index) -> int:
+    """Serialised size of a :class:`FaissIndex`, streamed to a temporary file (an in-memory
+    copy of a 10^7 HNSW is 8 GB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index.faiss.write_index(index._index, f"{tmp}/index.faiss")
+        return os.path.getsize(f"{tmp}/index.faiss")
+
+
 def run_one(backend: str, n: int, x, ids, fields, q, truth, truth_f, k: int, uri, server_pid, *,
             threads: tuple[int, int], ef_search: list[int]) -> list[dict]:
     """Build ``backend`` over ``x`` and measure it; HNSW backends once per ``ef_search``
@@ -112,10 +120,8 @@ def run_one(backend: str, n: int, x, ids, fields, q, truth, truth_f, k: int, uri
     t = time.perf_counter()
     index.index(ids, x, fields=fields)
     build_s = time.perf_counter() - t
-    if backend.startswith("faiss"):  # the serialised size, streamed to a file (an in-memory copy of a 10^7 HNSW is 8 GB)
-        with tempfile.TemporaryDirectory() as tmp:
-            index.faiss.write_index(index._index, f"{tmp}/index.faiss")
-            mem = os.path.getsize(f"{tmp}/index.faiss")
+    if backend.startswith("faiss"):
+        mem = faiss_bytes(index)
     else:
         time.sleep(2.0)
         mem = rss_bytes(server_pid) - before if server_pid else float("nan")
