@@ -229,6 +229,8 @@ class WalkResult:
         return [p[-1] if len(p) > 1 else None for p in (paths if paths is not None else self.paths(keys))]
 
 
+#: share of a credited artist's attribute weight a track without its own weight gets
+VIA_ARTIST = 0.5
 #: anchor profiles kept by a TypedGraph (cleared when full)
 _PROFILES_KEPT = 4096
 _MISSING = object()
@@ -426,7 +428,7 @@ class TypedGraph:
 
     # -- attributes -----------------------------------------------------------------------------
 
-    def track_attributes(self, rows: np.ndarray, *, via_artist: float = 0.5) -> sp.csr_matrix:
+    def track_attributes(self, rows: np.ndarray, *, via_artist: float = VIA_ARTIST) -> sp.csr_matrix:
         """Attribute weights of tracks at ``rows`` (track-label rows) ``(len(rows), n_attr)``:
         the direct HAS weight, else ``via_artist`` × the credited artists' weight."""
         own, attr, weight = self._attribute_entries(np.asarray(rows, dtype=np.int64), via_artist)
@@ -484,10 +486,10 @@ class TypedGraph:
         n_attr = self.track_attr.shape[1]
         vec = np.zeros(n_attr)
         if len(tracks):
-            _, attr, weight = self._attribute_entries(tracks.astype(np.int64), 0.5)
+            _, attr, weight = self._attribute_entries(tracks.astype(np.int64), VIA_ARTIST)
             vec += np.bincount(attr, weights=weight, minlength=n_attr) / len(tracks)  # mean over the tracks
         if label == "Artist":
-            aa = self.artist_attr
-            np.add.at(vec, csr.row(aa.indptr, aa.indices, row), aa.data[aa.indptr[row]: aa.indptr[row + 1]])
+            aa = self.artist_attr  # distinct attributes per row (summed at build)
+            vec[csr.row(aa.indptr, aa.indices, row)] += aa.data[aa.indptr[row]: aa.indptr[row + 1]]
         norm = np.linalg.norm(vec)
         return vec / norm if norm > 0 else None

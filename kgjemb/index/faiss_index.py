@@ -217,14 +217,14 @@ class FaissIndex(VectorIndex):
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
         """Add items; an id already present gets the new vector and fields (new key)."""
+        if self._index is None:  # nothing yet: a build (which checks everything itself)
+            self.index(ids, vectors, fields=fields)
+            return
         ids = [str(i) for i in ids]
         x = checked_rows(vectors, self.dim)  # (n, dim), every row checked, not copied
         fields = _check_fields(ids, fields)
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} ids for {x.shape[0]} vectors")
-        if self._index is None:
-            self.index(ids, x, fields=fields)
-            return
         if len(set(ids)) != len(ids):
             raise ValueError("ids must be unique")
         present = [i for i in ids if i in self._keys]

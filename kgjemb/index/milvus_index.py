@@ -322,10 +322,10 @@ class MilvusIndex(VectorIndex):
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, *, fields: Sequence[ItemFields] | None = None) -> None:
         """Insert or replace items (Milvus upsert: delete + insert by primary key)."""
-        ids, x, fields = self._prepare(ids, vectors, fields)
-        if self._collection is None:
-            self.index(ids, x, fields=fields)
+        if self._collection is None:  # nothing yet: a build (which checks everything itself)
+            self.index(ids, vectors, fields=fields)
             return
+        ids, x, fields = self._prepare(ids, vectors, fields)
         for lo in range(0, len(ids), self.config.batch_size):
             hi = lo + self.config.batch_size
             self._collection.upsert(self._columns(ids[lo:hi], as_matrix(x[lo:hi], self.dim), fields[lo:hi]))
