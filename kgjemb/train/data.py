@@ -87,13 +87,10 @@ def encode_cached(model, texts: list[str], cache: Path | None, *, progress: bool
     missing = [t for t in dict.fromkeys(texts) if t not in known]
     if missing:
         logger.info("encoding %d new text views (%d cached)", len(missing), len(texts) - len(missing))
-        batches = range(0, len(missing), 256)
-        if progress:
-            batches = tqdm(batches, desc="encode text views", unit="batch")
-        for start in batches:
-            chunk = missing[start : start + 256]
-            vecs = model.text.encode_raw(chunk, batch_size=128).detach().cpu()  # (b, 384)
-            known.update(zip(chunk, vecs))
+        # all at once: the tower batches them shortest first, so a batch pads to a length near
+        # its own strings' (in chunks of 256 it padded to each chunk's longest: 1.65x the time)
+        vecs = model.text.encode_raw(missing, batch_size=128, progress=progress).detach().cpu()  # (m, 384)
+        known.update(zip(missing, vecs))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
