@@ -6,6 +6,7 @@ agree with PyTorch to float precision, the int8 graph (the CPU default) to cosin
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,13 @@ def torch_vectors(model_dir) -> np.ndarray:
 
 
 @pytest.mark.parametrize("quantized, floor", [(False, 0.99999), (True, 0.99)])
-def test_onnx_matches_pytorch_on_the_suites(model_dir, torch_vectors, tmp_path_factory, quantized, floor):
+def test_onnx_matches_pytorch_on_the_suites(model_dir, torch_vectors, tmp_path_factory, quantized, floor, caplog):
     cache = tmp_path_factory.mktemp("cache")
-    model = load_text_model(model_dir, cache_dir=cache, device="cpu", quantized=quantized)
+    with caplog.at_level(logging.DEBUG):
+        model = load_text_model(model_dir, cache_dir=cache, device="cpu", quantized=quantized)
+    # the export logs under kgjemb's loggers only (the quantizer's root INFO lines and advice are dropped)
+    assert [r.getMessage() for r in caplog.records if r.name == "root"] == []
+    assert any(r.name.startswith("kgjemb.") and "exported the text tower" in r.getMessage() for r in caplog.records)
     queries = suite_queries()
     assert len(queries) > 100
     vectors = model.embed_text(queries)  # (n, 128)

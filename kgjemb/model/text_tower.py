@@ -16,6 +16,7 @@ torch.Size([2, 256])
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -37,6 +38,24 @@ __all__ = ["TextTower", "TextVectorStore", "cached_encode", "encoder_path", "enc
 logger = logging.getLogger(__name__)
 
 ENCODER_DIM = 384
+
+
+@contextlib.contextmanager
+def _quiet_root():
+    """Drop records below ERROR logged on the root logger itself (not those of named
+    loggers, which only pass through its handlers) for the ``with`` block."""
+    root = logging.getLogger()
+    drop = _ErrorsOnly()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 class TextTower(nn.Module):
@@ -153,7 +172,8 @@ class TextTower(nn.Module):
             if quantize:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                quantize_dynamic(tmp, tmp + ".int8", weight_type=QuantType.QInt8, per_channel=True)
+                with _quiet_root():  # the quantizer logs ~70 INFO lines and a WARNING of advice on the root logger
+                    quantize_dynamic(tmp, tmp + ".int8", weight_type=QuantType.QInt8, per_channel=True)
                 os.replace(tmp + ".int8", tmp)
             os.replace(tmp, path)
         finally:
