@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/demo.py --catalog data/demo-catalog --home .kgjemb
     .venv/bin/python scripts/demo.py --limit 20 --seconds 10 --epochs 2   # a quick small run
+    .venv/bin/python scripts/demo.py --threads 1   # training on one thread: for a machine that is busy
 
 1. build the demo catalog (music21 scores rendered with fluidsynth; a complete build with
    the same arguments is reused),
@@ -122,7 +123,8 @@ def stage_train(export, home: Path, args):
     from kgjemb.train.config import load_config
     from kgjemb.train.trainer import train
 
-    cfg = load_config(preset=args.preset, overrides={"epochs": args.epochs, "seed": args.seed})
+    cfg = load_config(preset=args.preset, overrides={"epochs": args.epochs, "seed": args.seed,
+                                                     "num_threads": args.threads})
     # validation once, after the last epoch: it then shares the final pass over the audio with
     # the diagnostics and the vectors the index build takes (intermediate ones cost a pass each)
     cfg = dataclasses.replace(cfg, eval_every=cfg.epochs)
@@ -138,7 +140,7 @@ def stage_train(export, home: Path, args):
     key_file.write_text(json.dumps({"key": key, "weights": _file_sha(out / "model.pt")}))
     last = result.metrics["epochs"][-1] if result.metrics.get("epochs") else {}
     val = last.get("val", {})
-    note = (f"preset {args.preset!r}, {len(result.metrics.get('epochs', []))} epochs, "
+    note = (f"preset {args.preset!r}, {len(result.metrics.get('epochs', []))} epochs on {cfg.num_threads} thread(s), "
             f"val text mAP@10 {val.get('text_audio', {}).get('all', {}).get('map')}, "
             f"same-artist mAP@10 {val.get('track_track', {}).get('same_artist', {}).get('map')}")
     return out, note
@@ -207,6 +209,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2)), help="render processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="default", help="training preset (default, ci, text-only)")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                    help="torch threads of the training steps (default: 2, or 1 on a 1-core machine): 1.5x the "
+                         "pairs/s of one thread on a quiet 2-core machine, but slower than one when another job "
+                         "shares the cores (give --threads 1 then); the model depends on it")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     ap.add_argument("-k", type=int, default=5, help="hits per example query")
     ap.add_argument("--no-progress", action="store_true")
