@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kgjemb.index import FaissIndex, IndexConfig, as_matrix, resolve_factory
+from kgjemb.index.base import IndexFilter
 
 
 def clustered(n: int, dim: int, *, clusters: int = 50, seed: int = 0, latent: int = 8) -> np.ndarray:
@@ -81,6 +82,14 @@ def test_delete_append_and_replace(factory, tmp_path):
     D2, I2 = back.search(x[:20], 5)
     assert I1 == I2
     np.testing.assert_allclose(D1, D2, atol=1e-6)
+    # keys freed by deletes stay free after a load: a later item gets a new key, filters see it
+    back.upsert(["after"], -x[9:10])
+    assert back.search(-x[9:10], 1)[1] == [["after"]] and "after" in back and len(back) == 300
+    assert back.ids[-1] == "after" and "t0" not in back.ids
+    deny = IndexFilter(deny_ids=frozenset({"after", "t2"}))
+    _, I3 = back.search(-x[9:10], 3, filter=deny)
+    assert "after" not in I3[0] and "t2" not in I3[0]
+    assert back.select(IndexFilter(allow_ids=frozenset({"after", "t0", "t3"}))) == ["t3", "after"]
 
 
 def test_auto_factory_and_validation():

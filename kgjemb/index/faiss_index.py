@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
@@ -133,7 +133,9 @@ class FaissIndex(VectorIndex):
         self._index = None  # IndexIDMap2 around the factory index (CPU master copy)
         self._gpu: _GpuSearcher | None = None  # GPU copy for k <= its cap, else None
         self._keys: dict[str, int] = {}  # id -> faiss key
-        self._ids: dict[int, str] = {}  # faiss key -> id
+        # faiss key -> id (None once deleted): keys are handed out in order, so a list; a
+        # second dict cost ~60 MB per 10^6 items beside the first, a list 8 MB
+        self._ids: list[str | None] = []
         self._next_key = 0
         self._fields: dict[int, ItemFields] = {}  # faiss key -> scalar fields (absent = empty)
         self._inverted: _Inverted | None = None  # built on the first filtered search after a write
@@ -209,7 +211,7 @@ class FaissIndex(VectorIndex):
             _add(index, x, keys, self.dim)
             self._index = index
             self._keys = {i: int(k) for i, k in zip(ids, keys)}
-            self._ids = {int(k): i for i, k in zip(ids, keys)}
+            self._ids = list(ids)  # keys are 0..n-1
             self._fields = {int(k): f for k, f in zip(keys, fields) if f != ItemFields()}
             self._next_key = len(ids)
             self._tune()
@@ -234,9 +236,9 @@ class FaissIndex(VectorIndex):
             keys = np.arange(self._next_key, self._next_key + len(ids), dtype=np.int64)
             _add(self._index, x, keys, self.dim)
             self._next_key += len(ids)
+            self._ids.extend(ids)  # keys next_key.. in order
             for i, k, f in zip(ids, keys, fields):
                 self._keys[i] = int(k)
-                self._ids[int(k)] = i
                 if f != ItemFields():
                     self._fields[int(k)] = f
             self._tune()
@@ -253,7 +255,8 @@ class FaissIndex(VectorIndex):
             else:  # HNSW cannot remove; IVF under IndexIDMap2 would not renumber its internal ids
                 removed = self._rebuild_without(keys)
             for k in keys.tolist():
-                self._keys.pop(self._ids.pop(k), None)
+                self._keys.pop(self._ids[k], None)
+                self._ids[k] = None
                 self._fields.pop(k, None)
             self._tune()
         return removed
@@ -372,7 +375,7 @@ class FaissIndex(VectorIndex):
             return cached
         inv = self._inverted
         if inv is None:
-            inv = self._inverted = _Inverted(self._next_key, self._ids, self._fields)
+            inv = self._inverted = _Inverted(self._next_key, self._keys.values(), self._fields)
         mask = inv.present.copy()  # (next_key,)
         if f.allow_ids is not None:
             mask &= inv.member(np.array([self._keys[i] for i in f.allow_ids if i in self._keys], dtype=np.int64))
@@ -437,7 +440,7 @@ class FaissIndex(VectorIndex):
         if self._index is None:
             self.index([], np.zeros((0, self.dim), dtype=np.float32), factory="Flat")
         self.faiss.write_index(self._index, str(path / INDEX_FILE))
-        keys = sorted(self._ids)
+        keys = sorted(self._keys.values())
         (path / IDS_FILE).write_text(json.dumps({"keys": keys, "ids": [self._ids[k] for k in keys], "next_key": self._next_key}))
         fkeys = sorted(self._fields)
         (path / FIELDS_FILE).write_text(json.dumps({"keys": fkeys, **{
@@ -455,15 +458,17 @@ class FaissIndex(VectorIndex):
         self.factory = meta["factory"]
         self._index = self.faiss.read_index(str(path / INDEX_FILE))
         mapping = json.loads((path / IDS_FILE).read_text())
-        self._ids = {int(k): i for k, i in zip(mapping["keys"], mapping["ids"])}
-        self._keys = {i: k for k, i in self._ids.items()}
         self._next_key = int(mapping["next_key"])
+        self._keys = {i: int(k) for k, i in zip(mapping["keys"], mapping["ids"])}
+        self._ids = [None] * self._next_key
+        for i, k in self._keys.items():
+            self._ids[k] = i
         if (path / FIELDS_FILE).is_file():
             table = json.loads((path / FIELDS_FILE).read_text())
             self._fields = {int(k): ItemFields(artists=ar, album=al, attributes=at, year=y) for k, ar, al, at, y in
                             zip(table["keys"], table["artists"], table["album"], table["attributes"], table["year"])}
-        if self._index.ntotal != len(self._ids):
-            raise ValueError(f"{path / INDEX_FILE} holds {self._index.ntotal} vectors but {path / IDS_FILE} {len(self._ids)} ids")
+        if self._index.ntotal != len(self._keys):
+            raise ValueError(f"{path / INDEX_FILE} holds {self._index.ntotal} vectors but {path / IDS_FILE} {len(self._keys)} ids")
         self._tune()
         return self
 
@@ -472,7 +477,7 @@ class FaissIndex(VectorIndex):
 
     @property
     def ids(self) -> list[str]:
-        return [self._ids[k] for k in sorted(self._ids)]
+        return [self._ids[k] for k in sorted(self._keys.values())]
 
     def __contains__(self, item: str) -> bool:
         return item in self._keys
@@ -516,10 +521,10 @@ def _check_fields(ids: list[str], fields: Sequence[ItemFields] | None) -> list[I
 class _Inverted:
     """Inverted maps of the scalar fields over faiss keys, rebuilt after each write."""
 
-    def __init__(self, n: int, ids: dict[int, str], fields: dict[int, ItemFields]) -> None:
+    def __init__(self, n: int, keys: Collection[int], fields: dict[int, ItemFields]) -> None:
         self.n = n
         self.present = np.zeros(n, dtype=bool)  # (next_key,) keys in the index
-        self.present[np.fromiter(ids, dtype=np.int64, count=len(ids))] = True
+        self.present[np.fromiter(keys, dtype=np.int64, count=len(keys))] = True
         self.years = np.full(n, np.nan)  # (next_key,) NaN = unknown
         artists: dict[str, list[int]] = {}
         albums: dict[str, list[int]] = {}
