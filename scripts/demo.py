@@ -210,7 +210,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="default", help="training preset (default, ci, text-only)")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                    help="torch threads of the training steps (default: 2, or 1 on a 1-core machine): 1.5x the "
+                    help="torch threads of the training steps (default: 2, or 1 on a 1-core machine): 1.3-1.5x the "
                          "pairs/s of one thread on a quiet 2-core machine, but slower than one when another job "
                          "shares the cores (give --threads 1 then); the model depends on it")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
