@@ -440,7 +440,7 @@ class FaissIndex(VectorIndex):
         if self._index is None:
             self.index([], np.zeros((0, self.dim), dtype=np.float32), factory="Flat")
         self.faiss.write_index(self._index, str(path / INDEX_FILE))
-        keys = sorted(self._keys.values())
+        keys = [k for k, i in enumerate(self._ids) if i is not None]  # key order
         (path / IDS_FILE).write_text(json.dumps({"keys": keys, "ids": [self._ids[k] for k in keys], "next_key": self._next_key}))
         fkeys = sorted(self._fields)
         (path / FIELDS_FILE).write_text(json.dumps({"keys": fkeys, **{
@@ -477,7 +477,7 @@ class FaissIndex(VectorIndex):
 
     @property
     def ids(self) -> list[str]:
-        return [self._ids[k] for k in sorted(self._keys.values())]
+        return [i for i in self._ids if i is not None]  # key order
 
     def __contains__(self, item: str) -> bool:
         return item in self._keys
