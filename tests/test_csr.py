@@ -60,6 +60,14 @@ def test_group_sum_is_unique_plus_bincount_bit_for_bit():
         ref, inv = np.unique(keys, return_inverse=True)
         np.testing.assert_array_equal(uniq, ref)
         np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=np.array([1.0, 2.0, 3.0, 4.0])[: len(keys)]))
+    for sizes in ((1,), (3, 40, 900, 60), (0, 5, 5)):  # sorted runs, as a walk's steps: the merging way
+        runs = [np.unique(rng.integers(0, 500, s)) for s in sizes]
+        keys = np.concatenate(runs)
+        w = rng.random(len(keys)) * 10.0 ** rng.integers(-8, 3, len(keys))
+        uniq, total = csr.group_sum(keys, w, runs=True)
+        ref, inv = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(uniq, ref)
+        np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=w, minlength=len(ref)))
 
 
 def test_rows_dot_either_way_is_row_dot():

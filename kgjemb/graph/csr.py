@@ -79,12 +79,15 @@ def union(*arrays: np.ndarray) -> np.ndarray:
         np.zeros(0, dtype=np.int64)
 
 
-def group_sum(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def group_sum(keys: np.ndarray, weights: np.ndarray, *, runs: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct ``keys`` and the sum of ``weights`` per key, each sum taken in the
     given order (as ``np.unique(keys, return_inverse=True)`` + ``np.bincount`` give it,
-    bit for bit), from one sort: non-negative integer keys are packed with their position
-    into one int64 (``key << bits | position``), so a plain ``np.sort`` is a stable argsort.
-    On the walk's 10^4–10^5 node ids that is ~2× ``argsort`` and ~2.5× ``np.unique``.
+    bit for bit), from one stable sort: non-negative integer keys are packed with their
+    position into one int64 (``key << bits | position``), so a plain ``np.sort`` is a stable
+    argsort. On the walk's 10^4–10^5 node ids that is ~2× ``argsort`` and ~2.5× ``np.unique``.
+    ``runs=True``: ``keys`` are a few sorted runs (e.g. the concatenated steps of a walk);
+    numpy's stable argsort (timsort) merges them, 0.42 vs 0.65 ms on a 10^6-track walk's
+    ~25,000 nodes in five runs.
 
     >>> u, s = group_sum(np.array([5, 2, 5]), np.array([1.0, 2.0, 3.0]))
     >>> u.tolist(), s.tolist()
@@ -95,16 +98,14 @@ def group_sum(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.nda
     if not n:
         return keys.copy(), np.zeros(0)
     bits = max((n - 1).bit_length(), 1)
-    if np.issubdtype(keys.dtype, np.integer) and keys.min() >= 0 and int(keys.max()) < 1 << (62 - bits):
+    if not runs and np.issubdtype(keys.dtype, np.integer) and keys.min() >= 0 and int(keys.max()) < 1 << (62 - bits):
         packed = np.sort((keys.astype(np.int64) << bits) | np.arange(n, dtype=np.int64))
         order, ordered = packed & ((1 << bits) - 1), packed >> bits
-    else:  # negative or very large keys: an argsort (not stable; equal keys still sum in the given order below)
-        order = np.argsort(keys)
+    else:  # sorted runs, or negative or very large keys
+        order = np.argsort(keys, kind="stable")
         ordered = keys[order]
     first = np.empty(n, dtype=bool)
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    group = np.cumsum(first) - 1  # (n,) group of each sorted entry
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = group
-    return ordered[first], np.bincount(inverse, weights=weights, minlength=int(group[-1]) + 1)
+    group = np.cumsum(first) - 1  # (n,) group of each sorted entry; a group's entries in the given order
+    return ordered[first], np.bincount(group, weights=np.asarray(weights)[order], minlength=int(group[-1]) + 1)

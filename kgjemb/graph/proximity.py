@@ -423,7 +423,7 @@ class TypedGraph:
             cur, val = uniq, nxt
         nodes = np.concatenate(acc_nodes)
         mass = np.concatenate(acc_mass)
-        uniq, total = csr.group_sum(nodes, mass)
+        uniq, total = csr.group_sum(nodes, mass, runs=True)  # each step's nodes are sorted
         return WalkResult(self, uniq, total, steps, pushed, a)
 
     # -- attributes -----------------------------------------------------------------------------
