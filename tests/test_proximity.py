@@ -192,3 +192,19 @@ def test_track_attributes_and_profiles_match_the_sparse_formula(ci_export):
             np.testing.assert_allclose(got, vec / np.linalg.norm(vec), rtol=0, atol=1e-12)
             checked += 1
     assert checked > 20
+
+
+def test_reverse_entries_pair_every_walked_edge_with_its_other_direction(ci_export):
+    """``reverse`` maps each stored entry u → v (one per typed edge) to the entry v → u of the
+    same edge, which the explanation paths read instead of searching u's row."""
+    g = TypedGraph.from_export(ci_export)
+    n = len(g.indices)
+    assert n > 100
+    src = np.repeat(np.arange(g.n), np.diff(g.indptr))  # (n,) owner of each entry
+    r = g.reverse.astype(np.int64)
+    np.testing.assert_array_equal(r[r], np.arange(n))  # an involution
+    np.testing.assert_array_equal(g.indices[r], src)  # v → u ...
+    np.testing.assert_array_equal(src[r], g.indices)
+    fwd = g.edge_fwd[g.edge_of]  # ... of the same relationship, the other way
+    assert (fwd[r] != fwd).all()
+    assert [g.edge_rel[e] for e in g.edge_of[r]] == [g.edge_rel[e] for e in g.edge_of]

@@ -156,7 +156,8 @@ class WalkResult:
         """For each of ``nodes`` ``(m,)``, the in-edge that brought it the most mass at step
         ``t``: (previous nodes, edge type codes), both ``(m,)``; ties go to the lowest
         previous node, then the first entry of its row. Every walked edge is stored both ways,
-        so a node's in-neighbours are its out-neighbours. All nodes at once: a path step for
+        so a node's in-neighbours are its out-neighbours, and the entry u → node is the
+        reverse (``TypedGraph.reverse``) of the entry node → u. All nodes at once: a path step for
         every hit of a query is one pass of array operations, not one per hit."""
         g = self.graph
         frontier, val = self.pushed[t]
@@ -168,18 +169,14 @@ class WalkResult:
         nb = g.indices[pos]  # (e,) neighbours of each node
         at = np.minimum(np.searchsorted(frontier, nb), len(frontier) - 1)
         ok = frontier[at] == nb  # neighbours that pushed at step t
-        pair = csr.unique(owner[ok] * np.int64(g.n) + nb[ok])  # distinct (node, in-neighbour), sorted
-        own, us = pair // g.n, pair % g.n
-        mass = val[np.searchsorted(frontier, us)]
-        o, p = csr.gather(g.indptr, us)
-        into = g.indices[p] == nodes[own[o]]  # entries u → node (several when typed edges repeat)
-        o, p = o[into], p[into]
-        flow = (1 - self.restart) * mass[o] * g.prob[p]  # (f,)
+        own, us = owner[ok], nb[ok]
+        p = g.reverse[pos[ok]]  # the entries u → node (one per typed edge), in u's row
+        flow = (1 - self.restart) * val[at[ok]] * g.prob[p]  # (f,)
         # per node: the largest flow; ties: lowest previous node, then its first entry (storage order)
-        order = np.lexsort((p, us[o], -flow, own[o]))
-        firsts = order[np.r_[True, own[o][order][1:] != own[o][order][:-1]]] if len(order) else order
-        prev[own[o][firsts]] = us[o][firsts]
-        edge[own[o][firsts]] = g.edge_of[p[firsts]]
+        order = np.lexsort((p, us, -flow, own))
+        firsts = order[np.r_[True, own[order][1:] != own[order][:-1]]] if len(order) else order
+        prev[own[firsts]] = us[firsts]
+        edge[own[firsts]] = g.edge_of[p[firsts]]
         return prev, edge
 
     def paths(self, keys: list[str]) -> list[list[str]]:
@@ -302,6 +299,7 @@ class TypedGraph:
 
     def _build_walk(self, export: GraphExport) -> None:
         src, dst, w, etype = [], [], [], []
+        partner: list[np.ndarray] = []  # per entry, the entry of the same edge the other way
         rels: list[tuple[str, bool]] = []  # per type code: (rel, forward)
         for key in REL_TYPES:
             s_label, rel, d_label = key
@@ -315,6 +313,9 @@ class TypedGraph:
             ew = _weights(frame)
             ok = (s >= 0) & (d >= 0) & (ew > 0)
             s, d, ew = s[ok], d[ok], ew[ok]
+            start = sum(len(a) for a in src)  # this type's forward block, then its backward block
+            partner.append(start + len(s) + np.arange(len(s)))
+            partner.append(start + np.arange(len(s)))
             for forward, (a, b) in ((True, (s, d)), (False, (d, s))):
                 rels.append((rel, forward))
                 src.append(a)
@@ -322,9 +323,9 @@ class TypedGraph:
                 w.append(ew)
                 etype.append(np.full(len(a), len(rels) - 1, dtype=np.int64))
         if src:
-            src_a, dst_a, w_a, t_a = map(np.concatenate, (src, dst, w, etype))
+            src_a, dst_a, w_a, t_a, pair_a = map(np.concatenate, (src, dst, w, etype, partner))
         else:
-            src_a = dst_a = t_a = np.zeros(0, dtype=np.int64)
+            src_a = dst_a = t_a = pair_a = np.zeros(0, dtype=np.int64)
             w_a = np.zeros(0)
         # typed normalisation: share of a type at u ∝ its weight × (its edge weight at u)^γ;
         # within the type ∝ edge weight
@@ -347,7 +348,11 @@ class TypedGraph:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(src_a, minlength=self.n))]).astype(np.int64)
         self.indices = dst_a[order]
         self.prob = prob[order]
-        self.edge_of = t_a[order]  # type code per entry, for rendering paths
+        self.edge_of = t_a[order].astype(np.int16)  # type code per entry (2 per walked type), for rendering paths
+        at = np.empty(len(order), dtype=np.int64)
+        at[order] = np.arange(len(order))  # sorted position of each built entry
+        pos_type = np.int32 if len(order) < 2**31 else np.int64
+        self.reverse = at[pair_a[order]].astype(pos_type)  # per entry u → v, the entry v → u (paths)
         self.edge_rel = [r for r, _ in rels]
         self.edge_fwd = np.array([f for _, f in rels] or [True])
 
