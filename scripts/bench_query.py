@@ -344,8 +344,9 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
                 "Attribute": np.zeros((len(attrs), dim), np.float32)}
     content = BundleContent(index, ids, x, entities, export, "synthetic")
     bundle = Bundle(Path("<synthetic>"), {"dim": dim}, content)
-    # the parser only needs names: artists + attributes (not a million titles)
-    names = build_export({"Artist": export.nodes["Artist"].head(2000).to_dict("records"), "Attribute": attrs}, {})
+    # the parser only needs names: every artist (the entity queries name them) + attributes,
+    # not a million titles
+    names = build_export({"Artist": export.nodes["Artist"].to_dict("records"), "Attribute": attrs}, {})
     config = config or real.config
     snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist)
     engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
