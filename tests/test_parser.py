@@ -223,6 +223,28 @@ def test_loaded_pipeline_tokenises_and_tags_like_spacy_load(parser):
         assert [(t.text, t.pos_, t.tag_, t.is_stop) for t in got] == [(t.text, t.pos_, t.tag_, t.is_stop) for t in want]
 
 
+def test_spacy_is_imported_without_its_command_line_package():
+    """Importing the parser's spaCy leaves out spacy.cli (a one-shot search does not need
+    its ~0.4 s); afterwards ``import spacy.cli`` loads the real package, and ``spacy.info``
+    answers through it."""
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+import kgjemb.query.parse.nlp
+before = sorted(m for m in sys.modules if m.startswith("spacy.cli"))
+import spacy, spacy.cli
+about = spacy.info(markdown=False, silent=True)
+print(json.dumps({"before": before, "real": hasattr(spacy.cli, "download") and hasattr(spacy.cli, "app"),
+                  "version": about.get("spacy_version")}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out == {"before": [], "real": True, "version": spacy.__version__}
+
+
 def test_tagging_on_demand_parses_like_tagging_first(parser, fixture_parser):
     """The parser tokenises only and tags when a rule reads a part of speech; on every table
     query that gives the parse of a doc tagged up front (the slow reference), and queries

@@ -184,7 +184,7 @@ def test_console_search_skips_teardown_but_writes_everything(bundle_dir, tmp_pat
 
 
 def test_one_shot_search_loads_only_the_query_path(bundle_dir, tmp_path):
-    """A `kgjemb search` process imports neither torch (spaCy's thinc would), torch-geometric,
+    """A `kgjemb search` process imports neither torch (spaCy's thinc would), spaCy's CLI, torch-geometric,
     transformers, the trainer nor the full model (audio CNN, graph network, PyTorch text
     tower, audio features): the text path runs on ONNX Runtime. The first process exports
     the text path and the parser's name table into the home's cache; the second, which
@@ -199,7 +199,8 @@ from kgjemb.cli import app
 res = CliRunner().invoke(app, ["search", "slow and sad", "--bundle", sys.argv[1], "--home", sys.argv[2], "--format", "json"])
 assert res.exit_code == 0, res.output
 heavy = ("torch", "torch_geometric", "transformers", "sentence_transformers", "kgjemb.train", "kgjemb.model.joint",
-         "kgjemb.model.entity_tower", "kgjemb.model.audio_tower", "kgjemb.model.text_tower", "kgjemb.audio.features")
+         "kgjemb.model.entity_tower", "kgjemb.model.audio_tower", "kgjemb.model.text_tower", "kgjemb.audio.features",
+         "spacy.cli")
 print(json.dumps({"hits": len(json.loads(res.stdout)["hits"]),
                   "heavy": sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy)))}))
 """
