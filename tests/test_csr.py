@@ -60,6 +60,14 @@ def test_group_sum_is_unique_plus_bincount_bit_for_bit():
         ref, inv = np.unique(keys, return_inverse=True)
         np.testing.assert_array_equal(uniq, ref)
         np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=np.array([1.0, 2.0, 3.0, 4.0])[: len(keys)]))
+    for n in (1, 9, 5000):  # keys within a small known range: the bincount way (a zero sum stays a group)
+        keys = rng.integers(0, max(n // 4, 1), n)
+        w = rng.random(n) * 10.0 ** rng.integers(-8, 3, n)
+        w[0] = 0.0
+        uniq, total = csr.group_sum(keys, w, size=max(n // 4, 1) + 3)
+        ref, inv = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(uniq, ref)
+        np.testing.assert_array_equal(total, np.bincount(inv.ravel(), weights=w, minlength=len(ref)))
     for sizes in ((1,), (3, 40, 900, 60), (0, 5, 5)):  # sorted runs, as a walk's steps: the merging way
         runs = [np.unique(rng.integers(0, 500, s)) for s in sizes]
         keys = np.concatenate(runs)

@@ -420,7 +420,7 @@ class TypedGraph:
             if not len(pos):
                 break
             flow = (1 - a) * val[owner] * self.prob[pos]  # (total,)
-            uniq, nxt = csr.group_sum(self.indices[pos], flow)
+            uniq, nxt = csr.group_sum(self.indices[pos], flow, size=self.n)
             pushed.append((cur, val))  # the best in-edge of a node is found from it on demand (path)
             steps.append((uniq, a * nxt))
             acc_nodes.append(uniq)
@@ -428,7 +428,7 @@ class TypedGraph:
             cur, val = uniq, nxt
         nodes = np.concatenate(acc_nodes)
         mass = np.concatenate(acc_mass)
-        uniq, total = csr.group_sum(nodes, mass, runs=True)  # each step's nodes are sorted
+        uniq, total = csr.group_sum(nodes, mass, runs=True, size=self.n)  # each step's nodes are sorted
         return WalkResult(self, uniq, total, steps, pushed, a)
 
     # -- attributes -----------------------------------------------------------------------------
