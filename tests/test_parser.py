@@ -438,3 +438,17 @@ def test_attributes_are_soft_unless_only(parser):
     assert ("key:d minor", "like") in marks and ("vocal:vocals", "exclude") in marks
     hard = parser.parse("a chorale only in D minor")
     assert [(f.kind, f.node_id) for f in hard.filters] == [("attribute", "key:d minor")]
+
+
+def test_strip_accents_is_nfkd_without_combining_marks():
+    """The ASCII fast path gives what NFKD + dropping combining marks gives."""
+    import unicodedata
+
+    from kgjemb.graph.names import strip_accents
+
+    def reference(text):
+        return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+    texts = [chr(c) for c in range(128)] + ["Dvořák", "Ⅳ. Allegro", "ﬁn", "Jesu, meine Freude", "Sibelius: Op. 26", ""]
+    assert [strip_accents(t) for t in texts] == [reference(t) for t in texts]
+    assert strip_accents("Dvořák") == "Dvorak" and strip_accents("ﬁn") == "fin"

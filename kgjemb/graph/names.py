@@ -84,8 +84,11 @@ def match_key(text: str) -> str:
     return _SPACE.sub(" ", plain).strip()
 
 
-
 def strip_accents(text: str) -> str:
+    """``text`` without combining marks, after NFKD ("Dvořák" → "Dvorak"); ASCII text is
+    returned as it is (NFKD leaves ASCII unchanged), which is most names."""
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
