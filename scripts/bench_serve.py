@@ -8,7 +8,7 @@ QPS, p50/p99/mean latency, the server's CPU milliseconds per request (all its pr
 from ``/proc``) and the machine's load average, so runs on a shared machine can be
 compared. Every query is sent in turn (a query repeats only after the whole mix has been
 sent), and the server has no response cache; the engine's own LRU of phrase embeddings
-does warm up as phrases repeat across queries.
+and the graph's kept walks do warm up as phrases and anchors repeat across queries.
 
 ``--engine`` first times the same queries in this process on the engine alone (one
 thread, ``Engine.search``): the server's CPU per request minus the engine's CPU per

@@ -123,6 +123,18 @@ def test_batch_with_graph_signals_matches_single(engine, k):
         np.testing.assert_allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-4)
 
 
+def test_kept_walks_answer_as_fresh_ones(engine):
+    """A query whose anchors were walked before (the graph keeps walks) gets the same hits,
+    scores, paths and explanations as with every walk taken afresh."""
+    qs = ["in the style of Mozart", "music influenced by Bach", "pieces like Bach but slow, not loud"]
+    graph = engine.snapshot.graph
+    graph.clear_walks()
+    fresh = [engine.search(q, k=5).model_dump() for q in qs]
+    assert graph._walks  # the anchors' walks are kept
+    again = [engine.search(q, k=5).model_dump() for q in qs]
+    assert again == fresh
+
+
 def test_engine_warns_when_the_bundle_is_behind_its_store(bundle_dir, engine, ci_catalog):
     from kgjemb.catalog import catalog_to_rows, validate_catalog
     from kgjemb.graph.embedded import EmbeddedGraphStore

@@ -208,3 +208,32 @@ def test_reverse_entries_pair_every_walked_edge_with_its_other_direction(ci_expo
     fwd = g.edge_fwd[g.edge_of]  # ... of the same relationship, the other way
     assert (fwd[r] != fwd).all()
     assert [g.edge_rel[e] for e in g.edge_of[r]] == [g.edge_rel[e] for e in g.edge_of]
+
+
+def test_walks_are_kept_per_seeds_and_config_within_a_bound(ci_export, monkeypatch):
+    """A repeated walk is the kept one (read-only, equal to a fresh walk); other seeds or
+    another config walk anew; the kept walks never hold more than WALK_ENTRIES_KEPT entries,
+    least recently used dropped first."""
+    import kgjemb.graph.proximity as proximity
+
+    g = TypedGraph.from_export(ci_export)
+    anchors = [f"Artist:{a}" for a in ci_export.nodes["Artist"]["id"].tolist()[:6]]
+    first = g.walk({anchors[0]: 1.0})
+    assert g.walk({anchors[0]: 1.0}) is first
+    assert g.walk({anchors[0]: 1.0}, WalkConfig(steps=2)) is not first
+    with pytest.raises(ValueError):
+        first.mass[0] = 1.0  # shared: nobody may write into it
+    fresh = TypedGraph.from_export(ci_export).walk({anchors[0]: 1.0})
+    np.testing.assert_array_equal(fresh.nodes, first.nodes)
+    np.testing.assert_array_equal(fresh.mass, first.mass)
+    sizes = [TypedGraph.from_export(ci_export).walk({a: 1.0}).entries for a in anchors]
+    assert min(sizes) > 0
+    monkeypatch.setattr(proximity, "WALK_ENTRIES_KEPT", sizes[0] + sizes[1] + sizes[2])
+    g.clear_walks()
+    kept = [g.walk({a: 1.0}) for a in anchors[:3]]
+    assert g.walk({anchors[0]: 1.0}) is kept[0]  # all three fit; anchor 0 is now the most recent
+    g.walk({anchors[3]: 1.0})  # drops the least recently used: anchor 1 (and 2 when 3 is larger)
+    assert g._walk_entries <= proximity.WALK_ENTRIES_KEPT
+    assert g.walk({anchors[1]: 1.0}) is not kept[1]
+    assert g._walk_entries <= proximity.WALK_ENTRIES_KEPT
+    assert g._walk_entries == sum(w.entries for w in g._walks.values())
