@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.graph.base import EdgeKey, GraphExport
 
-__all__ = ["build_export", "build_export_from_columns", "export_diff", "normalise_value", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
+__all__ = ["build_export", "build_export_from_columns", "edge_weights", "export_diff", "normalise_value", "INT_PROPERTIES", "FLOAT_PROPERTIES", "LIST_PROPERTIES"]
 
 INT_PROPERTIES = frozenset({"born", "died", "year"})
 FLOAT_PROPERTIES = frozenset({"duration_s", "weight"})
@@ -123,3 +124,12 @@ def export_diff(a: GraphExport, b: GraphExport, *, max_items: int = 20) -> list[
         if not (ra - rb) and not (rb - ra) and len(fa) == len(fb) and not fa.equals(fb):
             out.append(f"{name}: same rows in a different order")
     return out
+
+
+def edge_weights(frame: pd.DataFrame) -> np.ndarray:
+    """The ``weight`` column of an edge frame as float64 ``(len(frame),)``: missing or
+    unreadable weights are 1, non-positive or non-finite ones 0 (the edge is left out)."""
+    if not len(frame):
+        return np.zeros(0)
+    w = pd.to_numeric(frame["weight"], errors="coerce").fillna(1.0).to_numpy(dtype=np.float64)
+    return np.where(np.isfinite(w) & (w > 0), w, 0.0)
