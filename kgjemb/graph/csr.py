@@ -87,8 +87,8 @@ def group_sum(keys: np.ndarray, weights: np.ndarray, *, runs: bool = False,
     position into one int64 (``key << bits | position``), so a plain ``np.sort`` is a stable
     argsort. On the walk's 10^4–10^5 node ids that is ~2× ``argsort`` and ~2.5× ``np.unique``.
     ``runs=True``: ``keys`` are a few sorted runs (e.g. the concatenated steps of a walk);
-    numpy's stable argsort (timsort) merges them, 0.42 vs 0.65 ms on a 10^6-track walk's
-    ~25,000 nodes in five runs. ``size``: the keys are known to lie in ``[0, size)``; when
+    numpy's stable argsort (timsort) merges them: 0.42 vs 0.65 ms on 22,500 ids in five
+    sorted runs, the step sizes of an artist's walk on a 10^6-track graph. ``size``: the keys are known to lie in ``[0, size)``; when
     that range is small beside the number of keys (``size <= 8 * len(keys)``, e.g. a walk
     over a small graph or a step reaching a large share of it) the sums are one ``bincount``
     over the range instead of a sort (same sums: bincount also adds in the given order).

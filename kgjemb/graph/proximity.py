@@ -233,7 +233,7 @@ class WalkResult:
 
 #: walk results a TypedGraph keeps (least recently used dropped first), counted in stored
 #: array entries (16 bytes each with its mass): 2,000,000 ≈ 32 MB, ~40 walks from an artist
-#: of a 10^6-track graph (~45,000 entries each), thousands on the demo graph
+#: of a 10^6-track graph (~47,000 entries each), ~570 on the demo graph (~3,500 each)
 WALK_ENTRIES_KEPT = 2_000_000
 
 
