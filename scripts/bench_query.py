@@ -354,7 +354,8 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     # not a million titles
     names = build_export({"Artist": export.nodes["Artist"].to_dict("records"), "Attribute": attrs}, {})
     config = config or real.config
-    snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist)
+    snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist,
+                             walks_kept=config.walks_kept)
     engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
                     config=config)
     print(f"[synthetic] graph snapshot + engine set-up in {time.perf_counter() - t:.1f}s")

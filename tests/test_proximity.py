@@ -210,12 +210,10 @@ def test_reverse_entries_pair_every_walked_edge_with_its_other_direction(ci_expo
     assert [g.edge_rel[e] for e in g.edge_of[r]] == [g.edge_rel[e] for e in g.edge_of]
 
 
-def test_walks_are_kept_per_seeds_and_config_within_a_bound(ci_export, monkeypatch):
+def test_walks_are_kept_per_seeds_and_config_within_a_bound(ci_export):
     """A repeated walk is the kept one (read-only, equal to a fresh walk); other seeds or
-    another config walk anew; the kept walks never hold more than WALK_ENTRIES_KEPT entries,
-    least recently used dropped first."""
-    import kgjemb.graph.proximity as proximity
-
+    another config walk anew; the kept walks never hold more than ``walks_kept`` entries,
+    least recently used dropped first; walks_kept=0 keeps none."""
     g = TypedGraph.from_export(ci_export)
     anchors = [f"Artist:{a}" for a in ci_export.nodes["Artist"]["id"].tolist()[:6]]
     first = g.walk({anchors[0]: 1.0})
@@ -228,12 +226,31 @@ def test_walks_are_kept_per_seeds_and_config_within_a_bound(ci_export, monkeypat
     np.testing.assert_array_equal(fresh.mass, first.mass)
     sizes = [TypedGraph.from_export(ci_export).walk({a: 1.0}).entries for a in anchors]
     assert min(sizes) > 0
-    monkeypatch.setattr(proximity, "WALK_ENTRIES_KEPT", sizes[0] + sizes[1] + sizes[2])
-    g.clear_walks()
+    g = TypedGraph.from_export(ci_export, walks_kept=sizes[0] + sizes[1] + sizes[2])
     kept = [g.walk({a: 1.0}) for a in anchors[:3]]
     assert g.walk({anchors[0]: 1.0}) is kept[0]  # all three fit; anchor 0 is now the most recent
     g.walk({anchors[3]: 1.0})  # drops the least recently used: anchor 1 (and 2 when 3 is larger)
-    assert g._walk_entries <= proximity.WALK_ENTRIES_KEPT
+    assert g._walk_entries <= g.walks_kept
     assert g.walk({anchors[1]: 1.0}) is not kept[1]
-    assert g._walk_entries <= proximity.WALK_ENTRIES_KEPT
+    assert g._walk_entries <= g.walks_kept
     assert g._walk_entries == sum(w.entries for w in g._walks.values())
+    for i in range(g.walks_kept + 1):  # empty walks (unknown seeds) count too: still bounded
+        g.walk({f"Artist:nobody-{i}": 1.0})
+    assert len(g._walks) <= g.walks_kept and g._walk_entries <= g.walks_kept
+    none = TypedGraph.from_export(ci_export, walks_kept=0)  # keeps nothing, walks the same
+    assert none.walk({anchors[0]: 1.0}) is not none.walk({anchors[0]: 1.0}) and not none._walks
+    np.testing.assert_array_equal(none.walk({anchors[0]: 1.0}).mass, first.mass)
+    with pytest.raises(ValueError):
+        TypedGraph.from_export(ci_export, walks_kept=-1)
+
+
+def test_engine_config_sets_the_walks_kept():
+    """EngineConfig.walks_kept reaches the snapshot's graph (Engine.open passes it); negative
+    values are refused."""
+    from kgjemb.query.config import EngineConfig
+    from kgjemb.query.snapshot import GraphSnapshot
+
+    assert GraphSnapshot(six_nodes(), ["t1", "t2", "t3"], walks_kept=7).graph.walks_kept == 7
+    assert EngineConfig(walks_kept=0).walks_kept == 0
+    with pytest.raises(ValueError, match="walks_kept"):
+        EngineConfig(walks_kept=-1)

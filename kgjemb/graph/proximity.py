@@ -129,7 +129,7 @@ class WalkResult:
 
     @property
     def entries(self) -> int:
-        """Array entries this result holds (what :data:`WALK_ENTRIES_KEPT` counts)."""
+        """Array entries this result holds (what ``TypedGraph.walks_kept`` counts)."""
         return len(self.nodes) + sum(len(a) for a, _ in self.steps) + sum(len(a) for a, _ in self.pushed)
 
     def score(self, index: np.ndarray) -> np.ndarray:
@@ -231,10 +231,17 @@ class WalkResult:
         return [p[-1] if len(p) > 1 else None for p in (paths if paths is not None else self.paths(keys))]
 
 
-#: walk results a TypedGraph keeps (least recently used dropped first), counted in stored
-#: array entries (16 bytes each with its mass): 2,000,000 ≈ 32 MB, ~40 walks from an artist
+#: walk results a TypedGraph keeps by default (least recently used dropped first; its
+#: ``walks_kept`` argument, ``EngineConfig.walks_kept``), counted in stored array entries
+#: (16 bytes each with its mass): 2,000,000 ≈ 32 MB, ~40 walks from an artist
 #: of a 10^6-track graph (~47,000 entries each), ~570 on the demo graph (~3,500 each)
 WALK_ENTRIES_KEPT = 2_000_000
+
+
+def _kept_size(walk: WalkResult) -> int:
+    """What a kept walk counts against ``walks_kept``: its entries, at least 1 (so that empty
+    walks, from unknown seeds, cannot pile up uncounted)."""
+    return max(walk.entries, 1)
 
 
 class TypedGraph(AttributeIncidence):
@@ -247,8 +254,12 @@ class TypedGraph(AttributeIncidence):
     ``offsets[label]`` is the global range of a label.
     """
 
-    def __init__(self, export: GraphExport, weights: RelWeights = RelWeights()) -> None:
+    def __init__(self, export: GraphExport, weights: RelWeights = RelWeights(), *,
+                 walks_kept: int = WALK_ENTRIES_KEPT) -> None:
+        if walks_kept < 0:
+            raise ValueError(f"walks_kept must be >= 0, got {walks_kept}")
         self.weights = weights
+        self.walks_kept = int(walks_kept)  # array entries of kept walks (0: keep none), see walk()
         self._walks: OrderedDict[tuple, WalkResult] = OrderedDict()  # (seeds, config) -> walk, see walk()
         self._walk_entries = 0
         self._walk_lock = threading.Lock()
@@ -270,8 +281,9 @@ class TypedGraph(AttributeIncidence):
         logger.info("typed graph: %d nodes, %d walk entries", self.n, len(self.indices))
 
     @classmethod
-    def from_export(cls, export: GraphExport, weights: RelWeights = RelWeights()) -> "TypedGraph":
-        return cls(export, weights)
+    def from_export(cls, export: GraphExport, weights: RelWeights = RelWeights(), *,
+                    walks_kept: int = WALK_ENTRIES_KEPT) -> "TypedGraph":
+        return cls(export, weights, walks_kept=walks_kept)
 
     def rows_of(self, label: str, ids) -> np.ndarray:
         """Global indices of ``ids`` of ``label`` (-1 where unknown), vectorised."""
@@ -369,7 +381,7 @@ class TypedGraph(AttributeIncidence):
         """Personalised walk from ``seeds`` (``"Label:id"`` → weight; unknown keys ignored,
         weights normalised to sum 1). Kept per seeds and config (the graph is immutable;
         anchors repeat across queries: "songs like" a popular artist): the last walks up to
-        :data:`WALK_ENTRIES_KEPT` array entries, read-only and shared between threads."""
+        ``walks_kept`` array entries, read-only and shared between threads."""
         key = (tuple(sorted((str(k), float(v)) for k, v in seeds.items())), config)
         with self._walk_lock:
             hit = self._walks.get(key)
@@ -377,15 +389,15 @@ class TypedGraph(AttributeIncidence):
                 self._walks.move_to_end(key)
                 return hit
         result = self._walk(seeds, config)
-        size = result.entries
-        if size <= WALK_ENTRIES_KEPT:
+        size = _kept_size(result)
+        if size <= self.walks_kept:
             with self._walk_lock:
                 if key not in self._walks:
                     self._walks[key] = result
                     self._walk_entries += size
-                while self._walk_entries > WALK_ENTRIES_KEPT:
+                while self._walk_entries > self.walks_kept:
                     _, old = self._walks.popitem(last=False)
-                    self._walk_entries -= old.entries
+                    self._walk_entries -= _kept_size(old)
         return result
 
     def clear_walks(self) -> None:

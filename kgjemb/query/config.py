@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kgjemb.graph.proximity import RelWeights, WalkConfig
+from kgjemb.graph.proximity import WALK_ENTRIES_KEPT, RelWeights, WalkConfig
 from kgjemb.limits import MAX_QUERY_CHARS
 
 __all__ = ["EngineConfig", "FUSION_METHODS", "NORMALISATIONS", "RelWeights", "SignalWeights", "WalkConfig"]
@@ -70,7 +70,9 @@ class EngineConfig:
     is read as log(1 + mass / scale) / log(1 + 1 / scale) (1e-3; 1e-5 and a graph weight of 2 measured
     slightly lower on the demo suites), so that a track two hops
     away still scores clearly above an unreachable one; ``graph_candidates``: tracks the
-    walk adds to the candidate union (200); ``fact_via_artist``: weight of an attribute a
+    walk adds to the candidate union (200); ``walks_kept``: array entries of the walks the
+    graph keeps for repeated anchors (2·10^6 ≈ 32 MB; ~40 artists' walks at 10^6 tracks, ~570
+    on the demo graph; 0 keeps none); ``fact_via_artist``: weight of an attribute a
     track has only through its artist (0.5); ``fact_unknown``: fact score of a track with no
     attribute of the asked kind at all, i.e. unknown rather than known-other (0.5). ``threads``: when
     set, :meth:`Engine.open` sets FAISS's, the BLAS pools' and (if loaded) torch's thread
@@ -94,6 +96,7 @@ class EngineConfig:
     walk: WalkConfig = field(default_factory=WalkConfig)
     proximity_scale: float = 1e-3
     graph_candidates: int = 200
+    walks_kept: int = WALK_ENTRIES_KEPT
     fact_via_artist: float = 0.5
     fact_unknown: float = 0.5
     max_query_chars: int = MAX_QUERY_CHARS
@@ -110,6 +113,8 @@ class EngineConfig:
                      "max_query_chars", "text_batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if int(self.walks_kept) < 0:
+            raise ValueError(f"walks_kept must be >= 0, got {self.walks_kept}")
         if not self.proximity_scale > 0:
             raise ValueError(f"proximity_scale must be positive, got {self.proximity_scale}")
         for name in ("fact_via_artist", "fact_unknown"):

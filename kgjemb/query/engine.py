@@ -141,7 +141,7 @@ class Engine:
             raise BundleError(f"{bundle.path}: the given model is not the bundle's (checksum differs)")
         graph = export if export is not None else bundle.export
         snapshot = GraphSnapshot(graph, list(bundle.track_ids), rel_weights=config.rel_weights,
-                                 via_artist=config.fact_via_artist)
+                                 via_artist=config.fact_via_artist, walks_kept=config.walks_kept)
         if parser is None:
             parser = QueryParser.from_export(graph, config=ParserConfig(max_chars=config.max_query_chars),
                                              cache_dir=bundle.cache_dir)

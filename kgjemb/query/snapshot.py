@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from kgjemb.catalog.schema import NODE_LABELS
 from kgjemb.graph import csr
 from kgjemb.graph.base import GraphExport
-from kgjemb.graph.proximity import RelWeights, TypedGraph
+from kgjemb.graph.proximity import WALK_ENTRIES_KEPT, RelWeights, TypedGraph
 from kgjemb.query.filters import TrackTable
 
 __all__ = ["GraphSnapshot", "node_key"]
@@ -33,11 +33,11 @@ class GraphSnapshot:
     """The query-time view of the graph over the indexed tracks ``track_ids``."""
 
     def __init__(self, export: GraphExport, track_ids: list[str], *, rel_weights: RelWeights = RelWeights(),
-                 via_artist: float = 0.5) -> None:
+                 via_artist: float = 0.5, walks_kept: int = WALK_ENTRIES_KEPT) -> None:
         self.export = export
         self.track_ids = track_ids
         self.tracks = TrackTable(export, track_ids)
-        self.graph = TypedGraph.from_export(export, rel_weights)
+        self.graph = TypedGraph.from_export(export, rel_weights, walks_kept=walks_kept)
         self.entity_row = {lb: export.node_index(lb) for lb in NODE_LABELS}
         self.names: dict[str, str] = {}
         for label, frame in export.nodes.items():
