@@ -68,7 +68,7 @@ def test_config_validates_and_reads_env(monkeypatch):
     monkeypatch.delenv("KGJEMB_API_TOKEN")
     monkeypatch.delenv("KGJEMB_SERVE_REQUEST_TIMEOUT_S")
     for round_trip in (ServeConfig(max_batch=7, batching=False, batch_wait_ms=0.5, admin_token=ADMIN),
-                       ServeConfig(torch_threads=None, engine_threads=3, port=1234)):
+                       ServeConfig(torch_threads=None, engine_threads=3, port=1234, walks_kept=0)):
         for name, value in round_trip.to_env().items():
             monkeypatch.setenv(name, value)
         assert ServeConfig.from_env() == round_trip
@@ -229,6 +229,24 @@ def test_admin_reload_of_missing_bundle_keeps_serving_state(tmp_path):
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "manifest.json" in ready.json()["detail"]
         assert metric(client.get("/metrics").text, "kgjemb_bundle_reloads_total", result="error") == 2.0  # both failed loads
+
+
+def test_walks_kept_setting_reaches_the_served_engine(bundle_dir):
+    """``walks_kept`` (``--walks-kept``, ``KGJEMB_SERVE_WALKS_KEPT``) bounds the served
+    engine's kept walks: 0 keeps none, so an entity query leaves nothing kept."""
+    app = create_app(bundle_dir, config=ServeConfig(walks_kept=0))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        engine, _ = app.state.holder.current
+        graph = engine.snapshot.graph
+        assert (engine.config.walks_kept, graph.walks_kept) == (0, 0)
+        query = f"music like {engine.snapshot.export.nodes['Artist']['name'].iloc[0]}"
+        assert engine.parse(query).entities  # an entity query: the engine walks from the artist
+        assert client.post("/v1/search", json={"query": query, "k": 3}).status_code == 200
+        assert not graph._walks
+    assert ServeConfig().walks_kept is None  # None: the engine's own default
 
 
 # ---------------------------------------------------------------- a real server on a real bundle

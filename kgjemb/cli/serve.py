@@ -67,6 +67,11 @@ def serve(
         Optional[int], typer.Option("--torch-threads", help="FAISS threads per process (default 1)."
                                     + _env("torch_threads"), show_default=False)
     ] = None,
+    walks_kept: Annotated[
+        Optional[int], typer.Option("--walks-kept", min=0, help="Array entries of graph walks each process keeps for "
+                                    "repeated anchors (default 2000000, ~32 MB; 0 keeps none)." + _env("walks_kept"),
+                                    show_default=False)
+    ] = None,
     keep_alive: Annotated[
         Optional[float], typer.Option("--keep-alive", help="Seconds an idle keep-alive connection stays open (default 30; "
                                       "uvicorn's is 5; longer than the clients' pool expiry avoids resets on reuse)."
@@ -112,7 +117,7 @@ def serve(
         config = ServeConfig.from_env(
             bundle=bundle_arg or bundle, host=host, port=port, workers=workers, batching=batching,
             batch_wait_ms=batch_wait_ms, max_batch=max_batch, request_timeout_s=timeout,
-            engine_threads=engine_threads, torch_threads=torch_threads, keep_alive_s=keep_alive,
+            engine_threads=engine_threads, torch_threads=torch_threads, walks_kept=walks_kept, keep_alive_s=keep_alive,
             header_timeout_s=header_timeout, log_level=log_level.lower() if log_level else None,
         )
     except ValueError as err:

@@ -81,13 +81,15 @@ def create_app(
     The bundle is opened in a background thread when the app starts (``/healthz`` answers
     at once, ``/readyz`` says 503 until the engine is ready); ``bundle_path=None`` starts
     empty until ``POST /v1/admin/reload``. ``loader(path) -> engine`` opens a bundle
-    (default :meth:`kgjemb.Engine.open` with ``config.torch_threads``); ``config`` sets limits, batching and tokens
+    (default :meth:`kgjemb.Engine.open` with ``config.torch_threads`` and ``config.walks_kept``);
+    ``config`` sets limits, batching and tokens
     (default: :meth:`ServeConfig.from_env`, the environment).
 
     >>> app = create_app("/srv/kgjemb/bundle", config=ServeConfig.from_env())  # doctest: +SKIP
     """
     config = config if config is not None else ServeConfig.from_env()
-    holder = EngineHolder(loader or functools.partial(open_engine, threads=config.torch_threads))
+    holder = EngineHolder(loader or functools.partial(open_engine, threads=config.torch_threads,
+                                                      walks_kept=config.walks_kept))
     metrics = Metrics()
     holder.listeners.append(metrics.set_bundle)
     if config.batching:

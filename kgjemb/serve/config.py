@@ -41,7 +41,9 @@ class ServeConfig(BaseSettings):
     the shared 2-core box, see ``scripts/bench_serve.py``), ``batch_wait_ms`` (2),
     ``batch_max_size`` (32), ``engine_threads`` (2), ``torch_threads`` (1: FAISS's OpenMP
     threads per process, named for its variable; the text encoder runs on ONNX Runtime
-    with one thread; None: library default). Tokens (at least 8 characters): ``api_token`` guards every route but
+    with one thread; None: library default). ``walks_kept``: array entries of graph walks
+    each process keeps for repeated anchors (None: ``EngineConfig.walks_kept``'s default,
+    2·10^6 ≈ 32 MB, ~40 artists' walks at 10^6 tracks; 0 keeps none). Tokens (at least 8 characters): ``api_token`` guards every route but
     ``/healthz``, ``/readyz`` and the API description (None: open); ``admin_token`` enables
     ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
     bundle on SIGHUP. ``bundle``: the bundle directory (``KGJEMB_SERVE_BUNDLE``).
@@ -71,6 +73,7 @@ class ServeConfig(BaseSettings):
     batch_max_size: int = Field(32, ge=1)
     engine_threads: int = Field(2, ge=1)
     torch_threads: int | None = Field(1, ge=1)
+    walks_kept: int | None = Field(None, ge=0)
     # the alias is the variable's name (no prefix); the field name works as a keyword too
     api_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["api_token"])
     admin_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["admin_token"])

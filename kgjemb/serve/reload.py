@@ -81,12 +81,15 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     )
 
 
-def open_engine(path: str | Path, *, threads: int | None = None) -> Engine:
+def open_engine(path: str | Path, *, threads: int | None = None, walks_kept: int | None = None) -> Engine:
     """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path`` (which verifies
     the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets the
     worker's FAISS and BLAS thread pools (:func:`kgjemb.query.threads.set_threads`; None:
-    library defaults). Torch is not imported: the query path runs on ONNX Runtime and FAISS."""
-    return Engine.open(path, config=EngineConfig(threads=threads))
+    library defaults); ``walks_kept`` bounds the graph walks kept for repeated anchors
+    (``EngineConfig.walks_kept``; None: its default). Torch is not imported: the query path runs on ONNX
+    Runtime and FAISS."""
+    config = EngineConfig(threads=threads) if walks_kept is None else EngineConfig(threads=threads, walks_kept=walks_kept)
+    return Engine.open(path, config=config)
 
 
 class EngineHolder:
