@@ -35,6 +35,7 @@ exactly. The same calls work in-process (FAISS) and over the network (Milvus).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from abc import ABC, abstractmethod
@@ -43,7 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["IndexFilter", "ItemFields", "VectorIndex", "as_matrix", "check_search_params", "checked_rows"]
+__all__ = ["IndexFilter", "IndexRows", "ItemFields", "VectorIndex", "as_matrix", "check_search_params", "checked_rows"]
 
 #: what :meth:`VectorIndex.tune` may change (config fields of the same names in every backend)
 SEARCH_PARAMS = ("ef_search", "nprobe")
@@ -284,5 +285,46 @@ class VectorIndex(ABC):
         config fields of the same names); an unknown name raises ``TypeError``
         (:func:`check_search_params`)."""
 
+    def rows(self, ids: Sequence[str]) -> "IndexRows":
+        """This index addressed by position in ``ids`` (:class:`IndexRows`: ``search``,
+        ``select``, ``passing`` and ``fetch`` in rows; the engine's tracks; see
+        :mod:`kgjemb.index.rows`)."""
+        return IndexRows(self, ids)
+
     def close(self) -> None:
         """Release connections (remote backends); a no-op for in-process ones."""
+
+
+class IndexRows:
+    """``index`` addressed by position in ``ids``; an item of the index that is not among
+    them has no row and is never returned. Rows come back as int64 arrays; :meth:`select`
+    and :meth:`passing` give them sorted. Through the index's id calls: any backend."""
+
+    def __init__(self, index, ids: Sequence[str]) -> None:
+        self.index = index
+        self.ids = list(ids)
+        self._row = {i: r for r, i in enumerate(self.ids)} if type(self) is IndexRows else {}  # KeyRows: arrays
+
+    def _rows(self, ids) -> np.ndarray:
+        """Rows of ``ids`` in order, without ids that are not among the rows' ids."""
+        rows = np.fromiter(map(self._row.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids))
+        return rows[rows >= 0]
+
+    def search(self, queries: np.ndarray, k: int, *, filter: IndexFilter | None = None) -> list[np.ndarray]:
+        """Rows of the top ``k`` per query among the items passing ``filter``, best first
+        (as :meth:`VectorIndex.search`'s ids)."""
+        _, found = self.index.search(queries, k, filter=filter)
+        return [self._rows(ids) for ids in found]
+
+    def select(self, filter: IndexFilter, *, limit: int | None = None) -> np.ndarray | None:
+        """Sorted rows of the items passing ``filter``; None when more than ``limit`` do."""
+        ids = self.index.select(filter, limit=limit)
+        return None if ids is None else np.sort(self._rows(ids))  # distinct items: distinct rows
+
+    def passing(self, rows: np.ndarray, filter: IndexFilter) -> np.ndarray:
+        """The sorted distinct rows among ``rows`` whose items pass ``filter``."""
+        return self.select(filter.restrict([self.ids[r] for r in np.asarray(rows).tolist()]))
+
+    def fetch(self, rows: np.ndarray) -> np.ndarray:
+        """Stored vectors of ``rows`` ``(len(rows), dim)``, in order."""
+        return self.index.fetch([self.ids[r] for r in np.asarray(rows).tolist()])

@@ -37,6 +37,7 @@ import numpy as np
 from kgjemb.device import default_device
 from kgjemb.errors import MissingDependencyError
 from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params, checked_rows
+from kgjemb.index.rows import KeyRows
 
 __all__ = ["GPU_MAX_K", "FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
 
@@ -142,6 +143,7 @@ class FaissIndex(VectorIndex):
         self._masks: dict[IndexFilter, tuple[np.ndarray, int]] = {}  # recent filters' masks (reset on writes)
         self._kind = "plain"  # which SearchParameters subclass the index takes: plain, hnsw, ivf
         self._write_lock = threading.Lock()
+        self._version = 0  # bumped by every write: row views (rows()) rebuild their key maps
 
     # -- building -------------------------------------------------------------------------
 
@@ -214,6 +216,7 @@ class FaissIndex(VectorIndex):
             self._ids = list(ids)  # keys are 0..n-1
             self._fields = {int(k): f for k, f in zip(keys, fields) if f != ItemFields()}
             self._next_key = len(ids)
+            self._version += 1
             self._tune()
             logger.info("built %s over %d×%d in %.2fs", self.factory, len(ids), self.dim, time.perf_counter() - start)
 
@@ -241,6 +244,7 @@ class FaissIndex(VectorIndex):
                 self._keys[i] = int(k)
                 if f != ItemFields():
                     self._fields[int(k)] = f
+            self._version += 1
             self._tune()
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -258,6 +262,7 @@ class FaissIndex(VectorIndex):
                 self._keys.pop(self._ids[k], None)
                 self._ids[k] = None
                 self._fields.pop(k, None)
+            self._version += 1
             self._tune()
         return removed
 
@@ -283,13 +288,21 @@ class FaissIndex(VectorIndex):
                ) -> tuple[np.ndarray, list[list[str]]]:
         """Top ``k`` per query among the items passing ``filter``. ``D`` is ``(n_queries,
         min(k, len))`` with ``-inf`` where fewer were found; ``I`` lists only the ids found."""
+        D, keys = self._search_keys(queries, k, filter=filter)
+        ids = self._ids
+        return D, [[ids[key] for key in row if key >= 0] for row in keys.tolist()]
+
+    def _search_keys(self, queries: np.ndarray, k: int, *, filter: IndexFilter | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` in faiss keys: ``(D, keys)``, both ``(n_queries, min(k, len))``,
+        key -1 and ``-inf`` where fewer were found."""
         if int(k) <= 0:
             raise ValueError(f"k must be positive, got {k}")
         q = as_matrix(queries, self.dim)  # (n_queries, dim)
         n = len(self)
         k = min(int(k), n)
         if n == 0 or q.shape[0] == 0:
-            return np.zeros((q.shape[0], 0), dtype=np.float32), [[] for _ in range(q.shape[0])]
+            return np.zeros((q.shape[0], 0), dtype=np.float32), np.zeros((q.shape[0], 0), dtype=np.int64)
         if filter is None or filter.empty:
             gpu = self._gpu
             if gpu is not None and k <= gpu.max_k:
@@ -298,9 +311,7 @@ class FaissIndex(VectorIndex):
                 D, keys = self._index.search(q, k)  # (n_queries, k)
         else:
             D, keys = self._filtered(q, k, filter)
-        D = np.where(keys >= 0, D, -np.inf).astype(np.float32)
-        ids = self._ids
-        return D, [[ids[key] for key in row if key >= 0] for row in keys.tolist()]
+        return np.where(keys >= 0, D, -np.inf).astype(np.float32), keys
 
     def _filtered(self, q: np.ndarray, k: int, f: IndexFilter) -> tuple[np.ndarray, np.ndarray]:
         """Search restricted to the items passing ``f``: exactly when few pass, else the
@@ -349,8 +360,23 @@ class FaissIndex(VectorIndex):
 
     def select(self, filter: IndexFilter, *, limit: int | None = None) -> list[str] | None:
         """Ids of the items passing ``filter`` (key order); None when more than ``limit`` do."""
-        if filter.allow_ids is not None:  # few named items: test only those
-            keys = np.array(sorted(self._keys[i] for i in filter.allow_ids if i in self._keys), dtype=np.int64)
+        keys = self._select_keys(filter, limit=limit)
+        if keys is None:
+            return None
+        ids = self._ids
+        return [ids[key] for key in keys.tolist()]
+
+    def _select_keys(self, filter: IndexFilter, *, limit: int | None = None,
+                     among: np.ndarray | None = None) -> np.ndarray | None:
+        """:meth:`select` in faiss keys (sorted); ``among``: only these keys may pass (as
+        ``filter.restrict`` of their ids)."""
+        if filter.allow_ids is not None or among is not None:  # few named items: test only those
+            keys = None if filter.allow_ids is None else \
+                np.array([self._keys[i] for i in filter.allow_ids if i in self._keys], dtype=np.int64)
+            if among is not None:
+                among = np.asarray(among, dtype=np.int64)
+                keys = among if keys is None else keys[np.isin(keys, among)]
+            keys = np.sort(keys)  # distinct items: distinct keys
             rest = replace(filter, allow_ids=None)
             if len(keys) and not rest.empty:
                 keys = keys[self._mask(rest)[0][keys]]
@@ -364,8 +390,7 @@ class FaissIndex(VectorIndex):
             keys = np.flatnonzero(mask)
         if limit is not None and len(keys) > limit:
             return None
-        ids = self._ids
-        return [ids[key] for key in keys.tolist()]
+        return keys
 
     def _mask(self, f: IndexFilter) -> tuple[np.ndarray, int]:
         """Boolean mask over faiss keys of the items passing ``f``, and how many pass.
@@ -411,6 +436,10 @@ class FaissIndex(VectorIndex):
             if missing is not None:
                 raise KeyError(f"id {missing!r} is not in the index") from None
             keys = np.fromiter(map(self._keys.__getitem__, map(str, ids)), dtype=np.int64, count=len(ids))
+        return self._fetch_keys(keys)
+
+    def _fetch_keys(self, keys: np.ndarray) -> np.ndarray:
+        """Stored vectors of faiss ``keys`` (present ones) ``(len(keys), dim)``."""
         if len(keys) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(keys)  # (n, dim)
@@ -481,6 +510,11 @@ class FaissIndex(VectorIndex):
 
     def __contains__(self, item: str) -> bool:
         return item in self._keys
+
+    def rows(self, ids: Sequence[str]) -> KeyRows:
+        """This index addressed by position in ``ids`` (:class:`~kgjemb.index.rows.KeyRows`:
+        rows map to faiss keys by two arrays, no id strings on the query path)."""
+        return KeyRows(self, ids)
 
 
 #: rows normalised and added to a FAISS index at a time: a build holds the caller's matrix,

@@ -106,6 +106,7 @@ class Engine:
         self.config = config
         self.index = bundle.index
         self.track_ids: list[str] = list(bundle.track_ids)
+        self.rows = self.index.rows(self.track_ids)  # the index in track rows: no id strings per query
         self.table = snapshot.tracks
         self.entity_vectors = bundle.entities
         self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
@@ -396,7 +397,7 @@ class Engine:
         if f is None:
             return None, warnings
         mask = np.zeros(len(self.track_ids), dtype=bool)
-        mask[self._rows(self.index.select(f))] = True
+        mask[self.rows.select(f)] = True
         return mask, warnings
 
     def _filter(self, plan: _Plan) -> IndexFilter | None:
@@ -409,16 +410,11 @@ class Engine:
                 f = replace(f or IndexFilter(), deny_ids=(f.deny_ids if f else frozenset()) | deny)
         return f
 
-    def _rows(self, ids) -> np.ndarray:
-        """Index rows of track ids (sorted, unique)."""
-        row = self.table.row
-        return csr.unique(np.fromiter(map(row.__getitem__, ids), dtype=np.int64, count=len(ids)))
-
     def _passing(self, rows: np.ndarray, f: IndexFilter | None) -> np.ndarray:
         """The rows among ``rows`` (graph-found candidates) that pass ``f``."""
         if f is None or not len(rows):
             return rows
-        return self._rows(self.index.select(f.restrict([self.track_ids[r] for r in rows.tolist()])))
+        return self.rows.passing(rows, f)
 
     def _run(self, plans: list[_Plan], k: int, *, hits: bool = True, explain: bool = True) -> list:
         """Candidates per plan: every track passing its filter when at most
@@ -440,14 +436,14 @@ class Engine:
             if not plan.signals and f is None:
                 cands[i] = np.zeros(0, dtype=np.int64)  # nothing usable: no hits, and a warning
                 continue
-            few = self.index.select(f, limit=self.config.exact_filter_max) if f is not None else None
+            few = self.rows.select(f, limit=self.config.exact_filter_max) if f is not None else None
             if few is not None:  # a strict filter: score every track that passes
-                cands[i] = self._rows(few)
+                cands[i] = few
             elif any(not s.negative and s.vector is not None for s in plan.signals):
                 pending.setdefault(f, []).append(i)
             else:  # graph signals only: their candidates, or every track that passes
                 rows = self._passing(extra[i], f)
-                cands[i] = rows if len(rows) >= k else (self._rows(self.index.select(f)) if f is not None else np.arange(n))
+                cands[i] = rows if len(rows) >= k else (self.rows.select(f) if f is not None else np.arange(n))
         for f, members in pending.items():
             # one index search for every positive vector signal of the queries sharing a filter
             owners, queries = [], []
@@ -456,20 +452,19 @@ class Engine:
                     if not s.negative and s.vector is not None:
                         owners.append(i)
                         queries.append(s.vector)
-            _, found = self.index.search(np.stack(queries), fetch, filter=f)  # ids per query, best first
-            union: dict[int, list[str]] = {i: [] for i in members}
-            for i, ids in zip(owners, found):
-                union[i] += ids
+            found = self.rows.search(np.stack(queries), fetch, filter=f)  # rows per query, best first
+            union: dict[int, list[np.ndarray]] = {i: [] for i in members}
+            for i, rows in zip(owners, found):
+                union[i].append(rows)
             for i in members:
-                cands[i] = csr.union(self._rows(union[i]), self._passing(extra[i], f))
+                cands[i] = csr.union(*union[i], self._passing(extra[i], f))
         return [self._finish(plan, rows, k, hits=hits, explain=explain) for plan, rows in zip(plans, cands)]
 
     def _finish(self, plan: _Plan, rows: np.ndarray, k: int, *, hits: bool = True,
                 explain: bool = True) -> SearchResult | list[str]:
         c = self.config
-        ids = [self.track_ids[r] for r in rows.tolist()]
         has_vectors = any(s.vector is not None for s in plan.signals)
-        vectors = self.index.fetch(ids) if has_vectors and ids else None  # (n_cand, dim), stored vectors
+        vectors = self.rows.fetch(rows) if has_vectors and len(rows) else None  # (n_cand, dim), stored vectors
         raw = raw_scores(vectors, rows, plan.signals)  # (n_cand, n_signals)
         scores, parts = fuse(raw, plan.signals, method=c.fusion, norm=c.normalise, rrf_k=c.rrf_k)
         # best first; ties by track id so that results are deterministic
@@ -477,7 +472,8 @@ class Engine:
             keep = np.argpartition(-scores, 4 * k)[: 4 * k]
         else:
             keep = np.arange(len(rows))
-        order = np.array(sorted(keep.tolist(), key=lambda j: (-scores[j], ids[j]))[:k], dtype=np.int64)
+        ids = {j: self.track_ids[rows[j]] for j in keep.tolist()}
+        order = np.array(sorted(ids, key=lambda j: (-scores[j], ids[j]))[:k], dtype=np.int64)
         if not hits:
             return [ids[j] for j in order.tolist()]
         if not plan.signals and len(rows):
