@@ -97,7 +97,8 @@ STAGES = ("parse", "encode", "faiss", "graph walk", "facts", "fusion", "hits")
 class Stages:
     """Per-stage self time of one engine call, by wrapping the functions the engine calls
     (a stage nested in another counts only for itself): parse (the parser), encode (the
-    text encoder), faiss (every index call: search, fetch, select), graph walk (the walk,
+    text encoder), faiss (every index call: search, fetch, select, passing, by id or by
+    row: ``engine.rows``), graph walk (the walk,
     anchor profiles and reading proximity scores), facts (attribute-fact signals and their
     scores), fusion (exact scores and fusion) and hits (hits and explanation paths);
     ``other`` is the rest (routing, filters, candidate bookkeeping)."""
@@ -133,7 +134,8 @@ class Stages:
                 self._undo.append((module, attr, fn, False))
                 setattr(module, attr, how(fn) if how else self.wrap(name, fn))
         for obj, attrs, name in ((engine.parser, ("parse_batch",), "parse"), (engine.model, ("embed_text",), "encode"),
-                                 (engine.index, ("search", "fetch", "select"), "faiss")):
+                                 (engine.index, ("search", "fetch", "select"), "faiss"),
+                                 (engine.rows, ("search", "fetch", "select", "passing"), "faiss")):
             for attr in attrs:
                 if hasattr(obj, attr):
                     self._undo.append((obj, attr, getattr(obj, attr), True))

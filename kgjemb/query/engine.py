@@ -109,7 +109,10 @@ class Engine:
         self.rows = self.index.rows(self.track_ids)  # the index in track rows: no id strings per query
         self.table = snapshot.tracks
         self.entity_vectors = bundle.entities
-        self.entity_row = {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
+        # rows of the bundle's entity vectors: the snapshot's own map when it shows the bundle's graph
+        # (one id map per label, not two: ~60 MB at 10^6 tracks)
+        self.entity_row = snapshot.entity_row if snapshot.export is bundle.export else \
+            {lb: bundle.export.node_index(lb) for lb in NODE_LABELS}
         # the index's scalar fields follow the bundle's graph; another graph (hidden metadata)
         # resolves attribute filters itself
         self._own_attributes = snapshot.export is not bundle.export
