@@ -313,6 +313,7 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     from kgjemb.index.faiss_index import FaissIndex, IndexConfig
     from kgjemb.index.fields import fields_from_export
     from kgjemb.graph.frames import build_export
+    from kgjemb.query.collector import collector_paused
     from kgjemb.query.engine import Engine
     from kgjemb.query.parse import QueryParser
     from kgjemb.query.snapshot import GraphSnapshot
@@ -356,10 +357,11 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     # not a million titles
     names = build_export({"Artist": export.nodes["Artist"].to_dict("records"), "Attribute": attrs}, {})
     config = config or real.config
-    snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist,
-                             walks_kept=config.walks_kept)
-    engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
-                    config=config)
+    with collector_paused():  # as Engine.open builds an engine
+        snapshot = GraphSnapshot(export, ids, rel_weights=config.rel_weights, via_artist=config.fact_via_artist,
+                                 walks_kept=config.walks_kept)
+        engine = Engine(bundle, model=real.model, parser=QueryParser.from_export(names), snapshot=snapshot,
+                        config=config)
     print(f"[synthetic] graph snapshot + engine set-up in {time.perf_counter() - t:.1f}s")
     return engine
 
