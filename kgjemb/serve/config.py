@@ -43,8 +43,9 @@ class ServeConfig(BaseSettings):
     threads per process, named for its variable; the text encoder runs on ONNX Runtime
     with one thread; None: library default). ``walks_kept``: array entries of graph walks
     each process keeps for repeated anchors (None: ``EngineConfig.walks_kept``'s default,
-    2·10^6 ≈ 32 MB, ~40 artists' walks at 10^6 tracks; 0 keeps none). Tokens (at least 8 characters): ``api_token`` guards every route but
-    ``/healthz``, ``/readyz`` and the API description (None: open); ``admin_token`` enables
+    2·10^6 ≈ 32 MB, ~40 artists' walks at 10^6 tracks; 0 keeps none). Tokens (at least 8
+    characters): ``api_token`` guards every route but ``/healthz``, ``/readyz`` and the
+    API description (None: open); ``admin_token`` enables
     ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
     bundle on SIGHUP. ``bundle``: the bundle directory (``KGJEMB_SERVE_BUNDLE``).
 

@@ -87,10 +87,10 @@ def open_engine(path: str | Path, *, threads: int | None = None, walks_kept: int
     the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets the
     worker's FAISS and BLAS thread pools (:func:`kgjemb.query.threads.set_threads`; None:
     library defaults); ``walks_kept`` bounds the graph walks kept for repeated anchors
-    (``EngineConfig.walks_kept``; None: its default). Torch is not imported: the query path runs on ONNX
-    Runtime and FAISS."""
-    config = EngineConfig(threads=threads) if walks_kept is None else EngineConfig(threads=threads, walks_kept=walks_kept)
-    return Engine.open(path, config=config)
+    (``EngineConfig.walks_kept``; None: its default). Torch is not imported: the query
+    path runs on ONNX Runtime and FAISS."""
+    kept = {} if walks_kept is None else {"walks_kept": walks_kept}
+    return Engine.open(path, config=EngineConfig(threads=threads, **kept))
 
 
 class EngineHolder:
