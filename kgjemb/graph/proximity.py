@@ -226,7 +226,7 @@ class WalkResult:
             anchor = self.graph.key_of(int(anchors[0]))
             reached = (self.score_of(keys) > 0).tolist()
             own = [k for k in keys if k == anchor]  # its own path may loop back through others
-            looped = dict(zip(own, self.ends(own, self.paths(own))))
+            looped = dict(zip(own, self.ends(own, self.paths(own)))) if own else {}
             return [looped[k] if k == anchor else (anchor if r else None) for k, r in zip(keys, reached)]
         return [p[-1] if len(p) > 1 else None for p in (paths if paths is not None else self.paths(keys))]
 

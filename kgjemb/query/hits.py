@@ -60,15 +60,19 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     paths = walk.paths(keys) if walk is not None and explain else None
     ends = walk.ends(keys, paths) if walk is not None else [None] * len(keys)
     hits = []
+    names = [s.name for s in signals]
+    # Python floats once (not a numpy scalar per cell), rounded as before: round(float, 6)
+    part_rows, score_list = np.asarray(parts).tolist(), np.asarray(scores).tolist()
     for m, tid in enumerate(track_ids):
-        contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
+        row = part_rows[m]
+        contrib = {name: round(v, 6) for name, v in zip(names, row)}
         path = paths[m] if paths is not None and len(paths[m]) > 1 else []  # one node: the anchor itself
         matched = ends[m]
         if matched is None and ref_cols:
-            matched = signals[max(ref_cols, key=lambda j: parts[m, j])].ref
-        attrs = sorted(wanted & table.attributes(tid))
+            matched = signals[max(ref_cols, key=lambda j: row[j])].ref
+        attrs = sorted(wanted & table.attributes(tid)) if wanted else []
         if explain:
-            why = [_sentence(snapshot, float(scores[m]), contrib)]
+            why = [_sentence(snapshot, score_list[m], contrib)]
             if path and (graph_col is None or parts[m, graph_col] > 0):
                 why.append(f"path: {snapshot.render(path)}")
             if attrs:
@@ -82,7 +86,7 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
                 title=table.title.get(tid) or tid,
                 artists=[table.artist_name.get(a) or a for a in table.credits.get(tid, [])],
                 album=table.album_title.get(album) if album else None,
-                score=round(float(scores[m]), 6),
+                score=round(score_list[m], 6),
                 signals=contrib,
                 matched_entity=matched,
                 path=path,
