@@ -30,13 +30,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from kgjemb.device import default_device
 from kgjemb.errors import MissingDependencyError
 from kgjemb.index.base import IndexFilter, ItemFields, VectorIndex, as_matrix, check_search_params, checked_rows
+from kgjemb.index.fields import FieldMasks
 from kgjemb.index.rows import KeyRows
 
 __all__ = ["GPU_MAX_K", "FaissIndex", "IndexConfig", "import_faiss", "resolve_factory"]
@@ -139,7 +140,7 @@ class FaissIndex(VectorIndex):
         self._ids: list[str | None] = []
         self._next_key = 0
         self._fields: dict[int, ItemFields] = {}  # faiss key -> scalar fields (absent = empty)
-        self._inverted: _Inverted | None = None  # built on the first filtered search after a write
+        self._inverted: FieldMasks | None = None  # built on the first filtered search after a write
         self._masks: dict[IndexFilter, tuple[np.ndarray, int]] = {}  # recent filters' masks (reset on writes)
         self._kind = "plain"  # which SearchParameters subclass the index takes: plain, hnsw, ivf
         self._write_lock = threading.Lock()
@@ -400,7 +401,7 @@ class FaissIndex(VectorIndex):
             return cached
         inv = self._inverted
         if inv is None:
-            inv = self._inverted = _Inverted(self._next_key, self._keys.values(), self._fields)
+            inv = self._inverted = FieldMasks(self._next_key, self._keys.values(), self._fields)
         mask = inv.present.copy()  # (next_key,)
         if f.allow_ids is not None:
             mask &= inv.member(np.array([self._keys[i] for i in f.allow_ids if i in self._keys], dtype=np.int64))
@@ -550,36 +551,6 @@ def _check_fields(ids: list[str], fields: Sequence[ItemFields] | None) -> list[I
         if not isinstance(f, ItemFields):
             raise TypeError(f"fields of {i!r} must be an ItemFields, got {type(f).__name__}")
     return fields
-
-
-class _Inverted:
-    """Inverted maps of the scalar fields over faiss keys, rebuilt after each write."""
-
-    def __init__(self, n: int, keys: Collection[int], fields: dict[int, ItemFields]) -> None:
-        self.n = n
-        self.present = np.zeros(n, dtype=bool)  # (next_key,) keys in the index
-        self.present[np.fromiter(keys, dtype=np.int64, count=len(keys))] = True
-        self.years = np.full(n, np.nan)  # (next_key,) NaN = unknown
-        artists: dict[str, list[int]] = {}
-        albums: dict[str, list[int]] = {}
-        attributes: dict[str, list[int]] = {}
-        for key, f in fields.items():
-            for a in f.artists:
-                artists.setdefault(a, []).append(key)
-            if f.album is not None:
-                albums.setdefault(f.album, []).append(key)
-            for a in f.attributes:
-                attributes.setdefault(a, []).append(key)
-            if f.year is not None:
-                self.years[key] = f.year
-        as_arrays = lambda d: {v: np.asarray(keys, dtype=np.int64) for v, keys in d.items()}  # noqa: E731
-        self.artists, self.albums, self.attributes = as_arrays(artists), as_arrays(albums), as_arrays(attributes)
-
-    def member(self, keys: np.ndarray | None) -> np.ndarray:
-        out = np.zeros(self.n, dtype=bool)
-        if keys is not None and len(keys):
-            out[keys] = True
-        return out
 
 
 class _GpuSearcher:

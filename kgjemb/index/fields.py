@@ -6,6 +6,8 @@ tests: credited artists (every ``BY`` edge, primary first), album (``ON``), attr
 track's own, else its album's, else the middle of the primary artist's working life:
 born + 20 … died, or born + 60 while alive). The same rules as the engine's in-memory
 filters (:mod:`kgjemb.query.filters`), so a pushed-down filter selects the same tracks.
+:class:`FieldMasks` inverts them over an index's integer keys, for the FAISS backend to
+evaluate a filter as boolean masks.
 
 >>> fields = fields_from_export(bundle.export, bundle.track_ids)  # doctest: +SKIP
 >>> fields[0]  # doctest: +SKIP
@@ -14,12 +16,14 @@ ItemFields(artists=('bach',), album='bwv227', attributes=('era:baroque', ...), y
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Collection, Sequence
+
+import numpy as np
 
 from kgjemb.graph.base import GraphExport
 from kgjemb.index.base import ItemFields
 
-__all__ = ["fields_from_export"]
+__all__ = ["FieldMasks", "fields_from_export"]
 
 
 def _col(frame, name) -> list:
@@ -73,3 +77,36 @@ def fields_from_export(export: GraphExport, track_ids: Sequence[str]) -> list[It
                 year = (born + 20 + (died if died is not None else born + 60)) / 2
         out.append(ItemFields(artists=tuple(credited), album=album, attributes=tuple(sorted(attributes)), year=year))
     return out
+
+
+class FieldMasks:
+    """Inverted maps of the scalar fields over an index's integer keys ``0..n-1`` (``keys``
+    present, ``fields`` per key): per artist, album and attribute the keys having it, each
+    key's year, and boolean masks over the keys. The FAISS backend rebuilds them after each
+    write and evaluates an :class:`~kgjemb.index.base.IndexFilter` on them."""
+
+    def __init__(self, n: int, keys: Collection[int], fields: dict[int, ItemFields]) -> None:
+        self.n = n
+        self.present = np.zeros(n, dtype=bool)  # (next_key,) keys in the index
+        self.present[np.fromiter(keys, dtype=np.int64, count=len(keys))] = True
+        self.years = np.full(n, np.nan)  # (next_key,) NaN = unknown
+        artists: dict[str, list[int]] = {}
+        albums: dict[str, list[int]] = {}
+        attributes: dict[str, list[int]] = {}
+        for key, f in fields.items():
+            for a in f.artists:
+                artists.setdefault(a, []).append(key)
+            if f.album is not None:
+                albums.setdefault(f.album, []).append(key)
+            for a in f.attributes:
+                attributes.setdefault(a, []).append(key)
+            if f.year is not None:
+                self.years[key] = f.year
+        as_arrays = lambda d: {v: np.asarray(keys, dtype=np.int64) for v, keys in d.items()}  # noqa: E731
+        self.artists, self.albums, self.attributes = as_arrays(artists), as_arrays(albums), as_arrays(attributes)
+
+    def member(self, keys: np.ndarray | None) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        if keys is not None and len(keys):
+            out[keys] = True
+        return out
