@@ -303,7 +303,7 @@ class IndexRows:
     def __init__(self, index, ids: Sequence[str]) -> None:
         self.index = index
         self.ids = list(ids)
-        self._row = {i: r for r, i in enumerate(self.ids)} if type(self) is IndexRows else {}  # KeyRows: arrays
+        self._row = {i: r for r, i in enumerate(self.ids)}  # id → row
 
     def _rows(self, ids) -> np.ndarray:
         """Rows of ``ids`` in order, without ids that are not among the rows' ids."""

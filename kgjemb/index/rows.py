@@ -37,8 +37,9 @@ class KeyRows(IndexRows):
     ``_search_keys(queries, k, filter) -> (D, keys)``, ``_select_keys(filter, limit,
     among) -> keys | None`` and ``_fetch_keys(keys)``."""
 
-    def __init__(self, index, ids: Sequence[str]) -> None:
-        super().__init__(index, ids)
+    def __init__(self, index, ids: Sequence[str]) -> None:  # no id → row dict: two arrays instead
+        self.index = index
+        self.ids = list(ids)
         self._lock = threading.Lock()
         self._maps: tuple[int, np.ndarray, np.ndarray] | None = None
         self._arrays()  # built now, not by the first query

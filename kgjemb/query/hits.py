@@ -73,7 +73,7 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
         attrs = sorted(wanted & table.attributes(tid)) if wanted else []
         if explain:
             why = [_sentence(snapshot, score_list[m], contrib)]
-            if path and (graph_col is None or parts[m, graph_col] > 0):
+            if path and (graph_col is None or row[graph_col] > 0):
                 why.append(f"path: {snapshot.render(path)}")
             if attrs:
                 why.append(f"has: {', '.join(attrs)}")
