@@ -101,6 +101,8 @@ def _estimate_key(score):
     estimate fails.
     """
     from music21 import note, pitch, stream
+    from music21.analysis.discrete import AardenEssen
+    from music21.key import Key
 
     totals: dict[int, float] = {}
     for part in score.parts:
@@ -115,10 +117,15 @@ def _estimate_key(score):
     for pc in sorted(totals):
         summary.append(note.Note(pitch.Pitch(pc), quarterLength=totals[pc]))
     try:
-        return summary.analyze("key")
+        # what analyze("key") runs (Aarden-Essen weights), less its 23 alternative keys: it
+        # builds a Key, with its scale, for each (~90 % of the estimate's time)
+        (tonic, mode, coefficient), _ = AardenEssen().process(summary.flatten())
     except Exception as err:  # a degenerate distribution
         logger.debug("key analysis failed: %s", err)
         return None
+    best = Key(tonic=tonic, mode=mode)
+    best.correlationCoefficient = coefficient
+    return best
 
 
 def _key(score, work: Work, events: tuple[tuple[NoteEvent, ...], ...]) -> tuple[str | None, str | None]:
