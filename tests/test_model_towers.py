@@ -211,6 +211,35 @@ def test_save_load_round_trip(model, tmp_path, clips, export):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
+def test_audio_blocks_run_channels_last_and_match_the_reference_layout(model, tmp_path):
+    """The CNN blocks keep NHWC weights (the fast CPU kernels) after save/load, and give what
+    the same weights give in NCHW with ReLU before max-pool (the textbook order), values and
+    gradients, up to float rounding."""
+    import copy
+
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    for tower in (model.audio, loaded.audio):
+        convs = [m for m in tower.blocks.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len(convs) == 3 and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    ref = copy.deepcopy(model.audio).to(memory_format=torch.contiguous_format)
+    for block in ref.blocks:
+        block[2], block[3] = block[3], block[2]  # ReLU, then max-pool
+        assert isinstance(block[2], torch.nn.ReLU) and isinstance(block[3], torch.nn.MaxPool2d)
+    assert not ref.blocks[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(3, model.audio.n_mels + model.audio.n_chroma, 157, generator=torch.Generator().manual_seed(0))
+    ref.eval()
+    tower = copy.deepcopy(model.audio).eval()
+    got, want = tower(x), ref(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    weights = torch.arange(got.numel(), dtype=got.dtype).reshape(got.shape)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    for (name, a), b in zip(tower.named_parameters(), ref.parameters()):
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)
+
+
 def test_load_errors_name_the_file(model, tmp_path):
     with pytest.raises(BundleError, match="config.json"):
         load_model(tmp_path / "missing")

@@ -4,7 +4,7 @@ Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chu
 
 * **Timbre branch** (log-mel rows): a fixed affine rescale (dB/20 + 2, roughly zero-centred
   for music) and an input BatchNorm, then one block per width of ``cnn_channels``: 3x3
-  conv → BN → ReLU → 2x2 max-pool; global mean+max pooling over frequency and time.
+  conv → BN → 2x2 max-pool → ReLU; global mean+max pooling over frequency and time.
 * **Pitch branch** (chroma rows, when ``n_chroma`` > 0): frames averaged 4 → 1 (~64 ms),
   two 1-D convolutions over time (kernel 5, the second dilated, ~0.9 s receptive field:
   a few notes of melody or a chord change) with BN/ReLU; global mean+max over time. It
@@ -48,8 +48,10 @@ class _ConvBlock(nn.Sequential):
         super().__init__(
             nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True),
+            # max-pool before ReLU: the same values and gradients as ReLU then max-pool (ReLU is
+            # monotone), with ReLU and its backward on a quarter of the elements
             nn.MaxPool2d(2, ceil_mode=True),
+            nn.ReLU(inplace=True),
         )
 
 
@@ -84,6 +86,10 @@ class AudioTower(nn.Module):
         self.input_norm = nn.BatchNorm2d(1)
         widths = (1, *cfg.cnn_channels)
         self.blocks = nn.Sequential(*(_ConvBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        # NHWC kernels: the convolutions' outputs follow their weights' layout, and on CPU the
+        # blocks ran 1.4-1.7x faster a training step and 2x in inference than in NCHW (max-pool
+        # is the slowest NCHW kernel); the values agree to float rounding
+        self.blocks.to(memory_format=torch.channels_last)
         self.pitch = _PitchBranch(self.n_chroma, widths[-1]) if self.n_chroma else None
         self.dropout = nn.Dropout(cfg.audio_dropout)
         self.timbre_width = 2 * widths[-1]  # the trunk's first columns: pooled CNN features
