@@ -295,9 +295,9 @@ def discover(collection: str | Collection, *, limit: int | None = None) -> list[
 def _unbeamed():
     """Parsers skip beaming the notes they read (``Stream.makeBeams(inPlace=True)``, which
     the ABC, MuseData and RomanText readers call at the end of a part): beams are notation
-    only, no pitch, onset or length depends on them, and on the demo sample they took 15 %
-    of the build's time (60 % of an ABC tune's parse). Calls that ask for a beamed copy
-    still get one."""
+    only, no pitch, onset or length depends on them (197 works of every collection gave the
+    same results and audio with and without), and they took ~60 % of an ABC tune's parse.
+    Calls that ask for a beamed copy still get one."""
     from music21 import stream
 
     beam = stream.Stream.makeBeams
