@@ -185,6 +185,41 @@ def test_entity_term_moves_the_audio_tower_only_when_asked(ci_export, tmp_path, 
     assert torch.equal(audio, tr.model.audio.proj.weight) is not moves
 
 
+def test_entity_inputs_match_the_per_track_reference(ci_export, tmp_path):
+    """The entity term's inputs, gathered per entity label, equal the per-track reading:
+    the i-th entity vector is the sampled entity of the i-th batch track, and it counts every
+    batch track it links to as a positive; the gradient reaches the entity tower alike."""
+    from kgjemb.train.trainer import LABELS
+
+    tr = _trainer(ci_export, tmp_path / "m")
+    tr.model.train()
+    rows = np.random.default_rng(1).choice(tr.data.train_rows, size=24, replace=False)
+    a = torch.nn.functional.normalize(torch.randn(len(rows), tr.model.dim, generator=torch.Generator().manual_seed(0)),
+                                      dim=-1)
+    got = tr._entity_inputs(rows, a, np.random.default_rng(7))
+    assert got is not None and len(set(got["positives"].sum(1).tolist())) > 1
+    # the reference: the same draws, read one batch track at a time
+    uniq, first = np.unique(rows, return_index=True)
+    label, erow = tr.data.index.sample_entities(uniq, np.random.default_rng(7))
+    ok = label >= 0
+    uniq, label, erow = uniq[ok], label[ok], erow[ok]
+    assert len(set(label.tolist())) > 1  # several entity labels in one batch
+    inc = (tr.data.index.track_artist, tr.data.index.track_album, tr.data.index.track_attr)
+    tv = tr.bank[torch.from_numpy(tr.sub_rows)].index_copy(
+        0, torch.from_numpy(tr.sub_pos[np.unique(rows)]), a.detach()[torch.from_numpy(first)])
+    tr.model.eval()  # no dropout: both passes see the same entity vectors
+    ent = tr.model.encode_entities(tr.graph_inputs.with_track_audio(tv))
+    want = torch.stack([ent[LABELS[lb]][tr.sub_index[LABELS[lb]][tr.data.index.entity_ids[LABELS[lb]][r]]]
+                        for lb, r in zip(label, erow)])
+    linked = np.stack([inc[lb][uniq, r].toarray().ravel() > 0 for lb, r in zip(label, erow)])
+    got = tr._entity_inputs(rows, a, np.random.default_rng(7))
+    assert torch.equal(got["positives"], torch.from_numpy(linked))
+    torch.testing.assert_close(got["a"], want, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(got["b"], a[torch.from_numpy(first[ok])])
+    got["a"].sum().backward()
+    assert tr.model.entity.head.weight.grad is not None and tr.model.entity.head.weight.grad.abs().sum() > 0
+
+
 def test_resume_equals_uninterrupted_and_seeds_reproduce(ci_export, tmp_path):
     full = _trainer(ci_export, tmp_path / "full")
     full.fit()

@@ -369,12 +369,18 @@ class Trainer:
             return None
         uniq, label, erow, au = uniq[ok], label[ok], erow[ok], au[torch.from_numpy(np.flatnonzero(ok)).to(self.device)]
         inc = (self.data.index.track_artist, self.data.index.track_album, self.data.index.track_attr)
-        vecs, linked = [], np.zeros((len(uniq), len(uniq)), dtype=bool)
-        for i, (lb, r) in enumerate(zip(label, erow)):
-            ent_id = self.data.index.entity_ids[LABELS[lb]][r]
-            vecs.append(ent[LABELS[lb]][self.sub_index[LABELS[lb]][ent_id]])
-            linked[i] = inc[lb][uniq, r].toarray().ravel() > 0  # which batch tracks it links to
-        return {"a": torch.stack(vecs), "b": au, "positives": torch.from_numpy(linked).to(self.device)}  # (U, dim) each
+        linked = np.zeros((len(uniq), len(uniq)), dtype=bool)
+        parts, owners = [], []
+        for lb in np.unique(label).tolist():  # one gather per entity label, not one per batch track
+            mine = np.flatnonzero(label == lb)
+            name, ids = LABELS[lb], self.data.index.entity_ids[LABELS[lb]]
+            at = torch.tensor([self.sub_index[name][ids[r]] for r in erow[mine].tolist()], device=self.device)
+            parts.append(ent[name][at])  # (m, dim)
+            owners.append(mine)
+            linked[mine] = inc[lb][uniq][:, erow[mine]].toarray().T > 0  # which batch tracks each links to
+        back = torch.from_numpy(np.argsort(np.concatenate(owners))).to(self.device)  # label groups -> batch order
+        vecs = torch.cat(parts)[back]  # (U, dim)
+        return {"a": vecs, "b": au, "positives": torch.from_numpy(linked).to(self.device)}  # (U, dim) each
 
     # -- epochs ---------------------------------------------------------------------------
     def _spaces(self) -> tuple[str, ...]:
