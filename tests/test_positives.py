@@ -93,6 +93,29 @@ def test_restrict_keeps_positives_inside_the_mask(train_synth_export):
     assert allowed[pos[path >= 0]].all()
 
 
+def test_kept_sums_draw_what_fresh_sums_draw(train_synth_export):
+    """Draws from an index that keeps its matrices' row and running sums equal draws that
+    compute them afresh, and a ``restrict``-ed copy keeps none of the parent's sums: its
+    draws equal those that restrict the matrices per call (``allowed``)."""
+    index = GraphIndex.from_export(train_synth_export)
+    anchors = np.arange(index.n_tracks)
+    for seed in (5, 6):
+        index._sums.clear()
+        fresh = index.sample_track_positives(anchors, np.random.default_rng(seed)), \
+            index.sample_entities(anchors, np.random.default_rng(seed))
+        assert index._sums  # kept ...
+        kept = index.sample_track_positives(anchors, np.random.default_rng(seed)), \
+            index.sample_entities(anchors, np.random.default_rng(seed))  # ... and read
+        assert all(np.array_equal(a, b) for f, k in zip(fresh, kept) for a, b in zip(f, k))
+    allowed = np.random.default_rng(0).random(index.n_tracks) < 0.6
+    sub = index.restrict(allowed)
+    assert not sub._sums
+    kept = sub.sample_track_positives(anchors, np.random.default_rng(6))
+    fresh = index.sample_track_positives(anchors, np.random.default_rng(6), allowed=allowed)
+    assert all(np.array_equal(a, b) for a, b in zip(kept, fresh)) and (kept[1] >= 0).any()
+    assert allowed[kept[0][kept[1] >= 0]].all()
+
+
 def test_entities_are_linked(train_example_export):
     export = train_example_export
     index = GraphIndex.from_export(export)

@@ -115,6 +115,10 @@ class GraphIndex:
     entity_ids: dict[str, list[str]]
     config: PositiveConfig = field(default_factory=PositiveConfig)
     hard_pool: np.ndarray | None = None  # (n_tracks, pool) track indices, -1 = none
+    # per matrix of this index (by id, the matrix kept beside): its row sums and the running
+    # sum of its stored values, which every sampling call would otherwise recompute over the
+    # whole matrix (~650,000 same-artist entries on the demo); the matrices never change
+    _sums: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_export(cls, export: GraphExport, config: PositiveConfig | None = None) -> "GraphIndex":
@@ -181,8 +185,10 @@ class GraphIndex:
         anchors = np.asarray(anchors, dtype=np.int64)
         n = len(anchors)
         mats = [self._restricted(self.paths[p], allowed) for p in META_PATHS]
+        sums = [self._sums_of(m) if allowed is None else (np.asarray(m.sum(axis=1)).ravel(), np.cumsum(m.data))
+                for m in mats]
         w = np.array([self.config.path_weights.get(p, 0.0) for p in META_PATHS])  # (n_paths,)
-        row_sums = np.stack([np.asarray(m.sum(axis=1)).ravel()[anchors] for m in mats], axis=1)  # (n, n_paths)
+        row_sums = np.stack([rs[anchors] for rs, _ in sums], axis=1)  # (n, n_paths)
         prob = (row_sums > 0) * w  # (n, n_paths)
         total = prob.sum(axis=1)  # (n,)
         has = total > 0
@@ -194,9 +200,17 @@ class GraphIndex:
         for code, m in enumerate(mats):
             sel = np.flatnonzero(has & (path == code))
             if len(sel):
-                positive[sel] = _sample_rows(m, anchors[sel], u[sel])
+                positive[sel] = _sample_rows(m, anchors[sel], u[sel], cum=sums[code][1])
         path = np.where(has, path, -1)
         return positive, path
+
+    def _sums_of(self, m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Row sums ``(n_rows,)`` and ``np.cumsum(m.data)`` of a matrix of this index."""
+        got = self._sums.get(id(m))
+        if got is None or got[0] is not m:
+            got = (m, np.asarray(m.sum(axis=1)).ravel(), np.cumsum(m.data))
+            self._sums[id(m)] = got
+        return got[1], got[2]
 
     def _restricted(self, m: sp.csr_matrix, allowed: np.ndarray | None) -> sp.csr_matrix:
         if allowed is None:
@@ -209,8 +223,8 @@ class GraphIndex:
     def restrict(self, allowed: np.ndarray) -> "GraphIndex":
         """A copy whose meta-paths only reach tracks where ``allowed`` is True."""
         paths = {k: self._restricted(v, allowed) for k, v in self.paths.items()}
-        out = GraphIndex(**{**self.__dict__, "paths": paths, "hard_pool": None})
-        return out
+        own = {k: v for k, v in self.__dict__.items() if k != "_sums"}
+        return GraphIndex(**{**own, "paths": paths, "hard_pool": None})
 
     def link_mask(
         self, anchors: np.ndarray, cands: np.ndarray, path: np.ndarray | None = None
@@ -250,7 +264,7 @@ class GraphIndex:
         for code, m in enumerate(mats):
             sel = np.flatnonzero(has & (label == code))
             if len(sel):
-                row[sel] = _sample_rows(m, anchors[sel], u[sel])
+                row[sel] = _sample_rows(m, anchors[sel], u[sel], cum=self._sums_of(m)[1])
         return np.where(has, label, -1), row
 
     # -- hard negatives -------------------------------------------------------------------
@@ -291,12 +305,13 @@ class GraphIndex:
         return np.where(count > 0, out, -1)
 
 
-def _sample_rows(m: sp.csr_matrix, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _sample_rows(m: sp.csr_matrix, rows: np.ndarray, u: np.ndarray, *, cum: np.ndarray | None = None) -> np.ndarray:
     """Column drawn ∝ the stored values of each row of ``m`` (every row non-empty).
 
-    Vectorised inverse-CDF over the global cumulative sum of ``m.data``.
+    Vectorised inverse-CDF over the global cumulative sum of ``m.data`` (``cum``, when the
+    caller keeps it).
     """
-    cum = np.cumsum(m.data)  # (nnz,)
+    cum = np.cumsum(m.data) if cum is None else cum  # (nnz,)
     start, stop = m.indptr[rows], m.indptr[rows + 1]
     before = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
     target = before + u * (cum[stop - 1] - before)
