@@ -185,8 +185,9 @@ class GraphIndex:
         anchors = np.asarray(anchors, dtype=np.int64)
         n = len(anchors)
         mats = [self._restricted(self.paths[p], allowed) for p in META_PATHS]
-        sums = [self._sums_of(m) if allowed is None else (np.asarray(m.sum(axis=1)).ravel(), np.cumsum(m.data))
-                for m in mats]
+        # kept for this index's own matrices; a per-call restriction's are summed here (and
+        # their running sums by _sample_rows, only for the paths drawn)
+        sums = [self._sums_of(m) if allowed is None else (np.asarray(m.sum(axis=1)).ravel(), None) for m in mats]
         w = np.array([self.config.path_weights.get(p, 0.0) for p in META_PATHS])  # (n_paths,)
         row_sums = np.stack([rs[anchors] for rs, _ in sums], axis=1)  # (n, n_paths)
         prob = (row_sums > 0) * w  # (n, n_paths)
