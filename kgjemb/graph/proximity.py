@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
-from kgjemb.graph import csr
+from kgjemb.graph import csr, scatter
 from kgjemb.graph.attributes import AttributeIncidence
 from kgjemb.graph.base import GraphExport
 from kgjemb.graph.frames import edge_weights
@@ -251,11 +251,13 @@ class TypedGraph(AttributeIncidence):
     (:class:`~kgjemb.graph.attributes.AttributeIncidence`: ``track_attributes``, ``profile``).
 
     :meth:`key_of` gives ``"Label:id"`` of a global index, :meth:`node` the reverse;
-    ``offsets[label]`` is the global range of a label.
+    ``offsets[label]`` is the global range of a label. ``compiled``: whether walks sum with
+    numba's compiled loops (default: on graphs of ``scatter.COMPILED_FROM`` nodes or more;
+    the same results either way, see :mod:`kgjemb.graph.scatter`).
     """
 
     def __init__(self, export: GraphExport, weights: RelWeights = RelWeights(), *,
-                 walks_kept: int = WALK_ENTRIES_KEPT) -> None:
+                 walks_kept: int = WALK_ENTRIES_KEPT, compiled: bool | None = None) -> None:
         if walks_kept < 0:
             raise ValueError(f"walks_kept must be >= 0, got {walks_kept}")
         self.weights = weights
@@ -276,14 +278,15 @@ class TypedGraph(AttributeIncidence):
             self._id_list[label] = arr
             start += len(ids)
         self.n = start
+        self._scratch = scatter.ScratchPool(self.n, compiled=compiled)  # the walk's sums (numpy or compiled)
         self._build_walk(export)
         self._build_attributes(export)
         logger.info("typed graph: %d nodes, %d walk entries", self.n, len(self.indices))
 
     @classmethod
     def from_export(cls, export: GraphExport, weights: RelWeights = RelWeights(), *,
-                    walks_kept: int = WALK_ENTRIES_KEPT) -> "TypedGraph":
-        return cls(export, weights, walks_kept=walks_kept)
+                    walks_kept: int = WALK_ENTRIES_KEPT, compiled: bool | None = None) -> "TypedGraph":
+        return cls(export, weights, walks_kept=walks_kept, compiled=compiled)
 
     def rows_of(self, label: str, ids) -> np.ndarray:
         """Global indices of ``ids`` of ``label`` (-1 where unknown), vectorised."""
@@ -418,25 +421,24 @@ class TypedGraph(AttributeIncidence):
         a = config.restart
         acc_nodes, acc_mass = [cur], [a * val]
         steps, pushed = [(cur, a * val)], [(cur, val)]
-        for _ in range(config.steps):
-            if config.min_mass > 0:
-                heavy = val >= config.min_mass
-                cur, val = cur[heavy], val[heavy]
-            if len(cur) > config.max_frontier:
-                keep = np.sort(np.argpartition(-val, config.max_frontier - 1)[: config.max_frontier])
-                cur, val = cur[keep], val[keep]
-            # positions of every out-entry of the frontier, without a Python loop
-            owner, pos = csr.gather(self.indptr, cur)  # (total,)
-            if not len(pos):
-                break
-            flow = (1 - a) * val[owner] * self.prob[pos]  # (total,)
-            uniq, nxt = csr.group_sum(self.indices[pos], flow, size=self.n)
-            pushed.append((cur, val))  # the best in-edge of a node is found from it on demand (path)
-            steps.append((uniq, a * nxt))
-            acc_nodes.append(uniq)
-            acc_mass.append(a * nxt)
-            cur, val = uniq, nxt
-        nodes = np.concatenate(acc_nodes)
-        mass = np.concatenate(acc_mass)
-        uniq, total = csr.group_sum(nodes, mass, runs=True, size=self.n)  # each step's nodes are sorted
+        with self._scratch.take() as scratch:
+            for _ in range(config.steps):
+                if config.min_mass > 0:
+                    heavy = val >= config.min_mass
+                    cur, val = cur[heavy], val[heavy]
+                if len(cur) > config.max_frontier:
+                    keep = np.sort(np.argpartition(-val, config.max_frontier - 1)[: config.max_frontier])
+                    cur, val = cur[keep], val[keep]
+                if not len(cur):
+                    break
+                uniq, nxt = scatter.push(self.indptr, self.indices, self.prob, cur, val, 1 - a, scratch)
+                if not len(uniq):
+                    break
+                pushed.append((cur, val))  # the best in-edge of a node is found from it on demand (path)
+                steps.append((uniq, a * nxt))
+                acc_nodes.append(uniq)
+                acc_mass.append(a * nxt)
+                cur, val = uniq, nxt
+            # each step's nodes are sorted: a few sorted runs
+            uniq, total = scatter.group_sum(np.concatenate(acc_nodes), np.concatenate(acc_mass), scratch, runs=True)
         return WalkResult(self, uniq, total, steps, pushed, a)
