@@ -23,17 +23,22 @@ class SignalWeights:
     ``audio``: similarity to a linked track's own audio vector (0.5); ``text``: similarity
     to an attribute phrase through the text tower (1.0); ``negation``: similarity to a
     negated phrase, *subtracted* (0.5); ``graph``: proximity to the query's anchors by a
-    personalised walk over the typed graph, plus shared attributes (1.0); ``fact``: the
+    personalised walk over the typed graph, plus shared attributes (1.25); ``fact``: the
     track HAS an attribute the query names (directly, or through its artist at a lower
     weight), or *subtracted* when the query negates it (1.5). 0 switches a kind off:
     ``SignalWeights(graph=0, fact=0)`` is the engine without the graph at query time.
+
+    ``graph`` was 1.0 until the demo suites were scored at 1.25 on three training seeds:
+    nDCG@10 +0.0014 overall (p = 0.010, paired over 944 seed × query pairs), +0.0092 on
+    entity queries (p = 0.014), no kind lower by more than 0.0004; and a model trained on
+    another CPU had ranked a stated rendition second to a same-composer track by 0.007.
     """
 
     entity: float = 1.0
     audio: float = 0.5
     text: float = 1.0
     negation: float = 0.5
-    graph: float = 1.0
+    graph: float = 1.25
     fact: float = 1.5
 
     def __post_init__(self) -> None:
