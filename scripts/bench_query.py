@@ -19,7 +19,10 @@ index between runs (a 1M HNSW32 build takes minutes).
 with the PyTorch text tower of the full model. Per query type the breakdown is printed:
 parser alone, text encoder alone, raw FAISS alone, the engine end to end, and the engine's
 own stages (parse, encode, faiss, graph walk, facts, fusion, hits, other; see
-:class:`Stages`).
+:class:`Stages`). Each engine is settled before it is timed, as ``kgjemb serve`` settles
+one after each bundle load (:func:`kgjemb.query.collector.settle`: one full collection,
+then what is alive is frozen out of later ones); without it a full collection over the
+10^6-track engine's ~4.3 million objects pauses a query for over a second now and then.
 
     .venv/bin/python scripts/bench_query.py --bundle .kgjemb/bundle --skip-demo --synthetic 1000000 \
         --index-cache /tmp/kgjemb-bench                                        # the issue-12 figures
@@ -392,6 +395,7 @@ def main() -> None:
     from kgjemb.device import set_default_device
     from kgjemb.index.bundle import Bundle
     from kgjemb.paths import cache_dir
+    from kgjemb.query.collector import settle as gc_settle
     from kgjemb.query.engine import Engine
     from kgjemb.query.threads import set_threads
 
@@ -407,6 +411,10 @@ def main() -> None:
     kind = f"ONNX Runtime ({model.encoder.path.name})" if args.encoder == "onnx" else "PyTorch text tower"
     print(f"opened {args.bundle} in {time.perf_counter() - t:.1f}s; text encoder: {kind}")
     set_threads(query_threads)
+    # as `kgjemb serve` does after each bundle load: one full collection, then what is alive
+    # is frozen out of later ones (kgjemb.query.collector; at 10^6 tracks a full collection
+    # of the engine's ~4.3 million objects is a pause of over a second in the middle of queries)
+    print(f"[collector] collected once and froze {gc_settle():.2f}s")
     if not args.skip_demo:
         bench_engine(engine, "demo bundle", args.queries, args.batch)
     if args.synthetic > 0:
@@ -419,6 +427,7 @@ def main() -> None:
         big = synthetic_engine(engine, args.synthetic, args.factory, args.ef_search,
                                Path(args.index_cache) if args.index_cache else None, config=config)
         print(f"[synthetic] ready in {time.perf_counter() - t:.1f}s")
+        print(f"[collector] collected once and froze {gc_settle():.2f}s")
         set_threads(query_threads)
         # its parser knows artist names only (not a million titles): entity queries name artists
         bench_engine(big, f"synthetic {args.synthetic:,}", args.queries, args.batch, titles=False)
