@@ -3,6 +3,10 @@ gathers and sorted group sums return, bit for bit, and leave their scratch clean
 gives the same arrays either way, also from threads walking at once."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -86,6 +90,31 @@ def test_walks_are_the_same_compiled_or_not(ci_export):
                 np.testing.assert_array_equal(x, y)
             assert len(a.steps) == len(b.steps) and len(a.pushed) == len(b.pushed)
     assert len(a.nodes) == 0 and all(_clean(s) for s in compiled._scratch._free)
+
+
+def test_a_compiled_graph_is_ready_before_its_first_walk():
+    """Making a compiled pool compiles (or loads) the kernels for the walk's own array types:
+    walking afterwards adds no compiled signature (no first-query compile). In a fresh
+    interpreter, so that no other test has compiled them already."""
+    code = textwrap.dedent("""
+        import json
+        from kgjemb.graph import scatter
+        from kgjemb.graph.frames import build_export
+        from kgjemb.graph.proximity import TypedGraph
+        nodes = {"Artist": [{"id": "a", "name": "A"}], "Album": [], "Attribute": [],
+                 "Track": [{"id": f"t{i}", "title": f"T{i}"} for i in range(4)]}
+        edges = {("Track", "BY", "Artist"): [{"src": f"t{i}", "dst": "a"} for i in range(4)]}
+        g = TypedGraph.from_export(build_export(nodes, edges), compiled=True)
+        before = [len(k.signatures) for k in scatter._kernels()]
+        walk = g.walk({"Artist:a": 1.0})
+        after = [len(k.signatures) for k in scatter._kernels()]
+        print(json.dumps({"before": before, "after": after, "reached": len(walk.nodes)}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["reached"] == 5  # the artist and its four tracks
+    assert min(got["before"]) >= 1 and got["after"] == got["before"], got
 
 
 def test_walks_from_threads_at_once_equal_walks_one_at_a_time(ci_export):

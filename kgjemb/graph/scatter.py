@@ -12,9 +12,10 @@ bit for bit. On the 10^6-track synthetic graph of ``scripts/bench_query.py`` a w
 an artist took 1.52–1.65 ms with numpy and 1.09–1.39 ms compiled, from a track
 0.81–0.91 and 0.53–0.68 ms (paired runs, 100 anchors of each).
 
-The compiled way costs ~1 s once per process (importing numba, setting up its compiler,
-loading its on-disk cache; compiling on the very first run), which ~2,500 walks at 10^6
-tracks repay and a walk over the demo graph (~0.1 ms) never does: :class:`ScratchPool`
+The compiled way costs ~1–2 s once per process (importing numba, setting up its
+compiler, loading its on-disk cache; ~3.6 s compiling on the very first run), paid when
+the pool is made (with the graph), not by the first query. ~2,500 walks at 10^6 tracks
+repay it and walks over the demo graph (~0.1 ms each) never do: :class:`ScratchPool`
 takes it for graphs of ``COMPILED_FROM`` nodes or more, where loading the graph already
 takes seconds.
 
@@ -105,6 +106,17 @@ def _kernels():
     return scatter, push_, finish
 
 
+@functools.cache
+def _warm() -> None:
+    """Compile the kernels (or load them from numba's cache) for the walk's array types
+    now: ~1.7 s from the cache and ~3.6 s compiling on a busy 2-core box, which belongs
+    to loading a graph, not to its first query."""
+    scratch = Scratch(2, np.zeros(2), np.zeros(2, dtype=np.bool_))
+    indptr, indices = np.array([0, 1, 1], dtype=np.int64), np.array([1], dtype=np.int64)
+    push(indptr, indices, np.ones(1), np.zeros(1, dtype=np.int64), np.ones(1), 0.5, scratch)
+    group_sum(np.zeros(1, dtype=np.int64), np.ones(1), scratch)
+
+
 @dataclass
 class Scratch:
     """Dense sums over ``size`` nodes for one running walk: ``acc`` (float64 zeros) and
@@ -158,6 +170,8 @@ class ScratchPool:
         self.compiled = self.size >= COMPILED_FROM if compiled is None else bool(compiled)
         self._free: list[Scratch] = []
         self._lock = threading.Lock()
+        if self.compiled:
+            _warm()
 
     @contextmanager
     def take(self) -> Iterator[Scratch]:
