@@ -93,3 +93,20 @@ def test_int8_on_the_trained_ci_model(trained_model_dir, tmp_path):
     vectors = load_text_model(trained_model_dir, cache_dir=tmp_path, device="cpu").embed_text(queries)
     cosine = (vectors * reference).sum(1)
     assert cosine.min() >= 0.99, f"{queries[int(cosine.argmin())]!r}: cosine {cosine.min():.5f}"
+
+
+def test_int8_texts_side_by_side_equal_one_after_another(model_dir, tmp_path):
+    """The int8 path runs a call's texts on several threads, each alone: the vectors are
+    exactly those of one run per text, in the given order, whatever the number of workers."""
+    from kgjemb.model.text_onnx import OnnxTextEncoder
+
+    model = load_text_model(model_dir, cache_dir=tmp_path, device="cpu")
+    enc = model.encoder
+    assert enc.per_text and enc.workers >= 1
+    texts = suite_queries()[:40] + ["slow", "a long description of a stormy orchestral symphony in a minor key"]
+    one_by_one = np.concatenate([enc([t]) for t in texts])
+    for workers in (1, 2, 4):
+        other = OnnxTextEncoder(enc.path, encoder_package=model.config.text_encoder,
+                                max_length=model.config.text_max_length, per_text=True, workers=workers)
+        assert other.workers == workers
+        np.testing.assert_array_equal(other(texts), one_by_one)

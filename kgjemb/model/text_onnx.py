@@ -21,12 +21,14 @@ on ONNX Runtime's CUDA provider when the installed ``onnxruntime`` has one.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +63,17 @@ def onnx_file(cache_dir: str | os.PathLike, config: ModelConfig, checksum: str, 
     return Path(cache_dir) / "text-onnx" / name
 
 
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads that run texts side by side: one pool per size and process (a forked child
+    gets its own; the parent's threads do not exist there)."""
+    return _pool_of(workers, os.getpid())
+
+
+@functools.cache
+def _pool_of(workers: int, pid: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kgjemb-text")
+
+
 class OnnxTextEncoder:
     """An exported text path: strings → ``(n, dim)`` float32 unit vectors.
 
@@ -76,10 +89,11 @@ class OnnxTextEncoder:
     """
 
     def __init__(self, path: str | os.PathLike, *, encoder_package: str, max_length: int, device: str = "cpu",
-                 threads: int = 1, per_text: bool = False) -> None:
+                 threads: int = 1, per_text: bool = False, workers: int | None = None) -> None:
         ort = _ort()
         self.path = Path(path)
         self.per_text = per_text
+        self.workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
         self.tokenizer = Tokenizer.from_file(str(Path(encoder_path(encoder_package)) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -99,6 +113,8 @@ class OnnxTextEncoder:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.per_text and len(texts) > 1:
+            if self.workers > 1:
+                return np.concatenate(list(_pool(self.workers).map(lambda t: self._run([t]), texts)))  # (b, dim)
             return np.concatenate([self._run([t]) for t in texts])  # (b, dim)
         return self._run(texts)
 
