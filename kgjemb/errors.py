@@ -4,6 +4,7 @@ from __future__ import annotations
 __all__ = [
     "BundleError",
     "CatalogError",
+    "ConfigError",
     "DeviceError",
     "KgjembError",
     "MissingDependencyError",
@@ -28,6 +29,10 @@ class ValidationFailed(KgjembError):
     def __init__(self, problems: list) -> None:
         self.problems = problems
         super().__init__(f"catalog is invalid: {len(problems)} problem(s)")
+
+
+class ConfigError(KgjembError, ValueError):
+    """A settings file or value cannot be used; names the file and the setting at fault."""
 
 
 class DeviceError(KgjembError, ValueError):

@@ -231,16 +231,20 @@ def test_admin_reload_of_missing_bundle_keeps_serving_state(tmp_path):
         assert metric(client.get("/metrics").text, "kgjemb_bundle_reloads_total", result="error") == 2.0  # both failed loads
 
 
-def test_walks_kept_setting_reaches_the_served_engine(bundle_dir):
-    """``walks_kept`` (``--walks-kept``, ``KGJEMB_SERVE_WALKS_KEPT``) bounds the served
-    engine's kept walks: 0 keeps none, so an entity query leaves nothing kept."""
-    app = create_app(bundle_dir, config=ServeConfig(walks_kept=0))
+def test_engine_settings_reach_the_served_engine(bundle_dir, tmp_path):
+    """``engine_config`` (``--engine-config``) sets the served engine's settings, and
+    ``walks_kept`` (``--walks-kept``, ``KGJEMB_SERVE_WALKS_KEPT``) wins over the file's:
+    0 keeps no walks, so an entity query leaves nothing kept."""
+    settings = tmp_path / "engine.json"
+    settings.write_text('{"weights": {"graph": 0.5}, "walks_kept": 1000}')
+    app = create_app(bundle_dir, config=ServeConfig(walks_kept=0, engine_config=str(settings)))
     with TestClient(app) as client:
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         engine, _ = app.state.holder.current
         graph = engine.snapshot.graph
+        assert engine.config.weights.graph == 0.5 and engine.config.threads == ServeConfig().torch_threads
         assert (engine.config.walks_kept, graph.walks_kept) == (0, 0)
         query = f"music like {engine.snapshot.export.nodes['Artist']['name'].iloc[0]}"
         assert engine.parse(query).entities  # an entity query: the engine walks from the artist

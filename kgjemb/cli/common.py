@@ -13,7 +13,8 @@ import typer
 from kgjemb.device import Device
 
 __all__ = ["Home", "Uri", "User", "Password", "Database", "DeviceOpt", "Format", "OutputFormat", "EXIT_OK", "EXIT_INVALID",
-           "EXIT_USAGE", "EXIT_INTERNAL", "store_from_options", "setup_logging", "use_device"]
+           "EXIT_USAGE", "EXIT_INTERNAL", "EngineConfigOpt", "engine_config_from", "store_from_options",
+           "setup_logging", "use_device"]
 
 #: exit codes of every command: 0 ok/valid, 1 invalid input (reported), 2 usage, 3 internal error
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -40,6 +41,12 @@ Password = Annotated[
 ]
 Database = Annotated[Optional[str], typer.Option("--database", envvar="NEO4J_DATABASE", help="Neo4j database [default: neo4j].")]
 Format = Annotated[OutputFormat, typer.Option("--format", case_sensitive=False, help="Output format.")]
+EngineConfigOpt = Annotated[
+    Optional[str],
+    typer.Option("--engine-config", metavar="FILE|JSON", show_default=False,
+                 help='Engine settings (signal weights, graph walk, fusion, ...) from a JSON file or an inline JSON '
+                      'object, e.g. \'{"weights": {"graph": 1.5}}\'; unnamed settings keep their defaults.'),
+]
 DeviceOpt = Annotated[
     Device,
     typer.Option("--device", envvar="KGJEMB_DEVICE", case_sensitive=False,
@@ -56,6 +63,22 @@ def use_device(choice: Device) -> str:
     try:
         return set_default_device(choice)
     except DeviceError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from err
+
+
+def engine_config_from(source: str | None, **overrides):
+    """The engine settings of ``--engine-config`` (None: the defaults) with ``overrides``
+    (options that are not None) on top. A bad file or setting: usage error, exit 2."""
+    import dataclasses
+
+    from kgjemb.errors import ConfigError
+    from kgjemb.query.config import EngineConfig, load_engine_config
+
+    try:
+        config = load_engine_config(source) if source is not None else EngineConfig()
+        return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    except (ConfigError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
 

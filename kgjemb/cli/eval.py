@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kgjemb.cli.common import EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, setup_logging, use_device
+from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, DeviceOpt, EngineConfigOpt, Format, Home, OutputFormat,
+                               engine_config_from, setup_logging, use_device)
 from kgjemb.device import Device
 
 
@@ -34,6 +35,7 @@ def eval_cmd(
     pool: Annotated[Pool, typer.Option("--pool", case_sensitive=False, help="held-out: the model's validation tracks; all: every indexed track.")] = Pool.held_out,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the masks, the random / linear baselines and the permutation tests.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    engine_config: EngineConfigOpt = None,
     device: DeviceOpt = Device.auto,
 ) -> None:
     """Evaluate query suites: R@1/5/10 (recall), P@k, mAP@k, nDCG@k and MRR overall and per query kind.
@@ -48,6 +50,9 @@ def eval_cmd(
     --text-only-bundle), every seed is evaluated as above (OUT/seed-<i>/) and the report
     gives mean ± sd over seeds with the engine's paired test pooled over (seed, query).
 
+    --engine-config scores the engine (and the ablations, whose weights derive from it) with
+    other settings, e.g. '{"weights": {"graph": 1.5}}'; the report lists what was changed.
+
     Example: kgjemb eval queries/handwritten.jsonl queries/demo-generated.jsonl --baselines --text-only-bundle data/eval/home-textonly/bundle --mask 0 --mask 0.5 --mask 1 --out runs/eval
     """
     from kgjemb.errors import KgjembError
@@ -61,6 +66,7 @@ def eval_cmd(
     except ValueError as err:
         typer.echo(f"Error: --mask: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
+    engine = engine_config_from(engine_config)
     if verbose:
         setup_logging(verbose)
     use_device(device)
@@ -73,10 +79,11 @@ def eval_cmd(
     try:
         if len(pairs) > 1:
             combined = run_seeds(suites, pairs, out=out, baselines=baselines, linear=not no_linear,
-                                 pool=pool.value, config=config, seed=seed, progress=verbose)
+                                 pool=pool.value, config=config, seed=seed, progress=verbose, engine_config=engine)
         else:
             result = run_eval(suites, pairs[0][0], out=out, baselines=baselines, text_only_bundle=pairs[0][1],
-                              linear=not no_linear, pool=pool.value, config=config, seed=seed, progress=verbose)
+                              linear=not no_linear, pool=pool.value, config=config, seed=seed, progress=verbose,
+                              engine_config=engine)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_INVALID) from err

@@ -14,8 +14,8 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, DeviceOpt, Format, Home, OutputFormat, skip_teardown,
-                               use_device)
+from kgjemb.cli.common import (EXIT_INVALID, EXIT_USAGE, DeviceOpt, EngineConfigOpt, Format, Home, OutputFormat,
+                               engine_config_from, skip_teardown, use_device)
 from kgjemb.device import Device
 
 
@@ -83,7 +83,8 @@ def search(
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle directory (default: HOME/bundle).", show_default=False)] = None,
     fmt: Format = OutputFormat.text,
     explain: Annotated[bool, typer.Option("--explain", help="Show why each hit matched (text).")] = False,
-    fusion: Annotated[str, typer.Option("--fusion", help="Score fusion: weighted or rrf.")] = "weighted",
+    fusion: Annotated[Optional[str], typer.Option("--fusion", help="Score fusion: weighted or rrf [default: the engine config's, weighted].", show_default=False)] = None,
+    engine_config: EngineConfigOpt = None,
     threads: Annotated[int, typer.Option("--threads", min=0, help="FAISS threads (0: library default); 1 is fastest for one query.")] = 1,
     artists: Annotated[bool, typer.Option("--artists", help="QUERY names an artist (id, 'Artist:id' or name): list the artists like it, by graph proximity and entity vectors.")] = False,
     home: Home = None,
@@ -99,11 +100,11 @@ def search(
     Example: kgjemb search "fast reel on fiddle" -k 5 --format json
     Example: kgjemb search --queries queries/handwritten.jsonl --format json > hits.jsonl
     Example: kgjemb search --artists "Joseph Haydn" -k 5 --explain
+    Example: kgjemb search "songs like Haydn" --engine-config '{"weights": {"graph": 2}}'
     """
     from kgjemb.errors import BundleError, KgjembError, QueryError
     from kgjemb.index.bundle import Bundle
     from kgjemb.paths import bundle_dir, cache_dir
-    from kgjemb.query.config import EngineConfig
     from kgjemb.query.engine import Engine
 
     if (query is None) == (queries is None):
@@ -114,13 +115,9 @@ def search(
         raise typer.Exit(EXIT_USAGE)
     use_device(device)
     skip_teardown()  # read-only: the one-shot search need not free its parser and graph at exit
-    try:
-        # EngineConfig.threads sets FAISS's and the BLAS pools (never imports torch: the
-        # query path runs the text encoder on ONNX Runtime and FAISS)
-        config = EngineConfig(fusion=fusion, threads=threads or None)
-    except ValueError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE) from err
+    # EngineConfig.threads sets FAISS's and the BLAS pools (never imports torch: the query
+    # path runs the text encoder on ONNX Runtime and FAISS)
+    config = engine_config_from(engine_config, fusion=fusion, threads=threads or None)
     try:
         # HOME's cache holds the ONNX text path and the parser's name table (Engine.open
         # keeps both in the bundle's cache_dir)

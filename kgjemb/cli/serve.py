@@ -72,6 +72,12 @@ def serve(
                                     "repeated anchors (default 2000000, ~32 MB; 0 keeps none)." + _env("walks_kept"),
                                     show_default=False)
     ] = None,
+    engine_config: Annotated[
+        Optional[str], typer.Option(
+            "--engine-config", metavar="FILE|JSON", help="Engine settings (signal weights, graph walk, fusion, ...) "
+            "from a JSON file (read again at each reload) or an inline JSON object; unnamed settings keep their "
+            "defaults." + _env("engine_config"), show_default=False)
+    ] = None,
     keep_alive: Annotated[
         Optional[float], typer.Option("--keep-alive", help="Seconds an idle keep-alive connection stays open (default 30; "
                                       "uvicorn's is 5; longer than the clients' pool expiry avoids resets on reuse)."
@@ -117,8 +123,9 @@ def serve(
         config = ServeConfig.from_env(
             bundle=bundle_arg or bundle, host=host, port=port, workers=workers, batching=batching,
             batch_wait_ms=batch_wait_ms, max_batch=max_batch, request_timeout_s=timeout,
-            engine_threads=engine_threads, torch_threads=torch_threads, walks_kept=walks_kept, keep_alive_s=keep_alive,
-            header_timeout_s=header_timeout, log_level=log_level.lower() if log_level else None,
+            engine_threads=engine_threads, torch_threads=torch_threads, walks_kept=walks_kept,
+            engine_config=engine_config, keep_alive_s=keep_alive, header_timeout_s=header_timeout,
+            log_level=log_level.lower() if log_level else None,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err

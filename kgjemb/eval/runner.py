@@ -40,7 +40,7 @@ from kgjemb.eval.systems import (
 )
 from kgjemb.index.bundle import Bundle
 from kgjemb.metrics import mean_metrics, query_metrics
-from kgjemb.query.config import EngineConfig
+from kgjemb.query.config import EngineConfig, changed_settings
 
 __all__ = ["POOLS", "RunConfig", "relevance", "evaluate_systems", "significance", "held_out_ids", "run_eval",
            "mask_key", "CURVE_KS"]
@@ -194,7 +194,7 @@ def _order(systems: list) -> list:
 def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str | Path | None = None,
              baselines: bool = False, text_only_bundle: str | Path | None = None, linear: bool = True,
              pool: str = "held-out", config: RunConfig = RunConfig(), seed: int = 0, progress: bool = False,
-             linear_config: LinearConfig | None = None) -> dict:
+             linear_config: LinearConfig | None = None, engine_config: EngineConfig = EngineConfig()) -> dict:
     """Everything ``kgjemb eval`` does: open the bundle, load the suites, and at each mask
     rate of ``config.masks`` (none: the unmasked snapshot) score the full engine — and with
     ``baselines`` no-graph and graph-query-only (when a text-only bundle is given),
@@ -202,7 +202,9 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
     :mod:`kgjemb.eval.systems`) with the engine's paired significance against each. When
     ``out`` is given write result.json, summary.json, table.txt, PNG plots and report.md
     there. ``seed`` seeds the masks, the random and linear baselines and the permutation
-    tests.
+    tests. ``engine_config``: the engine's settings (weights, walk, fusion); the ablations
+    and baselines derive their weights from it, and the report's meta lists what differs
+    from the defaults.
 
     Returns the first rate's :func:`evaluate_systems` result (``"systems"``,
     ``"significance"``, ``"hidden"``) plus ``"masks"`` (the rates), ``"by_mask"`` (one such
@@ -224,7 +226,8 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
     indexed = list(bundle.track_ids)
     masks = sorted({float(r) for r in config.masks}) or [0.0]
     meta: dict = {"bundle": str(bundle_dir), "suites": ", ".join(str(s) for s in suites), "pool": pool,
-                  "mask rates": ", ".join(mask_key(r) for r in masks) + (f" (seed {seed})" if config.masks else " (no mask)")}
+                  "mask rates": ", ".join(mask_key(r) for r in masks) + (f" (seed {seed})" if config.masks else " (no mask)"),
+                  "engine settings": _settings_line(engine_config)}
     pool_ids: list[str] | None = None
     if pool == "held-out":
         held = held_out_ids(Path(bundle_dir) / "model")
@@ -248,7 +251,7 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
         else:
             why = f"no bundle at {tb}" if tb else "no --text-only-bundle given"
             skipped += [f"no-graph ({why})", f"graph-query-only ({why})"]
-    base = EngineConfig()
+    base = engine_config
     by_mask: dict[str, dict] = {}
     lin: LinearMetricSystem | None = None
     for rate in masks:
@@ -299,6 +302,11 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
             files.append(write_text(text, out / name))
         result["files"] = [str(p) for p in [*files, *plots]]
     return result
+
+
+def _settings_line(config: EngineConfig) -> str:
+    changed = changed_settings(config)
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "defaults"
 
 
 def unseen_violations(rows: Sequence[SuiteRow], export) -> list[str]:

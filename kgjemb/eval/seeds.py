@@ -26,6 +26,7 @@ from kgjemb.eval.report import mask_levels, write_json, write_text
 from kgjemb.eval.runner import RunConfig, run_eval
 from kgjemb.eval.significance import paired_permutation_test
 from kgjemb.eval.suite import KINDS
+from kgjemb.query.config import EngineConfig
 
 __all__ = ["run_seeds", "combine_seeds", "seeds_table", "seeds_report"]
 
@@ -35,13 +36,13 @@ logger = logging.getLogger(__name__)
 def run_seeds(suites: Sequence[str | Path], bundles: Sequence[tuple[str | Path, str | Path | None]], *,
               out: str | Path | None = None, baselines: bool = False, linear: bool = True,
               pool: str = "held-out", config: RunConfig = RunConfig(), seed: int = 0,
-              progress: bool = False) -> dict:
+              progress: bool = False, engine_config: EngineConfig = EngineConfig()) -> dict:
     """Evaluate each ``(bundle, text_only_bundle)`` pair (one trained seed each) with
     :func:`run_eval` — masks, random and linear baselines seeded with ``seed + i`` for the
     i-th pair — writing each seed's full report under ``out/seed-<i>/``, then combine them
     (:func:`combine_seeds`) and write ``out/seeds.json``, ``out/seeds.txt``,
     ``out/report.md`` and ``out/ndcg_vs_mask.png``. Returns the combined result with
-    ``"files"``."""
+    ``"files"``. ``engine_config``: the engine's settings, the same for every seed."""
     if not bundles:
         raise ValueError("run_seeds needs at least one bundle")
     results = []
@@ -49,9 +50,11 @@ def run_seeds(suites: Sequence[str | Path], bundles: Sequence[tuple[str | Path, 
         logger.info("eval seed %d of %d: %s (text-only: %s)", i + 1, len(bundles), bundle, text_only)
         sub = Path(out) / f"seed-{i}" if out is not None else None
         results.append(run_eval(suites, bundle, out=sub, baselines=baselines, text_only_bundle=text_only,
-                                linear=linear, pool=pool, config=config, seed=seed + i, progress=progress))
+                                linear=linear, pool=pool, config=config, seed=seed + i, progress=progress,
+                                engine_config=engine_config))
     combined = combine_seeds(results, n_permutations=config.n_permutations, seed=seed)
     combined["meta"] = {"suites": ", ".join(str(s) for s in suites), "pool": pool,
+                        "engine settings": results[0]["meta"]["engine settings"],
                         "seeds": len(bundles), "mask seeds": ", ".join(str(seed + i) for i in range(len(bundles))),
                         **{f"seed {i}": f"{b} (text-only: {t or '—'})" for i, (b, t) in enumerate(bundles)}}
     if out is not None:

@@ -1,12 +1,24 @@
 """Settings of the query engine: fusion method, per-signal weights, candidate budgets."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
 
+from kgjemb.errors import ConfigError
 from kgjemb.graph.proximity import WALK_ENTRIES_KEPT, RelWeights, WalkConfig
 from kgjemb.limits import MAX_QUERY_CHARS
 
-__all__ = ["EngineConfig", "FUSION_METHODS", "NORMALISATIONS", "RelWeights", "SignalWeights", "WalkConfig"]
+__all__ = ["EngineConfig", "FUSION_METHODS", "NORMALISATIONS", "RelWeights", "SignalWeights", "WalkConfig",
+           "load_engine_config", "changed_settings"]
+
+#: the largest engine config file read (a settings file, not data)
+MAX_CONFIG_BYTES = 1 << 20
 
 FUSION_METHODS = ("weighted", "rrf")
 NORMALISATIONS = ("minmax", "zscore", "none")
@@ -129,3 +141,100 @@ class EngineConfig:
             raise ValueError(f"threads must be positive, got {self.threads}")
         if self.ef_search is not None and self.ef_search <= 0:
             raise ValueError(f"ef_search must be positive, got {self.ef_search}")
+
+
+def load_engine_config(source: str | os.PathLike | Mapping[str, Any], *, base: EngineConfig | None = None
+                       ) -> EngineConfig:
+    """An :class:`EngineConfig` from ``source``: a JSON file, a JSON object given inline
+    (text starting with ``{``) or a mapping, laid out as the dataclasses nest, e.g.
+    ``{"weights": {"graph": 1.5}, "walk": {"steps": 3}, "rel_weights": {"version_of": 6},
+    "fusion": "rrf"}``. Settings not named keep ``base``'s values (default: the defaults).
+    The one way ``kgjemb search``, ``serve`` and ``eval`` (``--engine-config``) and the
+    Python API read engine settings.
+
+    Raises :class:`~kgjemb.errors.ConfigError` naming the file and the setting: an unknown
+    name, a value of the wrong type (``"1.5"`` for a number, ``1`` for true/false; no
+    conversions), a non-finite number, or a value the setting refuses (``weights.graph``
+    below 0).
+
+    >>> load_engine_config('{"weights": {"graph": 2}}').weights.graph
+    2.0
+    """
+    where, data = _read_config(source)
+    return _merge(base if base is not None else EngineConfig(), data, where, "")
+
+
+def changed_settings(config: EngineConfig) -> dict[str, Any]:
+    """The settings of ``config`` that differ from the defaults, by dotted name
+    (``{"weights.graph": 1.5}``): what a report or a log line should say was tuned."""
+    return _diff(config, EngineConfig(), "")
+
+
+def _read_config(source: str | os.PathLike | Mapping[str, Any]) -> tuple[str, dict]:
+    if isinstance(source, Mapping):
+        return "engine config", dict(source)
+    text, where = str(source), "engine config (inline JSON)"
+    if not text.lstrip().startswith(("{", "[")):
+        where = f"engine config {text}"
+        path = Path(text)
+        try:
+            if not path.is_file():
+                raise ConfigError(f"{where}: no such file (give a JSON file or an inline JSON object)")
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{where}: larger than {MAX_CONFIG_BYTES} bytes; not a settings file")
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{where}: unreadable: {err}") from None
+
+    def _no_constant(name: str):
+        raise ValueError(f"{name} is not a number a setting can take")
+
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
+        raise ConfigError(f"{where}: not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a JSON object of settings, got {type(data).__name__}")
+    return where, data
+
+
+def _merge(obj, data: Mapping[str, Any], where: str, prefix: str):
+    """``obj`` (a settings dataclass) with ``data``'s values, each checked against its
+    field's type; nested dataclasses take nested objects."""
+    from pydantic import TypeAdapter, ValidationError
+
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    changes = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"{where}: {name}: unknown setting; known: {', '.join(names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: {name}: must be an object of settings "
+                                  f"({', '.join(f.name for f in dataclasses.fields(current))})")
+            changes[key] = _merge(current, value, where, f"{name}.")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: {name}: must be a finite number, got {value}")
+        try:
+            changes[key] = TypeAdapter(hints[key]).validate_python(value, strict=True)
+        except ValidationError as err:
+            raise ConfigError(f"{where}: {name}: {err.errors()[0]['msg']}, got {value!r}") from None
+    try:
+        return dataclasses.replace(obj, **changes)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'settings'}: {err}") from None
+
+
+def _diff(obj, default, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        mine, theirs = getattr(obj, f.name), getattr(default, f.name)
+        if dataclasses.is_dataclass(mine) and type(mine) is type(theirs):
+            out.update(_diff(mine, theirs, f"{prefix}{f.name}."))
+        elif mine != theirs:
+            out[f"{prefix}{f.name}"] = mine
+    return out

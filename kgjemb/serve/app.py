@@ -81,7 +81,8 @@ def create_app(
     The bundle is opened in a background thread when the app starts (``/healthz`` answers
     at once, ``/readyz`` says 503 until the engine is ready); ``bundle_path=None`` starts
     empty until ``POST /v1/admin/reload``. ``loader(path) -> engine`` opens a bundle
-    (default :meth:`kgjemb.Engine.open` with ``config.torch_threads`` and ``config.walks_kept``);
+    (default :meth:`kgjemb.Engine.open` with ``config.engine_config``, ``config.torch_threads`` and
+    ``config.walks_kept``);
     ``config`` sets limits, batching and tokens
     (default: :meth:`ServeConfig.from_env`, the environment).
 
@@ -89,7 +90,7 @@ def create_app(
     """
     config = config if config is not None else ServeConfig.from_env()
     holder = EngineHolder(loader or functools.partial(open_engine, threads=config.torch_threads,
-                                                      walks_kept=config.walks_kept))
+                                                      walks_kept=config.walks_kept, engine_config=config.engine_config))
     metrics = Metrics()
     holder.listeners.append(metrics.set_bundle)
     if config.batching:

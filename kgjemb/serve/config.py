@@ -43,7 +43,11 @@ class ServeConfig(BaseSettings):
     threads per process, named for its variable; the text encoder runs on ONNX Runtime
     with one thread; None: library default). ``walks_kept``: array entries of graph walks
     each process keeps for repeated anchors (None: ``EngineConfig.walks_kept``'s default,
-    2·10^6 ≈ 32 MB, ~40 artists' walks at 10^6 tracks; 0 keeps none). Tokens (at least 8
+    2·10^6 ≈ 32 MB, ~40 artists' walks at 10^6 tracks; 0 keeps none). ``engine_config``:
+    the engine's settings (signal weights, graph walk, fusion, ...) as a JSON file or an
+    inline JSON object (:func:`kgjemb.query.config.load_engine_config`; checked when the
+    settings are built, read again at each load, so a reload picks up an edited file;
+    ``walks_kept`` and ``torch_threads`` win over it; None: the defaults). Tokens (at least 8
     characters): ``api_token`` guards every route but ``/healthz``, ``/readyz`` and the
     API description (None: open); ``admin_token`` enables
     ``/v1/admin/*`` (None: admin routes disabled). ``sighup_reload`` (True) reloads the
@@ -75,6 +79,7 @@ class ServeConfig(BaseSettings):
     engine_threads: int = Field(2, ge=1)
     torch_threads: int | None = Field(1, ge=1)
     walks_kept: int | None = Field(None, ge=0)
+    engine_config: str | None = None
     # the alias is the variable's name (no prefix); the field name works as a keyword too
     api_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["api_token"])
     admin_token: SecretStr | None = Field(None, validation_alias=_TOKEN_ENV["admin_token"])
@@ -86,6 +91,18 @@ class ServeConfig(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters long")
         return value
+
+    @field_validator("engine_config")
+    @classmethod
+    def _engine_config_loads(cls, value: str | None) -> str | None:
+        """Refuse settings the engine would refuse at every load; a file becomes an absolute
+        path (worker processes and reloads read it wherever they run)."""
+        from kgjemb.query.config import load_engine_config
+
+        if value is None:
+            return None
+        load_engine_config(value)  # ConfigError is a ValueError: pydantic reports it under the field
+        return value if value.lstrip().startswith(("{", "[")) else str(Path(value).expanduser().resolve())
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeConfig":

@@ -8,6 +8,7 @@ they began with and the old engine is freed when the last of them lets go.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import Any
 
 from kgjemb.errors import BundleError
 from kgjemb.query.collector import settle
-from kgjemb.query.config import EngineConfig
+from kgjemb.query.config import EngineConfig, load_engine_config
 from kgjemb.query.engine import Engine
 
 __all__ = ["BundleInfo", "EngineHolder", "describe_bundle", "open_engine"]
@@ -82,15 +83,19 @@ def describe_bundle(path: str | Path, generation: int) -> BundleInfo:
     )
 
 
-def open_engine(path: str | Path, *, threads: int | None = None, walks_kept: int | None = None) -> Engine:
+def open_engine(path: str | Path, *, threads: int | None = None, walks_kept: int | None = None,
+                engine_config: str | None = None) -> Engine:
     """Default loader: :meth:`kgjemb.query.engine.Engine.open` on ``path`` (which verifies
-    the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`); ``threads`` sets the
-    worker's FAISS and BLAS thread pools (:func:`kgjemb.query.threads.set_threads`; None:
-    library defaults); ``walks_kept`` bounds the graph walks kept for repeated anchors
-    (``EngineConfig.walks_kept``; None: its default). Torch is not imported: the query
+    the bundle, see :meth:`kgjemb.index.bundle.Bundle.verify`) with the settings of
+    ``engine_config`` (a JSON file, read now, or an inline JSON object; None: defaults,
+    :func:`~kgjemb.query.config.load_engine_config`); ``threads`` sets the worker's FAISS
+    and BLAS thread pools (:func:`kgjemb.query.threads.set_threads`; None: library
+    defaults); ``walks_kept`` bounds the graph walks kept for repeated anchors
+    (``EngineConfig.walks_kept``; None: the config's). Torch is not imported: the query
     path runs on ONNX Runtime and FAISS."""
+    config = load_engine_config(engine_config) if engine_config is not None else EngineConfig()
     kept = {} if walks_kept is None else {"walks_kept": walks_kept}
-    return Engine.open(path, config=EngineConfig(threads=threads, **kept))
+    return Engine.open(path, config=dataclasses.replace(config, threads=threads, **kept))
 
 
 class EngineHolder:
