@@ -24,7 +24,8 @@ def test_file_inline_and_mapping_give_the_same_settings(tmp_path):
                load_engine_config(settings)]
     assert all(c == configs[0] for c in configs)
     c = configs[0]
-    assert (c.fusion, c.weights.graph, c.weights.fact, c.walk.steps, c.rel_weights.version_of) == ("rrf", 2.0, 0.5, 3, 6.0)
+    got = (c.fusion, c.weights.graph, c.weights.fact, c.walk.steps, c.rel_weights.version_of)
+    assert got == ("rrf", 2.0, 0.5, 3, 6.0)
     assert isinstance(c.weights.graph, float) and c.exclude_anchors is False
     # what was not named keeps its default
     assert c.weights.entity == SignalWeights().entity and c.walk.restart == EngineConfig().walk.restart
@@ -83,10 +84,12 @@ def test_bad_files_are_named(tmp_path):
 
 def test_search_cli_uses_the_settings_and_reports_bad_ones(bundle_dir, engine, tmp_path):
     artist = engine.bundle.export.nodes["Artist"]["name"].iloc[0]
-    query = ["search", "--threads", "0", f"music like {artist}", "-k", "5", "--bundle", str(bundle_dir), "--format", "json"]
+    query = ["search", "--threads", "0", f"music like {artist}", "-k", "5", "--bundle", str(bundle_dir),
+             "--format", "json"]
     default = runner.invoke(app, query)
     assert default.exit_code == 0, default.output
-    assert any(k.startswith("graph:") and v > 0 for h in json.loads(default.stdout)["hits"] for k, v in h["signals"].items())
+    signals = [h["signals"] for h in json.loads(default.stdout)["hits"]]
+    assert any(k.startswith("graph:") and v > 0 for s in signals for k, v in s.items())
     file = tmp_path / "no-graph.json"
     file.write_text('{"weights": {"graph": 0, "fact": 0}}')
     tuned = runner.invoke(app, [*query, "--engine-config", str(file)])
