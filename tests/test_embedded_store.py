@@ -77,7 +77,7 @@ def test_persistence_and_atomic_write(loaded_embedded_store, tmp_path):
     reopened = EmbeddedGraphStore(path)
     assert export_diff(loaded_embedded_store.export(), reopened.export()) == []
     # the leftover of a killed writer (pid that no longer exists) is cleaned up on open
-    leftover = path / f".{GRAPH_FILE}.999999999.tmp"
+    leftover = path / f".{GRAPH_FILE}.tmp-999999999-1-0123abcd.pkl"  # kgjemb.atomic names temps so
     leftover.write_bytes(b"partial")
     EmbeddedGraphStore(path)
     assert not leftover.exists()

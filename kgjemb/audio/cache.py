@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from kgjemb.atomic import atomic_open
 from kgjemb.audio.features import Features
 from kgjemb.audio.io import AudioDecodeError, load_audio
 from kgjemb.audio.config import FrontendConfig
@@ -103,12 +103,5 @@ class FeatureCache:
 
 
 def _atomic_save(target: Path, array: np.ndarray) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, "wb") as f:
+        np.save(f, array, allow_pickle=False)

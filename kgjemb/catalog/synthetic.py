@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kgjemb.atomic import atomic_path
 from kgjemb.catalog.schema import ATTRIBUTE_KINDS
 
 __all__ = ["SyntheticConfig", "write_synthetic_catalog"]
@@ -132,7 +133,6 @@ def write_synthetic_catalog(root: str | os.PathLike, config: SyntheticConfig | N
     tables = {"artists": artists, "albums": albums, "tracks": tracks, "track_attributes": track_attrs,
               "artist_attributes": artist_attrs, "relations": relations}
     for name, frame in tables.items():
-        tmp = root / f".{name}.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, root / f"{name}.csv")
+        with atomic_path(root / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
     return {name: len(frame) for name, frame in tables.items()}

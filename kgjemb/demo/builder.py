@@ -21,7 +21,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -30,13 +29,14 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
+from kgjemb.atomic import atomic_dir, remove_leftovers
 from kgjemb.demo.corpus import Work, discover
 from kgjemb.demo.render import RENDERER_VERSION, check_dependencies, release_synths
 from kgjemb.demo.renditions import WorkResult, process_work
 from kgjemb.demo.sources import DEFAULT_COLLECTIONS, Collection, resolve_collection
 from kgjemb.demo.tables import build_tables, table_columns, write_csv
 
-__all__ = ["BuildConfig", "build_catalog", "build_lock", "code_version", "is_complete", "read_renditions", "replace_build"]
+__all__ = ["BuildConfig", "build_catalog", "build_lock", "code_version", "is_complete", "read_renditions"]
 
 logger = logging.getLogger(__name__)
 
@@ -223,11 +223,9 @@ def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out.parent / ".render-cache"
     works = [w for c in colls for w in discover(c, limit=cfg.limit)]
     logger.info("building %s: %d works from %d collections", out, len(works), len(colls))
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "audio").mkdir(parents=True)
-    try:
+    remove_leftovers(out)  # what builds killed midway left
+    with atomic_dir(out) as tmp:
+        (tmp / "audio").mkdir()
         results = _run(works, cfg, tmp, cache_dir)
         tables = build_tables(results, colls, seconds=cfg.seconds)
         for name, rows in tables.items():
@@ -248,22 +246,8 @@ def _build(out: Path, cfg: BuildConfig, colls: list[Collection]) -> dict:
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "READY").write_text("")  # written last: readers wait for it
-        replace_build(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("built %s in %.1fs: %s", out, time.perf_counter() - t0, manifest["counts"])
     return manifest
-
-
-def replace_build(tmp: Path, out: Path) -> None:
-    """Put the finished ``tmp`` at ``out``; the old build (if any) is removed afterwards."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_renditions(catalog: str | os.PathLike) -> list[dict]:

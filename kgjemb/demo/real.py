@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from kgjemb.demo.builder import build_lock, replace_build
+from kgjemb.atomic import atomic_dir, remove_leftovers
+from kgjemb.demo.builder import build_lock
 from kgjemb.demo.real_fetch import MUSIC_DIR, PackageError, fetch_deb, unpack
 from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES, Credit, Dep5, Package, sidecar_credits
 from kgjemb.demo.sources import slug
@@ -282,10 +283,9 @@ def _build(out: Path, cfg: RealConfig, pkgs: list[Package]) -> dict:
         timings["scan_s"] += time.perf_counter() - t2
         logger.info("%s %s: %d music files", pkg.name, versions[pkg.name], len(scanned[pkg.name]))
     tables, meta = build_tables(scanned)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "meta").mkdir(parents=True)
-    try:
+    remove_leftovers(out)  # what builds killed midway left
+    with atomic_dir(out) as tmp:
+        (tmp / "meta").mkdir()
         t0 = time.perf_counter()
         n_bytes = 0
         for r in meta:
@@ -313,10 +313,6 @@ def _build(out: Path, cfg: RealConfig, pkgs: list[Package]) -> dict:
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "READY").write_text("")
-        replace_build(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("built %s: %s", out, manifest["counts"])
     return manifest
 

@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from kgjemb.atomic import atomic_dir, remove_leftovers
 from kgjemb.errors import KgjembError
 
 __all__ = ["MUSIC_DIR", "PackageError", "fetch_deb", "unpack"]
@@ -60,21 +61,17 @@ def unpack(deb: Path, root: Path) -> Path:
     dest = root / deb.stem
     if (dest / ".done").exists():
         return dest
-    tmp = root / f".{deb.stem}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for m in tar:
-                if m.isfile() and _wanted(m.name):
-                    tar.extract(m, tmp, filter="data")
-    finally:
-        proc.stdout.close()
-        if proc.wait() != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise PackageError(f"dpkg-deb --fsys-tarfile {deb.name} failed (exit {proc.returncode})")
-    (tmp / ".done").write_text("")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
+    remove_leftovers(dest)  # what unpacks killed midway left
+    with atomic_dir(dest) as tmp:
+        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for m in tar:
+                    if m.isfile() and _wanted(m.name):
+                        tar.extract(m, tmp, filter="data")
+        finally:
+            proc.stdout.close()
+            if proc.wait() != 0:
+                raise PackageError(f"dpkg-deb --fsys-tarfile {deb.name} failed (exit {proc.returncode})")
+        (tmp / ".done").write_text("")
     return dest

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kgjemb.atomic import atomic_path
 from kgjemb.demo.fluid import FluidSynth, load_library
 from kgjemb.errors import MissingDependencyError
 
@@ -140,13 +141,9 @@ def render_cached(midi: bytes, seconds: float, dest: Path, cache_dir: Path, cfg:
     rendered = False
     if not cached.exists():
         audio = render_midi(midi, seconds, cfg)
-        fd, tmp = tempfile.mkstemp(suffix=".flac", dir=cache_dir)
-        os.close(fd)
-        soundfile.write(tmp, audio, cfg.sample_rate, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, cached)
+        with atomic_path(cached) as tmp:
+            soundfile.write(tmp, audio, cfg.sample_rate, subtype="PCM_16", format="FLAC")
         rendered = True
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dest = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(cached, tmp_dest)
-    os.replace(tmp_dest, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(cached, tmp)
     return rendered

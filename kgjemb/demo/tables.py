@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from kgjemb.atomic import atomic_open
 from kgjemb.catalog.schema import TABLES
 from kgjemb.demo.arrange import ensemble_of
 from kgjemb.demo.relations import curated_relations
@@ -139,10 +138,8 @@ def write_csv(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict]
     w.writerow(columns)
     for r in rows:
         w.writerow([_fmt(r.get(c)) for c in columns])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         fh.write(buf.getvalue())
-    os.replace(tmp, path)
 
 
 def table_columns(name: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from kgjemb.atomic import atomic_path
 from kgjemb.eval.suite import KINDS
 
 __all__ = ["plot_by_kind", "plot_recall_curves", "plot_metric_vs_mask", "plot_seeds_vs_mask", "write_plots"]
@@ -21,9 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from kgjemb import atomic
 from kgjemb.eval.suite import KINDS
 
 __all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "write_text", "weakest_kinds",
@@ -93,11 +94,7 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
     """Write ``text`` to ``path`` through a temporary file (a reader never sees half a report)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(path, text)
 
 
 def weakest_kinds(result: dict, system: str | None = None, metric: str = "nDCG@10", n: int = 3) -> list[tuple[str, float]]:

@@ -19,6 +19,7 @@ from typing import Iterable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kgjemb.atomic import atomic_open
 from kgjemb.errors import KgjembError
 from kgjemb.eval.rules import Rule
 
@@ -99,11 +100,8 @@ def load_suites(paths: Iterable[str | os.PathLike]) -> list[SuiteRow]:
 def write_suite(path: str | os.PathLike, rows: Iterable[SuiteRow | dict]) -> Path:
     """Write rows as JSONL atomically (temp file + rename); ``source`` is not written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         for row in rows:
             r = row if isinstance(row, SuiteRow) else SuiteRow.model_validate(row)
             fh.write(json.dumps(r.model_dump(mode="json", exclude_defaults=True, exclude={"source"}), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from kgjemb.atomic import atomic_open, remove_leftovers
 from kgjemb.catalog.rows import gc_paused
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.errors import StoreError, UnknownEntityError
@@ -100,16 +101,8 @@ class EmbeddedGraphStore:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _cleanup_temp(self) -> None:
-        if self.path.is_dir():
-            for tmp in self.path.glob(f".{GRAPH_FILE}.*.tmp"):
-                try:
-                    pid = int(tmp.name.split(".")[-2])
-                    os.kill(pid, 0)  # the writer is still alive: leave its file alone
-                except (ValueError, ProcessLookupError):
-                    tmp.unlink(missing_ok=True)
-                    logger.info("removed the leftover of an interrupted write: %s", tmp)
-                except PermissionError:
-                    pass
+        for tmp in remove_leftovers(self.file):  # a live writer's temp file is kept
+            logger.info("removed the leftover of an interrupted write: %s", tmp)
 
     def _read(self) -> None:
         stamp = self._file_stamp()
@@ -130,25 +123,14 @@ class EmbeddedGraphStore:
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".{GRAPH_FILE}.{os.getpid()}.tmp"
         state = {"format": _FORMAT, "nodes": self._nodes, "edges": self._edges}
         try:
-            with open(tmp, "wb") as fh:
+            with atomic_open(self.file, "wb", durable=True) as fh:
                 pickler = pickle.Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL)
                 # no memo: ~20x faster on millions of small tuples (the state has no cycles)
                 pickler.fast = True
                 pickler.dump(state)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.file)
-            dir_fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write the embedded graph to {str(self.path)!r}: {err}") from err
         self._stamp = self._file_stamp()
 

@@ -35,10 +35,8 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -47,6 +45,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 import kgjemb.model as models  # lazy package: each model module loads on first use
+from kgjemb.atomic import atomic_dir
 from kgjemb.catalog.schema import NODE_LABELS, REL_TYPES
 from kgjemb.device import resolve_device
 from kgjemb.errors import BundleError
@@ -175,9 +174,8 @@ def write_bundle(
     source_model = Path(reuse_model_from) / "model" if reuse_model_from else (Path(model_dir) if model_dir else None)
     if source_model is None or not source_model.is_dir():
         raise BundleError(f"{source_model}: model directory not found")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        start = time.perf_counter()
+    start = time.perf_counter()
+    with atomic_dir(out) as tmp:
         _write_content(tmp, content, source_model)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         manifest = {
@@ -196,17 +194,9 @@ def write_bundle(
             "files": {f: sha256_file(tmp / f) for f in files},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-        logger.info("wrote bundle %s (%d tracks, %d files) in %.2fs", out, len(content.track_ids), len(files),
-                    time.perf_counter() - start)
-        return out
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    logger.info("wrote bundle %s (%d tracks, %d files) in %.2fs", out, len(content.track_ids), len(files),
+                time.perf_counter() - start)
+    return out
 
 
 def _read_export(root: Path) -> GraphExport:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from kgjemb.atomic import atomic_dir
 from kgjemb.model.files import CONFIG_FILE, WEIGHTS_FILE, read_model_dir, sha256_file
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.features import chunk_features
@@ -287,9 +288,7 @@ class KGJointModel(nn.Module):
         """Write ``config.json`` + ``model.pt`` to ``path`` atomically (temp dir + rename).
         Other files already in ``path`` (e.g. the trainer's metrics.json) are kept."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
-        try:
+        with atomic_dir(target) as tmp:
             if target.is_dir():  # keep what others wrote there (metrics.json, plots/, ...)
                 for item in target.iterdir():
                     if item.name in (CONFIG_FILE, WEIGHTS_FILE):
@@ -305,16 +304,6 @@ class KGJointModel(nn.Module):
                 "text_encoder": {"package": self.config.text_encoder, "version": encoder_version(self.config.text_encoder)},
             }
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self._checksum = sha256_file(target / WEIGHTS_FILE)
         logger.info("saved model to %s (sha256 %s)", target, self._checksum[:12])
 

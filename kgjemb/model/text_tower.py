@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kgjemb.atomic import atomic_open, atomic_path
 from kgjemb.model.config import ModelConfig
 from kgjemb.model.encoder import cached_encode, check_texts, encoder_path, encoder_version
 
@@ -151,35 +152,30 @@ class TextTower(nn.Module):
         to a temp file and renamed: readers see the old file or the new one. Needs the
         ``onnx`` package (a dependency). Returns ``path``.
         """
-        import tempfile
         import warnings
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         module = _OnnxTextPath(self).cpu().eval()
         dummy = self.tokenizer(["a b", "c"], padding=True, return_tensors="pt")
         names = ["input_ids", "attention_mask", "token_type_ids"]
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # the TorchScript exporter's tracer chatter
-                torch.onnx.export(
-                    module, tuple(dummy[n] for n in names), tmp, dynamo=False, opset_version=17,
-                    input_names=names, output_names=["vectors"],
-                    dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "vectors": {0: "batch"}},
-                )
-            if quantize:
-                from onnxruntime.quantization import QuantType, quantize_dynamic
+        with atomic_path(path) as out:
+            fp32 = out.with_name(out.name + ".fp32.onnx") if quantize else out  # the quantizer's input
+            try:
+                with warnings.catch_warnings(), torch.no_grad():
+                    warnings.simplefilter("ignore")  # the TorchScript exporter's tracer chatter
+                    torch.onnx.export(
+                        module, tuple(dummy[n] for n in names), str(fp32), dynamo=False, opset_version=17,
+                        input_names=names, output_names=["vectors"],
+                        dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "vectors": {0: "batch"}},
+                    )
+                if quantize:
+                    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                with _quiet_root():  # the quantizer logs ~70 INFO lines and a WARNING of advice on the root logger
-                    quantize_dynamic(tmp, tmp + ".int8", weight_type=QuantType.QInt8, per_channel=True)
-                os.replace(tmp + ".int8", tmp)
-            os.replace(tmp, path)
-        finally:
-            for leftover in (tmp, tmp + ".int8"):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
+                    with _quiet_root():  # the quantizer logs ~70 INFO lines and a WARNING of advice on the root logger
+                        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                if quantize:
+                    fp32.unlink(missing_ok=True)
         logger.info("exported the text tower to %s (%s)", path, "int8" if quantize else "fp32")
         return path
 
@@ -253,21 +249,13 @@ class TextVectorStore:
     def save(self, texts: Sequence[str], vectors: torch.Tensor) -> None:
         """Write one shard with ``texts`` and their ``(n, 384)`` encoder vectors."""
         import hashlib
-        import tempfile
 
         if not len(texts):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:24] + ".npz"
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".shard.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, texts=np.array(list(texts), dtype=str), vectors=vectors.detach().cpu().numpy().astype(np.float32))
-            os.replace(tmp, self.directory / name)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(self.directory / name, "wb") as f:
+            np.savez(f, texts=np.array(list(texts), dtype=str), vectors=vectors.detach().cpu().numpy().astype(np.float32))
         self._loaded.add(name)
         self.known.update(texts)
 

@@ -25,6 +25,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from kgjemb.atomic import atomic_path
+
 __all__ = ["AUDIO_VECTORS_FILE", "feature_digest", "save_audio_vectors", "stored_audio_vectors"]
 
 logger = logging.getLogger(__name__)
@@ -63,11 +65,10 @@ def save_audio_vectors(
         raise ValueError(f"need one vector and one feature matrix per id: {len(ids)} ids, {len(digests)} "
                          f"feature matrices, vectors {vectors.shape}")
     target = Path(model_dir) / AUDIO_VECTORS_FILE
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, vectors=np.asarray(vectors, dtype=np.float32), ids=np.asarray(list(ids), dtype=str),
-             features=np.asarray(digests, dtype=str),
-             recipe=np.asarray(json.dumps(_recipe(model, batch_size), sort_keys=True, default=str)))
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        np.savez(tmp, vectors=np.asarray(vectors, dtype=np.float32), ids=np.asarray(list(ids), dtype=str),
+                 features=np.asarray(digests, dtype=str),
+                 recipe=np.asarray(json.dumps(_recipe(model, batch_size), sort_keys=True, default=str)))
     return target
 
 

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from kgjemb.atomic import atomic_path
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.config import FrontendConfig
 from kgjemb.audio.features import silence_db
@@ -93,10 +94,8 @@ def encode_cached(model, texts: list[str], cache: Path | None, *, progress: bool
         vecs = model.text.encode_raw(missing, batch_size=128, progress=progress).detach().cpu()  # (m, 384)
         known.update(zip(missing, vecs))
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-            torch.save(known, tmp)
-            os.replace(tmp, cache)
+            with atomic_path(cache) as tmp:
+                torch.save(known, tmp)
     if not texts:
         return torch.zeros(0, 384)
     return torch.stack([known[t] for t in texts])  # (n, 384)

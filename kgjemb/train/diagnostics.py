@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from kgjemb.atomic import atomic_path, write_text
 from kgjemb.train.views import caption
 
 __all__ = ["singular_values", "effective_rank", "plot_spectrum", "plot_scatter", "write_diagnostics", "diagnose_model"]
@@ -51,9 +52,8 @@ def effective_rank(x: np.ndarray, *, center: bool = True) -> float:
 
 
 def _atomic_savefig(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
 def plot_spectrum(matrices: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
@@ -146,9 +146,7 @@ def write_diagnostics(
         audio, labels, out / "scatter.png", text=text_points, text_labels=text_labels,
         title=f"Audio embeddings (PCA), coloured by {label_kind}",
     )
-    tmp = out / f".diagnostics.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(numbers, indent=2))
-    os.replace(tmp, out / "diagnostics.json")
+    write_text(out / "diagnostics.json", json.dumps(numbers, indent=2))
     logger.info("effective rank: audio %.1f, text %.1f", numbers["audio"]["effective_rank"], numbers["text"]["effective_rank"])
     return numbers
 

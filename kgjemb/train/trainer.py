@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kgjemb.atomic import atomic_path, write_text
 from kgjemb.audio.augment import augment_features, input_frames
 from kgjemb.errors import KgjembError
 from kgjemb.graph.base import GraphExport
@@ -96,9 +97,7 @@ class TrainResult:
 
 
 def _atomic_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=float))
 
 
 def build_objective(config: TrainConfig, logit_scale: torch.nn.Parameter) -> MultiTaskLoss:
@@ -222,10 +221,8 @@ class Trainer:
         }
 
     def save_checkpoint(self, epoch: int) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.out / f".{CHECKPOINT}.{os.getpid()}.tmp"
-        torch.save(self._state(epoch), tmp)
-        os.replace(tmp, self.out / CHECKPOINT)
+        with atomic_path(self.out / CHECKPOINT) as tmp:
+            torch.save(self._state(epoch), tmp)
 
     def load_checkpoint(self) -> None:
         path = check_resumable(self.out, self.config)

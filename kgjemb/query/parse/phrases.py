@@ -22,10 +22,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from kgjemb.atomic import atomic_open
 from kgjemb.query.parse.nlp import Span
 
 __all__ = ["PhraseTable"]
@@ -92,11 +92,8 @@ class PhraseTable:
     def _save(self, path: Path) -> None:
         data = {"format": TABLE_FORMAT, "entries": {"\x1f".join(k): [list(n) for n in v] for k, v in self.entries.items()}}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with atomic_open(path) as f:
                 json.dump(data, f, ensure_ascii=False)
-            os.replace(tmp, path)
         except OSError as err:
             logger.info("phrase table not cached at %s: %s", path, err)
 
