@@ -20,7 +20,7 @@ with the PyTorch text tower of the full model. Per query type the breakdown is p
 parser alone, text encoder alone, raw FAISS alone, the engine end to end, and the engine's
 own stages (parse, encode, faiss, graph walk, facts, fusion, hits, other; see
 :class:`Stages`). Each engine is settled before it is timed, as ``kgjemb serve`` settles
-one after each bundle load (:func:`kgjemb.query.collector.settle`: one full collection,
+one after each bundle load (:func:`kgjemb.collector.settle`: one full collection,
 then what is alive is frozen out of later ones); without it a full collection over the
 10^6-track engine's ~4.3 million objects pauses a query for over a second now and then.
 
@@ -316,7 +316,7 @@ def synthetic_engine(real, n: int, factory: str, ef_search: int, cache: Path | N
     from kgjemb.index.faiss_index import FaissIndex, IndexConfig
     from kgjemb.index.fields import fields_from_export
     from kgjemb.graph.frames import build_export
-    from kgjemb.query.collector import collector_paused
+    from kgjemb.collector import collector_paused
     from kgjemb.query.engine import Engine
     from kgjemb.query.parse import QueryParser
     from kgjemb.query.snapshot import GraphSnapshot
@@ -395,7 +395,7 @@ def main() -> None:
     from kgjemb.device import set_default_device
     from kgjemb.index.bundle import Bundle
     from kgjemb.paths import cache_dir
-    from kgjemb.query.collector import settle as gc_settle
+    from kgjemb.collector import settle as gc_settle
     from kgjemb.query.engine import Engine
     from kgjemb.query.threads import set_threads
 
@@ -412,7 +412,7 @@ def main() -> None:
     print(f"opened {args.bundle} in {time.perf_counter() - t:.1f}s; text encoder: {kind}")
     set_threads(query_threads)
     # as `kgjemb serve` does after each bundle load: one full collection, then what is alive
-    # is frozen out of later ones (kgjemb.query.collector; at 10^6 tracks a full collection
+    # is frozen out of later ones (kgjemb.collector; at 10^6 tracks a full collection
     # of the engine's ~4.3 million objects is a pause of over a second in the middle of queries)
     print(f"[collector] collected once and froze {gc_settle():.2f}s")
     if not args.skip_demo:

@@ -8,7 +8,7 @@ import json
 import threading
 import weakref
 
-from kgjemb.query.collector import collector_paused, settle
+from kgjemb.collector import collector_paused, settle
 from kgjemb.serve.reload import EngineHolder
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from kgjemb.atomic import atomic_open, remove_leftovers
-from kgjemb.catalog.rows import gc_paused
+from kgjemb.collector import collector_paused
 from kgjemb.catalog.schema import EDGE_PROPERTIES, NODE_LABELS, NODE_PROPERTIES, REL_TYPES
 from kgjemb.errors import StoreError, UnknownEntityError
 from kgjemb.graph.base import EdgeKey, GraphDiff, GraphExport, GraphRows, GraphStats, LoadReport, NameMatch, NodeRef, Prune
@@ -174,7 +174,7 @@ class EmbeddedGraphStore:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         start = time.perf_counter()
-        with gc_paused(), self._writing():
+        with collector_paused(), self._writing():
             new_nodes, new_edges = rows_to_tables(rows)
             diff = diff_tables(self._nodes, self._edges, new_nodes, new_edges, prune=prune)
             self._apply(diff)

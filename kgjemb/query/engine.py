@@ -45,7 +45,7 @@ from kgjemb.graph.proximity import WalkResult
 from kgjemb.index.builder import bundle_staleness
 from kgjemb.index.bundle import Bundle
 from kgjemb.index.base import IndexFilter
-from kgjemb.query.collector import collector_paused
+from kgjemb.collector import collector_paused
 from kgjemb.query.config import EngineConfig, SignalWeights
 from kgjemb.query.fusion import Signal, fuse, raw_scores
 from kgjemb.query.graph_signals import fact_signals, proximity_raw, proximity_signal
@@ -133,7 +133,7 @@ class Engine:
         graph snapshot for the query path (parser, filters, graph signals, explanations).
 
         The cyclic garbage collector is paused while the engine is built
-        (:func:`~kgjemb.query.collector.collector_paused`: at 10^6 tracks its full
+        (:func:`~kgjemb.collector.collector_paused`: at 10^6 tracks its full
         collections cost ~6 s of a ~26 s graph snapshot).
 
         >>> engine = Engine.open(".kgjemb/bundle", config=EngineConfig(fusion="rrf"))  # doctest: +SKIP

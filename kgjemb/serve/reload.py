@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kgjemb.errors import BundleError
-from kgjemb.query.collector import settle
+from kgjemb.collector import settle
 from kgjemb.query.config import EngineConfig, load_engine_config
 from kgjemb.query.engine import Engine
 
@@ -104,7 +104,7 @@ class EngineHolder:
     ``loader(path) -> engine`` opens a bundle (default :func:`open_engine`). Loads are
     serialised by an asyncio lock; a failed load leaves the current engine serving and is
     reported in ``last_error``. After a swap the garbage collector collects once and
-    freezes what is alive (:func:`~kgjemb.query.collector.settle`).
+    freezes what is alive (:func:`~kgjemb.collector.settle`).
 
     >>> holder = EngineHolder(open_engine)            # doctest: +SKIP
     >>> info = await holder.load("/srv/bundle-v2")     # doctest: +SKIP
