@@ -95,7 +95,8 @@ def open_engine(path: str | Path, *, threads: int | None = None, walks_kept: int
     path runs on ONNX Runtime and FAISS."""
     config = load_engine_config(engine_config) if engine_config is not None else EngineConfig()
     kept = {} if walks_kept is None else {"walks_kept": walks_kept}
-    return Engine.open(path, config=dataclasses.replace(config, threads=threads, **kept))
+    # settle=False: the holder settles once the new engine is swapped in (the old one goes then)
+    return Engine.open(path, config=dataclasses.replace(config, threads=threads, **kept), settle=False)
 
 
 class EngineHolder:
