@@ -81,23 +81,21 @@ def test_settle_reports_its_pause():
 
 
 def test_engine_open_settles_large_engines_only(bundle_dir, monkeypatch):
-    """Engine.open freezes the engine out of later collections when asked, or by default
-    from SETTLE_FROM tracks on; the small CI bundle is left alone by default."""
+    """Engine.open freezes the engine out of later collections when asked (``settle=True``)
+    or by default from SETTLE_FROM tracks on; the small CI bundle is left alone by default,
+    and ``settle=False`` leaves any engine alone."""
     import kgjemb.query.engine as engine_module
     from kgjemb.query.engine import Engine
 
     gc.unfreeze()
     try:
-        Engine.open(bundle_dir)
+        engine = Engine.open(bundle_dir)
         assert gc.get_freeze_count() == 0  # a few hundred tracks: below SETTLE_FROM
-        engine = Engine.open(bundle_dir, settle=True)
-        assert gc.get_freeze_count() > 0 and gc.is_tracked(engine.track_ids)
-        gc.unfreeze()
+        reuse = {"parser": engine.parser, "model": engine.model}
         monkeypatch.setattr(engine_module, "SETTLE_FROM", len(engine.track_ids))
-        Engine.open(bundle_dir)
-        assert gc.get_freeze_count() > 0
-        gc.unfreeze()
-        Engine.open(bundle_dir, settle=False)
+        Engine.open(bundle_dir, settle=False, **reuse)
         assert gc.get_freeze_count() == 0
+        engine = Engine.open(bundle_dir, **reuse)
+        assert gc.get_freeze_count() > 0 and gc.is_tracked(engine.track_ids)
     finally:
         gc.unfreeze()

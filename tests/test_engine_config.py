@@ -125,30 +125,3 @@ def test_serve_settings_check_the_engine_config(tmp_path, monkeypatch):
         ServeConfig.from_env(engine_config='{"weights": {"grph": 2}}')
     with pytest.raises(ValueError, match="no such file"):
         ServeConfig.from_env(engine_config=str(tmp_path / "missing.json"))
-
-
-def test_eval_scores_the_engine_with_the_settings(bundle_dir, tmp_path):
-    """The evaluated engine runs with --engine-config: with the graph and fact weights at 0 it
-    ranks exactly as the default run's graph-train-only ablation (the same weights), and the
-    report names what was changed."""
-    suite = tmp_path / "suite.jsonl"
-    from kgjemb.eval.generate import GenerateConfig, generate_suite
-    from kgjemb.eval.runner import held_out_ids, run_eval
-    from kgjemb.eval.suite import write_suite
-    from kgjemb.index.bundle import Bundle
-
-    held = held_out_ids(bundle_dir / "model")
-    write_suite(suite, generate_suite(Bundle.open(bundle_dir).export, held, GenerateConfig(n_queries=14, seed=5)))
-    default = run_eval([suite], bundle_dir, baselines=True, linear=False)
-    res = runner.invoke(app, ["eval", str(suite), "--bundle", str(bundle_dir), "--out", str(tmp_path / "out"),
-                              "--engine-config", '{"weights": {"graph": 0, "fact": 0}}'])
-    assert res.exit_code == 0, res.output
-    assert "engine settings: weights.graph=0.0, weights.fact=0.0" in res.output
-    assert "weights.graph=0.0" in (tmp_path / "out" / "report.md").read_text()
-    tuned = json.loads((tmp_path / "out" / "result.json").read_text())
-    ndcg = lambda result, name: [q["nDCG@10"] for q in result["systems"][name]["per_query"]]  # noqa: E731
-    assert ndcg(tuned, "engine") == ndcg(default, "graph-train-only")
-    assert ndcg(tuned, "engine") != ndcg(default, "engine")
-    assert default["meta"]["engine settings"] == "defaults"
-    bad = runner.invoke(app, ["eval", str(suite), "--bundle", str(bundle_dir), "--engine-config", '{"walk": 1}'])
-    assert bad.exit_code == 2 and "walk: must be an object of settings" in bad.output
