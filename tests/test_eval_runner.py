@@ -167,7 +167,8 @@ def test_cli_engine_config_scores_the_engine_with_those_settings(result, tiny_su
     assert ndcg(tuned, "engine") == ndcg(default["by_mask"]["0"], "graph-train-only")
     assert ndcg(tuned, "engine") != ndcg(default["by_mask"]["0"], "engine")
     assert default["meta"]["engine settings"] == "defaults"
-    bad = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir), "--engine-config", '{"walk": 1}'])
+    bad = CliRunner().invoke(app, ["eval", str(tiny_suite), "--bundle", str(bundle_dir),
+                                   "--engine-config", '{"walk": 1}'])
     assert bad.exit_code == 2 and "walk: must be an object of settings" in bad.output
 
 
