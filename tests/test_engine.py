@@ -120,6 +120,34 @@ def test_unknown_entity_warns_and_answers_the_rest(engine):
     assert alone.hits == [] and alone.warnings
 
 
+def test_a_corrected_misspelling_is_named_in_the_warnings(engine):
+    fuzzy = engine.search("songs like Mozrat", k=3)
+    assert fuzzy.parse.entities[0].how == "fuzzy" and fuzzy.hits
+    assert any(w.startswith("'Mozrat' read as ") and "(Artist:mozart)" in w for w in fuzzy.warnings), fuzzy.warnings
+    exact = engine.search("songs like Mozart", k=3)
+    assert not any("read as" in w for w in exact.warnings)
+    assert [h.track_id for h in exact.hits] == [h.track_id for h in fuzzy.hits]
+
+
+def test_explanations_show_the_terms_that_moved_the_score(engine):
+    """The sentence's terms are the nonzero signals and add up to the score; a zero signal
+    (a track without the vocals the query avoids) is left out, not shown as "+ has … 0.000"."""
+    import re
+
+    seen_zero = False
+    for query in ("slow piano, no vocals", "songs like Mozart but on strings, not fast", "fast reel on fiddle"):
+        for h in engine.search(query, k=10).hits:
+            head = h.explanation.split(";")[0]
+            score, _, terms = head.partition(" = ")
+            values = [float(v) * (-1 if sign == "−" else 1)
+                      for sign, v in re.findall(r"(?:^|([+−]) )[^+−]*? (\d+\.\d{3})(?= [+−]|$)", terms)]
+            assert values and all(v != 0 for v in values), h.explanation
+            assert len(values) == sum(abs(v) >= 5e-4 for v in h.signals.values()), h.explanation
+            assert sum(values) == pytest.approx(float(score), abs=2e-3 * len(values)), h.explanation
+            seen_zero |= any(round(v, 3) == 0 for v in h.signals.values())
+    assert seen_zero  # the case the rule is for did occur
+
+
 @pytest.mark.parametrize("bad", ["", "   \n\t", "x" * 1001])
 def test_bad_queries_raise_query_error(engine, bad):
     with pytest.raises(QueryError):

@@ -323,6 +323,10 @@ class Engine:
                 hint = f"; closest: {', '.join(ent.candidates[:5])}" if ent.candidates else ""
                 plan.warnings.append(f"no match for {ent.text!r}{hint}")
                 continue
+            if ent.how == "fuzzy":  # a misspelling corrected: say so, the user may have meant something else
+                others = f"; could also be: {', '.join(ent.candidates[:3])}" if ent.candidates else ""
+                plan.warnings.append(f"{ent.text!r} read as {ent.name} ({ent.label}:{ent.id}), the closest name "
+                                     f"(similarity {ent.score:.0f}/100){others}")
             if ent.label == "Attribute" and ent.role in ("like", "exclude"):
                 facts.append((ent.id, ent.score / 100.0, ent.role == "exclude"))
                 continue
@@ -353,7 +357,7 @@ class Engine:
                 plan.warnings.append(f"the graph knows no {what}; searching like {ent.name} instead")
             if key not in anchors:
                 anchors.append(key)
-            if ent.candidates:
+            if ent.candidates and ent.how != "fuzzy":  # a fuzzy link named its alternatives above
                 plan.warnings.append(f"{ent.text!r} read as {ent.label}:{ent.id} ({ent.name}); "
                                      f"could also be: {', '.join(ent.candidates[:3])}")
         self._add_anchor_signals(plan, anchors)

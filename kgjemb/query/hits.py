@@ -36,10 +36,16 @@ def _signal_words(snapshot: GraphSnapshot, name: str) -> str:
 
 
 def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float]) -> str:
+    """``score = term + term − term``: the signals that moved the score (one shown as 0.000
+    adds nothing and read wrongly: "+ has vocal:vocal 0.000" for a track *without* the
+    vocals a query asked to avoid; ``signals`` still lists every one)."""
     terms = " ".join(
         f"{'+' if v >= 0 else '−'} {_signal_words(snapshot, name)} {abs(v):.3f}" for name, v in contrib.items()
+        if abs(v) >= 0.0005
     ).lstrip("+ ")
-    return f"{score:.3f} = {terms}" if terms else f"{score:.3f} (filters only)"
+    if terms:
+        return f"{score:.3f} = {terms}"
+    return f"{score:.3f} (every signal 0)" if contrib else f"{score:.3f} (filters only)"
 
 
 def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: list[Signal], *,
