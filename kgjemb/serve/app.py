@@ -29,6 +29,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 import kgjemb
 from kgjemb.errors import BundleError, KgjembError, QueryError, UnknownEntityError
@@ -176,6 +177,16 @@ def _install_sighup(callback: Callable[[], object]) -> bool:
     return True
 
 
+def _json(body: BaseModel, info: BundleInfo | None = None) -> Response:
+    """``body`` as the JSON its route's ``response_model`` declares, serialised once by
+    pydantic. Returning the model instead makes FastAPI dump it, validate the dump against
+    the response model and encode it again: 0.42 ms against 0.04 ms for one 10-hit search
+    result, on a worker whose whole request costs ~7 ms of CPU. ``info``: the live bundle,
+    named in the ``X-Bundle-Generation`` header."""
+    headers = {"X-Bundle-Generation": str(info.generation)} if info is not None else None
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+
+
 def _live(request: Request) -> tuple[Engine, BundleInfo]:
     """The engine this request uses, taken ONCE: a reload mid-request does not affect it."""
     current = request.app.state.holder.current
@@ -229,22 +240,21 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
     search_errors = _responses(400, 401, 404, 413, 422, 503, 504)
 
     @app.post("/v1/search", response_model=SearchResult, tags=["search"], dependencies=api, responses=search_errors)
-    async def search(body: SearchRequest, request: Request, response: Response) -> SearchResult:
+    async def search(body: SearchRequest, request: Request) -> Response:
         engine, info = _live(request)
-        response.headers["X-Bundle-Generation"] = str(info.generation)
-        return await _bounded(request, request.app.state.dispatcher.search(engine, body.query, body.k, body.filters,
-                                                                            explain=body.explain))
+        result = await _bounded(request, request.app.state.dispatcher.search(engine, body.query, body.k, body.filters,
+                                                                              explain=body.explain))
+        return _json(result, info)
 
     @app.post("/v1/search/batch", response_model=BatchResponse, tags=["search"], dependencies=api,
               responses=search_errors, description=f"At most {config.max_batch} queries per request (this server).")
-    async def search_batch(body: BatchRequest, request: Request, response: Response) -> BatchResponse:
+    async def search_batch(body: BatchRequest, request: Request) -> Response:
         engine, info = _live(request)
-        response.headers["X-Bundle-Generation"] = str(info.generation)
         dispatch = request.app.state.dispatcher
         results = await _bounded(request, asyncio.gather(
             *(dispatch.search(engine, q.query, q.k, q.filters, explain=q.explain) for q in body.queries)
         ))
-        return BatchResponse(results=results)
+        return _json(BatchResponse(results=results), info)
 
     @app.get("/v1/similar/{kind}/{id}", response_model=SimilarResponse, tags=["search"], dependencies=api,
              responses=_responses(401, 404, 422, 503, 504))
@@ -253,11 +263,11 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
         kind: NodeKind,
         id: Annotated[str, PathParam(min_length=1, max_length=512, description="node id, e.g. a track id")],
         k: Annotated[int, Query(ge=1, le=MAX_K, description=f"number of neighbours, 1..{MAX_K}")] = 10,
-    ) -> SimilarResponse:
+    ) -> Response:
         engine, _ = _live(request)
         result = await _bounded(request, request.app.state.dispatcher.call(
             lambda: engine.similar(id, k=k, label=kind.label)))
-        return SimilarResponse(kind=kind, id=id, hits=list(result.hits))
+        return _json(SimilarResponse(kind=kind, id=id, hits=list(result.hits)))
 
     @app.get("/v1/similar/artist/{id}/artists", response_model=ArtistResult, tags=["search"], dependencies=api,
              responses=_responses(401, 404, 422, 503, 504),
