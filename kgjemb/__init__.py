@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Engine", "EngineConfig", "Hit", "SearchResult", "__version__"]
+__all__ = ["Engine", "EngineConfig", "Hit", "SearchResult", "load_engine_config", "results_frame", "__version__"]
 
 
 def __getattr__(name: str):
@@ -16,7 +16,11 @@ def __getattr__(name: str):
         from kgjemb.query import engine
 
         return getattr(engine, name)
-    if name in ("Hit", "SearchResult"):
+    if name == "load_engine_config":
+        from kgjemb.query import config
+
+        return config.load_engine_config
+    if name in ("Hit", "SearchResult", "results_frame"):
         from kgjemb.query import types
 
         return getattr(types, name)

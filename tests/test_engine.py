@@ -250,6 +250,26 @@ def test_to_frame_and_rrf(bundle_dir, engine):
     assert all(0 < h.score <= 1 / 61 + 1e-9 for h in hits)  # one text signal, weight 1
 
 
+def test_batch_frame_and_a_bad_query_named_by_its_position(engine):
+    from kgjemb import results_frame
+
+    queries = ["slow and sad", "songs like Zqxwv Plonkety Quux", "fast reel on fiddle"]
+    results = engine.search_batch(queries, k=3)
+    frame = results_frame(results)
+    assert list(frame.columns[:3]) == ["query_index", "query", "rank"]
+    assert list(frame["query_index"]) == [0, 0, 0, 2, 2, 2] and list(frame["rank"]) == [1, 2, 3] * 2
+    assert list(frame["track_id"]) == [h.track_id for r in results for h in r.hits]
+    assert set(frame["query"]) == {queries[0], queries[2]} and results_frame([]).empty
+    with pytest.raises(QueryError, match=r"^queries\[1\]: query is empty$"):
+        engine.search_batch(["slow", "  ", "fast"])
+    with pytest.raises(QueryError, match=r"^queries\[2\]: query must be a string, got int$"):
+        engine.rank_batch(["slow", "fast", 3])
+    with pytest.raises(QueryError, match="got one string"):
+        engine.search_batch("slow and sad")  # would have been 12 one-letter queries
+    with pytest.raises(QueryError, match="^query is empty$"):
+        engine.search("")
+
+
 def test_filtered_search_widens_until_enough_candidates(bundle_dir, engine):
     """With a 1-candidate budget and no exact-filter shortcut, a restrictive filter forces
     the fetch to grow; the result must equal the exhaustive one."""

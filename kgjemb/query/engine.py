@@ -208,8 +208,19 @@ class Engine:
         return self._run(self._plans(queries, filters), k, hits=False)
 
     def _plans(self, queries: Sequence[str], filters: Sequence[Filter] | None) -> list[_Plan]:
-        """Checked, parsed (one parser pass), routed plans with their texts encoded (one batch)."""
-        checked = [self._check(q) for q in queries]
+        """Checked, parsed (one parser pass), routed plans with their texts encoded (one batch).
+        A bad query in a batch of several is named by its position: ``queries[3]: query is empty``."""
+        if isinstance(queries, str):
+            raise QueryError("queries must be a list of strings, got one string (use search for one query)")
+        queries = list(queries)
+        checked = []
+        for i, query in enumerate(queries):
+            try:
+                checked.append(self._check(query))
+            except QueryError as err:
+                if len(queries) == 1:
+                    raise
+                raise QueryError(f"queries[{i}]: {err}") from None
         if not checked:
             return []
         plans = [self._route(p, list(filters or ())) for p in self.parser.parse_batch(checked)]

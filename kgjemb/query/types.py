@@ -5,11 +5,12 @@ service, so all three emit exactly the same fields.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ArtistHit", "ArtistResult", "EntityRef", "Filter", "Hit", "ParsedQuery", "RELATIONS", "SearchResult"]
+__all__ = ["ArtistHit", "ArtistResult", "EntityRef", "Filter", "Hit", "ParsedQuery", "RELATIONS", "SearchResult",
+           "results_frame"]
 
 #: relation queries the graph answers: "music influenced by X", "that influenced X",
 #: "artists similar to X", "other versions of X", "from the same album as X", "by members of X"
@@ -109,3 +110,17 @@ class SearchResult(BaseModel):
             row.update({f"signal_{k}": v for k, v in h.signals.items()})
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def results_frame(results: Sequence[SearchResult]):
+    """The hits of many results (:meth:`Engine.search_batch
+    <kgjemb.query.engine.Engine.search_batch>`) as one pandas DataFrame: ``query_index``
+    (position in the batch) and ``query`` first, then :meth:`SearchResult.to_frame`'s
+    columns; a query without hits has no rows."""
+    import pandas as pd
+
+    frames = [r.to_frame().assign(query=r.query, query_index=i) for i, r in enumerate(results) if r.hits]
+    if not frames:
+        return pd.DataFrame(columns=["query_index", "query", "rank"])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["query_index", "query", *[c for c in frame.columns if c not in ("query_index", "query")]]]
