@@ -176,7 +176,7 @@ def _read_config(source: str | os.PathLike | Mapping[str, Any]) -> tuple[str, di
     text, where = str(source), "engine config (inline JSON)"
     if not text.lstrip().startswith(("{", "[")):
         where = f"engine config {text}"
-        path = Path(text)
+        path = Path(text).expanduser()
         try:
             if not path.is_file():
                 raise ConfigError(f"{where}: no such file (give a JSON file or an inline JSON object)")
