@@ -161,18 +161,22 @@ def test_index_build_honours_home(ci_graph_home, trained_model_dir, tmp_path, mo
     assert os.listdir(cwd) == [] and set(caches) <= set((home / "cache").rglob("*")) and added == {"parser"}
 
 
-def test_console_search_skips_teardown_but_writes_everything(bundle_dir, tmp_path):
+def test_console_search_skips_teardown_but_writes_everything(bundle_dir, engine, tmp_path):
     """Through the console entry point (``main``), a search ends the process without the
     interpreter's teardown: every JSON line still arrives, through a pipe too, and the exit
-    codes are the command's (1 for an unreadable line, 2 for an empty query)."""
+    codes are the command's (1 for an unreadable line, 2 for an empty query). The home is
+    the session engine's, whose cache already holds the exported text path (exporting it
+    again is the one-shot test's job)."""
     import subprocess
     import sys
 
     lines = [f"{w} music" for w in ("slow", "sad", "bright", "fast", "calm", "dark")] * 20 + ["{broken"]
     file = tmp_path / "q.txt"
     file.write_text("\n".join(lines) + "\n")
+    home = engine.bundle.cache_dir.parent
+    assert list((home / "cache" / "text-onnx").glob("*.onnx"))
     entry = [sys.executable, "-c", "from kgjemb.cli import main; main()", "search", "--bundle", str(bundle_dir),
-             "--home", str(tmp_path / "home")]
+             "--home", str(home)]
     res = subprocess.run(entry + ["--queries", str(file), "-k", "3", "--format", "json"], capture_output=True,
                          text=True, timeout=600, cwd=tmp_path)
     out = [json.loads(line) for line in res.stdout.splitlines()]
