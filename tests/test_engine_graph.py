@@ -203,3 +203,16 @@ def test_other_versions_of_a_title(engine):
     assert res.hits[0].track_id in {src, dst} - {rel[0].id}
     assert rel[0].id not in [h.track_id for h in res.hits]
     assert any("other versions of" in w for w in res.warnings)
+
+
+def test_a_form_by_an_artist_is_the_form_filtered_to_the_artist(engine):
+    """"mazurkas by Chopin" (the ci catalog has Chopin's album "Mazurkas, Op. 6"): the
+    mazurka form with a "by Chopin" filter, not the one album whose title starts with the
+    word; an exact title still names the work."""
+    res = engine.search("mazurkas by Chopin", k=5)
+    got = [(e.label, e.id, e.role) for e in res.parse.entities]
+    assert got == [("Attribute", "form:mazurka", "like"), ("Artist", "chopin", "by")], got
+    credits = _credits(engine.bundle.export)
+    assert res.hits and all("chopin" in credits[h.track_id] for h in res.hits)
+    work = engine.parse("Mazurkas, Op. 6 by Chopin")
+    assert [(e.label, e.id) for e in work.entities] == [("Album", "chopin-mazurkas-op-6")]

@@ -185,7 +185,10 @@ class _Walk(DocLinker):
 
     def work_before(self, cue: Cue, artist_links: list[Link]) -> tuple[int, list[Link]] | None:
         """In "… X by Y", the best-matching work of Y named by a tail X of the phrase read so
-        far ("melancholic Moonlit Sonata by Beethoven" → X = "Moonlit Sonata")."""
+        far ("melancholic Moonlit Sonata by Beethoven" → X = "Moonlit Sonata"). An X that names
+        an attribute ("mazurkas", "string quartets") and no work of Y exactly is left to be
+        read as that attribute with a "by Y" filter: the titles it only begins ("Mazurkas,
+        Op. 6") or resembles are one album of many."""
         if not self.buf or self.buf_mode != "plain":
             return None
         best = None
@@ -195,11 +198,17 @@ class _Walk(DocLinker):
             if all(self.doc[k].is_stop or self.doc[k].is_punct for k in range(start, cue.start)):
                 continue
             links = self.work_links(start, cue.start, artist_links)
+            if links and not any(ln.how in ("exact", "alias") for ln in links) and self.names_attribute(start, cue.start):
+                continue  # "mazurkas by Chopin": a form by an artist, not the work whose title starts so
             if links:
                 score = Gazetteer.rank(links)[0].score
                 if best is None or score > best[0]:
                     best = (score, start, links)
         return None if best is None else (best[1], best[2])
+
+    def names_attribute(self, a: int, b: int) -> bool:
+        """Do tokens [a, b) name an attribute exactly (or by an alias such as a plural)?"""
+        return any(ln.node.label == "Attribute" for ln in self.gaz.exact(self.doc[a:b].text))
 
     # -- phrases --------------------------------------------------------------------------
 
