@@ -198,7 +198,8 @@ class _Walk(DocLinker):
             if all(self.doc[k].is_stop or self.doc[k].is_punct for k in range(start, cue.start)):
                 continue
             links = self.work_links(start, cue.start, artist_links)
-            if links and not any(ln.how in ("exact", "alias") for ln in links) and self.names_attribute(start, cue.start):
+            named = any(ln.how in ("exact", "alias") for ln in links)
+            if links and not named and self.names_attribute(start, cue.start):
                 continue  # "mazurkas by Chopin": a form by an artist, not the work whose title starts so
             if links:
                 score = Gazetteer.rank(links)[0].score
