@@ -216,3 +216,7 @@ def test_a_form_by_an_artist_is_the_form_filtered_to_the_artist(engine):
     assert res.hits and all("chopin" in credits[h.track_id] for h in res.hits)
     work = engine.parse("Mazurkas, Op. 6 by Chopin")
     assert [(e.label, e.id) for e in work.entities] == [("Album", "chopin-mazurkas-op-6")]
+    # after a similarity cue the same words are the form, with the artist as the anchor
+    like = engine.parse("songs like mazurkas by Chopin")
+    assert [(e.label, e.id, e.role) for e in like.entities] == [("Attribute", "form:mazurka", "like"),
+                                                                 ("Artist", "chopin", "like")]

@@ -145,7 +145,11 @@ class _Walk(DocLinker):
             if art is None:
                 continue
             links = self.work_links(i, b, art[1])
-            if links:
+            forms = [] if any(ln.how in ("exact", "alias") for ln in links) else self.attribute_links(i, b)
+            if forms:  # "like mazurkas by Chopin": the form, and the artist as the anchor (as in work_before)
+                self.emit("like", i, b, forms)
+                self.emit("like", cue.end, art[0], art[1])
+            elif links:
                 self.emit("like", i, art[0], links, order=("Track", "Album", "Artist"))
             else:  # an unknown work of a known artist: keep the artist as the anchor
                 text = self.doc[i:b].text
@@ -199,7 +203,7 @@ class _Walk(DocLinker):
                 continue
             links = self.work_links(start, cue.start, artist_links)
             named = any(ln.how in ("exact", "alias") for ln in links)
-            if links and not named and self.names_attribute(start, cue.start):
+            if links and not named and self.attribute_links(start, cue.start):
                 continue  # "mazurkas by Chopin": a form by an artist, not the work whose title starts so
             if links:
                 score = Gazetteer.rank(links)[0].score
@@ -207,9 +211,9 @@ class _Walk(DocLinker):
                     best = (score, start, links)
         return None if best is None else (best[1], best[2])
 
-    def names_attribute(self, a: int, b: int) -> bool:
-        """Do tokens [a, b) name an attribute exactly (or by an alias such as a plural)?"""
-        return any(ln.node.label == "Attribute" for ln in self.gaz.exact(self.doc[a:b].text))
+    def attribute_links(self, a: int, b: int) -> list[Link]:
+        """The attributes tokens [a, b) name exactly (or by an alias such as a plural)."""
+        return [ln for ln in self.gaz.exact(self.doc[a:b].text) if ln.node.label == "Attribute"]
 
     # -- phrases --------------------------------------------------------------------------
 
