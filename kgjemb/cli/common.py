@@ -72,13 +72,12 @@ def engine_config_from(source: str | None, **overrides):
     (options that are not None) on top. A bad file or setting: usage error, exit 2."""
     import dataclasses
 
-    from kgjemb.errors import ConfigError
     from kgjemb.query.config import EngineConfig, load_engine_config
 
     try:
         config = load_engine_config(source) if source is not None else EngineConfig()
         return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    except (ConfigError, ValueError) as err:
+    except ValueError as err:  # a ConfigError from the file, or a value an option refuses
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(EXIT_USAGE) from err
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from kgjemb import atomic
 from kgjemb.eval.suite import KINDS
 
-__all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "write_text", "weakest_kinds",
+__all__ = ["table_rows", "text_table", "summary_json", "markdown_report", "write_json", "weakest_kinds",
            "mask_levels"]
 
 logger = logging.getLogger(__name__)
@@ -89,12 +89,7 @@ def summary_json(result: dict) -> dict:
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
-    return write_text(json.dumps(result, indent=1, default=float), path)
-
-
-def write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write ``text`` to ``path`` through a temporary file (a reader never sees half a report)."""
-    return atomic.write_text(path, text)
+    return atomic.write_text(path, json.dumps(result, indent=1, default=float))
 
 
 def weakest_kinds(result: dict, system: str | None = None, metric: str = "nDCG@10", n: int = 3) -> list[tuple[str, float]]:

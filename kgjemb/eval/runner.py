@@ -31,7 +31,8 @@ from kgjemb.eval.generate import training_vocabulary, unseen_ok
 from kgjemb.eval.linear import LinearConfig, LinearMetricSystem
 from kgjemb.eval.mask import hidden_counts, mask_export
 from kgjemb.eval.plots import write_plots
-from kgjemb.eval.report import markdown_report, summary_json, text_table, write_json, write_text
+from kgjemb.atomic import write_text
+from kgjemb.eval.report import markdown_report, summary_json, text_table, write_json
 from kgjemb.eval.rules import GraphFacts, Rule, resolve
 from kgjemb.eval.significance import paired_permutation_test
 from kgjemb.eval.suite import KINDS, SuiteRow, load_suites
@@ -299,7 +300,7 @@ def run_eval(suites: Sequence[str | Path], bundle_dir: str | Path, *, out: str |
         plots = write_plots(result, out)
         files = [write_json(result, out / "result.json"), write_json(summary_json(result), out / "summary.json")]
         for name, text in (("table.txt", text_table(result)), ("report.md", markdown_report(result, meta=meta, plots=plots))):
-            files.append(write_text(text, out / name))
+            files.append(write_text(out / name, text))
         result["files"] = [str(p) for p in [*files, *plots]]
     return result
 

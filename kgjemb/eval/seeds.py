@@ -22,7 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from kgjemb.eval.plots import plot_seeds_vs_mask
-from kgjemb.eval.report import mask_levels, write_json, write_text
+from kgjemb.atomic import write_text
+from kgjemb.eval.report import mask_levels, write_json
 from kgjemb.eval.runner import RunConfig, run_eval
 from kgjemb.eval.significance import paired_permutation_test
 from kgjemb.eval.suite import KINDS
@@ -64,7 +65,7 @@ def run_seeds(suites: Sequence[str | Path], bundles: Sequence[tuple[str | Path, 
         plot = plot_seeds_vs_mask(combined, out / "ndcg_vs_mask.png") if len(combined["masks"]) > 1 else None
         for name, text in (("seeds.txt", seeds_table(combined)),
                            ("report.md", seeds_report(combined, plot=plot))):
-            files.append(write_text(text, out / name))
+            files.append(write_text(out / name, text))
         combined["files"] = [str(p) for p in files] + ([str(plot)] if plot else []) + [
             f for r in results for f in r.get("files", [])]
     return combined

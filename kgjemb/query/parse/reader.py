@@ -145,7 +145,7 @@ class _Walk(DocLinker):
             if art is None:
                 continue
             links = self.work_links(i, b, art[1])
-            forms = [] if any(ln.how in ("exact", "alias") for ln in links) else self.attribute_links(i, b)
+            forms = self.form_not_work(i, b, links)
             if forms:  # "like mazurkas by Chopin": the form, and the artist as the anchor (as in work_before)
                 self.emit("like", i, b, forms)
                 self.emit("like", cue.end, art[0], art[1])
@@ -202,8 +202,7 @@ class _Walk(DocLinker):
             if all(self.doc[k].is_stop or self.doc[k].is_punct for k in range(start, cue.start)):
                 continue
             links = self.work_links(start, cue.start, artist_links)
-            named = any(ln.how in ("exact", "alias") for ln in links)
-            if links and not named and self.attribute_links(start, cue.start):
+            if links and self.form_not_work(start, cue.start, links):
                 continue  # "mazurkas by Chopin": a form by an artist, not the work whose title starts so
             if links:
                 score = Gazetteer.rank(links)[0].score
@@ -211,8 +210,13 @@ class _Walk(DocLinker):
                     best = (score, start, links)
         return None if best is None else (best[1], best[2])
 
-    def attribute_links(self, a: int, b: int) -> list[Link]:
-        """The attributes tokens [a, b) name exactly (or by an alias such as a plural)."""
+    def form_not_work(self, a: int, b: int, work_links: list[Link]) -> list[Link]:
+        """In "X by Y" with X = tokens [a, b): the attributes X names exactly (or by an alias
+        such as a plural) when none of Y's ``work_links`` is named exactly, i.e. when X is
+        better read as a form by Y ("mazurkas by Chopin") than as a title it only begins
+        or resembles; else []."""
+        if any(ln.how in ("exact", "alias") for ln in work_links):
+            return []
         return [ln for ln in self.gaz.exact(self.doc[a:b].text) if ln.node.label == "Attribute"]
 
     # -- phrases --------------------------------------------------------------------------
