@@ -509,3 +509,66 @@ def test_embed_audio_spaces_matches_embed_audio_per_space(clips, tmp_path):
     assert not np.allclose(both["joint"], both["track"])
     with pytest.raises(ValueError, match="unknown space"):
         m.embed_audio_spaces(clips[:1], spaces=("timbre",))
+
+
+def test_dynamics_branch_is_the_mfcc_statistics_of_the_chunk(clips, tmp_path):
+    """The dynamics branch computes, before its BatchNorm, exactly the MFCC mean and sd of
+    :func:`kgjemb.audio.mfcc.mfcc_stats` and the sd of the coefficients' changes over each
+    lag; it joins the trunk, trains (its BatchNorm learns the training audio's statistics),
+    survives save/load, and a model saved before it existed loads without it."""
+    import json
+
+    from kgjemb.audio.mfcc import mfcc_stats
+    from kgjemb.model.audio_tower import AudioTower
+
+    cfg = ModelConfig(**SMALL)  # on by default
+    m = KGJointModel(cfg, cache_dir=tmp_path / "feat", device="cpu")
+    branch = m.audio.dynamics
+    lags = branch.LAGS
+    assert branch.width == 20 * (2 + len(lags))
+    chunks, _ = m.chunk_batch(clips[:2])  # (n_chunks, n_features, frames)
+    mel = chunks[:, : cfg.frontend.n_mels]
+    stats = []
+    branch.norm.register_forward_hook(lambda mod, inp, out: stats.append(inp[0].detach()))
+    m.eval()
+    with torch.no_grad():
+        m.audio.trunk(chunks)
+    raw = stats[-1].numpy()  # (n_chunks, width) before the BatchNorm
+    for i in range(len(chunks)):
+        ref = mfcc_stats(mel[i].numpy())  # mean and sd of 20 MFCCs
+        np.testing.assert_allclose(raw[i, :40], ref, rtol=1e-4, atol=1e-3)
+        c = scipy_mfcc(mel[i].numpy())
+        for j, lag in enumerate(lags):
+            np.testing.assert_allclose(raw[i, 40 + 20 * j : 60 + 20 * j], (c[:, lag:] - c[:, :-lag]).std(axis=1),
+                                       rtol=1e-4, atol=1e-3)
+    short = AudioTower(cfg).eval()(torch.randn(2, 64 + 12, 8))  # fewer frames than the longest lag
+    assert torch.isfinite(short).all()
+    # it trains: a step moves the BatchNorm's running statistics and the projections see it
+    m.train()
+    before = branch.norm.running_mean.clone()
+    m.encode_audio_spaces(chunks)
+    assert not torch.equal(branch.norm.running_mean, before)
+    assert m.audio.proj.in_features == m.audio.timbre_width * 2 + branch.width
+    m.eval()
+    m.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    assert loaded.config.dynamics_branch and loaded.audio.dynamics is not None
+    np.testing.assert_allclose(loaded.embed_audio(clips[:2]), m.embed_audio(clips[:2]), atol=1e-5)
+    # a config.json without the key (saved before the branch existed) rebuilds the tower without it
+    old = KGJointModel(ModelConfig(**SMALL, dynamics_branch=False), cache_dir=False, device="cpu")
+    old.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("dynamics_branch", "dynamics_mfcc"):
+        meta["model"].pop(key)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
+    again = load_model(tmp_path / "old", device="cpu", cache_dir=False)
+    assert again.audio.dynamics is None
+    np.testing.assert_allclose(again.embed_audio(clips[:1]), old.embed_audio(clips[:1]), atol=1e-6)
+    with pytest.raises(ValueError, match="dynamics_mfcc"):
+        ModelConfig(dynamics_branch=True, dynamics_mfcc=65)
+
+
+def scipy_mfcc(mel: np.ndarray, n: int = 20) -> np.ndarray:
+    import scipy.fft
+
+    return scipy.fft.dct(mel.astype(np.float64), axis=0, type=2, norm="ortho")[:n]

