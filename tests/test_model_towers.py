@@ -521,7 +521,7 @@ def test_dynamics_branch_is_the_mfcc_statistics_of_the_chunk(clips, tmp_path):
     from kgjemb.audio.mfcc import mfcc_stats
     from kgjemb.model.audio_tower import AudioTower
 
-    cfg = ModelConfig(**SMALL)  # on by default
+    cfg = ModelConfig(**SMALL, dynamics_branch=True)
     m = KGJointModel(cfg, cache_dir=tmp_path / "feat", device="cpu")
     branch = m.audio.dynamics
     lags = branch.LAGS

