@@ -10,12 +10,14 @@ Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chu
   a few notes of melody or a chord change) with BN/ReLU; global mean+max over time. It
   sees what renditions of one work on other instruments share and the CNN cannot resolve
   (semitones below ~1 kHz), which same-work retrieval and key/mode queries need.
-* **Dynamics branch** (log-mel rows, with ``dynamics_branch``): no weights before a
+* **Dynamics branch** (log-mel rows; ``dynamics_branch``, on in the ``real`` preset): no weights before a
   BatchNorm; the mean and sd over time of 20 MFCCs and the sd of their changes over 1, 2,
   4, ... 32 frames (16-512 ms). How the spectrum moves (attack, vibrato, tremolo, the
   rhythm of the mix) is what a recording's production keeps across its tracks, and what the
   CNN's 3x3 kernels and global pooling lose: on real soundtracks never heard in training it
-  took same-album P@10 from 0.635 to 0.725 (README, "Real recordings").
+  took same-album P@10 from 0.635 to 0.725 (README, "Real recordings"). On renders it pulls
+  same-instrument tracks together at the cost of renditions on other instruments, so the
+  other presets leave it off.
 
 The pooled vectors (the *trunk*) → dropout → linear projection → L2 normalisation: the
 joint audio↔text space. With ``track_head`` a second linear projection of the same trunk
