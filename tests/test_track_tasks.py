@@ -9,7 +9,8 @@ from kgjemb.audio.cache import FeatureCache
 from kgjemb.audio.config import FrontendConfig
 from kgjemb.audio.mfcc import mfcc_stats
 from kgjemb.train.baselines import mfcc_vectors
-from kgjemb.train.evaluate import TRACK_TASKS, evaluate_vectors, summary_rows
+from kgjemb.train.positives import GraphIndex
+from kgjemb.train.evaluate import TRACK_TASKS, catalog_track_metrics, evaluate_vectors, summary_rows
 
 
 def _album_vectors(export):
@@ -48,6 +49,37 @@ def test_same_album_relevance_on_the_example_catalog(train_example_export):
     assert "track_track:same_work" not in {r["task"] for r in rows}
     assert "track_track:same_album" in {r["task"] for r in rows}
 
+
+def test_held_out_tracks_ranked_among_the_whole_catalog(train_example_export):
+    export = train_example_export
+    tracks, album_of, vec = _album_vectors(export)
+    n = len(tracks)
+    # the held-out album: one of three tracks that does not hold the first Track row
+    albums = [a for a in sorted(set(album_of.values()))
+              if sum(album_of.get(t) == a for t in tracks) == 3 and album_of.get(tracks[0]) != a]
+    held = np.flatnonzero([album_of.get(t) == albums[0] for t in tracks])
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    every = np.arange(n)
+    # vectors that encode the album: the album-mates come first among every track too
+    m = evaluate_vectors(export, mask, vec[mask], None, k=3, catalog=(every, vec))
+    assert m["track_catalog"]["same_album"]["p1"] == pytest.approx(1.0)
+    assert m["track_catalog"]["same_album"]["precision"] == pytest.approx(2 / 3)
+    assert m["track_catalog"]["same_album"]["n"] == 3
+    # a catalog track (row 0, another album) that sits on the held-out album ties with the
+    # album-mates and, earlier in the catalog, takes every query's first place: the
+    # held-out-only form cannot see it
+    near = vec.copy()
+    near[0] = vec[held[0]]
+    m = evaluate_vectors(export, mask, near[mask], None, k=3, catalog=(every, near))
+    assert m["track_track"]["same_album"]["p1"] == pytest.approx(1.0)
+    assert m["track_catalog"]["same_album"]["p1"] == pytest.approx(0.0)
+    assert m["track_catalog"]["same_album"]["recall"] == pytest.approx(1.0)
+    rows = summary_rows("x", {"k": 3, **m})
+    assert "track_catalog:same_album" in {r["task"] for r in rows}
+    # every query must be in the catalog
+    with pytest.raises(ValueError, match="catalog"):
+        catalog_track_metrics(held, every[held[-1] + 1:], vec[held[-1] + 1:], GraphIndex.from_export(export))
 
 def test_mfcc_stats_match_librosa():
     rng = np.random.default_rng(0)

@@ -121,7 +121,7 @@ def compare(
 
     The ablation pairs audio with attribute views only; text-only-meta adds the metadata sentences ("a chorale by Bach"), which name the track's artist and album and so carry track↔entity positives in words.
 
-    Prints one row per (task, system) — text→audio per attribute kind, track→track same album, same artist and same work on the audio vectors alone in the joint space (track_track) and in the track head's space (track_head) — with mean R@10 / mAP@10 / P@10 / P@1 over the seeds, their sd, a random baseline (chance) and an MFCC-statistics baseline (track→track only); then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
+    Prints one row per (task, system) — text→audio per attribute kind, track→track same album, same artist and same work on the audio vectors alone in the joint space (track_track) and in the track head's space (track_head), among the held-out tracks and with them ranked among every track of the catalog (track_catalog, track_head_catalog) — with mean R@10 / mAP@10 / P@10 / P@1 over the seeds, their sd, a random baseline (chance) and an MFCC-statistics baseline (track→track only); then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
 
     Example: kgjemb train-compare --catalog data/demo-catalog --out runs/quality --seed 0 --seed 1
     """

@@ -5,7 +5,9 @@ trained once per seed (:func:`kgjemb.train.trainer.train`) and evaluated on that
 held-out split (:func:`kgjemb.train.evaluate.evaluate_vectors`; by work or, with
 ``TrainConfig.split = "album"``, by album), next to two baselines on the same held-out
 tracks: ``random`` (chance) and ``mfcc`` (MFCC statistics, track → track tasks only;
-:mod:`kgjemb.train.baselines`). Trainer and evaluation metrics stay apart: the trainer reports metrics, this
+:mod:`kgjemb.train.baselines`). Track → track tasks are scored twice: among the held-out
+tracks (``track_track``) and with the held-out tracks ranked among every track of the
+catalog (``track_catalog``). Trainer and evaluation metrics stay apart: the trainer reports metrics, this
 module runs trainers.
 
 >>> table = compare_systems(export, {"full": load_config(), "text-only":
@@ -21,13 +23,14 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.graph.base import GraphExport
 from kgjemb.train.baselines import mfcc_vectors
 from kgjemb.train.config import TrainConfig
-from kgjemb.train.evaluate import evaluate_vectors, random_vectors, summary_rows
+from kgjemb.train.evaluate import catalog_track_metrics, evaluate_vectors, random_vectors, summary_rows
 from kgjemb.train.positives import GraphIndex
 from kgjemb.train.split import make_split
 from kgjemb.train.trainer import train
@@ -44,11 +47,13 @@ def run_dir(out_root: str | os.PathLike, name: str, seed: int) -> Path:
 
 def _rows(name: str, val: dict) -> list[dict]:
     """Table rows of one run: its joint-space metrics and, with a track head, the head's
-    track→track metrics as ``track_head:<relation>``."""
+    track→track metrics as ``track_head:<relation>`` (among the held-out tracks) and
+    ``track_head_catalog:<relation>`` (among every track)."""
     rows = summary_rows(name, val)
-    if val.get("track_head"):
-        head = summary_rows(name, {"k": val.get("k", 10), "track_track": val["track_head"]})
-        rows += [{**r, "task": r["task"].replace("track_track:", "track_head:")} for r in head]
+    for group in ("track_head", "track_head_catalog"):
+        if val.get(group):
+            head = summary_rows(name, {"k": val.get("k", 10), "track_track": val[group]})
+            rows += [{**r, "task": r["task"].replace("track_track:", f"{group}:")} for r in head]
     return rows
 
 
@@ -79,17 +84,24 @@ def compare_systems(
         if n_val and cfg is not None:
             split = make_split(export, by=cfg.split, val_fraction=cfg.val_fraction, seed=seed)
             audio_paths = export.nodes["Track"]["audio_path"]
-            mask = split.val_mask & audio_paths.notna().to_numpy()
+            has_audio = audio_paths.notna().to_numpy()
+            mask = split.val_mask & has_audio
+            every = np.flatnonzero(has_audio)  # the catalog gallery: every track with audio
+            at = np.searchsorted(every, np.flatnonzero(mask))
             dim = cfg.model.dim
             index = GraphIndex.from_export(export)
+            noise = random_vectors(len(every), dim, seed=seed)
             rnd = evaluate_vectors(
-                export, mask, random_vectors(int(mask.sum()), dim, seed=seed),
-                lambda texts: random_vectors(len(texts), dim, seed=seed + 1), k=cfg.eval_k, index=index,
+                export, mask, noise[at], lambda texts: random_vectors(len(texts), dim, seed=seed + 1),
+                k=cfg.eval_k, index=index, catalog=(every, noise),
             )
             rows += [{**r, "seed": seed} for r in summary_rows("random", rnd)]
             features = FeatureCache(Path(cache_dir) / "audio" if cache_dir is not None else None, cfg.model.frontend)
+            # standardised over the held-out tracks for the first form, over the catalog for the second
             mfcc = evaluate_vectors(export, mask, mfcc_vectors(list(audio_paths[mask]), features), None,
                                     k=cfg.eval_k, index=index)
+            mfcc["track_catalog"] = catalog_track_metrics(
+                np.flatnonzero(mask), every, mfcc_vectors(list(audio_paths[every]), features), index, k=cfg.eval_k)
             rows += [{**r, "seed": seed} for r in summary_rows("mfcc", mfcc)]
     frame = pd.DataFrame(rows)
     metrics = [c for c in frame.columns if c.startswith(("R@", "mAP@", "P@"))]

@@ -396,7 +396,8 @@ class Trainer:
         """Validation metrics on held-out tracks with audio (empty dict when there are none):
         :func:`evaluate_vectors` of the joint space, and with a track head also its
         track→track metrics under ``track_head``. ``tracks``: :meth:`embed_tracks`' result
-        to take the held-out vectors from (None: embed the held-out tracks now)."""
+        to take the held-out vectors from, which also ranks them among every track
+        (``track_catalog``, ``track_head_catalog``); None: embed the held-out tracks now."""
         rows = self.data.val_rows
         if len(rows) < 2:
             return {}
@@ -411,9 +412,14 @@ class Trainer:
         mask = np.zeros(len(self.data.feats), dtype=bool)
         mask[rows] = True
         k, export, index = self.config.eval_k, self.data.export, self.data.index
-        out = evaluate_vectors(export, mask, audio, self.model.embed_text, k=k, index=index)
+        catalog = None if tracks is None else (tracks[0], tracks[1]["joint"])
+        out = evaluate_vectors(export, mask, audio, self.model.embed_text, k=k, index=index, catalog=catalog)
         if self.config.model.track_head:
-            out["track_head"] = evaluate_vectors(export, mask, vecs["track"], None, k=k, index=index)["track_track"]
+            catalog = None if tracks is None else (tracks[0], tracks[1]["track"])
+            head = evaluate_vectors(export, mask, vecs["track"], None, k=k, index=index, catalog=catalog)
+            out["track_head"] = head["track_track"]
+            if "track_catalog" in head:
+                out["track_head_catalog"] = head["track_catalog"]
         return out
 
     def fit(self, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
