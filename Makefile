@@ -76,7 +76,7 @@ demo-real: install
 	$(BIN)/python scripts/build_real_catalog.py --out $(REAL_CATALOG) --no-progress
 	$(BIN)/kgjemb graph validate $(REAL_CATALOG) --no-progress
 	$(BIN)/kgjemb graph load $(REAL_CATALOG) --home $(REAL_HOME) --prune --no-progress
-	$(BIN)/kgjemb train --home $(REAL_HOME) --epochs $(REAL_EPOCHS) --no-progress --format text
+	$(BIN)/kgjemb train --home $(REAL_HOME) --preset real --epochs $(REAL_EPOCHS) --no-progress --format text
 	$(BIN)/kgjemb index build --home $(REAL_HOME) --no-progress
 	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "songs like Heroes Rite"
 	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "music like Forest Dance"

@@ -61,12 +61,16 @@ def test_everything_off_is_the_identity_and_config_checks():
     assert cfg.augment.snr_db == (10.0, 20.0) and cfg.augment.p_reverb == 0.0 and cfg.augment.enabled
     assert load_config(preset="default").augment.enabled is False  # the default preset is unchanged
     real, default = load_config(preset="real"), load_config(preset="default")
-    assert real.augment.enabled and real.ssl and real.model.dynamics_branch
-    assert not default.model.dynamics_branch
-    # the real preset is the default one with augmentations, the unlabelled objective and
-    # the audio tower's dynamics branch on
-    assert dataclasses.replace(real, augment=default.augment, ssl=default.ssl, model=default.model) == default
-    assert dataclasses.replace(real.model, dynamics_branch=False) == default.model
+    assert real.model.dynamics_branch and real.model.dynamics_skip == 0.5
+    assert not default.model.dynamics_branch and default.model.dynamics_skip == 0.0
+    # the real preset is the default one with the audio tower's dynamics branch and skip on;
+    # augmentations and the unlabelled objective, measured no help on top of them, stay off
+    # there and are switched on in a config
+    assert not real.augment.enabled and not real.ssl
+    assert dataclasses.replace(real, model=default.model) == default
+    assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0) == default.model
+    both = load_config(preset="real", overrides={"augment": {"enabled": True}, "ssl": True})
+    assert both.augment.enabled and both.ssl
     with pytest.raises(ValueError, match="p_noise"):
         AugmentConfig(p_noise=1.5)
     with pytest.raises(ValueError, match="snr_db"):

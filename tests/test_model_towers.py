@@ -568,6 +568,53 @@ def test_dynamics_branch_is_the_mfcc_statistics_of_the_chunk(clips, tmp_path):
         ModelConfig(dynamics_branch=True, dynamics_mfcc=65)
 
 
+def test_dynamics_skip_keeps_the_statistics_geometry_in_both_spaces(clips, tmp_path):
+    """With ``dynamics_skip`` w each space's vector is normalise(unit(projection) + w *
+    unit(Q s)), Q a fixed orthonormal map of the branch's standardised statistics s: no new
+    weights, the same Q on every build, and as w grows cosines between chunks tend to those
+    of the statistics."""
+    import torch.nn.functional as F
+
+    from kgjemb.model.audio_tower import AudioTower, fixed_orthonormal
+
+    q = fixed_orthonormal(16, 160)
+    assert q.shape == (16, 160) and torch.allclose(q @ q.T, torch.eye(16), atol=1e-5)
+    assert torch.equal(q, fixed_orthonormal(16, 160))  # deterministic
+    tall = fixed_orthonormal(160, 16)
+    assert torch.allclose(tall.T @ tall, torch.eye(16), atol=1e-5)
+    with pytest.raises(ValueError, match="dynamics_skip"):
+        ModelConfig(**SMALL, dynamics_skip=0.5)  # needs the branch
+    with pytest.raises(ValueError, match="dynamics_skip"):
+        ModelConfig(**SMALL, dynamics_branch=True, dynamics_skip=-1.0)
+    torch.manual_seed(0)
+    plain = AudioTower(ModelConfig(**SMALL, dynamics_branch=True)).eval()
+    cfg = ModelConfig(**SMALL, dynamics_branch=True, dynamics_skip=0.5)
+    torch.manual_seed(0)
+    tower = AudioTower(cfg).eval()
+    assert set(tower.state_dict()) == set(plain.state_dict())  # a fixed map: nothing to save
+    m = KGJointModel(cfg, cache_dir=tmp_path / "feat", device="cpu")
+    chunks, _ = m.chunk_batch(clips[:3])
+    with torch.no_grad():
+        joint, track = tower.forward_spaces(chunks)
+        h = tower.trunk(chunks)
+        stats = h[:, -tower.dynamics.width:]
+        skip = 0.5 * F.normalize(stats @ tower.skip.T, dim=-1)
+        for got, proj in ((joint, tower.proj), (track, tower.track_proj)):
+            want = F.normalize(F.normalize(proj(h), dim=-1) + skip, dim=-1)
+            assert torch.allclose(got, want, atol=1e-5)
+        assert torch.allclose(tower(chunks), joint, atol=1e-6)
+        # the projections alone (the same weights without the skip) give other vectors
+        assert not torch.allclose(plain(chunks), joint, atol=1e-3)
+        tower.skip_weight = 1e4  # the statistics' geometry dominates
+        big, _ = tower.forward_spaces(chunks)
+        geo = F.normalize(stats @ tower.skip.T, dim=-1)
+        assert torch.allclose(big @ big.T, geo @ geo.T, atol=1e-3)
+    m.eval()
+    m.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    assert loaded.config.dynamics_skip == 0.5
+    np.testing.assert_allclose(loaded.embed_audio(clips[:2]), m.embed_audio(clips[:2]), atol=1e-5)
+
 def scipy_mfcc(mel: np.ndarray, n: int = 20) -> np.ndarray:
     import scipy.fft
 

