@@ -94,6 +94,10 @@ def test_fact_signal_with_partial_metadata(engine, bundle_dir):
     assert all(u > 0 for u in unknown) and all(any(n.startswith("text:") for n in got[t].signals) for t in hidden)
     top = res.hits[0]
     assert "has: instrument:violin" in top.explanation and top.matched_attributes == ["instrument:violin"]
+    # the sentence names the unknown share as such, not as a fact the track lacks
+    assert all("instrument unknown (asked instrument:violin)" in got[t].explanation
+               and "has instrument:violin" not in got[t].explanation for t in hidden)
+    assert all("has instrument:violin " in got[t].explanation for t in violin if t not in hidden)
     # entity vectors are read through the bundle's id map: one map shared with the snapshot of
     # the bundle's own graph, a map of its own beside a masked graph
     assert engine.entity_row is engine.snapshot.entity_row and masked.entity_row is not masked.snapshot.entity_row

@@ -22,7 +22,10 @@ from kgjemb.query.types import ArtistHit, Hit
 __all__ = ["make_artist_hits", "make_hits"]
 
 
-def _signal_words(snapshot: GraphSnapshot, name: str) -> str:
+def _signal_words(snapshot: GraphSnapshot, name: str, have: set[str]) -> str:
+    """How the sentence names signal ``name``; ``have``: the attributes the hit's track has
+    (a fact signal's score on a track without the attribute is the unknown-kind share:
+    "genre unknown", not "has genre:…")."""
     kind, _, what = name.partition(":")
     if kind in ("like", "audio"):
         label_name = snapshot.names.get(what, what)
@@ -31,16 +34,16 @@ def _signal_words(snapshot: GraphSnapshot, name: str) -> str:
     if kind == "graph":
         return f"graph near {what}"
     if kind in ("has", "not has"):
-        return f"has {what}"
+        return f"has {what}" if what in have else f"{what.partition(':')[0]} unknown (asked {what})"
     return f"{kind} '{what}'"
 
 
-def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float]) -> str:
+def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float], have: set[str]) -> str:
     """``score = term + term − term``: the signals that moved the score (one shown as 0.000
     adds nothing and read wrongly: "+ has vocal:vocal 0.000" for a track *without* the
     vocals a query asked to avoid; ``signals`` still lists every one)."""
     terms = " ".join(
-        f"{'+' if v >= 0 else '−'} {_signal_words(snapshot, name)} {abs(v):.3f}" for name, v in contrib.items()
+        f"{'+' if v >= 0 else '−'} {_signal_words(snapshot, name, have)} {abs(v):.3f}" for name, v in contrib.items()
         if abs(v) >= 0.0005
     ).lstrip("+ ")
     if terms:
@@ -62,6 +65,7 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
     graph_col = next((j for j, s in enumerate(signals) if s.kind == "graph"), None)
     wanted = set(facts)
+    any_fact = bool(wanted) or any(s.kind == "fact" for s in signals)  # negated ones too
     keys = [f"Track:{tid}" for tid in track_ids]
     paths = walk.paths(keys) if walk is not None and explain else None
     ends = walk.ends(keys, paths) if walk is not None else [None] * len(keys)
@@ -76,9 +80,10 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
         matched = ends[m]
         if matched is None and ref_cols:
             matched = signals[max(ref_cols, key=lambda j: row[j])].ref
-        attrs = sorted(wanted & table.attributes(tid)) if wanted else []
+        have = table.attributes(tid) if any_fact else set()
+        attrs = sorted(wanted & have)
         if explain:
-            why = [_sentence(snapshot, score_list[m], contrib)]
+            why = [_sentence(snapshot, score_list[m], contrib, have)]
             if path and (graph_col is None or row[graph_col] > 0):
                 why.append(f"path: {snapshot.render(path)}")
             if attrs:
@@ -111,7 +116,7 @@ def make_artist_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, si
     paths = walk.paths([f"Artist:{aid}" for aid in aids])
     for m, (aid, path) in enumerate(zip(aids, paths)):
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
-        why = [_sentence(snapshot, float(scores[m]), contrib)]
+        why = [_sentence(snapshot, float(scores[m]), contrib, set())]
         if len(path) > 1:
             why.append(f"path: {snapshot.render(path)}")
         out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(f"Artist:{aid}", aid)),
