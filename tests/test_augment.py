@@ -63,12 +63,14 @@ def test_everything_off_is_the_identity_and_config_checks():
     real, default = load_config(preset="real"), load_config(preset="default")
     assert real.model.dynamics_branch and real.model.dynamics_skip == 0.5
     assert not default.model.dynamics_branch and default.model.dynamics_skip == 0.0
-    # the real preset is the default one with the audio tower's dynamics branch and skip on;
+    # the real preset is the default one with the audio tower's dynamics branch and skip on
+    # and the track↔track and entity terms training the joint projection (no track head);
     # augmentations and the unlabelled objective, measured no help on top of them, stay off
     # there and are switched on in a config
     assert not real.augment.enabled and not real.ssl
-    assert dataclasses.replace(real, model=default.model) == default
-    assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0) == default.model
+    assert not real.model.track_head and real.entity_moves_audio and default.model.track_head
+    assert dataclasses.replace(real, model=default.model, entity_moves_audio=False) == default
+    assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0, track_head=True) == default.model
     both = load_config(preset="real", overrides={"augment": {"enabled": True}, "ssl": True})
     assert both.augment.enabled and both.ssl
     with pytest.raises(ValueError, match="p_noise"):
