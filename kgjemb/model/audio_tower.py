@@ -16,9 +16,9 @@ Input ``(B, n_mels + n_chroma, frames)``: dB log-mels, then chroma rows (one chu
   rhythm of the mix) is what a recording's production keeps across its tracks, and what the
   CNN's 3x3 kernels and global pooling lose: on real soundtracks never heard in training,
   ranked among the whole catalog, it took same-album P@10 from 0.225 (below MFCC's 0.296)
-  to 0.338, and with the skip to 0.433 (README, "Real recordings"). On renders it pulls
-  same-instrument tracks together at the cost of renditions on other instruments, so the
-  other presets leave it off.
+  to 0.338, with the skip to 0.433, and 0.449 in the real preset (no track head; README,
+  "Real recordings"). On renders it pulls same-instrument tracks together at the cost of
+  renditions on other instruments, so the other presets leave it off.
 * **Dynamics skip** (``dynamics_skip`` w > 0, with the branch): each space's vector becomes
   normalise(unit(projection) + w * unit(Q s)), s the branch's standardised statistics and Q
   a fixed orthonormal map to ``dim`` (:func:`fixed_orthonormal`; no weights). Projections

@@ -12,6 +12,8 @@ saying all that, e.g.::
 """
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import numpy as np
 
 from kgjemb.graph.proximity import WalkResult
@@ -22,7 +24,7 @@ from kgjemb.query.types import ArtistHit, Hit
 __all__ = ["make_artist_hits", "make_hits"]
 
 
-def _signal_words(snapshot: GraphSnapshot, name: str, have: set[str]) -> str:
+def _signal_words(snapshot: GraphSnapshot, name: str, have: AbstractSet[str]) -> str:
     """How the sentence names signal ``name``; ``have``: the attributes the hit's track has
     (a fact signal's score on a track without the attribute is the unknown-kind share:
     "genre unknown", not "has genre:…")."""
@@ -38,10 +40,12 @@ def _signal_words(snapshot: GraphSnapshot, name: str, have: set[str]) -> str:
     return f"{kind} '{what}'"
 
 
-def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float], have: set[str]) -> str:
+def _sentence(snapshot: GraphSnapshot, score: float, contrib: dict[str, float],
+              have: AbstractSet[str] = frozenset()) -> str:
     """``score = term + term − term``: the signals that moved the score (one shown as 0.000
     adds nothing and read wrongly: "+ has vocal:vocal 0.000" for a track *without* the
-    vocals a query asked to avoid; ``signals`` still lists every one)."""
+    vocals a query asked to avoid; ``signals`` still lists every one). ``have``: the
+    attributes of the hit's track, which fact signals are worded by."""
     terms = " ".join(
         f"{'+' if v >= 0 else '−'} {_signal_words(snapshot, name, have)} {abs(v):.3f}" for name, v in contrib.items()
         if abs(v) >= 0.0005
@@ -65,7 +69,8 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
     ref_cols = [j for j, s in enumerate(signals) if s.ref is not None and s.kind in ("entity", "audio")]
     graph_col = next((j for j, s in enumerate(signals) if s.kind == "graph"), None)
     wanted = set(facts)
-    any_fact = bool(wanted) or any(s.kind == "fact" for s in signals)  # negated ones too
+    # a track's attributes: for matched_attributes, and for the sentence's fact terms (negated ones too)
+    need_attrs = bool(wanted) or (explain and any(s.kind == "fact" for s in signals))
     keys = [f"Track:{tid}" for tid in track_ids]
     paths = walk.paths(keys) if walk is not None and explain else None
     ends = walk.ends(keys, paths) if walk is not None else [None] * len(keys)
@@ -80,7 +85,7 @@ def make_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, signals: 
         matched = ends[m]
         if matched is None and ref_cols:
             matched = signals[max(ref_cols, key=lambda j: row[j])].ref
-        have = table.attributes(tid) if any_fact else set()
+        have = table.attributes(tid) if need_attrs else frozenset()
         attrs = sorted(wanted & have)
         if explain:
             why = [_sentence(snapshot, score_list[m], contrib, have)]
@@ -116,7 +121,7 @@ def make_artist_hits(rows: np.ndarray, scores: np.ndarray, parts: np.ndarray, si
     paths = walk.paths([f"Artist:{aid}" for aid in aids])
     for m, (aid, path) in enumerate(zip(aids, paths)):
         contrib = {s.name: round(float(parts[m, j]), 6) for j, s in enumerate(signals)}
-        why = [_sentence(snapshot, float(scores[m]), contrib, set())]
+        why = [_sentence(snapshot, float(scores[m]), contrib)]
         if len(path) > 1:
             why.append(f"path: {snapshot.render(path)}")
         out.append(ArtistHit(artist_id=aid, name=str(snapshot.names.get(f"Artist:{aid}", aid)),
