@@ -61,16 +61,19 @@ def test_everything_off_is_the_identity_and_config_checks():
     assert cfg.augment.snr_db == (10.0, 20.0) and cfg.augment.p_reverb == 0.0 and cfg.augment.enabled
     assert load_config(preset="default").augment.enabled is False  # the default preset is unchanged
     real, default = load_config(preset="real"), load_config(preset="default")
-    assert real.model.dynamics_branch and real.model.dynamics_skip == 0.5
+    assert real.model.dynamics_branch and real.model.dynamics_skip == 0.5 and real.model.dynamics_modulation
     assert not default.model.dynamics_branch and default.model.dynamics_skip == 0.0
-    # the real preset is the default one with the audio tower's dynamics branch and skip on
+    assert not default.model.dynamics_modulation
+    # the real preset is the default one with the audio tower's dynamics branch (with the
+    # modulation spectrum) and skip on
     # and the track↔track and entity terms training the joint projection (no track head);
     # augmentations and the unlabelled objective, measured no help on top of them, stay off
     # there and are switched on in a config
     assert not real.augment.enabled and not real.ssl
     assert not real.model.track_head and real.entity_moves_audio and default.model.track_head
     assert dataclasses.replace(real, model=default.model, entity_moves_audio=False) == default
-    assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0, track_head=True) == default.model
+    assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0, dynamics_modulation=False,
+                               track_head=True) == default.model
     both = load_config(preset="real", overrides={"augment": {"enabled": True}, "ssl": True})
     assert both.augment.enabled and both.ssl
     with pytest.raises(ValueError, match="p_noise"):

@@ -615,6 +615,59 @@ def test_dynamics_skip_keeps_the_statistics_geometry_in_both_spaces(clips, tmp_p
     assert loaded.config.dynamics_skip == 0.5
     np.testing.assert_allclose(loaded.embed_audio(clips[:2]), m.embed_audio(clips[:2]), atol=1e-5)
 
+def test_dynamics_modulation_is_each_band_groups_level_spectrum(clips, tmp_path):
+    """With ``dynamics_modulation`` the branch appends each chunk's modulation spectrum:
+    8 groups of mel bands, the |FFT| of each group's level over 120-frame Hann windows
+    (mean removed), bins 2-33 averaged four at a time, log1p, averaged over the windows
+    (checked against numpy); the skip weighs the 160 MFCC statistics and the 64 modulation
+    numbers equally; it trains, saves and loads; and it needs the branch."""
+    import torch.nn.functional as F
+
+    from kgjemb.model.audio_tower import AudioTower
+
+    with pytest.raises(ValueError, match="dynamics_modulation"):
+        ModelConfig(**SMALL, dynamics_modulation=True)
+    cfg = ModelConfig(**SMALL, dynamics_branch=True, dynamics_skip=0.5, dynamics_modulation=True)
+    m = KGJointModel(cfg, cache_dir=tmp_path / "feat", device="cpu")
+    branch = m.audio.dynamics
+    assert branch.blocks == (160, 64) and branch.width == 224
+    chunks, _ = m.chunk_batch(clips[:2])  # (n_chunks, n_features, frames)
+    mel = chunks[:, : cfg.frontend.n_mels].numpy().astype(np.float64)
+    got = branch.modulation(chunks[:, : cfg.frontend.n_mels]).numpy()  # (n_chunks, 64)
+    for i in range(len(mel)):
+        bands = mel[i].reshape(8, 8, -1).mean(axis=1)  # 64 mel bands → 8 groups of 8
+        wins = np.stack([bands[:, s : s + 120] for s in range(0, bands.shape[1] - 119, 60)])
+        wins = wins - wins.mean(axis=2, keepdims=True)
+        mag = np.abs(np.fft.rfft(wins * np.hanning(120), axis=2))[:, :, 2:34]
+        want = np.log1p(mag.reshape(len(wins), 8, 8, 4).mean(axis=3)).mean(axis=0).ravel()
+        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-4)
+    assert got.std() > 0
+    # the pre-BatchNorm statistics hold the MFCC ones first, the modulation spectrum after
+    seen = []
+    branch.norm.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach()))
+    m.eval()
+    with torch.no_grad():
+        h = m.audio.trunk(chunks)
+    np.testing.assert_allclose(seen[-1][:, 160:].numpy(), got, rtol=1e-5, atol=1e-5)
+    # equal weight in the skip: a block scaled up alone moves the skip direction no more
+    stats = h[:, -224:]
+    scale = m.audio.skip_scale
+    assert torch.allclose(scale[:160], torch.full((160,), 160 ** -0.5)) and torch.allclose(scale[160:], torch.full((64,), 64 ** -0.5))
+    want = 0.5 * F.normalize((stats * scale) @ m.audio.skip.T, dim=-1)
+    assert torch.allclose(m.audio._skip(h), want, atol=1e-6)
+    short = AudioTower(cfg).eval()(torch.randn(2, 64 + 12, 50) * 10 - 40)  # shorter than a window
+    assert short.shape == (2, 64) and torch.isfinite(short).all()
+    m.train()
+    before = branch.norm.running_mean[160:].clone()
+    m.encode_audio_spaces(chunks)
+    assert not torch.equal(branch.norm.running_mean[160:], before)
+    m.eval()
+    m.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu", cache_dir=False)
+    assert loaded.config.dynamics_modulation and loaded.audio.dynamics.width == 224
+    np.testing.assert_allclose(loaded.embed_audio(clips[:2]), m.embed_audio(clips[:2]), atol=1e-5)
+
+
 def scipy_mfcc(mel: np.ndarray, n: int = 20) -> np.ndarray:
     import scipy.fft
 

