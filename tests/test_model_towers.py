@@ -615,6 +615,7 @@ def test_dynamics_skip_keeps_the_statistics_geometry_in_both_spaces(clips, tmp_p
     assert loaded.config.dynamics_skip == 0.5
     np.testing.assert_allclose(loaded.embed_audio(clips[:2]), m.embed_audio(clips[:2]), atol=1e-5)
 
+
 def test_dynamics_modulation_is_each_band_groups_level_spectrum(clips, tmp_path):
     """With ``dynamics_modulation`` the branch appends each chunk's modulation spectrum:
     8 groups of mel bands, the |FFT| of each group's level over 120-frame Hann windows
@@ -649,7 +650,7 @@ def test_dynamics_modulation_is_each_band_groups_level_spectrum(clips, tmp_path)
     with torch.no_grad():
         h = m.audio.trunk(chunks)
     np.testing.assert_allclose(seen[-1][:, 160:].numpy(), got, rtol=1e-5, atol=1e-5)
-    # equal weight in the skip: a block scaled up alone moves the skip direction no more
+    # equal weight in the skip: each block's columns scaled by 1/sqrt(its width) before the fixed map
     stats = h[:, -224:]
     scale = m.audio.skip_scale
     assert torch.allclose(scale[:160], torch.full((160,), 160 ** -0.5)) and torch.allclose(scale[160:], torch.full((64,), 64 ** -0.5))
