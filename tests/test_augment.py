@@ -71,7 +71,11 @@ def test_everything_off_is_the_identity_and_config_checks():
     # there and are switched on in a config
     assert not real.augment.enabled and not real.ssl
     assert not real.model.track_head and real.entity_moves_audio and default.model.track_head
-    assert dataclasses.replace(real, model=default.model, entity_moves_audio=False) == default
+    # and trained longer (30 epochs, evaluated every 10): on real soundtracks same-album P@10 rose
+    # on 17 of 20 seeds from 20 epochs to 30
+    assert (real.epochs, real.eval_every) == (30, 10) and default.epochs == 12
+    assert dataclasses.replace(real, model=default.model, entity_moves_audio=False, epochs=default.epochs,
+                               eval_every=default.eval_every) == default
     assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0, dynamics_modulation=False,
                                track_head=True) == default.model
     both = load_config(preset="real", overrides={"augment": {"enabled": True}, "ssl": True})

@@ -17,7 +17,7 @@ def train(
     password: Password = None,
     database: Database = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON file of TrainConfig overrides (applied on top of the preset).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci, text-only or real (default + the audio tower's dynamics branch with its modulation spectrum and skip, no track head, for real recordings).")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="Packaged preset: default, ci, text-only or real (default + the audio tower's dynamics branch with its modulation spectrum and skip, no track head, 30 epochs, for real recordings).")] = "default",
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Number of epochs (overrides preset/config).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: HOME/model].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice (split, views, batches, init).")] = None,
