@@ -71,7 +71,7 @@ demo: install
 # ~12.6 h of audio. Audio features of the whole catalog take a while on 2 cores (cached after).
 REAL_CATALOG ?= data/real-catalog
 REAL_HOME ?= .kgjemb-real
-# the preset's own epoch count (30) unless REAL_EPOCHS=N is given
+# empty: the real preset's own epoch count (kgjemb/train/presets/real.json); REAL_EPOCHS=N overrides it
 REAL_EPOCHS ?=
 demo-real: install
 	$(BIN)/python scripts/build_real_catalog.py --out $(REAL_CATALOG) --no-progress
