@@ -107,3 +107,36 @@ def test_mfcc_baseline_gives_finite_vectors_per_track(tmp_path):
     assert vec.shape == (4, 40) and np.isfinite(vec).all()
     assert np.allclose(vec.mean(axis=0), 0.0, atol=1e-4)  # standardised over the tracks
     assert not np.allclose(vec[0], vec[1])  # a tone and noise differ
+
+
+def test_catalog_same_album_broken_down_by_album(train_example_export):
+    from kgjemb.train.evaluate import album_catalog_metrics
+
+    export = train_example_export
+    tracks, album_of, vec = _album_vectors(export)
+    every = np.arange(len(tracks))
+    held = np.flatnonzero([t in album_of for t in tracks])  # every track on an album is a query
+    index = GraphIndex.from_export(export)
+    rows = album_catalog_metrics(export, held, every, vec, index=index, k=3)
+    # one row per album with an album-mate (chorales 3, miniatures 2, arrangements 3), by id
+    assert [r["album"] for r in rows] == sorted(r["album"] for r in rows)
+    assert sorted(r["queries"] for r in rows) == [2, 3, 3]
+    titles = dict(zip(export.nodes["Album"]["id"], export.nodes["Album"]["title"]))
+    assert all(r["title"] == titles[r["album"]] for r in rows)
+    # vectors that encode the album: every album finds its mates first
+    assert all(r["P@1"] == pytest.approx(1.0) for r in rows)
+    # another catalog track placed on one album's tracks takes that album's first places only
+    near = vec.copy()
+    victim = rows[0]["album"]
+    mates = [i for i, t in enumerate(tracks) if album_of.get(t) == victim]
+    outsider = next(i for i, t in enumerate(tracks) if album_of.get(t) != victim and i < mates[0])
+    near[outsider] = vec[mates[0]]
+    broken = {r["album"]: r for r in album_catalog_metrics(export, held, every, near, index=index, k=3)}
+    assert broken[victim]["P@1"] < 1.0
+    assert all(r["P@1"] == pytest.approx(1.0) for a, r in broken.items() if a not in (victim, album_of.get(tracks[outsider])))
+    # the albums' rows add up to the whole gallery's figure (weighted by their scored queries)
+    whole = catalog_track_metrics(held, every, near, index, k=3)["same_album"]
+    n = sum(r["n"] for r in broken.values())
+    assert n == whole["n"]
+    assert sum(r["P@3"] * r["n"] for r in broken.values()) / n == pytest.approx(whole["precision"])
+    assert sum(r["P@1"] * r["n"] for r in broken.values()) / n == pytest.approx(whole["p1"])

@@ -342,6 +342,41 @@ def test_cli_train_compare_writes_the_quality_table(ci_graph_home, tmp_path):
     assert bad.exit_code == 2 and "choose from" in bad.output
 
 
+def test_cli_train_compare_breaks_the_album_split_down_by_album(ci_graph_home, ci_export, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+    from kgjemb.train.config import load_config
+    from kgjemb.train.split import make_split
+
+    fraction = load_config(preset="ci").val_fraction
+    out = tmp_path / "quality"
+    tiny = json.dumps({**TINY, "epochs": 1, "steps_per_epoch": 1})
+    result = CliRunner().invoke(app, ["train-compare", "--home", str(ci_graph_home), "--preset", "ci", "--override", tiny,
+                                      "--out", str(out), "--no-progress", "--system", "full", "--split", "album",
+                                      "--seed", "0", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    albums = pd.read_csv(out / "albums.csv")
+    assert set(albums["system"]) == {"full", "mfcc", "random"} and set(albums["seed"]) == {0, 1}
+    assert albums["P@10"].between(0, 1).all() and albums["P@1"].between(0, 1).all()
+    # the rows are the seed's held-out albums, and their scored queries add up to the table's
+    table = pd.read_csv(out / "quality.csv").set_index(["task", "system"])
+    on = ci_export.edges[("Track", "ON", "Album")]
+    for seed in (0, 1):
+        held = set(make_split(ci_export, by="album", val_fraction=fraction, seed=seed).val_ids)
+        rows = albums[(albums["seed"] == seed) & (albums["system"] == "full")]
+        assert set(rows["album"]) <= set(on[on["src"].isin(held)]["dst"]) and len(rows)
+    per_seed = albums[albums["system"] == "mfcc"].groupby("seed")["n"].sum()
+    assert per_seed.mean() == table.loc[("track_catalog:same_album", "mfcc"), "n"]
+    # the summary: one row per album, mean over the seeds that held it out
+    md = (out / "albums.md").read_text()
+    assert md.startswith("| title | album | seeds | queries | full P@10 |") and "mfcc P@1" in md
+    assert md.count("\n") == 2 + albums["album"].nunique()
+    assert "per held-out album" in result.output
+    assert (out / "albums.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_same_work_positive_is_cropped_at_its_anchors_position():
     """``align``: a row that follows another is cut at the same relative position, so two
     renditions of one work give the same bars; other rows stay independent."""

@@ -108,7 +108,7 @@ def compare(
     user: User = None,
     password: Password = None,
     database: Database = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the models (<system>-s<seed>/), quality.csv / quality.md and ranks.csv.")] = Path("runs/quality"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the models (<system>-s<seed>/), quality.csv / quality.md, ranks.csv and, with --split album, albums.csv / albums.md / albums.png.")] = Path("runs/quality"),
     seeds: Annotated[list[int], typer.Option("--seed", help="Seed of one run per system; repeat for several (mean and sd reported).")] = [0],  # noqa: B006 - typer default
     preset: Annotated[str, typer.Option("--preset", help="Packaged preset both systems start from.")] = "default",
     override: Annotated[str, typer.Option("--override", help="JSON TrainConfig overrides for both systems, e.g. '{\"epochs\": 4}'.")] = "{}",
@@ -121,14 +121,14 @@ def compare(
 
     The ablation pairs audio with attribute views only; text-only-meta adds the metadata sentences ("a chorale by Bach"), which name the track's artist and album and so carry track↔entity positives in words.
 
-    Prints one row per (task, system) — text→audio per attribute kind, track→track same album, same artist and same work on the audio vectors alone in the joint space (track_track) and in the track head's space (track_head), among the held-out tracks and with them ranked among every track of the catalog (track_catalog, track_head_catalog) — with mean R@10 / mAP@10 / P@10 / P@1 over the seeds, their sd, a random baseline (chance) and an MFCC-statistics baseline (track→track only); then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out.
+    Prints one row per (task, system) — text→audio per attribute kind, track→track same album, same artist and same work on the audio vectors alone in the joint space (track_track) and in the track head's space (track_head), among the held-out tracks and with them ranked among every track of the catalog (track_catalog, track_head_catalog) — with mean R@10 / mAP@10 / P@10 / P@1 over the seeds, their sd, a random baseline (chance) and an MFCC-statistics baseline (track→track only); then the effective ranks of the audio and text embeddings. Writes quality.csv, quality.md and ranks.csv into --out. With --split album also per held-out album: catalog same-album P@10 / P@1 of each system, MFCC and chance, per seed (albums.csv) and as the mean over the seeds that held each album out (albums.md, printed; albums.png).
 
     Example: kgjemb train-compare --catalog data/demo-catalog --out runs/quality --seed 0 --seed 1
     """
     from kgjemb.errors import KgjembError
     from kgjemb.paths import cache_dir
     from kgjemb.train.config import load_config
-    from kgjemb.train.compare import compare_systems, effective_ranks
+    from kgjemb.train.compare import album_summary, compare_systems, effective_ranks, plot_album_summary
 
     unknown = sorted(set(systems) - set(SYSTEMS))
     if unknown:
@@ -144,21 +144,30 @@ def compare(
         raise typer.Exit(2) from err
     try:
         export = _export(catalog, uri, home, user, password, database)
-        table = compare_systems(export, configs, out_root=out, cache_dir=cache_dir(home), seeds=seeds,
-                                progress=not no_progress)
+        result = compare_systems(export, configs, out_root=out, cache_dir=cache_dir(home), seeds=seeds,
+                                 progress=not no_progress)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err
+    table, albums = result.table, result.albums
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "quality.csv", index=False)
+    per_album = album_summary(albums)
+    if not albums.empty:
+        albums.to_csv(out / "albums.csv", index=False)
+        (out / "albums.md").write_text(_markdown(per_album))
+        plot_album_summary(per_album, out / "albums.png")
     (out / "quality.md").write_text(_markdown(table))
     ranks = effective_ranks(out, systems, seeds=seeds)
     ranks.to_csv(out / "ranks.csv", index=False)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps({"quality": table.to_dict(orient="records"), "ranks": ranks.to_dict(orient="records")},
-                              indent=2, default=str))
+        typer.echo(json.dumps({"quality": table.to_dict(orient="records"), "ranks": ranks.to_dict(orient="records"),
+                               "albums": albums.to_dict(orient="records")}, indent=2, default=str))
         return
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if not per_album.empty:
+        typer.echo("\nper held-out album: catalog same-album P@10 / P@1, mean over the seeds that held it out")
+        typer.echo(per_album.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo("\neffective rank (mean over seeds)")
     typer.echo(ranks.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 

@@ -7,11 +7,13 @@ held-out split (:func:`kgjemb.train.evaluate.evaluate_vectors`; by work or, with
 tracks: ``random`` (chance) and ``mfcc`` (MFCC statistics, track → track tasks only;
 :mod:`kgjemb.train.baselines`). Track → track tasks are scored twice: among the held-out
 tracks (``track_track``) and with the held-out tracks ranked among every track of the
-catalog (``track_catalog``). Trainer and evaluation metrics stay apart: the trainer reports metrics, this
-module runs trainers.
+catalog (``track_catalog``); with the split by album, that last one also per held-out album
+and seed (:attr:`Comparison.albums`). Trainer and evaluation metrics stay apart: the trainer
+reports metrics, this module runs trainers.
 
->>> table = compare_systems(export, {"full": load_config(), "text-only":
+>>> result = compare_systems(export, {"full": load_config(), "text-only":
 ...     load_config(preset="text-only")}, out_root="runs/quality", seeds=(0, 1))
+>>> result.table, result.albums  # mean over the seeds; per (seed, held-out album, system)
 >>> ranks = effective_ranks("runs/quality", ["full", "text-only"], seeds=(0, 1))
 """
 from __future__ import annotations
@@ -30,12 +32,14 @@ from kgjemb.audio.cache import FeatureCache
 from kgjemb.graph.base import GraphExport
 from kgjemb.train.baselines import mfcc_vectors
 from kgjemb.train.config import TrainConfig
-from kgjemb.train.evaluate import catalog_track_metrics, evaluate_vectors, random_vectors, summary_rows
+from kgjemb.model.vectors import AUDIO_VECTORS_FILE
+from kgjemb.train.evaluate import (album_catalog_metrics, catalog_track_metrics, evaluate_vectors, random_vectors,
+                                   summary_rows)
 from kgjemb.train.positives import GraphIndex
 from kgjemb.train.split import make_split
 from kgjemb.train.trainer import train
 
-__all__ = ["compare_systems", "effective_ranks", "run_dir"]
+__all__ = ["Comparison", "album_summary", "compare_systems", "effective_ranks", "plot_album_summary", "run_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,17 @@ def _rows(name: str, val: dict) -> list[dict]:
     return rows
 
 
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare_systems` measured. ``table``: one row per (task, system), means
+    over the seeds; ``albums``: with the split by album, one row per (seed, held-out album,
+    system) of catalog same-album ``P@k`` / ``P@1`` / ``R@k`` (the trained systems' joint
+    space, ``mfcc`` and ``random``); empty otherwise."""
+
+    table: pd.DataFrame
+    albums: pd.DataFrame
+
+
 def compare_systems(
     export: GraphExport,
     configs: dict[str, TrainConfig],
@@ -65,14 +80,15 @@ def compare_systems(
     cache_dir: str | os.PathLike | None = None,
     seeds: Sequence[int] = (0,),
     progress: bool = False,
-) -> pd.DataFrame:
+) -> Comparison:
     """Train every ``configs[name]`` once per seed on ``export`` and evaluate on the
     held-out split of that seed, next to the ``random`` and ``mfcc`` baselines.
 
-    Returns one row per (task, system) with mean R@k / mAP@k / P@k / P@1 over the seeds,
-    their sd, and n (queries per seed). Models go to :func:`run_dir`.
+    Returns :class:`Comparison`: the table (one row per (task, system) with mean R@k /
+    mAP@k / P@k / P@1 over the seeds, their sd, and n (queries per seed)) and, with the split
+    by album, the per-album rows. Models go to :func:`run_dir`.
     """
-    rows = []
+    rows, albums = [], []
     for seed in seeds:
         n_val, cfg = 0, None
         for name, cfg in configs.items():
@@ -100,15 +116,79 @@ def compare_systems(
             # standardised over the held-out tracks for the first form, over the catalog for the second
             mfcc = evaluate_vectors(export, mask, mfcc_vectors(list(audio_paths[mask]), features), None,
                                     k=cfg.eval_k, index=index)
-            mfcc["track_catalog"] = catalog_track_metrics(
-                np.flatnonzero(mask), every, mfcc_vectors(list(audio_paths[every]), features), index, k=cfg.eval_k)
+            every_mfcc = mfcc_vectors(list(audio_paths[every]), features)
+            mfcc["track_catalog"] = catalog_track_metrics(np.flatnonzero(mask), every, every_mfcc, index, k=cfg.eval_k)
             rows += [{**r, "seed": seed} for r in summary_rows("mfcc", mfcc)]
+            if cfg.split == "album":
+                gallery = {name: _stored_vectors(export, run_dir(out_root, name, seed), every) for name in configs}
+                gallery = {**{n: v for n, v in gallery.items() if v is not None}, "mfcc": every_mfcc, "random": noise}
+                for name, vectors in gallery.items():
+                    albums += [{"seed": seed, "system": name, **r} for r in album_catalog_metrics(
+                        export, np.flatnonzero(mask), every, vectors, index=index, k=cfg.eval_k)]
     frame = pd.DataFrame(rows)
     metrics = [c for c in frame.columns if c.startswith(("R@", "mAP@", "P@"))]
     agg = frame.groupby(["task", "system"], sort=True).agg(
         **{m: (m, "mean") for m in metrics}, **{f"{m} sd": (m, "std") for m in metrics}, n=("n", "mean"),
     )
-    return agg.reset_index()
+    return Comparison(agg.reset_index(), pd.DataFrame(albums))
+
+
+def _stored_vectors(export: GraphExport, model_dir: Path, rows: np.ndarray) -> np.ndarray | None:
+    """The joint-space audio vectors the trainer stored in ``model_dir`` for the Track
+    ``rows`` ``(len(rows), dim)``, or None (logged) when the file is missing or lacks one."""
+    path = model_dir / AUDIO_VECTORS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            vectors, ids = f["vectors"], f["ids"].tolist()
+    except (OSError, KeyError, ValueError) as err:
+        logger.warning("no per-album figures for %s: %s", model_dir, err)
+        return None
+    at = {track: i for i, track in enumerate(ids)}
+    wanted = export.nodes["Track"]["id"].to_numpy()[rows]
+    if any(track not in at for track in wanted):
+        logger.warning("no per-album figures for %s: its stored vectors lack some tracks", model_dir)
+        return None
+    return vectors[[at[track] for track in wanted]]
+
+
+def album_summary(albums: pd.DataFrame, *, k: int = 10) -> pd.DataFrame:
+    """Per held-out album: mean ``P@k`` and ``P@1`` of each system over the seeds that held it
+    out (``seeds`` of them), one row per album, systems as columns (``<system> P@k``, …)."""
+    if albums.empty:
+        return pd.DataFrame()
+    wide = albums.pivot_table(index=["title", "album"], columns="system", values=[f"P@{k}", "P@1"], aggfunc="mean")
+    wide.columns = [f"{system} {metric}" for metric, system in wide.columns]
+    seeds = albums.groupby(["title", "album"])["seed"].nunique().rename("seeds")
+    queries = albums.groupby(["title", "album"])["queries"].max()
+    out = pd.concat([seeds, queries, wide], axis=1).reset_index()
+    metrics = sorted(wide.columns, key=lambda c: (c.split()[-1] != f"P@{k}", c))  # each system's P@k, then P@1
+    return out[["title", "album", "seeds", "queries", *metrics]]
+
+
+def plot_album_summary(summary: pd.DataFrame, path: str | os.PathLike, *, k: int = 10) -> Path:
+    """Horizontal bars of :func:`album_summary`'s ``P@k``: one group per held-out album (with
+    the number of seeds that held it out), one bar per system; saved as PNG at ``path``."""
+    from matplotlib.figure import Figure
+
+    from kgjemb.train.diagnostics import _atomic_savefig
+
+    path = Path(path)
+    cols = [c for c in summary.columns if c.endswith(f" P@{k}")]
+    fig = Figure(figsize=(7, 1.0 + 0.22 * len(summary) * max(1, len(cols))))
+    ax = fig.subplots()
+    height = 0.8 / max(1, len(cols))
+    y = np.arange(len(summary))
+    for i, col in enumerate(cols):
+        ax.barh(y + i * height, summary[col].to_numpy(dtype=float), height=height, label=col.removesuffix(f" P@{k}"))
+    ax.set_yticks(y + height * (len(cols) - 1) / 2)
+    ax.set_yticklabels([f"{t} ({n})" for t, n in zip(summary["title"], summary["seeds"])])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"same-album P@{k} among the whole catalog (mean over the seeds holding the album out)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    _atomic_savefig(fig, path)
+    return path
 
 
 def effective_ranks(out_root: str | os.PathLike, systems: Sequence[str], *, seeds: Sequence[int]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ relation.
   toss between them (chance P@10 ≈ 0.47 on the real catalog); among the whole catalog
   chance is ≈ 0.13, and a tower that merely separates the training albums from each other
   gains nothing unless it also keeps the new album apart from them.
+  :func:`album_catalog_metrics` breaks ``same_album`` there down by held-out album.
 
 ``R@k`` (recall@k), ``AP@k``, ``P@k`` and ``P@1`` are
 :func:`kgjemb.metrics.retrieval_metrics` (the definitions shared with ``kgjemb eval``:
@@ -39,7 +40,8 @@ from kgjemb.graph.base import GraphExport
 from kgjemb.metrics import retrieval_metrics
 from kgjemb.train.positives import GraphIndex
 
-__all__ = ["CAP_COLUMN", "TRACK_TASKS", "catalog_track_metrics", "evaluate_vectors", "random_vectors", "summary_rows"]
+__all__ = ["CAP_COLUMN", "TRACK_TASKS", "album_catalog_metrics", "catalog_track_metrics", "evaluate_vectors",
+           "random_vectors", "summary_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,47 @@ def catalog_track_metrics(
     """Track → track tasks of the Track ``rows`` (queries) ranked against every track of
     ``catalog_rows`` (sorted, holding every query) by the cosine of ``catalog_vectors``
     (one row each), a query's own row left out: ``{relation: metrics}``."""
+    scores, own = _catalog_scores(rows, catalog_rows, catalog_vectors)
+    return {name: retrieval_metrics(scores, _catalog_relevant(index, name, rows, catalog_rows, own), k=k)
+            for name in TRACK_TASKS}
+
+
+def album_catalog_metrics(
+    export: GraphExport, rows: np.ndarray, catalog_rows: np.ndarray, catalog_vectors: np.ndarray,
+    *, index: GraphIndex | None = None, k: int = 10,
+) -> list[dict]:
+    """``same_album`` in the catalog gallery (as :func:`catalog_track_metrics`) per album of
+    the query Track ``rows``: one row ``{album, title, queries, R@k, P@k, P@1, n}`` per album
+    (its tracks among ``rows`` are its queries; ``n`` of them have an album-mate in the
+    catalog; an album with none, e.g. of one track, gives no row), in album id order. Which
+    held-out albums a tower places and which it loses among the rest: a mean over every
+    query hides that."""
+    index = index or GraphIndex.from_export(export)
+    rows = np.asarray(rows)
+    scores, own = _catalog_scores(rows, catalog_rows, catalog_vectors)
+    relevant = _catalog_relevant(index, "same_album", rows, np.asarray(catalog_rows), own)
+    on = export.edges[("Track", "ON", "Album")]
+    album_of: dict[str, str] = {}
+    for src, dst in zip(on["src"], on["dst"]):
+        album_of.setdefault(src, dst)  # a track on several albums counts under its first
+    albums = export.nodes["Album"]
+    titles = dict(zip(albums["id"], albums["title"])) if len(albums) else {}
+    ids = export.nodes["Track"]["id"].to_numpy()[rows]
+    owner = np.asarray([album_of.get(t) for t in ids], dtype=object)
+    out = []
+    for album in sorted({a for a in owner if a is not None}):
+        sel = owner == album
+        m = retrieval_metrics(scores[sel], relevant[sel], k=k)
+        if not m["n"]:  # no album-mate in the catalog (a one-track album): nothing to score
+            continue
+        out.append({"album": album, "title": str(titles.get(album, album)), "queries": int(sel.sum()),
+                    f"R@{k}": m["recall"], f"P@{k}": m["precision"], "P@1": m["p1"], "n": m["n"]})
+    return out
+
+
+def _catalog_scores(rows: np.ndarray, catalog_rows: np.ndarray, catalog_vectors: np.ndarray):
+    """Cosines of the query ``rows`` against every catalog track ``(n_q, n_cat)``, each
+    query's own column -inf, and that column's (row, col) indices."""
     catalog_rows = np.asarray(catalog_rows)
     at = np.searchsorted(catalog_rows, rows)
     if len(rows) and (at.max() >= len(catalog_rows) or not np.array_equal(catalog_rows[at], rows)):
@@ -122,12 +165,15 @@ def catalog_track_metrics(
     scores = c[at] @ c.T  # (n_q, n_cat)
     own = (np.arange(len(rows)), at)
     scores[own] = -np.inf
-    out = {}
-    for name in TRACK_TASKS:
-        relevant = index.paths[name][rows][:, catalog_rows].toarray() > 0  # (n_q, n_cat)
-        relevant[own] = False
-        out[name] = retrieval_metrics(scores, relevant, k=k)
-    return out
+    return scores, own
+
+
+def _catalog_relevant(index: GraphIndex, name: str, rows, catalog_rows, own) -> np.ndarray:
+    """Whether each catalog track is linked to each query by the meta-path ``name``, the
+    query itself excluded ``(n_q, n_cat)``."""
+    relevant = index.paths[name][rows][:, catalog_rows].toarray() > 0
+    relevant[own] = False
+    return relevant
 
 
 def random_vectors(n: int, dim: int = 128, *, seed: int = 0) -> np.ndarray:
