@@ -27,7 +27,7 @@ import numpy as np
 
 from kgjemb.atomic import atomic_path
 
-__all__ = ["AUDIO_VECTORS_FILE", "feature_digest", "save_audio_vectors", "stored_audio_vectors"]
+__all__ = ["AUDIO_VECTORS_FILE", "feature_digest", "read_audio_vectors", "save_audio_vectors", "stored_audio_vectors"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,18 @@ def save_audio_vectors(
     return target
 
 
+def read_audio_vectors(model_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of ``model_dir``'s stored vectors as written, unchecked: ``vectors``
+    ``(n, dim)``, ``ids``, ``features`` (digests) and ``recipe``. Raises OSError when the
+    file is missing, ValueError when it is not such a file."""
+    path = Path(model_dir) / AUDIO_VECTORS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in ("vectors", "ids", "features", "recipe")}
+    except (KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
 def stored_audio_vectors(
     model_dir: str | os.PathLike,
     *,
@@ -88,9 +100,8 @@ def stored_audio_vectors(
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as f:
-            stored = {k: f[k] for k in ("vectors", "ids", "features", "recipe")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        stored = read_audio_vectors(model_dir)
+    except (OSError, ValueError) as err:
         logger.warning("stored audio vectors %s unreadable (%s); embedding the audio", path, err)
         return None
     why = None

@@ -30,9 +30,9 @@ import pandas as pd
 
 from kgjemb.audio.cache import FeatureCache
 from kgjemb.graph.base import GraphExport
+from kgjemb.model.vectors import read_audio_vectors
 from kgjemb.train.baselines import mfcc_vectors
 from kgjemb.train.config import TrainConfig
-from kgjemb.model.vectors import AUDIO_VECTORS_FILE
 from kgjemb.train.evaluate import (album_catalog_metrics, catalog_track_metrics, evaluate_vectors, random_vectors,
                                    summary_rows)
 from kgjemb.train.positives import GraphIndex
@@ -136,13 +136,12 @@ def compare_systems(
 def _stored_vectors(export: GraphExport, model_dir: Path, rows: np.ndarray) -> np.ndarray | None:
     """The joint-space audio vectors the trainer stored in ``model_dir`` for the Track
     ``rows`` ``(len(rows), dim)``, or None (logged) when the file is missing or lacks one."""
-    path = model_dir / AUDIO_VECTORS_FILE
     try:
-        with np.load(path, allow_pickle=False) as f:
-            vectors, ids = f["vectors"], f["ids"].tolist()
-    except (OSError, KeyError, ValueError) as err:
+        stored = read_audio_vectors(model_dir)
+    except (OSError, ValueError) as err:
         logger.warning("no per-album figures for %s: %s", model_dir, err)
         return None
+    vectors, ids = stored["vectors"], stored["ids"].tolist()
     at = {track: i for i, track in enumerate(ids)}
     wanted = export.nodes["Track"]["id"].to_numpy()[rows]
     if any(track not in at for track in wanted):

@@ -135,21 +135,16 @@ def album_catalog_metrics(
     rows = np.asarray(rows)
     scores, own = _catalog_scores(rows, catalog_rows, catalog_vectors)
     relevant = _catalog_relevant(index, "same_album", rows, np.asarray(catalog_rows), own)
-    on = export.edges[("Track", "ON", "Album")]
-    album_of: dict[str, str] = {}
-    for src, dst in zip(on["src"], on["dst"]):
-        album_of.setdefault(src, dst)  # a track on several albums counts under its first
+    on_album = index.track_album[rows].toarray() > 0  # (n_q, n_albums), Album rows in id order
+    owner = np.where(on_album.any(axis=1), on_album.argmax(axis=1), -1)  # a track on several: its first
     albums = export.nodes["Album"]
-    titles = dict(zip(albums["id"], albums["title"])) if len(albums) else {}
-    ids = export.nodes["Track"]["id"].to_numpy()[rows]
-    owner = np.asarray([album_of.get(t) for t in ids], dtype=object)
     out = []
-    for album in sorted({a for a in owner if a is not None}):
-        sel = owner == album
+    for a in np.unique(owner[owner >= 0]):
+        sel = owner == a
         m = retrieval_metrics(scores[sel], relevant[sel], k=k)
         if not m["n"]:  # no album-mate in the catalog (a one-track album): nothing to score
             continue
-        out.append({"album": album, "title": str(titles.get(album, album)), "queries": int(sel.sum()),
+        out.append({"album": albums["id"].iloc[a], "title": str(albums["title"].iloc[a]), "queries": int(sel.sum()),
                     f"R@{k}": m["recall"], f"P@{k}": m["precision"], "P@1": m["p1"], "n": m["n"]})
     return out
 
