@@ -3,11 +3,15 @@
 
     python scripts/build_real_catalog.py --out data/real-catalog                 # default packages
     python scripts/build_real_catalog.py --out /tmp/rc --packages xmoto-data lincity-ng-data
+    python scripts/build_real_catalog.py --out data/real-catalog --unlabelled-out data/real-unlabelled
 
 Downloads each package with ``apt-get download`` (nothing is installed), unpacks only its
 music folders and copyright file into the cache (default ``<out>/../.real-cache``), keeps
 music of at least ``--min-seconds`` and writes the catalog (see kgjemb/demo/real.py). A
 finished build with the same arguments is reused (no-op); --force rebuilds from the cache.
+``--unlabelled-out DIR`` also builds a folder of unlabelled music from other packages (one
+folder per soundtrack, licences in ``DIR/sources.csv``; see kgjemb/demo/real_unlabelled.py)
+for ``kgjemb train --unlabelled DIR``.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import sys
 
 from kgjemb.demo.real import RealConfig, build_real_catalog
 from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES
+from kgjemb.demo.real_unlabelled import UNLABELLED_PACKAGES, build_unlabelled
 from kgjemb.errors import KgjembError
 
 
@@ -28,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"Debian packages (default: all of {sorted(PACKAGES)})")
     p.add_argument("--min-seconds", type=float, default=30.0, help="shortest track kept (default 30)")
     p.add_argument("--cache-dir", default=None, help="downloads + unpacked files (default <out>/../.real-cache)")
+    p.add_argument("--unlabelled-out", default=None,
+                   help="also build a folder of unlabelled music from other packages, for kgjemb train --unlabelled")
+    p.add_argument("--unlabelled-packages", nargs="+", default=list(UNLABELLED_PACKAGES),
+                   help=f"packages of that folder (default: all of {sorted(UNLABELLED_PACKAGES)})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="rebuild even if a finished build of these arguments exists")
     args = p.parse_args(argv)
@@ -36,11 +45,17 @@ def main(argv: list[str] | None = None) -> int:
                      progress=not args.no_progress)
     try:
         manifest = build_real_catalog(args.out, cfg, force=args.force)
+        extra = None
+        if args.unlabelled_out:
+            extra = build_unlabelled(args.unlabelled_out, args.unlabelled_packages, min_seconds=args.min_seconds,
+                                     cache_dir=args.cache_dir, force=args.force)
     except (KgjembError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({k: manifest[k] for k in ("counts", "per_package", "credits", "licences", "timings_s")},
-                     indent=2))
+    summary = {k: manifest[k] for k in ("counts", "per_package", "credits", "licences", "timings_s")}
+    if extra is not None:
+        summary["unlabelled"] = {k: extra[k] for k in ("counts", "per_package", "licences")}
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -38,15 +38,20 @@ def _ogg(path, seconds, tags=None):
         f.save()
 
 
+def _package_root(root, name, version, copyright):
+    """The tree of a Debian package ``name`` holding only its control and copyright files."""
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+                                            "Maintainer: t <t@example.org>\nDescription: test\n")
+    doc = root / "usr/share/doc" / name
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(copyright)
+    return root
+
+
 @pytest.fixture(scope="module")
 def fake_deb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pkg") / "root"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN" / "control").write_text("Package: xmoto-data\nVersion: 0.0-test\nArchitecture: all\n"
-                                            "Maintainer: t <t@example.org>\nDescription: test\n")
-    doc = root / "usr/share/doc/xmoto-data"
-    doc.mkdir(parents=True)
-    (doc / "copyright").write_text(COPYRIGHT)
+    root = _package_root(tmp_path_factory.mktemp("pkg") / "root", "xmoto-data", "0.0-test", COPYRIGHT)
     game = root / "usr/share/games/xmoto"
     _ogg(game / "Textures/Musics/tagged.ogg", 32, {"artist": "Jens Erler", "title": "Ride-A-Long", "genre": "Soundtrack",
                                                   "date": "2007"})
@@ -101,3 +106,51 @@ def test_real_catalog_from_a_package(fake_deb, tmp_path):
 def test_unknown_package_lists_the_choices(tmp_path):
     with pytest.raises(ValueError, match="choose from"):
         build_real_catalog(tmp_path / "x", RealConfig(packages=("no-such-data",)))
+
+
+ETR_COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: 2010 ETR Team
+License: GPL-2+
+
+Files: data/music/special.ogg
+Copyright: 2012 Ben Composer
+License: CC-BY-SA-3.0
+"""
+
+
+def test_unlabelled_music_from_a_package(tmp_path):
+    """The unlabelled folder: music folders only, one folder per package, every file's licence
+    from the DEP-5 stanza covering its source path (a tail of the installed path), the
+    copyright file kept beside it, a no-op re-run; the catalog's own packages are refused."""
+    from kgjemb.audio.io import audio_files
+    from kgjemb.demo.real_unlabelled import build_unlabelled
+
+    root = _package_root(tmp_path / "root", "extremetuxracer-data", "0.1-test", ETR_COPYRIGHT)
+    game = root / "usr/share/games/etr/data"
+    _ogg(game / "music/race.ogg", 32)
+    _ogg(game / "music/special.ogg", 31)
+    _ogg(game / "music/jingle.ogg", 4)  # too short
+    _ogg(game / "sounds/wind.ogg", 33)  # not under a music folder
+    cache = tmp_path / "cache"
+    (cache / "debs").mkdir(parents=True)
+    deb = cache / "debs" / "extremetuxracer-data_0.1-test_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True, capture_output=True)
+    out = tmp_path / "unl"
+    manifest = build_unlabelled(out, ["extremetuxracer-data"], cache_dir=cache)
+    rows = {r["file"]: r for r in _rows(out / "sources.csv")}
+    assert sorted(rows) == ["extremetuxracer-data/race.ogg", "extremetuxracer-data/special.ogg"]
+    assert rows["extremetuxracer-data/special.ogg"]["licence"] == "CC-BY-SA-3.0"
+    assert rows["extremetuxracer-data/special.ogg"]["licence_stanza"] == "data/music/special.ogg"
+    assert rows["extremetuxracer-data/race.ogg"]["licence"] == "GPL-2+"  # the catch-all stanza
+    assert manifest["counts"]["recordings"] == 2 and manifest["versions"] == {"extremetuxracer-data": "0.1-test"}
+    assert (out / "extremetuxracer-data" / "copyright").read_text() == ETR_COPYRIGHT
+    assert (out / "extremetuxracer-data/race.ogg").read_bytes() == (game / "music/race.ogg").read_bytes()
+    assert sorted(p.name for p in audio_files(out)) == ["race.ogg", "special.ogg"]  # what --unlabelled reads
+    assert "CC-BY-SA-3.0" in (out / "README.md").read_text()
+    stamp = (out / "READY").stat().st_mtime_ns
+    assert build_unlabelled(out, ["extremetuxracer-data"], cache_dir=cache) == manifest
+    assert (out / "READY").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="leak its held-out albums"):
+        build_unlabelled(tmp_path / "x", ["xmoto-data"], cache_dir=cache)

@@ -30,6 +30,19 @@ def _unlabelled(ci_catalog, folder, n=4):
     return files
 
 
+def _first_step(tr):
+    """The first step's (order, rows, frames, crops) and its ssl inputs, computed twice, in
+    eval mode (no dropout: comparisons are of the views alone)."""
+    tr.model.eval()
+    order = np.random.default_rng(0).permutation(tr.data.train_rows)
+    rows, _ = tr._batch_rows(order, 0, np.random.default_rng(0))
+    frames = int(1.5 * tr.data.frames_per_s)
+    with torch.no_grad():
+        x = tr.data.crops(rows, frames, np.random.default_rng(0))
+        twice = [tr.ssl.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0) for _ in range(2)]
+    return order, rows, frames, x, *twice
+
+
 def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp_path):
     from tests.fixtures_model import TRAIN_CACHE
 
@@ -39,14 +52,7 @@ def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp
     tr = Trainer(ci_export, cfg, out=tmp_path / "m", cache_dir=TRAIN_CACHE, progress=False, unlabelled=folder)
     assert sorted(p.name for p in tr.data.unlabelled_paths) == sorted(f.name for f in files)  # no escape, no txt
     assert tr.objective.weights["ssl"] == cfg.w_ssl and "ssl" in tr.objective.parts  # from the loss registry
-    tr.model.eval()  # no dropout: the comparison below is of the views alone
-    order = np.random.default_rng(0).permutation(tr.data.train_rows)
-    rows, _ = tr._batch_rows(order, 0, np.random.default_rng(0))
-    frames = int(1.5 * tr.data.frames_per_s)
-    with torch.no_grad():
-        x = tr.data.crops(rows, frames, np.random.default_rng(0))
-        ssl = tr.ssl.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
-        again = tr.ssl.inputs(rows, tr.model.encode_audio_spaces(x), frames, global_step=0)
+    order, rows, frames, x, ssl, again = _first_step(tr)
     n_tracks = len(ci_export.nodes["Track"])
     ids = ssl["ids"].numpy()
     assert list(ids[ids < n_tracks]) == sorted(set(rows.tolist()))  # every track of the step, once
@@ -73,6 +79,45 @@ def test_ssl_positives_are_two_crops_of_one_recording(ci_export, ci_catalog, tmp
     assert all(np.isfinite(o["ssl"]) and o["ssl"] > 0 for o in outs)
     keys, key_ids = tr.ssl.queue.filled()
     assert keys.shape[0] == min(16, int(tr.ssl.queue.count)) and len(key_ids) and (key_ids >= 0).all()
+
+
+def test_ssl_folder_positives_pair_recordings_of_one_folder(ci_export, ci_catalog, tmp_path):
+    """``ssl_positives = "folder"``: an unlabelled recording's second view is a crop of another
+    recording of its folder, same-folder recordings are not negatives (in the batch and in
+    the queue's ids), and with ``ssl_augment`` off every view is the recording as it is."""
+    import pytest
+
+    from tests.fixtures_model import TRAIN_CACHE
+
+    folder = tmp_path / "unl"
+    _unlabelled(ci_catalog, folder)  # two recordings in unl/, two in unl/sub/
+    over = {**SSL, "ssl_positives": "folder", "ssl_augment": False, "ssl_unlabelled_per_step": 4}
+    cfg = load_config(preset="ci", overrides=over)
+    tr = Trainer(ci_export, cfg, out=tmp_path / "m", cache_dir=TRAIN_CACHE, progress=False, unlabelled=folder)
+    paths = tr.data.unlabelled_paths
+    groups = {p.parent.name for p in paths}
+    assert groups == {"unl", "sub"} and len(set(tr.ssl.folder.tolist())) == 2
+    for i, p in enumerate(paths):
+        assert (tr.ssl.folder == tr.ssl.folder[i]).sum() == sum(q.parent == p.parent for q in paths)
+    unl = np.arange(len(paths))
+    partner = tr.ssl.partners(unl, np.random.default_rng(0))
+    assert (partner != unl).all() and (tr.ssl.folder[partner] == tr.ssl.folder[unl]).all()
+    order, rows, frames, x, ssl, again = _first_step(tr)
+    torch.testing.assert_close(again["key_x"], ssl["key_x"])  # seeded by (seed, step, view)
+    n_tracks, n_l = len(ci_export.nodes["Track"]), len(set(rows.tolist()))
+    ids, pos = ssl["ids"].numpy(), ssl["inputs"]["positives"].numpy()
+    got = ids[n_l:] - n_tracks  # folder numbers of the step's unlabelled recordings
+    assert sorted(got.tolist()) == sorted(tr.ssl.folder.tolist())
+    assert (pos[n_l:, n_l:] == (got[:, None] == got[None, :])).all() and not pos[:n_l, n_l:].any()
+    # each unlabelled second view is an unaugmented window of a recording of its folder, not of itself
+    for view, g in zip(ssl["key_x"].numpy()[n_l:], got):
+        hits = [i for i, f in enumerate(tr.data.unlabelled)
+                if any(np.array_equal(f.astype(np.float32)[:, s : s + frames], view) for s in range(f.shape[1] - frames + 1))]
+        assert len(hits) == 1 and tr.ssl.folder[hits[0]] == g
+    out = tr.step(order, 0, np.random.default_rng(0), 0)
+    assert np.isfinite(out["ssl"]) and out["ssl"] > 0
+    with pytest.raises(ValueError, match="ssl_positives"):
+        load_config(preset="ci", overrides={"ssl_positives": "album"})
 
 
 def test_cli_train_unlabelled(ci_graph_home, ci_catalog, tmp_path):
@@ -117,3 +162,27 @@ def test_augmented_ssl_run_resumes_exactly(ci_export, ci_catalog, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [e["loss"] for e in full.history] == [e["loss"] for e in resumed.history]
     assert torch.equal(full.ssl.queue.filled()[0], resumed.ssl.queue.filled()[0])
+
+
+def test_cli_train_compare_feeds_unlabelled_audio_to_the_ssl_systems(ci_graph_home, ci_catalog, tmp_path):
+    """``train-compare --unlabelled DIR``: the systems with the term on train on DIR, the
+    others without it; a bad folder is an error before any training."""
+    from typer.testing import CliRunner
+
+    from kgjemb.cli import app
+
+    folder = tmp_path / "unl"
+    _unlabelled(ci_catalog, folder, n=3)
+    over = json.dumps({**TINY, "ssl_unlabelled_per_step": 2, "eval_every": 1})
+    base = ["train-compare", "--home", str(ci_graph_home), "--preset", "ci", "--override", over, "--no-progress"]
+    out = tmp_path / "cmp"
+    res = CliRunner().invoke(app, [*base, "--out", str(out), "--system", "full", "--system", "full-ssl",
+                                   "--unlabelled", str(folder)])
+    assert res.exit_code == 0, res.output
+    ssl_run = json.loads((out / "full-ssl-s0" / "metrics.json").read_text())
+    plain = json.loads((out / "full-s0" / "metrics.json").read_text())
+    assert ssl_run["unlabelled"]["recordings"] == 3 and np.isfinite(ssl_run["epochs"][0]["loss"]["ssl"])
+    assert "ssl" not in plain["epochs"][0]["loss"] and not plain.get("unlabelled")
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x"), "--system", "full-ssl",
+                                   "--unlabelled", str(tmp_path / "missing")])
+    assert bad.exit_code == 1 and "does not exist" in bad.output and not (tmp_path / "x").exists(), bad.output

@@ -34,7 +34,7 @@ def train(
 
     Losses: InfoNCE audio↔text views of each track's attributes (with attribute-swap negatives); track↔track positives along graph meta-paths (same artist / album / work, similar artist) with graph-aware hard negatives; entity↔audio alignment. --no-graph-positives keeps only the text pairs (the ablation).
 
-    --unlabelled DIR adds a self-supervised audio↔audio term: two augmented crops of one recording (a file under DIR, or a training track) are positives, the rest of the batch and the queue negatives; the graph and text terms still apply to the catalog's tracks. Augmentations (reverb, EQ, compression, noise, gain, pitch, stretch, codec) are switched on in the config ("augment": {"enabled": true}).
+    --unlabelled DIR adds a self-supervised audio↔audio term: two augmented crops of one recording (a file under DIR, or a training track) are positives, the rest of the batch and the queue negatives; the graph and text terms still apply to the catalog's tracks. With "ssl_positives": "folder" (--preset real) a recording's positive is a crop of another recording in its folder (a library keeps one release per folder) and same-folder recordings are not negatives; "ssl_augment": false (--preset real) compares recordings as they are. Augmentations of the other terms' crops (reverb, EQ, compression, noise, gain, pitch, stretch, codec) are switched on in the config ("augment": {"enabled": true}).
 
     Every epoch: R@10 / mAP@10 on the held-out tracks, then model.pt, config.json, metrics.json and checkpoint.pt written into --out; at the end also spectrum.png, scatter.png and diagnostics.json.
 
@@ -98,6 +98,7 @@ SYSTEMS: dict[str, dict] = {
     "text-only-meta": {"use_graph_positives": False, "metadata_views": True},
     "full-aug": {"augment": {"enabled": True}},
     "full-aug-ssl": {"augment": {"enabled": True}, "ssl": True},
+    "full-ssl": {"ssl": True},
 }
 
 
@@ -115,6 +116,7 @@ def compare(
     systems: Annotated[list[str], typer.Option("--system", help="full, full-shared (as before the track head: track↔track loss on the joint projection, entity term pulling the audio tower), triplet-semihard (track↔track triplet loss with semi-hard negatives instead of InfoNCE), text-only (attribute views only) and/or text-only-meta (the ablation plus metadata sentences naming artist and album); repeat.")] = ["full", "text-only"],  # noqa: B006
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
     split: Annotated[Optional[str], typer.Option("--split", help="Held-out split: work (default: versions of a work stay together) or album (whole albums held out; for same-album / same-artist on real recordings).")] = None,
+    unlabelled: Annotated[Optional[Path], typer.Option("--unlabelled", help="Folder of unlabelled audio (or a catalog folder) for the self-supervised term of the systems that have it on (full-ssl, full-aug-ssl, or \"ssl\": true in --override).")] = None,
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Train the full model and the text-only ablation (no graph positives) per seed and compare them on each seed's held-out works.
@@ -125,6 +127,7 @@ def compare(
 
     Example: kgjemb train-compare --catalog data/demo-catalog --out runs/quality --seed 0 --seed 1
     """
+    from kgjemb.audio.io import audio_files
     from kgjemb.errors import KgjembError
     from kgjemb.paths import cache_dir
     from kgjemb.train.config import load_config
@@ -144,8 +147,10 @@ def compare(
         raise typer.Exit(2) from err
     try:
         export = _export(catalog, uri, home, user, password, database)
+        if unlabelled is not None:
+            audio_files(unlabelled)  # a bad folder fails before any training
         result = compare_systems(export, configs, out_root=out, cache_dir=cache_dir(home), seeds=seeds,
-                                 progress=not no_progress)
+                                 progress=not no_progress, unlabelled=unlabelled)
     except KgjembError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(1) from err

@@ -80,20 +80,24 @@ def compare_systems(
     cache_dir: str | os.PathLike | None = None,
     seeds: Sequence[int] = (0,),
     progress: bool = False,
+    unlabelled: str | os.PathLike | None = None,
 ) -> Comparison:
     """Train every ``configs[name]`` once per seed on ``export`` and evaluate on the
     held-out split of that seed, next to the ``random`` and ``mfcc`` baselines.
 
     Returns :class:`Comparison`: the table (one row per (task, system) with mean R@k /
     mAP@k / P@k / P@1 over the seeds, their sd, and n (queries per seed)) and, with the split
-    by album, the per-album rows. Models go to :func:`run_dir`.
+    by album, the per-album rows. Models go to :func:`run_dir`. ``unlabelled``: a folder of
+    audio for the self-supervised term of the configs that have ``ssl`` on (the others
+    train without it).
     """
     rows, albums = [], []
     for seed in seeds:
         n_val, cfg = 0, None
         for name, cfg in configs.items():
             cfg = dataclasses.replace(cfg, seed=seed)
-            result = train(export, cfg, out=run_dir(out_root, name, seed), cache_dir=cache_dir, progress=progress)
+            result = train(export, cfg, out=run_dir(out_root, name, seed), cache_dir=cache_dir, progress=progress,
+                           unlabelled=unlabelled if cfg.ssl else None)
             val = result.metrics["epochs"][-1].get("val") or {}
             rows += [{**r, "seed": seed} for r in _rows(name, val)]
             n_val = val.get("n_tracks", 0)

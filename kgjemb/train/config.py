@@ -25,10 +25,13 @@ from kgjemb.train.positives import META_PATHS, PositiveConfig
 from kgjemb.train.split import SPLITS
 from kgjemb.train.views import ViewConfig
 
-__all__ = ["SSL_SPACES", "TrainConfig", "load_config", "list_presets"]
+__all__ = ["SSL_POSITIVES", "SSL_SPACES", "TrainConfig", "load_config", "list_presets"]
 
 #: audio spaces the self-supervised term can live in
 SSL_SPACES = ("track", "joint")
+#: what an unlabelled recording's positive is: another crop of it, or a crop of a recording
+#: in the same folder (a release, in a library laid out as Artist/Album/track files)
+SSL_POSITIVES = ("recording", "folder")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,13 @@ class TrainConfig:
     one, else the joint space; or ``joint``). Its recordings: the step's training tracks
     (``ssl_labelled``) and ``ssl_unlabelled_per_step`` recordings of the unlabelled audio
     handed to :func:`~kgjemb.train.trainer.train` (``kgjemb train --unlabelled DIR``).
+    ``ssl_positives``: ``recording`` (default; the second view of an unlabelled recording is
+    another crop of it) or ``folder`` (a crop of a recording drawn from the same folder, and
+    recordings of one folder are not each other's negatives: a music library keeps a
+    release in a folder of its own, so the folder says "same album" without any label).
+    ``ssl_augment`` (True): whether the term's second views (and both views of an unlabelled
+    recording) are augmented; False compares the recordings as they are, for a term meant
+    to learn what one production keeps rather than invariance to it (``--preset real``).
     """
 
     epochs: int = 8
@@ -131,6 +141,8 @@ class TrainConfig:
     ssl_space: str = "track"
     ssl_labelled: bool = True
     ssl_unlabelled_per_step: int = 16
+    ssl_positives: str = "recording"
+    ssl_augment: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewConfig = field(default_factory=ViewConfig)
@@ -162,6 +174,8 @@ class TrainConfig:
             raise ValueError(f"need w_ssl >= 0 and 0 < ssl_temperature <= 1, got {self.w_ssl}, {self.ssl_temperature}")
         if self.ssl_space not in SSL_SPACES:
             raise ValueError(f"unknown ssl_space {self.ssl_space!r}; choose from {list(SSL_SPACES)}")
+        if self.ssl_positives not in SSL_POSITIVES:
+            raise ValueError(f"unknown ssl_positives {self.ssl_positives!r}; choose from {list(SSL_POSITIVES)}")
         if self.ssl_unlabelled_per_step < 0:
             raise ValueError(f"ssl_unlabelled_per_step must be >= 0, got {self.ssl_unlabelled_per_step}")
         for name in ("track_timbre_grad", "track_pitch_grad"):
