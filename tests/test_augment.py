@@ -74,8 +74,12 @@ def test_everything_off_is_the_identity_and_config_checks():
     # and trained longer (30 epochs, evaluated every 10): on real soundtracks same-album P@10 rose
     # on 17 of 20 seeds from 20 epochs to 30
     assert (real.epochs, real.eval_every) == (30, 10) and default.epochs == 12
+    # the self-supervised term, when --unlabelled turns it on, pairs recordings of one folder
+    # and leaves them unaugmented
+    assert (real.ssl_positives, real.ssl_augment) == ("folder", False)
+    assert (default.ssl_positives, default.ssl_augment) == ("recording", True)
     assert dataclasses.replace(real, model=default.model, entity_moves_audio=False, epochs=default.epochs,
-                               eval_every=default.eval_every) == default
+                               eval_every=default.eval_every, ssl_positives="recording", ssl_augment=True) == default
     assert dataclasses.replace(real.model, dynamics_branch=False, dynamics_skip=0.0, dynamics_modulation=False,
                                track_head=True) == default.model
     both = load_config(preset="real", overrides={"augment": {"enabled": True}, "ssl": True})
