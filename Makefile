@@ -71,15 +71,13 @@ demo: install
 # ~12.6 h of audio. Audio features of the whole catalog take a while on 2 cores (cached after).
 REAL_CATALOG ?= data/real-catalog
 REAL_HOME ?= .kgjemb-real
-# unlabelled soundtracks of other packages (~210 MB), one folder each: the self-supervised term's audio
-REAL_UNLABELLED ?= data/real-unlabelled
 # empty: the real preset's own epoch count (kgjemb/train/presets/real.json); REAL_EPOCHS=N overrides it
 REAL_EPOCHS ?=
 demo-real: install
-	$(BIN)/python scripts/build_real_catalog.py --out $(REAL_CATALOG) --unlabelled-out $(REAL_UNLABELLED) --no-progress
+	$(BIN)/python scripts/build_real_catalog.py --out $(REAL_CATALOG) --no-progress
 	$(BIN)/kgjemb graph validate $(REAL_CATALOG) --no-progress
 	$(BIN)/kgjemb graph load $(REAL_CATALOG) --home $(REAL_HOME) --prune --no-progress
-	$(BIN)/kgjemb train --home $(REAL_HOME) --preset real --unlabelled $(REAL_UNLABELLED) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --no-progress --format text
+	$(BIN)/kgjemb train --home $(REAL_HOME) --preset real $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --no-progress --format text
 	$(BIN)/kgjemb index build --home $(REAL_HOME) --no-progress
 	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "songs like Heroes Rite"
 	$(BIN)/kgjemb search --home $(REAL_HOME) -k 5 --explain "music like Forest Dance"
