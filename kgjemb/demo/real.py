@@ -36,17 +36,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 from kgjemb.atomic import atomic_dir, remove_leftovers
 from kgjemb.demo.builder import build_lock
-from kgjemb.demo.real_fetch import MUSIC_DIR, PackageError, fetch_deb, unpack
+from kgjemb.demo.real_fetch import PackageError, deb_version, fetch_deb, music_files, unpack
 from kgjemb.demo.real_sources import DEFAULT_PACKAGES, PACKAGES, Credit, Dep5, Package, sidecar_credits
 from kgjemb.demo.sources import slug
 from kgjemb.demo.tables import table_columns, write_csv
 from kgjemb.errors import MissingDependencyError
 
-__all__ = ["RealConfig", "build_real_catalog", "AUDIO_SUFFIXES"]
+__all__ = ["RealConfig", "build_real_catalog", "AUDIO_SUFFIXES", "audio_tags", "finished_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,8 @@ def _check(cfg: RealConfig) -> list[Package]:
 
 # -- reading what the package states -----------------------------------------------------------
 
-def _tags(path: Path) -> tuple[dict[str, str], float]:
+def audio_tags(path: Path) -> tuple[dict[str, str], float]:
+    """(lower-cased tags with junk values dropped, duration in seconds) of an audio file."""
     import mutagen
 
     f = mutagen.File(path)
@@ -144,14 +144,13 @@ def _scan(pkg: Package, root: Path, min_seconds: float) -> list[dict]:
     """One record per kept music file of an unpacked package, sorted by path."""
     doc = root / "usr" / "share" / "doc" / pkg.name / "copyright"
     dep5 = Dep5.parse(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else Dep5()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                   and any(MUSIC_DIR.match(x) for x in p.relative_to(root).parts[:-1]))
+    files = music_files(root, AUDIO_SUFFIXES)
     sides = sidecar_credits(files)
     src_root = root / pkg.source_root
     out = []
     for p in files:
         rel = p.relative_to(root).as_posix()
-        tags, seconds = _tags(p)
+        tags, seconds = audio_tags(p)
         if seconds < min_seconds:
             continue
         src = pkg.source_prefix + p.relative_to(src_root).as_posix() if p.is_relative_to(src_root) else rel
@@ -236,14 +235,20 @@ def build_tables(scanned: dict[str, list[dict]]) -> tuple[dict[str, list[dict]],
 
 # -- build ----------------------------------------------------------------------------------------
 
-def is_complete(out: str | os.PathLike, cfg: RealConfig) -> bool:
-    """True when ``out`` holds a finished build (READY) of ``cfg``'s arguments."""
+def finished_manifest(out: str | os.PathLike, args: dict) -> dict | None:
+    """The manifest of a finished build (READY) in ``out`` made with ``args``, else None."""
     out = Path(out)
     try:
         man = json.loads((out / "manifest.json").read_text())
     except (OSError, ValueError):
-        return False
-    return (out / "READY").exists() and man.get("format") == MANIFEST_FORMAT and man.get("args") == cfg.identity()
+        return None
+    ok = (out / "READY").exists() and man.get("format") == MANIFEST_FORMAT and man.get("args") == args
+    return man if ok else None
+
+
+def is_complete(out: str | os.PathLike, cfg: RealConfig) -> bool:
+    """True when ``out`` holds a finished build (READY) of ``cfg``'s arguments."""
+    return finished_manifest(out, cfg.identity()) is not None
 
 
 def build_real_catalog(out: str | os.PathLike, cfg: RealConfig = RealConfig(), *, force: bool = False) -> dict:
@@ -277,7 +282,7 @@ def _build(out: Path, cfg: RealConfig, pkgs: list[Package]) -> dict:
         root = unpack(deb, cache / "unpacked")
         t2 = time.perf_counter()
         scanned[pkg.name] = _scan(pkg, root, cfg.min_seconds)
-        versions[pkg.name] = unquote(deb.stem.split("_")[1])  # apt writes the epoch colon as %3a
+        versions[pkg.name] = deb_version(deb)
         timings["download_s"] += t1 - t0
         timings["unpack_s"] += t2 - t1
         timings["scan_s"] += time.perf_counter() - t2

@@ -15,11 +15,12 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from urllib.parse import unquote
 
 from kgjemb.atomic import atomic_dir, remove_leftovers
 from kgjemb.errors import KgjembError
 
-__all__ = ["MUSIC_DIR", "PackageError", "fetch_deb", "unpack"]
+__all__ = ["MUSIC_DIR", "PackageError", "deb_version", "fetch_deb", "music_files", "unpack"]
 
 #: a folder holding music: ``music``, ``Music``, ``Musics``
 MUSIC_DIR = re.compile(r"^musics?$", re.IGNORECASE)
@@ -46,6 +47,17 @@ def fetch_deb(name: str, debs: Path) -> Path:
         return debs / got[0].name
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def deb_version(deb: Path) -> str:
+    """The package version in a downloaded ``.deb``'s name (apt writes an epoch's colon as %3a)."""
+    return unquote(deb.stem.split("_")[1])
+
+
+def music_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files under ``root`` ending in one of ``suffixes`` that lie in a music folder, sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                  and any(MUSIC_DIR.match(x) for x in p.relative_to(root).parts[:-1]))
 
 
 def _wanted(member: str) -> bool:

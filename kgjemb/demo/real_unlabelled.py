@@ -24,46 +24,29 @@ import os
 import shutil
 from collections import Counter
 from pathlib import Path
-from urllib.parse import unquote
 
 from kgjemb.atomic import atomic_dir, remove_leftovers
 from kgjemb.demo.builder import build_lock
-from kgjemb.demo.real import AUDIO_SUFFIXES, _tags
-from kgjemb.demo.real_fetch import MUSIC_DIR, fetch_deb, unpack
-from kgjemb.demo.real_sources import PACKAGES, Dep5
+from kgjemb.demo.real import AUDIO_SUFFIXES, MANIFEST_FORMAT, audio_tags, finished_manifest
+from kgjemb.demo.real_fetch import deb_version, fetch_deb, music_files, unpack
+from kgjemb.demo.real_sources import PACKAGES, Dep5, Package
 from kgjemb.demo.tables import write_csv
 
 __all__ = ["UNLABELLED_PACKAGES", "build_unlabelled"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-#: packages with produced music in a ``music`` folder, none of them in the catalog (game names)
-UNLABELLED_PACKAGES: dict[str, str] = {
-    "extremetuxracer-data": "Extreme Tux Racer",
-    "flare-game": "Flare",
-    "hyperrogue-music": "HyperRogue",
-    "supertuxkart-data": "SuperTuxKart",
-    "warmux-data": "Warmux",
-}
-#: the music's licence where the copyright file is not machine-readable: (licence, where it is stated)
-STATED_LICENCE: dict[str, tuple[str, str]] = {
-    "warmux-data": ("GPL-2+", "copyright (free text): the package under the GNU GPL version 2 or any later version"),
-}
+#: packages with produced music in a ``music`` folder, none of them in the catalog; ``licence``
+#: only where the copyright file is not machine-readable (Warmux's is free text)
+UNLABELLED_PACKAGES: dict[str, Package] = {p.name: p for p in (
+    Package("extremetuxracer-data", "Extreme Tux Racer"),
+    Package("flare-game", "Flare"),
+    Package("hyperrogue-music", "HyperRogue"),
+    Package("supertuxkart-data", "SuperTuxKart"),
+    Package("warmux-data", "Warmux", licence="GPL-2+",
+            licence_note="copyright (free text): the package under the GNU GPL version 2 or any later version"),
+)}
 SOURCE_COLUMNS = ["file", "package", "version", "seconds", "licence", "licence_stanza"]
-
-
-def _identity(packages, min_seconds: float) -> dict:
-    return {"packages": sorted(packages), "min_seconds": float(min_seconds)}
-
-
-def _complete(out: Path, identity: dict) -> dict | None:
-    try:
-        man = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    ok = (out / "READY").exists() and man.get("format") == FORMAT and man.get("args") == identity
-    return man if ok else None
 
 
 def licence_of(dep5: Dep5, installed: str) -> tuple[str, str]:
@@ -96,8 +79,8 @@ def build_unlabelled(out: str | os.PathLike, packages=tuple(UNLABELLED_PACKAGES)
     if bad or not packages:
         raise ValueError(f"not unlabelled packages: {bad or 'none given'}; choose from {sorted(UNLABELLED_PACKAGES)} "
                          "(the catalog's own packages would leak its held-out albums)")
-    identity = _identity(packages, min_seconds)
-    if not force and (man := _complete(out, identity)):
+    identity = {"packages": list(packages), "min_seconds": float(min_seconds)}
+    if not force and (man := finished_manifest(out, identity)):
         logger.info("%s is complete for these arguments; nothing to do", out)
         return man
     cache = Path(cache_dir) if cache_dir else out.parent / ".real-cache"
@@ -109,19 +92,16 @@ def build_unlabelled(out: str | os.PathLike, packages=tuple(UNLABELLED_PACKAGES)
             for name in packages:
                 deb = fetch_deb(name, cache / "debs")
                 root = unpack(deb, cache / "unpacked")
-                versions[name] = unquote(deb.stem.split("_")[1])  # apt writes the epoch colon as %3a
+                versions[name] = deb_version(deb)
                 copyright = root / "usr" / "share" / "doc" / name / "copyright"
                 text = copyright.read_text(errors="replace") if copyright.is_file() else ""
                 dep5 = Dep5.parse(text)
                 (tmp / name).mkdir()
                 if text:
                     (tmp / name / "copyright").write_text(text)
-                for src in sorted(root.rglob("*")):
+                for src in music_files(root, AUDIO_SUFFIXES):
                     rel = src.relative_to(root).as_posix()
-                    if (not src.is_file() or src.suffix.lower() not in AUDIO_SUFFIXES
-                            or not any(MUSIC_DIR.match(p) for p in rel.split("/")[:-1])):
-                        continue
-                    seconds = _tags(src)[1]
+                    seconds = audio_tags(src)[1]
                     if seconds < min_seconds:
                         continue
                     dest = tmp / name / src.name
@@ -129,28 +109,29 @@ def build_unlabelled(out: str | os.PathLike, packages=tuple(UNLABELLED_PACKAGES)
                         dest = tmp / name / rel.replace("/", "__")
                     shutil.copyfile(src, dest)
                     licence, stanza = licence_of(dep5, rel)
-                    if licence == "unknown" and name in STATED_LICENCE:
-                        licence, stanza = STATED_LICENCE[name]
+                    pkg = UNLABELLED_PACKAGES[name]
+                    if licence == "unknown" and pkg.licence:
+                        licence, stanza = pkg.licence, pkg.licence_note
                     rows.append({"file": dest.relative_to(tmp).as_posix(), "package": name,
                                  "version": versions[name], "seconds": round(seconds, 1),
                                  "licence": licence, "licence_stanza": stanza})
                 logger.info("%s %s: %d recordings", name, versions[name], sum(r["package"] == name for r in rows))
             write_csv(tmp / "sources.csv", SOURCE_COLUMNS, rows)
             manifest = {
-                "format": FORMAT, "args": identity, "versions": versions,
+                "format": MANIFEST_FORMAT, "args": identity, "versions": versions,
                 "counts": {"recordings": len(rows), "minutes": round(sum(r["seconds"] for r in rows) / 60, 1),
                            "audio_mb": round(sum((tmp / r["file"]).stat().st_size for r in rows) / 2**20, 1)},
                 "per_package": dict(Counter(r["package"] for r in rows)),
                 "licences": dict(sorted(Counter(r["licence"] for r in rows).items())),
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            (tmp / "README.md").write_text(_readme(manifest, rows))
+            (tmp / "README.md").write_text(_readme(rows))
             (tmp / "READY").write_text("")
     logger.info("built %s: %s", out, manifest["counts"])
     return manifest
 
 
-def _readme(manifest: dict, rows: list[dict]) -> str:
+def _readme(rows: list[dict]) -> str:
     lines = ["# Unlabelled real music (kgjemb)", "",
              "Soundtracks from Debian game-data packages that are not in the real-recordings catalog, one",
              "folder per package, audio copied byte for byte, for `kgjemb train --unlabelled`. Built by",
@@ -159,5 +140,5 @@ def _readme(manifest: dict, rows: list[dict]) -> str:
              "## Licences (package version: licence — recordings)", ""]
     per = Counter((r["package"], r["version"], r["licence"]) for r in rows)
     for (name, version, licence), n in sorted(per.items()):
-        lines.append(f"- {name} {version} ({UNLABELLED_PACKAGES[name]}): {licence} — {n}")
+        lines.append(f"- {name} {version} ({UNLABELLED_PACKAGES[name].game}): {licence} — {n}")
     return "\n".join(lines) + "\n"
